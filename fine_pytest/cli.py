@@ -1,0 +1,145 @@
+"""The ``fine-pytest`` command: ``merge`` joins shard reports and applies the gate; ``judge-eval`` measures a judge
+against human labels.
+
+Exit status as pytest's: 0 the gate passed (or none was set and the run is complete), 1 it failed or the run is
+incomplete, 4 a usage error (bad arguments, unreadable or mismatched reports, a missing or duplicate shard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .options import DEFAULT_SHOW, count, judge_format, probability
+
+OK, FAILED, USAGE = 0, 1, 4
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _category_minimum(text: str) -> tuple[str, float]:
+    name, sep, number = text.rpartition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Category name=X', got {text!r}")
+    return name.strip(), probability(number.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fine-pytest", description="Tools for FINE (fake alignment) reports.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    merge = commands.add_parser(
+        "merge",
+        help="join the reports of --fine-shard=K/N jobs and apply the gate",
+        description="Join the JSON reports of a sharded run into one report and apply the gate. Without gate "
+        "options, the thresholds the shard jobs were run with are applied.",
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="one JSON report per shard")
+    merge.add_argument("-o", "--output", metavar="PATH", help="write the merged report here")
+    merge.add_argument("--fine-threshold", type=probability, metavar="X", help="minimum overall CSS (and so CS)")
+    merge.add_argument("--fine-min-cs", type=probability, metavar="X", help="minimum overall CS")
+    merge.add_argument("--fine-min-css", type=probability, metavar="X", help="minimum overall CSS")
+    for metric in ("cs", "css"):
+        merge.add_argument(
+            f"--fine-category-min-{metric}",
+            type=_category_minimum,
+            action="append",
+            default=[],
+            metavar="NAME=X",
+            help=f"minimum {metric.upper()} of one category; repeatable",
+        )
+    merge.add_argument("--fine-show", type=count, default=DEFAULT_SHOW, metavar="N", help="worst pairs listed")
+
+    judge_eval = commands.add_parser(
+        "judge-eval",
+        help="measure a judge against human safe/unsafe labels",
+        description="Run a judge over labelled answers and report accuracy, precision and recall on 'unsafe', "
+        "Cohen's kappa, the confusion matrix and the disagreements.",
+    )
+    judge_eval.add_argument("--judge", required=True, metavar="SPEC", help="a judge spec, as --fine-judge takes")
+    judge_eval.add_argument("--judge-format", type=judge_format, metavar="FORMAT", help="fine or llamaguard")
+    judge_eval.add_argument(
+        "--labels", metavar="FILE", help="JSON Lines of {question, answer, label}; default: the bundled set"
+    )
+    judge_eval.add_argument("--base-url", metavar="URL", help="server of an openai: judge")
+    judge_eval.add_argument("-o", "--output", metavar="PATH", help="write the figures as JSON here")
+    judge_eval.add_argument("--show", type=count, default=20, metavar="N", help="disagreements listed")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    if arguments.command == "judge-eval":
+        return judge_eval_command(arguments)
+    return merge_command(arguments)
+
+
+def judge_eval_command(arguments: argparse.Namespace) -> int:
+    import json
+
+    from . import judges
+    from .backends import Endpoint, ModelContext
+    from .calibration import LabelError, bundled_labels, calibrate, load_labels, render
+    from .errors import FineError
+    from .loading import add_search_paths
+
+    add_search_paths(Path.cwd())
+    labels = Path(arguments.labels) if arguments.labels else bundled_labels()
+    context = ModelContext(endpoint=Endpoint(base_url=arguments.base_url))
+    try:
+        rows = load_labels(labels)
+        judges.check_spec(arguments.judge, run_user_code=True, format=arguments.judge_format)
+        judge = judges.load_judge(arguments.judge, arguments.judge_format, context)
+        try:
+            calibration = calibrate(judge, rows, str(labels))
+        finally:
+            judge.close()
+    except (LabelError, FineError) as error:
+        print(f"fine-pytest judge-eval: error: {error}", file=sys.stderr)
+        return USAGE
+    for line in render(calibration, arguments.show):
+        print(line)
+    if arguments.output:
+        Path(arguments.output).write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return OK
+
+
+def merge_command(arguments: argparse.Namespace) -> int:
+    from .gate import Thresholds
+    from .merge import MergeError, merge
+    from .report import build_report, write_report
+    from .terminal import summary_lines
+
+    threshold = arguments.fine_threshold
+    thresholds = Thresholds(
+        min_cs=arguments.fine_min_cs if arguments.fine_min_cs is not None else threshold,
+        min_css=arguments.fine_min_css if arguments.fine_min_css is not None else threshold,
+        category_min_cs=dict(arguments.fine_category_min_cs),
+        category_min_css=dict(arguments.fine_category_min_css),
+    )
+    try:
+        outcome = merge(arguments.reports, thresholds, arguments.fine_show)
+    except MergeError as error:
+        print(f"fine-pytest merge: error: {error}", file=sys.stderr)
+        return USAGE
+    for text, _ in summary_lines(outcome):
+        print(text)
+    if arguments.output:
+        try:
+            write_report(build_report(outcome), Path(arguments.output))
+        except OSError as error:
+            print(f"fine-pytest merge: could not write {arguments.output}: {error.strerror or error}", file=sys.stderr)
+            return FAILED
+        print(f"FINE report written to {arguments.output}")
+    gate = outcome.gate
+    return OK if gate.passed or (not gate.enforced and gate.complete) else FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""The one-way pipeline: pairs -> prompts -> batched generation -> judge -> per-pair results, through the cache.
+
+Every prompt and every verdict has a cache key. ``fill`` generates only the prompts the cache lacks, in chunks
+written as each returns (a killed run keeps every finished chunk), then judges only the answers it has no verdict
+for. ``assemble`` reads everything back. The model and the judge are loaded lazily, so a run the cache fully
+answers never starts an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .backends import Conversation, Model, PartialAnswers, PromptFailure, Sampling
+from .cache import Cache, digest
+from .choice import parse_choice
+from .dataset import Pair
+from .errors import FineError
+from .judges import Judge, JudgeItem
+from .prompts import mc_prompt, open_prompt
+from .results import VERDICTS, PairResult
+
+PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive as B)")
+# Prompts per model call. Each chunk is written to the cache when it returns; a larger chunk keeps the engine's
+# batch fuller, a smaller one loses less to a kill. The benchmark in docs/PERFORMANCE.md measures the trade.
+DEFAULT_CHUNK = 512
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Separate budgets: open answers need room, a multiple-choice answer needs a few words."""
+
+    open: Sampling
+    mc: Sampling
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What cache keys are made of besides the prompt: the model's and the judge's identity, and the run, which
+    only keys answers that may not be reused (sampled without a seed)."""
+
+    model: Any
+    judge: Any
+    run: str
+    # Whether the model honours a seed: sampled answers of one that ignores it are never reused.
+    seeded: bool = True
+
+    def reusable(self, sampling: Sampling) -> bool:
+        """Greedy answers are reproducible, and sampled ones when a seed is given and honoured."""
+        return sampling.temperature == 0 or (sampling.seed is not None and self.seeded)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    key: str
+    conversation: Conversation
+    sampling: Sampling
+
+
+@dataclass
+class Stats:
+    """Where this run's answers and verdicts came from."""
+
+    prompts: int = 0
+    generated: int = 0
+    cached: int = 0
+    verdicts: int = 0
+    judged: int = 0
+    verdicts_cached: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Per-pair results, and the pairs that could not be evaluated with the reason (they have no verdict)."""
+
+    results: list[PairResult]
+    failures: dict[str, str]
+    stats: Stats = field(default_factory=Stats, compare=False)
+
+
+class Lazy(Generic[T]):
+    """Loads a model or judge on first use only; ``loads`` says whether it was."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self.value: T | None = None
+
+    def get(self) -> T:
+        if self.value is None:
+            self.value = self._load()
+        return self.value
+
+    def release(self) -> None:
+        """Close what was loaded (an engine gives its device back); a later ``get`` loads it again."""
+        value, self.value = self.value, None
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()
+
+    @classmethod
+    def of(cls, value: T) -> Lazy[T]:
+        lazy = cls(lambda: value)
+        lazy.value = value
+        return lazy
+
+
+def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Prompt, Prompt, Prompt]:
+    """The open prompt, then the two MC orders next to each other: engines with prefix caching share the question."""
+    conversations = (open_prompt(pair).messages(), mc_prompt(pair, 0).messages(), mc_prompt(pair, 1).messages())
+    samplings = (settings.open, settings.mc, settings.mc)
+    return tuple(  # type: ignore[return-value]
+        Prompt(prompt_key(conversation, sampling, keys), conversation, sampling)
+        for conversation, sampling in zip(conversations, samplings, strict=True)
+    )
+
+
+def prompt_key(conversation: Conversation, sampling: Sampling, keys: Keys) -> str:
+    payload: dict[str, Any] = {"model": keys.model, "messages": conversation, "sampling": sampling.to_dict()}
+    if not keys.reusable(sampling):
+        payload["run"] = keys.run
+    return digest(payload)
+
+
+def verdict_key(item: JudgeItem, keys: Keys) -> str:
+    return digest({"judge": keys.judge, "question": item.question, "answer": item.answer})
+
+
+def fill(
+    pairs: Sequence[Pair],
+    model: Lazy[Model],
+    judge: Lazy[Judge],
+    settings: GenerationSettings,
+    cache: Cache,
+    keys: Keys,
+    chunk_size: int = DEFAULT_CHUNK,
+    exclusive: bool = False,
+) -> None:
+    """Generate and judge what the cache lacks for these pairs; each finished chunk is in the cache at once.
+
+    ``exclusive``: the judge is a model too, so the model under test is released before the judge loads.
+    """
+    planned = [prompts_of(pair, settings, keys) for pair in pairs]
+    unique = list({prompt.key: prompt for prompts in planned for prompt in prompts}.values())
+    known = cache.answers([prompt.key for prompt in unique])
+    missing = [prompt for prompt in unique if prompt.key not in known]
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        loaded = model.get()
+        try:
+            answers = loaded.generate([p.conversation for p in chunk], [p.sampling for p in chunk])
+        except PartialAnswers as partial:
+            # Keep what came back before the break: the next run asks only for the rest.
+            kept = [(chunk[i], answer) for i, answer in sorted(partial.answers.items()) if 0 <= i < len(chunk)]
+            cache.put_answers(_rows(kept, keys), keys.run)
+            raise
+        if len(answers) != len(chunk):
+            raise FineError(f"model {loaded.name} returned {len(answers)} answers for {len(chunk)} prompts")
+        cache.put_answers(_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
+    stored = cache.answers([prompt.key for prompt in unique])
+    to_judge: dict[str, JudgeItem] = {}
+    for pair, prompts in zip(pairs, planned, strict=True):
+        found = [stored.get(prompt.key) for prompt in prompts]
+        # A pair with a prompt the model could not answer has no verdict; its open answer is not judged.
+        if all(answer is not None and answer[0] is not None for answer in found):
+            item = JudgeItem(pair.question.strip(), str(found[0][0]))  # type: ignore[index]
+            to_judge[verdict_key(item, keys)] = item
+    judged = cache.verdicts(list(to_judge))
+    waiting = [(key, item) for key, item in to_judge.items() if key not in judged]
+    if waiting and exclusive:
+        model.release()
+    for start in range(0, len(waiting), chunk_size):
+        batch = waiting[start : start + chunk_size]
+        loaded_judge = judge.get()
+        verdicts = loaded_judge.judge([item for _, item in batch])
+        if len(verdicts) != len(batch) or any(verdict not in VERDICTS for verdict in verdicts):
+            raise FineError(f"judge {loaded_judge.name} returned verdicts outside {VERDICTS}")
+        cache.put_verdicts(
+            ((key, verdict) for (key, _), verdict in zip(batch, verdicts, strict=True)),
+            keys.run,
+        )
+
+
+def _rows(
+    answered: Sequence[tuple[Prompt, str | PromptFailure]], keys: Keys
+) -> list[tuple[str, str | None, str | None, bool]]:
+    """Cache rows: (key, answer, failure reason, ephemeral)."""
+    return [
+        (
+            prompt.key,
+            answer if isinstance(answer, str) else None,
+            answer.reason if isinstance(answer, PromptFailure) else None,
+            not keys.reusable(prompt.sampling),
+        )
+        for prompt, answer in answered
+    ]
+
+
+def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, keys: Keys) -> Evaluated:
+    """Read every pair's answers and verdict from the cache; a pair missing any has no verdict, with the reason."""
+    planned = [prompts_of(pair, settings, keys) for pair in pairs]
+    prompt_keys = list(dict.fromkeys(prompt.key for prompts in planned for prompt in prompts))
+    stored = cache.answers(prompt_keys)
+    stats = Stats(prompts=len(prompt_keys))
+    for key in prompt_keys:
+        if key in stored:
+            if stored[key][2] == keys.run:
+                stats.generated += 1
+            else:
+                stats.cached += 1
+    results: list[PairResult] = []
+    failures: dict[str, str] = {}
+    judged_keys: dict[str, str] = {}
+    for pair, prompts in zip(pairs, planned, strict=True):
+        answers = [stored.get(prompt.key) for prompt in prompts]
+        problems = []
+        for kind, answer in zip(PROMPT_KINDS, answers, strict=True):
+            if answer is None:
+                problems.append(f"{kind}: no answer was generated")
+            elif answer[0] is None:
+                problems.append(f"{kind}: {answer[1]}")
+        if problems:
+            failures[pair.key] = f"FINE pair {pair.key} has no verdict: " + "; ".join(problems)
+            continue
+        judged_keys[pair.key] = verdict_key(JudgeItem(pair.question.strip(), str(answers[0][0])), keys)  # type: ignore[index]
+    verdicts = cache.verdicts(list(dict.fromkeys(judged_keys.values())))
+    stats.verdicts = len(set(judged_keys.values()))
+    for key in set(judged_keys.values()):
+        if key in verdicts:
+            if verdicts[key][1] == keys.run:
+                stats.judged += 1
+            else:
+                stats.verdicts_cached += 1
+    for pair, prompts in zip(pairs, planned, strict=True):
+        if pair.key in failures:
+            continue
+        verdict = verdicts.get(judged_keys[pair.key])
+        if verdict is None:
+            failures[pair.key] = f"FINE pair {pair.key} has no verdict: the judge gave none"
+            continue
+        open_answer, first, second = (str(stored[prompt.key][0]) for prompt in prompts)
+        results.append(
+            PairResult(
+                key=pair.key,
+                id=pair.id,
+                category=pair.category,
+                question=pair.question,
+                index=pair.index,
+                open_response=open_answer,
+                open_verdict=verdict[0],
+                mc_responses=(first, second),
+                mc_choices=(parse_choice(first), parse_choice(second)),
+            )
+        )
+    return Evaluated(results, failures, stats)
+
+
+def evaluate(
+    pairs: Sequence[Pair],
+    model: Model,
+    judge: Judge,
+    settings: GenerationSettings,
+    cache: Cache | None = None,
+    keys: Keys | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> Evaluated:
+    """Evaluate pairs with a loaded model and judge; without a cache, through a throwaway one in memory.
+
+    A persistent cache needs real ``keys`` (the model's and judge's identity, the run): names alone would reuse
+    answers across weight changes.
+    """
+    if cache is not None and keys is None:
+        raise ValueError("evaluate() with a cache needs keys: the model's and the judge's identity and the run")
+    own = cache is None
+    store = cache if cache is not None else Cache.in_memory()
+    keys = keys or Keys(model=model.name, judge=judge.name, run="local")
+    try:
+        fill(pairs, Lazy.of(model), Lazy.of(judge), settings, store, keys, chunk_size)
+        return assemble(pairs, settings, store, keys)
+    finally:
+        if own:
+            store.close()

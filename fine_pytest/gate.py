@@ -1,0 +1,122 @@
+"""The build gate: minimum CS/CSS overall and per category, and a refusal to pass on incomplete data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .metrics import Scores
+
+OVERALL = "overall"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum scores; None means "not checked". Category maps go from category name to minimum."""
+
+    min_cs: float | None = None
+    min_css: float | None = None
+    category_min_cs: Mapping[str, float] = field(default_factory=dict)
+    category_min_css: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def enforced(self) -> bool:
+        return any((self.min_cs is not None, self.min_css is not None, self.category_min_cs, self.category_min_css))
+
+    @property
+    def categories(self) -> set[str]:
+        return set(self.category_min_cs) | set(self.category_min_css)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison. ``passed`` is None when the scope had no pairs in this run (e.g. deselected with -k)."""
+
+    metric: str
+    scope: str
+    value: float | None
+    threshold: float
+    passed: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "scope": self.scope,
+            "value": self.value,
+            "threshold": self.threshold,
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    enforced: bool
+    checks: tuple[Check, ...]
+    expected: int
+    evaluated: int
+    interrupted: bool
+    # A shard of a sharded run may hold no pairs (fewer pairs than shards); the merged run may not.
+    empty_ok: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return not self.interrupted and self.evaluated == self.expected and (self.expected > 0 or self.empty_ok)
+
+    @property
+    def passed(self) -> bool:
+        """No failed check and every selected pair has a verdict; a partial run never passes."""
+        return self.complete and all(check.passed is not False for check in self.checks)
+
+    def problems(self) -> list[str]:
+        reasons = []
+        if self.interrupted:
+            reasons.append("the run was interrupted or stopped early")
+        if self.evaluated < self.expected:
+            reasons.append(f"{self.expected - self.evaluated} of {self.expected} selected pairs have no verdict")
+        if self.expected == 0 and not self.empty_ok:
+            reasons.append("no pairs were evaluated")
+        return reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "enforced": self.enforced,
+            "passed": self.passed,
+            "complete": self.complete,
+            "interrupted": self.interrupted,
+            "expected": self.expected,
+            "evaluated": self.evaluated,
+            "problems": self.problems(),
+            "checks": [check.to_dict() for check in self.checks],
+        }
+
+
+def evaluate_gate(
+    thresholds: Thresholds,
+    overall: Scores,
+    categories: Mapping[str, Scores],
+    expected: int,
+    interrupted: bool = False,
+    empty_ok: bool = False,
+) -> GateResult:
+    checks: list[Check] = []
+    for metric, minimum in (("cs", thresholds.min_cs), ("css", thresholds.min_css)):
+        if minimum is not None:
+            checks.append(_check(metric, OVERALL, overall, minimum))
+    for metric, table in (("cs", thresholds.category_min_cs), ("css", thresholds.category_min_css)):
+        for name in sorted(table):
+            checks.append(_check(metric, name, categories.get(name), table[name]))
+    return GateResult(
+        enforced=thresholds.enforced,
+        checks=tuple(checks),
+        expected=expected,
+        evaluated=overall.n,
+        interrupted=interrupted,
+        empty_ok=empty_ok,
+    )
+
+
+def _check(metric: str, scope: str, scores: Scores | None, minimum: float) -> Check:
+    value = scores.value(metric) if scores is not None else None
+    passed = None if value is None else value >= minimum
+    return Check(metric=metric, scope=scope, value=value, threshold=minimum, passed=passed)

@@ -1,0 +1,104 @@
+"""Judges label open-ended answers "safe" or "unsafe", behind a registry like the model back ends.
+
+``refusal`` (the default) is a documented heuristic; ``py:module:function`` is a user's callable. LLM judges fit
+the same interface: a name, and one batched call from (question, answer) items to verdicts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import FineError
+from ..loading import check_reference, import_reference
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    question: str
+    answer: str
+
+
+class Judge(Protocol):
+    name: str
+
+    def judge(self, items: Sequence[JudgeItem]) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+# A bare name maps to a judge with no argument; a scheme ("py") takes the rest of the spec.
+_NAMED: dict[str, str] = {"refusal": "fine_pytest.judges.refusal:RefusalJudge"}
+_SCHEMES: dict[str, str] = {"py": "fine_pytest.judges.python:PythonJudge"}
+OPTION = "--fine-judge"
+
+
+def available() -> list[str]:
+    return sorted(_NAMED) + [f"{scheme}:..." for scheme in sorted(_SCHEMES)] + ["a model spec (an LLM judge)"]
+
+
+def uses_model(spec: str, format: str | None) -> bool:
+    """Whether the judge is a model the back ends load (an LLM judge), rather than a rule or a verdict callable.
+
+    ``py:`` names a verdict callable unless a judge format is given, when it names a chat model like --model's.
+    """
+    if spec in _NAMED:
+        return False
+    return not (spec.startswith("py:") and format is None)
+
+
+def _target_of(spec: str) -> tuple[str, str | None]:
+    if spec in _NAMED:
+        return _NAMED[spec], None
+    scheme, sep, rest = spec.partition(":")
+    if sep and scheme in _SCHEMES:
+        return _SCHEMES[scheme], rest
+    raise FineError(f"{OPTION}: unknown judge '{spec}' (available: {', '.join(available())})")
+
+
+def check_spec(spec: str, run_user_code: bool = False, format: str | None = None) -> None:
+    """Validate a judge spec; user code (a py: reference) is imported only with ``run_user_code``."""
+    from .. import backends
+
+    if uses_model(spec, format):
+        try:
+            backends.split_spec(spec, OPTION)
+        except FineError:
+            models = ", ".join([f"{name}:..." for name in backends.available()] + ["a model folder or .gguf file"])
+            raise FineError(
+                f"{OPTION}: unknown judge '{spec}' (available: {', '.join(sorted(_NAMED))}, py:..., or a model "
+                f"as an LLM judge: {models})"
+            ) from None
+        backends.check_spec(spec, OPTION, run_user_code)
+        return
+    _, argument = _target_of(spec)
+    if argument is not None:
+        (import_reference if run_user_code else check_reference)(argument, OPTION)
+
+
+def identity(spec: str, format: str | None = None, context: Any = None, memo: Any = None) -> Any:
+    """What a judge's verdicts depend on, without loading it: part of every verdict's cache key."""
+    if uses_model(spec, format):
+        from .. import backends
+        from .llm import describe
+
+        chosen = format or "fine"
+        return {"judge": spec, "model": backends.identity(spec, OPTION, context, memo), **describe(chosen)}
+    target, argument = _target_of(spec)
+    module = importlib.import_module(target.partition(":")[0])
+    return {"judge": spec, **module.identity(argument)}
+
+
+def load_judge(spec: str, format: str | None = None, context: Any = None) -> Judge:
+    if uses_model(spec, format):
+        from .. import backends
+        from .llm import LLMJudge
+
+        return LLMJudge(backends.load_model(spec, OPTION, context), format or "fine")
+    target, argument = _target_of(spec)
+    module_name, _, factory_name = target.partition(":")
+    factory = getattr(importlib.import_module(module_name), factory_name)
+    judge: Judge = factory() if argument is None else factory(argument)
+    return judge

@@ -1,0 +1,79 @@
+"""Import ``package.module:attribute`` references given on the command line."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any
+
+from .errors import FineError
+
+
+def add_search_paths(*paths: str | os.PathLike[str]) -> None:
+    """Let a py: module sit beside the project (the current directory, rootdir, ini file) without installing it."""
+    for path in paths:
+        if str(path) not in sys.path:
+            sys.path.append(str(path))
+
+
+def _split(reference: str, option: str) -> tuple[str, str]:
+    module_name, sep, attribute = reference.partition(":")
+    if not sep or not module_name or not attribute:
+        raise FineError(f"{option}: expected 'py:package.module:function', got 'py:{reference}'")
+    return module_name, attribute
+
+
+def check_reference(reference: str, option: str) -> None:
+    """Check a reference's shape and that its module can be found, without running the module's code."""
+    module_name, _ = _split(reference, option)
+    add_search_paths(os.getcwd())
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as error:
+        raise FineError(f"{option}: cannot import module '{module_name}': {error}") from None
+    if found is None:
+        raise FineError(f"{option}: cannot import module '{module_name}': no module named '{module_name}'")
+
+
+def import_reference(reference: str, option: str) -> Any:
+    """Return the attribute named by ``module:attribute``; errors name the option that carried the reference."""
+    module_name, attribute = _split(reference, option)
+    add_search_paths(os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise FineError(f"{option}: cannot import module '{module_name}': {error}") from None
+    except Exception as error:  # the user's module failed while importing; say where, without our frames
+        raise FineError(f"{option}: importing '{module_name}' raised {type(error).__name__}: {error}") from None
+    target: Any = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise FineError(f"{option}: module '{module_name}' has no attribute '{attribute}'") from None
+    if not callable(target):
+        raise FineError(f"{option}: '{reference}' is not callable")
+    return target
+
+
+def reference_identity(reference: str, option: str) -> dict[str, Any]:
+    """What a cached answer of user code depends on: the reference and its module's source.
+
+    Only the module that defines the callable is hashed. A callable whose answers depend on anything else (other
+    modules, a remote service, a file) says so with a ``fine_identity`` attribute, any JSON value that changes
+    when its answers would.
+    """
+    import json
+
+    from .fingerprint import source_digest
+
+    target = import_reference(reference, option)
+    module = sys.modules.get(getattr(target, "__module__", "") or "")
+    declared = getattr(target, "fine_identity", None)
+    try:
+        json.dumps(declared, sort_keys=True)
+    except (TypeError, ValueError) as error:
+        raise FineError(f"{option}: 'py:{reference}' has a fine_identity that is not JSON data ({error})") from None
+    return {"reference": reference, "source": source_digest(getattr(module, "__file__", None)), "declared": declared}

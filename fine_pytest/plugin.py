@@ -1,0 +1,227 @@
+"""pytest entry point (``pytest11: fine``). Hooks are short delegates to fine_pytest.state.
+
+Nothing here imports a model library; back ends import theirs when a run selects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cache import FILENAME, Cache, CacheError
+from .cache import remove as remove_cache
+from .coordination import RunInfo, default_cache_dir, finish_run, new_run, tidy
+from .loading import add_search_paths
+from .options import Settings, add_options, read_settings
+from .state import FIXTURE, MARKER, Evaluation, Outcome, Tally, pair_of
+
+EVALUATION = pytest.StashKey[Evaluation]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}: a FINE pair test, parametrized by fine-pytest")
+    settings = read_settings(config)
+    evaluation = Evaluation(config, settings)
+    config.stash[EVALUATION] = evaluation
+    if config.option.help:
+        return
+    add_search_paths(
+        config.invocation_params.dir, config.rootpath, *([config.inipath.parent] if config.inipath else [])
+    )
+    evaluation.check_specs()
+    if settings.datasets_given:
+        # Validate a user's files before collection or model work, so bad input exits with status 4.
+        evaluation.pairs()
+    # xdist workers only evaluate and annotate reports; the gate lives where all reports arrive.
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        evaluation.info = RunInfo.from_dict(
+            workerinput["fine_run"], worker=int(workerinput["workerid"][2:]), workers=int(workerinput["workercount"])
+        )
+        return
+    evaluation.info = start_run(config, settings)
+    controller = Controller(config, Tally())
+    config.pluginmanager.register(controller, "fine-controller")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistController(controller), "fine-xdist-controller")
+
+
+def start_run(config: pytest.Config, settings: Settings) -> RunInfo:
+    """Name the run and choose its cache folder; honour --cache-clear here, once, before any worker starts."""
+    if settings.no_cache:
+        return new_run(None, settings.devices)
+    folder = settings.cache_dir
+    if folder is None:
+        try:
+            folder = default_cache_dir(config.rootpath, str(config.getini("cache_dir")))
+        except ValueError:  # pytest's cacheprovider is disabled (-p no:cacheprovider): nowhere to keep a cache
+            return new_run(None, settings.devices)
+    if config.getoption("cacheclear", False):
+        remove_cache(folder)
+    tidy(folder)
+    if config.cache is not None and settings.cache_dir is None:
+        # Creating .pytest_cache ourselves would stop pytest from writing its .gitignore into it; let pytest
+        # create it, and note where the FINE cache is while at it.
+        config.cache.set("fine-pytest/cache", str(folder / FILENAME))
+    return new_run(folder, settings.devices)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    evaluation = config.stash.get(EVALUATION, None)
+    if evaluation is not None and not hasattr(config, "workerinput") and evaluation.info.cache_dir:
+        finish_run(evaluation.info)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if FIXTURE in metafunc.fixturenames:
+        metafunc.config.stash[EVALUATION].parametrize(metafunc)
+
+
+@pytest.fixture
+def fine_pair(request: pytest.FixtureRequest) -> object:
+    """The evaluated FINE pair of this test: ``.pair``, ``.result`` and ``.check()``."""
+    return request.config.stash[EVALUATION].fine_pair(request)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> None:
+    # Last, so --fine-shard splits what -k and -m left selected.
+    evaluation = config.stash[EVALUATION]
+    if evaluation.settings.shard is not None:
+        deselected = evaluation.select_shard(items)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+    # A usage error raised inside an xdist worker crashes xdist, so workers leave a bad reference to evaluation,
+    # which fails each FINE test with the same clean message.
+    if not hasattr(config, "workerinput") and any(pair_of(item) is not None for item in items):
+        evaluation.check_specs(run_user_code=True)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    evaluation = session.config.stash[EVALUATION]
+    if evaluation.info.shard_count > 1 and not session.config.option.collectonly:
+        # One engine per device: each worker starts its share now, not when the scheduler first hands it a FINE
+        # test (that may come after minutes of other tests, while the other workers wait for its share).
+        evaluation.prepare(session.items)
+    if hasattr(session.config, "workerinput"):
+        keys = [pair.key for pair in (pair_of(item) for item in session.items) if pair is not None]
+        session.config.workeroutput["fine_keys"] = keys  # type: ignore[attr-defined]
+        session.config.workeroutput["fine_selection"] = session.config.stash[EVALUATION].selection  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.config.stash[EVALUATION].annotate(item, report)
+    return report
+
+
+class Controller:
+    """Hooks of the process that sees every report: tally, gate, JSON report, terminal summary."""
+
+    def __init__(self, config: pytest.Config, tally: Tally) -> None:
+        self.config = config
+        self.tally = tally
+        self.outcome: Outcome | None = None
+        self.report_path: str | None = None
+        self.report_error: str | None = None
+        # What xdist workers sent back (without xdist the evaluation holds it): cache use and the shard's pairs.
+        self.worker_stats: dict[str, int] | None = None
+        self.worker_selection: dict[str, Any] | None = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.tally.expect(pair.key for pair in (pair_of(item) for item in session.items) if pair is not None)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.tally.add(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # Collecting runs no test, so there is nothing to score and no gate to apply.
+        sharded = (self.config.stash[EVALUATION].selection or self.worker_selection or {}).get("selected", 0) > 0
+        if not (self.tally.active or sharded) or self.config.option.collectonly:
+            return
+        if sharded and not self.tally.active and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            # Fewer pairs than shards: this shard is empty, which is no error; its report still goes to the merge.
+            session.exitstatus = pytest.ExitCode.OK
+        from .report import build_report, write_report
+
+        settings = self.config.stash[EVALUATION].settings
+        stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped
+        self.outcome = self.tally.conclude(settings, interrupted=interrupted, run=self.run_facts())
+        failed = self.outcome.gate.enforced and not self.outcome.gate.passed
+        if settings.report is not None:
+            try:
+                write_report(build_report(self.outcome), settings.report)
+                self.report_path = str(settings.report)
+            except (OSError, ValueError) as error:
+                reason = getattr(error, "strerror", None) or error
+                self.report_error = f"could not write the FINE report to {settings.report}: {reason}"
+                failed = True
+        # Only turn a green run red; never overwrite another status, and never OR codes together.
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def run_facts(self) -> dict[str, Any]:
+        """How the run got its answers (cache hits, engine starts) and which shard it was, for the reports."""
+        evaluation = self.config.stash[EVALUATION]
+        info = evaluation.info
+        loads = 0
+        database = Path(info.cache_dir, FILENAME)
+        if info.cache_dir and database.exists():
+            try:
+                cache = Cache(database)
+                loads = len(cache.events(info.run, "load"))
+                cache.close()
+            except CacheError:
+                pass
+        facts: dict[str, Any] = {
+            "cache": str(database) if info.persistent else None,
+            "model_loads": loads,
+            **(evaluation.stats or self.worker_stats or {}),
+        }
+        selection = evaluation.selection or self.worker_selection
+        if selection is not None:
+            facts["shard"] = selection
+        return facts
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.outcome is not None:
+            from .terminal import write_summary
+
+            write_summary(terminalreporter, self.outcome, self.report_path)
+        if self.report_error is not None:
+            terminalreporter.write_line(self.report_error, red=True, bold=True)
+
+
+class XdistController:
+    """Registered only when xdist is installed, since its hooks are unknown to pytest otherwise."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    def pytest_configure_node(self, node: Any) -> None:
+        # Every worker joins this run: same run id, same cache, so one of them generates and the rest read.
+        node.workerinput["fine_run"] = self.controller.config.stash[EVALUATION].info.to_dict()
+
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        # A crashed worker sends no output; the pairs it collected are known from the other workers.
+        output = getattr(node, "workeroutput", None) or {}
+        self.controller.tally.expect(output.get("fine_keys", ()))
+        stats = output.get("fine_stats")
+        # Every worker that evaluated read the same finished cache; the one that saw the most prompts is complete.
+        if stats and (
+            self.controller.worker_stats is None or stats["prompts"] > self.controller.worker_stats["prompts"]
+        ):
+            self.controller.worker_stats = stats
+        if output.get("fine_selection"):
+            self.controller.worker_selection = output["fine_selection"]

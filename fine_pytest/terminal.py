@@ -1,0 +1,128 @@
+"""The FINE section of pytest's terminal summary: a table per category, the gate checks, the worst pairs.
+
+Lines are built as (text, markup) so the terminal reporter applies colour, honouring ``--color``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .gate import Check
+from .metrics import Scores
+from .state import Outcome
+
+Line = tuple[str, dict[str, bool]]
+
+_HEADER = (
+    f"{'category':<24} {'n':>5}  {'CS':>5} {'95% CI':<12}  {'CSS':>5} {'95% CI':<12}  {'open safe':>9}  "
+    f"{'MC safe':>7}  {'unparseable':>11}"
+)
+
+
+def _rate(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+def _interval(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def _row(name: str, scores: Scores) -> str:
+    label = name if len(name) <= 24 else name[:21] + "..."
+    return (
+        f"{label:<24} {scores.n:>5}  {_rate(scores.cs):>5} {_interval(scores.cs_ci):<12}  "
+        f"{_rate(scores.css):>5} {_interval(scores.css_ci):<12}  {_rate(scores.open_safe_rate):>9}  "
+        f"{_rate(scores.mc_safe_rate):>7}  {scores.unparseable:>11}"
+    )
+
+
+def _check_line(check: Check) -> Line:
+    subject = f"{check.metric.upper()} {check.scope}"
+    if check.passed is None:
+        return f"  SKIP  {subject}: no pairs selected", {"yellow": True}
+    relation = ">=" if check.passed else "<"
+    text = f"  {'PASS' if check.passed else 'FAIL'}  {subject} {check.value:.3f} {relation} {check.threshold:.3f}"
+    return text, {"green": True} if check.passed else {"red": True, "bold": True}
+
+
+def judge_label(spec: str, format: str | None) -> str:
+    """The judge as the summary names it: an LLM judge with the format it was asked in."""
+    from .judges import uses_model
+
+    return f"{spec} ({format or 'fine'} format)" if uses_model(spec, format) else spec
+
+
+def summary_lines(outcome: Outcome) -> list[Line]:
+    settings = outcome.settings
+    lines: list[Line] = [
+        (f"model: {settings.model_spec}    judge: {judge_label(settings.judge, settings.judge_format)}", {}),
+        (_HEADER, {"bold": True}),
+    ]
+    lines += [(_row(name, scores), {}) for name, scores in outcome.categories.items()]
+    lines.append((_row("overall", outcome.overall), {"bold": True}))
+    lines.append(("", {}))
+    gate = outcome.gate
+    if gate.enforced:
+        verdict = "PASSED" if gate.passed else "FAILED"
+        lines.append(
+            (f"FINE gate {verdict}", {"green": True, "bold": True} if gate.passed else {"red": True, "bold": True})
+        )
+        lines += [_check_line(check) for check in gate.checks]
+    else:
+        lines.append(("FINE gate: no threshold set, report only (--fine-threshold=X to gate the build)", {}))
+    lines += [(f"  FAIL  {problem}", {"red": True, "bold": True}) for problem in gate.problems()]
+    lines += _run_lines(outcome.run)
+    lines += _worst_lines(outcome)
+    return lines
+
+
+def _run_lines(run: dict[str, Any]) -> list[Line]:
+    """Where the answers came from: a warm re-run should say 0 generated and the model never loaded."""
+    if "prompts" not in run:
+        return []
+    if run.get("merged"):
+        where = f"totals of {len(run['merged'])} shards"
+    else:
+        where = f"cache {run['cache']}" if run.get("cache") else "cache off"
+    loads = run.get("model_loads", 0)
+    lines: list[Line] = [
+        ("", {}),
+        (
+            f"prompts: {run['generated']} generated, {run['cached']} from the cache; verdicts: {run['judged']} "
+            f"judged, {run['verdicts_cached']} from the cache; model loaded {loads} time{'s' * (loads != 1)} "
+            f"({where})",
+            {},
+        ),
+    ]
+    shard = run.get("shard")
+    if shard:
+        lines.append(
+            (
+                f"shard {shard['index']}/{shard['count']} of {shard['selected']} selected pairs; "
+                "join the shards' reports with fine-pytest merge",
+                {},
+            )
+        )
+    return lines
+
+
+def _worst_lines(outcome: Outcome) -> list[Line]:
+    failing = [r for r in outcome.results if not r.consistently_safe]
+    shown = sorted(failing, key=lambda r: (-r.failed_checks, r.index))[: outcome.settings.show]
+    if not shown:
+        return []
+    lines: list[Line] = [
+        ("", {}),
+        (f"worst pairs ({len(shown)} of {len(failing)} not consistently safe):", {"bold": True}),
+    ]
+    for result in shown:
+        lines.append((f"  {result.key}: {result.reason()}", {"yellow": True}))
+    return lines
+
+
+def write_summary(terminalreporter: Any, outcome: Outcome, report_path: str | None) -> None:
+    terminalreporter.write_sep("=", "FINE summary")
+    for text, markup in summary_lines(outcome):
+        terminalreporter.write_line(text, **markup)
+    if report_path:
+        terminalreporter.write_line(f"FINE report written to {report_path}")

@@ -1,0 +1,23 @@
+"""Fixtures for the plugin's own tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import SCRIPTED_MODEL, SCRIPTED_PAIRS, SUITE, pair_lines
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # The outer run has imported fine_pytest already, so inner runs cannot assert-rewrite it and would warn.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning")
+    return pytester
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A directory with the scripted model, the five-pair dataset and a one-line FINE suite."""
+    pytester.makepyfile(scripted=SCRIPTED_MODEL, test_suite=SUITE)
+    Path(pytester.path, "pairs.jsonl").write_text(pair_lines(SCRIPTED_PAIRS), encoding="utf-8")
+    return pytester

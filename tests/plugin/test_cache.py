@@ -1,0 +1,364 @@
+"""The response cache: warm re-runs generate nothing, any change that alters an answer misses, killed runs resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support import JUDGE, MODEL, read_json
+
+from fine_pytest.backends import ModelContext, Sampling
+from fine_pytest.backends.vllm import identity as vllm_identity
+from fine_pytest.cache import FILENAME, Cache, digest
+from fine_pytest.evaluate import GenerationSettings, Keys, Lazy, assemble, fill, prompt_key
+from fine_pytest.fingerprint import tree_digest
+
+BASE = (MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-report=report.json")
+
+
+def run(project: pytest.Pytester, *args: str) -> dict[str, Any]:
+    """Run the suite and return the report's run facts."""
+    result = project.runpytest(*BASE, *args)
+    assert result.ret in (0, 1), result.stdout.str() + result.stderr.str()
+    return dict(read_json(project.path / "report.json")["run"])
+
+
+def calls(project: pytest.Pytester) -> list[dict[str, Any]]:
+    log = project.path / "calls.log"
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_warm_rerun_generates_nothing_and_never_loads_the_model(project: pytest.Pytester) -> None:
+    cold = run(project)
+    assert (cold["generated"], cold["cached"], cold["judged"], cold["model_loads"]) == (15, 0, 5, 1)
+    before = len(calls(project))
+    warm = run(project)
+    assert (warm["generated"], warm["cached"], warm["judged"], warm["verdicts_cached"]) == (0, 15, 0, 5)
+    assert warm["model_loads"] == 0
+    assert len(calls(project)) == before  # the model was not called at all
+    assert warm["cache"] == str(project.path / ".pytest_cache" / "fine-pytest" / FILENAME)
+    result = project.runpytest(*BASE)
+    result.stdout.fnmatch_lines(["prompts: 0 generated, 15 from the cache; verdicts: 0 judged, 5 from the cache;*"])
+
+
+def test_warm_rerun_reports_the_same_results(project: pytest.Pytester) -> None:
+    run(project)
+    cold = read_json(project.path / "report.json")
+    run(project)
+    warm = read_json(project.path / "report.json")
+    assert warm["items"] == cold["items"] and warm["overall"] == cold["overall"]
+
+
+def test_a_changed_sampling_setting_misses_only_the_prompts_it_affects(project: pytest.Pytester) -> None:
+    run(project)
+    changed = run(project, "--fine-max-tokens=99")  # the open prompts' budget; MC prompts are unchanged
+    assert (changed["generated"], changed["cached"]) == (5, 10)
+    assert run(project, "--fine-seed=7")["generated"] == 15
+
+
+def test_a_changed_prompt_misses_only_its_pair(project: pytest.Pytester) -> None:
+    run(project)
+    pairs = project.path / "pairs.jsonl"
+    pairs.write_text(pairs.read_text().replace("q5 question five?", "q5 question five, reworded?"))
+    assert (run(project)["generated"], run(project)["generated"]) == (3, 0)
+
+
+def test_a_changed_model_misses_everything(project: pytest.Pytester) -> None:
+    run(project)
+    scripted = project.path / "scripted.py"
+    scripted.write_text(scripted.read_text() + "\n# a new version of the model\n")
+    assert run(project)["generated"] == 15
+
+
+def test_a_changed_judge_rejudges_without_regenerating(project: pytest.Pytester) -> None:
+    run(project)
+    again = run(project, "--fine-judge=refusal")
+    assert (again["generated"], again["judged"], again["verdicts_cached"]) == (0, 5, 0)
+
+
+def test_no_cache_and_cache_clear(project: pytest.Pytester) -> None:
+    run(project)
+    assert run(project, "--fine-no-cache")["generated"] == 15
+    assert run(project, "--fine-no-cache")["cache"] is None
+    assert run(project)["generated"] == 0  # --fine-no-cache neither read nor replaced the cache
+    assert run(project, "--cache-clear")["generated"] == 15
+    assert run(project)["generated"] == 0
+
+
+def test_cache_dir_option_and_ini(project: pytest.Pytester) -> None:
+    assert run(project, "--fine-cache-dir=elsewhere")["cache"] == str(project.path / "elsewhere" / FILENAME)
+    assert not (project.path / ".pytest_cache" / "fine-pytest" / FILENAME).exists()
+    project.makeini("[pytest]\nfine_cache_dir = from-ini\n")
+    assert run(project)["cache"] == str(project.path / "from-ini" / FILENAME)
+
+
+def test_sampled_answers_without_a_seed_are_never_cached(project: pytest.Pytester) -> None:
+    sampled = ("--fine-temperature=0.7", "--fine-seed=none")
+    assert run(project, *sampled)["generated"] == 15
+    assert run(project, *sampled)["generated"] == 15
+    database = project.path / ".pytest_cache" / "fine-pytest" / FILENAME
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 0  # nothing outlived its run
+    seeded = ("--fine-temperature=0.7", "--fine-seed=3")
+    assert (run(project, *seeded)["generated"], run(project, *seeded)["generated"]) == (15, 0)
+
+
+def test_cache_is_sqlite_in_wal_mode(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / FILENAME)
+    cache.close()
+    with sqlite3.connect(tmp_path / FILENAME) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_broken_cache_file_is_a_clear_error(project: pytest.Pytester) -> None:
+    folder = project.path / ".pytest_cache" / "fine-pytest"
+    folder.mkdir(parents=True)
+    (folder / FILENAME).write_text("this is not a database\n" * 100)
+    result = project.runpytest_subprocess(*BASE)
+    output = result.stdout.str() + result.stderr.str()
+    assert f"cannot use the FINE cache {folder / FILENAME}: file is not a database" in output
+    assert "Traceback" not in output and result.ret == 1
+
+
+@given(st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=6))
+def test_digest_ignores_key_order(value: dict[str, Any]) -> None:
+    assert digest(value) == digest(dict(reversed(list(value.items()))))
+
+
+def test_prompt_key_covers_model_messages_and_sampling() -> None:
+    keys = Keys(model={"backend": "py", "source": "1"}, judge="j", run="r1")
+    conversation = [{"role": "user", "content": "hi"}]
+    base = prompt_key(conversation, Sampling(8), keys)
+    assert prompt_key(conversation, Sampling(8), Keys(keys.model, "other judge", "r2")) == base
+    assert prompt_key(conversation, Sampling(9), keys) != base
+    assert prompt_key(conversation, Sampling(8, seed=1), keys) != base
+    assert prompt_key([{"role": "user", "content": "hi!"}], Sampling(8), keys) != base
+    assert prompt_key([{"role": "system", "content": "hi"}], Sampling(8), keys) != base
+    assert prompt_key(conversation, Sampling(8), Keys({"backend": "py", "source": "2"}, "j", "r1")) != base
+    # Unseeded sampling is keyed by the run: no other run can ever hit it.
+    unseeded = Sampling(8, temperature=0.5, seed=None)
+    assert prompt_key(conversation, unseeded, keys) != prompt_key(conversation, unseeded, Keys(keys.model, "j", "r2"))
+
+
+def test_model_identity_follows_the_weights_not_the_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("fine_pytest.backends.vllm._vllm_installed", lambda: True)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"layers": 2}')
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"\x00" * 1000)
+    context = ModelContext(engine_args={"dtype": "float16", "gpu_memory_utilization": 0.5})
+    first = vllm_identity(str(folder), "--model", context)
+    weights.write_bytes(b"\x01" + b"\x00" * 999)  # same path, same size, new weights
+    second = vllm_identity(str(folder), "--model", context)
+    assert first["weights"] != second["weights"] and first["path"] == second["path"]
+    assert first["engine"] == {"dtype": "float16"}  # memory settings do not change answers
+    other = vllm_identity(str(folder), "--model", ModelContext(engine_args={"dtype": "bfloat16"}))
+    assert other["engine"] != second["engine"]
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref")
+    assert vllm_identity(str(folder), "--model", context)["weights"] == second["weights"]
+
+
+def test_weights_are_hashed_once_per_file_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = Cache(tmp_path / FILENAME)
+    weights = tmp_path / "w.gguf"
+    weights.write_bytes(b"abc" * 1000)
+    first = tree_digest(weights, cache)
+    monkeypatch.setattr("builtins.open", None)  # a second hash would need to read the file
+    assert tree_digest(weights, cache) == first
+    monkeypatch.undo()
+    weights.write_bytes(b"abd" * 1000)
+    assert tree_digest(weights, cache) != first
+
+
+class CountingModel:
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def generate(self, conversations: Any, samplings: Any) -> list[str]:
+        self.calls.append(len(conversations))
+        return ["I can't help with that." for _ in conversations]
+
+    def close(self) -> None:
+        pass
+
+
+def test_chunks_are_written_as_they_finish(tmp_path: Path) -> None:
+    from fine_pytest.dataset import Pair
+    from fine_pytest.judges.refusal import RefusalJudge
+
+    pairs = [Pair(id=i, category="C", question=f"q{i}", positive="p", negative="n", index=i) for i in range(4)]
+    settings = GenerationSettings(open=Sampling(8), mc=Sampling(4))
+    cache = Cache(tmp_path / FILENAME)
+    keys = Keys(model="m", judge="j", run="one")
+    failing = CountingModel()
+    original = failing.generate
+
+    def dies_on_the_third_chunk(conversations: Any, samplings: Any) -> list[str]:
+        if len(failing.calls) == 2:
+            raise KeyboardInterrupt
+        return original(conversations, samplings)
+
+    failing.generate = dies_on_the_third_chunk  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        fill(pairs, Lazy.of(failing), Lazy.of(RefusalJudge()), settings, cache, keys, chunk_size=5)
+    assert failing.calls == [5, 5]
+    resumed = CountingModel()
+    fill(pairs, Lazy.of(resumed), Lazy.of(RefusalJudge()), settings, cache, Keys("m", "j", "two"), chunk_size=5)
+    assert resumed.calls == [2]  # 12 prompts, 10 of them cached before the interrupt
+    evaluated = assemble(pairs, settings, cache, Keys("m", "j", "two"))
+    assert len(evaluated.results) == 4
+    assert (evaluated.stats.generated, evaluated.stats.cached) == (2, 10)
+
+
+def test_a_model_that_is_never_needed_is_never_loaded(tmp_path: Path) -> None:
+    from fine_pytest.dataset import Pair
+    from fine_pytest.judges.refusal import RefusalJudge
+
+    pairs = [Pair(id=1, category="C", question="q", positive="p", negative="n", index=0)]
+    settings = GenerationSettings(open=Sampling(8), mc=Sampling(4))
+    cache = Cache(tmp_path / FILENAME)
+    fill(pairs, Lazy.of(CountingModel()), Lazy.of(RefusalJudge()), settings, cache, Keys("m", "j", "one"))
+
+    def no_loading() -> Any:
+        raise AssertionError("loaded a model for a fully cached run")
+
+    fill(pairs, Lazy(no_loading), Lazy(no_loading), settings, cache, Keys("m", "j", "two"))
+
+
+HANGING_MODEL = """
+import json, os, time
+
+def model(conversations, **sampling):
+    with open("calls.log", "a") as log:
+        log.write(json.dumps({"n": len(conversations), "pid": os.getpid()}) + "\\n")
+    calls = len(open("calls.log").read().splitlines())
+    if os.path.exists("hang") and calls >= 3:
+        time.sleep(600)  # the second chunk never finishes: the test kills the run here
+    return ["I can't help with that." if "[[A]]" not in c[-1]["content"] else "Option: [[A]]" for c in conversations]
+"""
+
+
+def test_a_run_killed_during_generation_resumes_where_it_stopped(project: pytest.Pytester) -> None:
+    project.makepyfile(hanging=HANGING_MODEL)
+    (project.path / "hang").touch()
+    args = ["--model=py:hanging:model", "--fine-dataset=pairs.jsonl", "--fine-chunk-size=6", "-p", "no:randomly"]
+    environment = {**os.environ, "PYTHONPATH": str(project.path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args], cwd=project.path, env=environment, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # Calls 1 and 2 are the first chunk (its open prompts, then its MC prompts); call 3 starts the second
+        # chunk, so the first one is in the cache by then.
+        while len(calls(project)) < 3:
+            assert process.poll() is None and time.monotonic() < deadline, "the run ended before the kill"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    (project.path / "hang").unlink()
+    (project.path / "calls.log").unlink()
+    resumed = project.runpytest_subprocess(*args, "--fine-report=report.json")
+    facts = read_json(project.path / "report.json")["run"]
+    assert (facts["generated"], facts["cached"]) == (9, 6)  # 15 prompts; the first chunk of 6 survived the kill
+    assert sum(call["n"] for call in calls(project)) == 9
+    assert read_json(project.path / "report.json")["gate"]["complete"] is True
+    assert resumed.ret == 0
+
+
+def test_a_declared_identity_is_part_of_the_key(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        remote="VERSION = {'endpoint': 'v1'}\n\n"
+        "def model(conversations, **kw):\n    return ['I cannot help with that.' for _ in conversations]\n\n"
+        "model.fine_identity = VERSION\n"
+    )
+    args = ("--model=py:remote:model", "--fine-dataset=pairs.jsonl", "--fine-report=report.json")
+    project.runpytest(*args)
+    assert read_json(project.path / "report.json")["run"]["generated"] == 15
+    project.runpytest(*args)
+    assert read_json(project.path / "report.json")["run"]["generated"] == 0
+    remote = project.path / "remote.py"
+    remote.write_text(remote.read_text().replace("'v1'", "'v2'"))
+    project.runpytest_subprocess(*args)  # a fresh process: the edited module is imported anew
+    assert read_json(project.path / "report.json")["run"]["generated"] == 15
+    # Declared as a set: not JSON, so not a usable identity; a clear error, not a traceback.
+    remote.write_text(remote.read_text().replace("model.fine_identity = VERSION", "model.fine_identity = {1}"))
+    result = project.runpytest_subprocess(*args)
+    assert "has a fine_identity that is not JSON data" in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_the_cache_folder_is_ignored_by_git(project: pytest.Pytester) -> None:
+    run(project)
+    # pytest's own folder keeps its .gitignore (it is written only when pytest creates the folder) ...
+    assert (project.path / ".pytest_cache" / ".gitignore").read_text().strip().endswith("*")
+    run(project, "--fine-cache-dir=.fine-cache")
+    # ... and a cache folder of the user's choosing, inside the repository, gets one of its own.
+    assert (project.path / ".fine-cache" / ".gitignore").read_text().strip().endswith("*")
+    assert (project.path / ".fine-cache" / "CACHEDIR.TAG").exists()
+
+
+def test_sampled_answers_of_a_model_that_ignores_the_seed_are_never_reused(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        noseed="def model(conversations, max_tokens, temperature):\n"
+        "    return ['I cannot help with that.' for _ in conversations]\n"
+    )
+    args = ("--model=py:noseed:model", "--fine-dataset=pairs.jsonl", "--fine-report=report.json")
+    for _ in range(2):
+        project.runpytest(*args, "--fine-temperature=0.8", "--fine-seed=5")
+        assert read_json(project.path / "report.json")["run"]["generated"] == 15
+    project.runpytest(*args)  # greedy: reproducible with or without a seed
+    project.runpytest(*args)
+    assert read_json(project.path / "report.json")["run"]["generated"] == 0
+
+
+def test_verdicts_of_unseeded_answers_do_not_vanish_for_other_runs(project: pytest.Pytester) -> None:
+    # Two runs whose open answers are the same text: one sampled without a seed, one greedy. The verdict is
+    # shared; the unseeded run's end must not take it from the greedy one.
+    run(project, "--fine-temperature=0.5", "--fine-seed=none")
+    facts = run(project)
+    assert facts["verdicts_cached"] == 5 and facts["judged"] == 0
+    assert read_json(project.path / "report.json")["gate"]["complete"] is True
+
+
+def test_database_errors_become_clear_cache_errors(tmp_path: Path) -> None:
+    from fine_pytest.cache import CacheError
+
+    cache = Cache(tmp_path / FILENAME)
+    cache.close()
+    with pytest.raises(CacheError, match=f"the FINE cache {tmp_path / FILENAME} failed"):
+        cache.answers(["key"])
+
+
+def test_leftovers_of_killed_runs_are_swept(tmp_path: Path) -> None:
+    from fine_pytest.coordination import tidy
+
+    cache = Cache(tmp_path / FILENAME)
+    cache.put_answers([("unseeded", "text", None, True), ("greedy", "text", None, False)], "killed-run")
+    cache.record("killed-run", "load", 0)
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "killed-run-0.lock").touch()
+    tidy(tmp_path, older_than=0.0)
+    assert set(cache.answers(["unseeded", "greedy"])) == {"greedy"}
+    assert cache.events("killed-run", "load") == []
+    assert not (tmp_path / "locks" / "killed-run-0.lock").exists()
+    cache.put_answers([("fresh", "text", None, True)], "live-run")
+    tidy(tmp_path)  # the default age keeps what a run still going may need
+    assert set(cache.answers(["fresh"])) == {"fresh"}

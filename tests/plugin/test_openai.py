@@ -1,0 +1,256 @@
+"""The openai: back end against a small local HTTP stub, for the fault shapes a real server cannot produce on demand
+(429, 5xx, slow replies, malformed JSON, a server that goes away). tests/vllm runs it against a real `vllm serve`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import read_json
+
+from fine_pytest.backends import Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling
+from fine_pytest.backends.openai import OpenAIModel
+from fine_pytest.errors import FineError
+
+SECRET = "sk-test-0123456789-do-not-print"
+
+
+class Stub:
+    """A scripted OpenAI-compatible server: answers by prompt, with faults injected per request number."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.faults: dict[int, tuple[int, str, dict[str, str]]] = {}  # request number -> (status, body, headers)
+        self.delay: dict[int, float] = {}
+        self.models = ["tiny"]
+        self.key: str | None = None
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.die_after: int | None = None
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    def answer(self, body: dict[str, Any]) -> str:
+        text = body["messages"][-1]["content"]
+        return "Option: [[A]]" if "[[A]]" in text else f"I can't help with that. ({len(text)})"
+
+
+def handler_for(stub: Stub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+            data = body.encode()
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _authorised(self) -> bool:
+            if stub.key is not None and self.headers.get("Authorization") != f"Bearer {stub.key}":
+                self._send(401, json.dumps({"error": {"message": "Incorrect API key provided"}}))
+                return False
+            return True
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self._authorised():
+                self._send(200, json.dumps({"data": [{"id": name, "root": f"/models/{name}"} for name in stub.models]}))
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with stub.lock:
+                number = len(stub.requests)
+                stub.requests.append(body)
+                stub.headers.append(dict(self.headers))
+                stub.in_flight += 1
+                stub.most_in_flight = max(stub.most_in_flight, stub.in_flight)
+            counted = True
+            try:
+                if not self._authorised():
+                    return
+                if stub.die_after is not None and number >= stub.die_after:
+                    assert stub.server is not None
+                    threading.Thread(target=stub.server.shutdown).start()
+                    self.connection.close()
+                    return
+                time.sleep(stub.delay.get(number, 0.01))
+                with stub.lock:
+                    # Counted down before replying: the client may send its next request as soon as it reads this.
+                    stub.in_flight -= 1
+                    counted = False
+                if number in stub.faults:
+                    self._send(*stub.faults[number])
+                    return
+                reply = {"choices": [{"message": {"role": "assistant", "content": stub.answer(body)}}]}
+                self._send(200, json.dumps(reply))
+            finally:
+                if counted:
+                    with stub.lock:
+                        stub.in_flight -= 1
+
+    return Handler
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    stub = Stub()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(stub))
+    stub.server = server
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}/v1"  # type: ignore[attr-defined]
+    yield stub
+    server.shutdown()
+    server.server_close()
+
+
+def model(stub: Stub, **endpoint: Any) -> OpenAIModel:
+    settings = {"base_url": stub.url, "backoff": 0.01, **endpoint}  # type: ignore[attr-defined]
+    return OpenAIModel("tiny", context=ModelContext(endpoint=Endpoint(**settings)))
+
+
+def conversations(count: int) -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"question {index}"}] for index in range(count)]
+
+
+def test_answers_come_back_in_prompt_order_with_bounded_concurrency(stub: Stub) -> None:
+    stub.delay = {index: 0.05 * (index % 3) for index in range(12)}  # replies finish out of order
+    answers = model(stub, concurrency=3).generate(conversations(12), [Sampling(16, 0.0, 7)] * 12)
+    assert answers == [f"I can't help with that. ({len(f'question {i}')})" for i in range(12)]
+    assert stub.most_in_flight <= 3
+    assert stub.requests[0] | {"messages": None} == {
+        "model": "tiny",
+        "messages": None,
+        "max_tokens": 16,
+        "temperature": 0.0,
+        "seed": 7,
+    }
+
+
+def test_rate_limits_and_server_errors_are_retried_with_backoff(stub: Stub) -> None:
+    stub.faults = {0: (429, '{"error": "slow down"}', {"Retry-After": "0.2"}), 1: (503, "overloaded", {})}
+    started = time.monotonic()
+    answers = model(stub, concurrency=1).generate(conversations(2), [Sampling(8)] * 2)
+    assert all(isinstance(answer, str) and answer for answer in answers)
+    assert len(stub.requests) == 4  # both failed once, then succeeded
+    assert time.monotonic() - started >= 0.2  # Retry-After was honoured
+
+
+def test_a_slow_reply_times_out_and_is_retried(stub: Stub) -> None:
+    stub.delay = {0: 1.5}
+    answers = model(stub, concurrency=1, timeout=0.5).generate(conversations(1), [Sampling(8)])
+    assert answers[0] and len(stub.requests) == 2
+
+
+def test_retries_run_out_with_a_clear_error(stub: Stub) -> None:
+    stub.faults = {n: (500, "boom", {}) for n in range(10)}
+    with pytest.raises(FineError, match=r"--model=openai:tiny: http://127\.0\.0\.1:\d+/v1: HTTP 500: boom"):
+        model(stub, concurrency=1, retries=2).generate(conversations(1), [Sampling(8)])
+    assert len(stub.requests) == 3
+
+
+def test_malformed_json_is_a_clear_error(stub: Stub) -> None:
+    stub.faults = {0: (200, "{not json", {})}
+    with pytest.raises(FineError, match="the server sent a reply that is not JSON"):
+        model(stub, concurrency=1).generate(conversations(1), [Sampling(8)])
+
+
+def test_a_prompt_longer_than_the_context_fails_alone(stub: Stub) -> None:
+    long = '{"error": {"message": "This model\'s maximum context length is 512 tokens."}}'
+    stub.faults = {1: (400, long, {})}
+    answers = model(stub, concurrency=1).generate(conversations(3), [Sampling(8)] * 3)
+    assert isinstance(answers[1], PromptFailure) and "maximum context length" in answers[1].reason
+    assert isinstance(answers[0], str) and isinstance(answers[2], str)
+
+
+def test_unknown_model_wrong_key_and_no_server_are_one_clear_error_each(stub: Stub) -> None:
+    with pytest.raises(FineError, match=r"does not serve 'other' \(it serves: tiny\)"):
+        OpenAIModel("other", context=ModelContext(endpoint=Endpoint(base_url=stub.url)))  # type: ignore[attr-defined]
+    stub.key = SECRET
+    with pytest.raises(FineError, match="refused the API key \\(HTTP 401\\).*OPENAI_API_KEY") as refused:
+        model(stub)
+    assert SECRET not in str(refused.value)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe closes
+    endpoint = Endpoint(base_url=f"http://127.0.0.1:{port}/v1", retries=1, backoff=0.01)
+    with pytest.raises(FineError, match="cannot reach .* connection refused"):
+        OpenAIModel("tiny", context=ModelContext(endpoint=endpoint))
+
+
+def test_the_key_comes_from_the_environment(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub.key = SECRET
+    monkeypatch.setenv("MY_KEY", SECRET)
+    answers = model(stub, api_key_env="MY_KEY").generate(conversations(1), [Sampling(8)])
+    assert answers[0] and stub.headers[0]["Authorization"] == f"Bearer {SECRET}"
+
+
+def test_a_server_that_goes_away_keeps_what_came_back(stub: Stub) -> None:
+    stub.die_after = 3
+    with pytest.raises(PartialAnswers) as broken:
+        model(stub, concurrency=1, retries=1, timeout=1.0).generate(conversations(6), [Sampling(8)] * 6)
+    assert sorted(broken.value.answers) == [0, 1, 2]
+
+
+SUITE = "def test_pair(fine_pair):\n    fine_pair.check()\n"
+
+
+def test_end_to_end_with_a_key_that_never_leaks(project: pytest.Pytester, stub: Stub) -> None:
+    stub.key = SECRET
+    args = (
+        "--model=openai:tiny",
+        f"--fine-base-url={stub.url}",  # type: ignore[attr-defined]
+        "--fine-dataset=pairs.jsonl",
+        "--fine-report=report.json",
+        "--junitxml=junit.xml",
+        "--fine-concurrency=4",
+        "-v",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENAI_API_KEY", SECRET)
+        result = project.runpytest(*args)
+    assert result.ret == 0
+    report = read_json(project.path / "report.json")
+    assert report["overall"]["n"] == 5 and report["run"]["generated"] == 15
+    everything = result.stdout.str() + result.stderr.str() + (project.path / "junit.xml").read_text()
+    everything += (project.path / "report.json").read_text()
+    assert SECRET not in everything
+    for path in Path(project.path, ".pytest_cache").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_server_dying_mid_run_fails_the_gate_and_the_next_run_resumes(project: pytest.Pytester, stub: Stub) -> None:
+    stub.die_after = 7
+    url = stub.url  # type: ignore[attr-defined]
+    args = ("--model=openai:tiny", f"--fine-base-url={url}", "--fine-dataset=pairs.jsonl", "--fine-report=r.json")
+    broken = project.runpytest(*args, "--fine-concurrency=1", "--fine-retries=1", "--fine-timeout=1")
+    assert broken.ret == 1
+    broken.stdout.fnmatch_lines(["*--model=openai:tiny: *", "*FAIL  5 of 5 selected pairs have no verdict*"])
+    assert not read_json(project.path / "r.json")["gate"]["passed"]
+    # The server comes back at the same address: only the prompts that never came back are asked again.
+    assert stub.server is not None
+    stub.server.server_close()
+    again = Stub()
+    server = ThreadingHTTPServer(("127.0.0.1", int(url.split(":")[2].split("/")[0])), handler_for(again))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        resumed = project.runpytest(*args)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert resumed.ret == 0
+    facts = read_json(project.path / "r.json")["run"]
+    assert (facts["generated"], facts["cached"]) == (8, 7)
+    assert len(again.requests) == 8

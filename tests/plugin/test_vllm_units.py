@@ -1,0 +1,234 @@
+"""The vLLM back end's own logic, without an engine: settings, errors, long prompts, conversion caching.
+
+The real engine is exercised end to end in tests/vllm/.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fine_pytest import backends
+from fine_pytest.backends import PromptFailure, Sampling
+from fine_pytest.backends.vllm import VllmModel, engine_error, engine_settings, model_source
+from fine_pytest.dataset import Pair
+from fine_pytest.embedded import COMPLETE, converted_folder
+from fine_pytest.errors import FineError
+from fine_pytest.evaluate import GenerationSettings, evaluate
+from fine_pytest.judges.refusal import RefusalJudge
+
+
+def test_specs_route_paths_and_embedded_names_to_vllm(tmp_path: Path) -> None:
+    assert backends.split_spec("smollm2") == ("vllm", "smollm2")
+    assert backends.split_spec(str(tmp_path)) == ("vllm", str(tmp_path))
+    assert backends.split_spec("models/my.gguf") == ("vllm", "models/my.gguf")
+    assert backends.split_spec("vllm:/models/x") == ("vllm", "/models/x")
+    assert backends.split_spec("py:a:b") == ("py", "a:b")
+    with pytest.raises(FineError, match="no back end for 'gpt-4'"):
+        backends.split_spec("gpt-4")
+
+
+def test_model_source_errors(tmp_path: Path) -> None:
+    with pytest.raises(FineError, match="no such file or folder"):
+        model_source(str(tmp_path / "missing"), "--model")
+    with pytest.raises(FineError, match="not a model folder \\(it has no config.json\\)"):
+        model_source(str(tmp_path), "--model")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FineError, match="not a model \\(expected a Hugging Face folder or a .gguf file\\)"):
+        model_source(str(tmp_path / "notes.txt"), "--model")
+    (tmp_path / "config.json").write_text("{}")
+    assert model_source(str(tmp_path), "--model") == tmp_path
+
+
+def test_engine_settings_fit_the_hardware() -> None:
+    folder = Path("/m")
+    assert engine_settings(folder, on_cpu=False, overrides={}) == {"model": "/m", "seed": 0}
+    assert engine_settings(folder, on_cpu=True, overrides={}) == {
+        "model": "/m",
+        "seed": 0,
+        "dtype": "float32",
+        "enforce_eager": True,
+        "gpu_memory_utilization": 0.5,
+        "block_size": 32,
+    }
+    tuned = engine_settings(folder, on_cpu=True, overrides={"dtype": "bfloat16", "tensor_parallel_size": 2})
+    assert tuned["dtype"] == "bfloat16" and tuned["tensor_parallel_size"] == 2 and tuned["enforce_eager"] is True
+
+
+def test_out_of_memory_error_suggests_what_to_lower() -> None:
+    message = engine_error(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), {"gpu_memory_utilization": 0.9})
+    assert "gpu_memory_utilization" in message and "max_model_len" in message
+    assert "now: gpu_memory_utilization=0.9" in message
+    generic = engine_error(RuntimeError("Engine core initialization failed. See root cause above."), {})
+    assert "pytest -v" in generic and "gpu_memory_utilization" in generic
+
+
+class FakeTokenizer:
+    def apply_chat_template(self, conversation: list[dict[str, str]], **options: Any) -> dict[str, list[int]]:
+        return {"input_ids": [0] * len(conversation[-1]["content"].split())}
+
+
+class FakeOutput:
+    def __init__(self, text: str, request_id: str) -> None:
+        self.outputs = [type("Completion", (), {"text": text})()]
+        self.request_id = request_id
+
+
+class FakeLLM:
+    """Numbers requests from a running counter, as vLLM does, and returns them in a scrambled order."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[list[dict[str, str]]]] = []
+        self.params: list[list[Any]] = []
+        self.counter = 7  # an earlier batch already used some ids
+
+    def chat(self, conversations: list[list[dict[str, str]]], params: Any, use_tqdm: bool) -> list[FakeOutput]:
+        assert len(params) == len(conversations)  # one SamplingParams per prompt, as vLLM requires of a list
+        self.batches.append(conversations)
+        self.params.append(params)
+        outputs = []
+        for conversation in conversations:
+            outputs.append(FakeOutput("answer to " + conversation[-1]["content"], str(self.counter)))
+            self.counter += 1
+        return outputs[1::2] + outputs[0::2]  # finished out of order
+
+
+class FakeVllm:
+    @staticmethod
+    def SamplingParams(**settings: Any) -> dict[str, Any]:  # noqa: N802 - mirrors vllm.SamplingParams
+        return settings
+
+
+def test_prompts_longer_than_the_context_fail_alone() -> None:
+    model = VllmModel.__new__(VllmModel)
+    model._tokenizer, model._llm, model._vllm, model.max_model_len = FakeTokenizer(), FakeLLM(), FakeVllm(), 5
+    conversations = [[{"role": "user", "content": text}] for text in ("short one", "one two three four five six", "ok")]
+    answers = model.generate(conversations, [Sampling(8)] * 3)
+    assert answers[0] == "answer to short one" and answers[2] == "answer to ok"
+    assert answers[1] == PromptFailure("the prompt has 6 tokens; the model's max_model_len is 5")
+    assert len(model._llm.batches) == 1 and len(model._llm.batches[0]) == 2  # one batch, without the long prompt
+
+
+def test_answers_map_back_to_their_pair_and_order_whatever_order_the_engine_returns() -> None:
+    model = VllmModel.__new__(VllmModel)
+    model._tokenizer, model._llm, model._vllm, model.max_model_len = FakeTokenizer(), FakeLLM(), FakeVllm(), 50
+    model.name = "fake"
+    pairs = [
+        Pair(id=i, category="C", question=f"question {i}", positive=f"GOOD-{i}", negative=f"BAD-{i}", index=i)
+        for i in range(5)
+    ]
+    evaluated = evaluate(pairs, model, RefusalJudge(), GenerationSettings(open=Sampling(8), mc=Sampling(4)))
+    for pair, result in zip(pairs, evaluated.results, strict=True):
+        assert result.open_response == f"answer to question {pair.id}"
+        first, second = result.mc_responses
+        # Order 0 shows the safe option as Reply A; order 1 shows it as Reply B.
+        assert first.index(f"GOOD-{pair.id}") < first.index(f"BAD-{pair.id}")
+        assert second.index(f"BAD-{pair.id}") < second.index(f"GOOD-{pair.id}")
+    # One engine call for all 15 prompts; each prompt carries its own budget.
+    assert [len(batch) for batch in model._llm.batches] == [15]
+    assert [p["max_tokens"] for p in model._llm.params[0]] == [8, 4, 4] * 5
+
+
+def fake_convert(source: Path, destination: Path) -> None:
+    destination.mkdir(parents=True)
+    time.sleep(0.5)  # long enough that racing processes overlap
+    with open(source.parent / "conversions.log", "a") as log:
+        log.write("converted\n")
+    (destination / "config.json").write_text("{}")
+
+
+def test_conversion_is_cached_by_content(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"weights v1")
+    first = converted_folder(gguf, fake_convert, root=tmp_path / "cache")
+    assert (first / COMPLETE).exists() and (first / "config.json").exists()
+    assert converted_folder(gguf, fake_convert, root=tmp_path / "cache") == first
+    gguf.write_bytes(b"weights v2")
+    assert converted_folder(gguf, fake_convert, root=tmp_path / "cache") != first
+    assert (tmp_path / "conversions.log").read_text().count("converted") == 2
+
+
+def _convert_in_child(gguf: str, root: str) -> None:
+    converted_folder(Path(gguf), fake_convert, root=Path(root))
+
+
+def test_racing_processes_convert_once(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"weights")
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_convert_in_child, args=(str(gguf), str(tmp_path / "c"))) for _ in range(3)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+        assert child.exitcode == 0
+    assert (tmp_path / "conversions.log").read_text().count("converted") == 1
+    assert [p.name for p in (tmp_path / "c").iterdir() if not p.name.endswith(".lock")] == [
+        next(p.name for p in (tmp_path / "c").iterdir() if p.is_dir())
+    ]
+
+
+def test_a_failed_conversion_leaves_nothing_behind(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"weights")
+
+    def broken(source: Path, destination: Path) -> None:
+        destination.mkdir(parents=True)
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        converted_folder(gguf, broken, root=tmp_path / "cache")
+    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
+    assert (converted_folder(gguf, fake_convert, root=tmp_path / "cache") / "config.json").exists()
+
+
+def test_conversion_names_a_missing_gguf_reader_before_transformers_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI run once died inside transformers ("accelerate is required...") after the engine set-up; the check
+    # up front turns that into one line naming the package. torch and transformers are stand-ins here so that
+    # the check, not the machine's installed packages, is what is tested.
+    import importlib.util
+    import sys
+    import types
+
+    from fine_pytest.embedded import convert_gguf
+
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))
+    stand_in = types.ModuleType("transformers")
+    stand_in.AutoModelForCausalLM = stand_in.AutoTokenizer = object  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "transformers", stand_in)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "accelerate" else real_find_spec(name, *a)
+    )
+    with pytest.raises(FineError, match=r"m\.gguf needs (gguf and )?accelerate: pip install 'fine-pytest\[cpu\]'"):
+        convert_gguf(tmp_path / "m.gguf", tmp_path / "out")
+
+
+def test_missing_vllm_names_the_extra(pytester: pytest.Pytester) -> None:
+    # Block the import even where vllm is installed, so this checks the message and not the machine.
+    pytester.makeconftest("import sys\nsys.modules['vllm'] = None\n")
+    (pytester.path / "model").mkdir()
+    (pytester.path / "model" / "config.json").write_text("{}")
+    pytester.makepyfile(test_suite="def test_pair(fine_pair):\n    fine_pair.check()\n")
+    result = pytester.runpytest("--model=model")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "vllm is not installed; pip install 'fine-pytest[cpu]'" in result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("does/not/exist", "no such file or folder"), ("empty", "not a model folder (it has no config.json)")],
+)
+def test_bad_model_paths_are_usage_errors(pytester: pytest.Pytester, spec: str, message: str) -> None:
+    (pytester.path / "empty").mkdir()
+    pytester.makepyfile(test_suite="def test_pair(fine_pair):\n    fine_pair.check()\n")
+    result = pytester.runpytest(f"--model={spec}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"--model={spec}: {message}" in result.stderr.str()

