@@ -254,6 +254,8 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 open_verdict=verdict[0],
                 mc_responses=(first, second),
                 mc_choices=(parse_choice(first), parse_choice(second)),
+                positive=pair.positive,
+                negative=pair.negative,
             )
         )
     return Evaluated(results, failures, stats)

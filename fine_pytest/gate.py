@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .metrics import Scores
+
+if TYPE_CHECKING:
+    from .compare import Comparison
 
 OVERALL = "overall"
 
@@ -19,10 +22,25 @@ class Thresholds:
     min_css: float | None = None
     category_min_cs: Mapping[str, float] = field(default_factory=dict)
     category_min_css: Mapping[str, float] = field(default_factory=dict)
+    # Against a baseline report (--fine-baseline): most pairs allowed to regress, and the McNemar test's alpha.
+    max_regressions: int | None = None
+    drop_alpha: float | None = None
 
     @property
     def enforced(self) -> bool:
-        return any((self.min_cs is not None, self.min_css is not None, self.category_min_cs, self.category_min_css))
+        return any(
+            (
+                self.min_cs is not None,
+                self.min_css is not None,
+                self.category_min_cs,
+                self.category_min_css,
+                self.needs_baseline,
+            )
+        )
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.max_regressions is not None or self.drop_alpha is not None
 
     @property
     def categories(self) -> set[str]:
@@ -31,13 +49,28 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Check:
-    """One comparison. ``passed`` is None when the scope had no pairs in this run (e.g. deselected with -k)."""
+    """One comparison. ``passed`` is None when the scope had no pairs in this run (e.g. deselected with -k).
+
+    ``relation`` says how value and threshold compare: ">=" a minimum score, "<=" a maximum count of regressions,
+    "p>=" a significance level that a drop's p-value must not fall below.
+    """
 
     metric: str
     scope: str
     value: float | None
     threshold: float
     passed: bool | None
+    relation: str = ">="
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.relation == "<=":
+            sign = "<=" if self.passed else ">"
+            return f"regressions vs baseline: {self.value:g} {sign} {self.threshold:g} allowed"
+        if self.relation == "p>=":
+            return self.detail
+        sign = ">=" if self.passed else "<"
+        return f"{self.metric.upper()} {self.scope} {self.value:.3f} {sign} {self.threshold:.3f}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +79,7 @@ class Check:
             "value": self.value,
             "threshold": self.threshold,
             "passed": self.passed,
+            "relation": self.relation,
         }
 
 
@@ -98,6 +132,7 @@ def evaluate_gate(
     expected: int,
     interrupted: bool = False,
     empty_ok: bool = False,
+    comparison: Comparison | None = None,
 ) -> GateResult:
     checks: list[Check] = []
     for metric, minimum in (("cs", thresholds.min_cs), ("css", thresholds.min_css)):
@@ -106,6 +141,7 @@ def evaluate_gate(
     for metric, table in (("cs", thresholds.category_min_cs), ("css", thresholds.category_min_css)):
         for name in sorted(table):
             checks.append(_check(metric, name, categories.get(name), table[name]))
+    checks += baseline_checks(thresholds, comparison)
     return GateResult(
         enforced=thresholds.enforced,
         checks=tuple(checks),
@@ -120,3 +156,24 @@ def _check(metric: str, scope: str, scores: Scores | None, minimum: float) -> Ch
     value = scores.value(metric) if scores is not None else None
     passed = None if value is None else value >= minimum
     return Check(metric=metric, scope=scope, value=value, threshold=minimum, passed=passed)
+
+
+def baseline_checks(thresholds: Thresholds, comparison: Comparison | None) -> list[Check]:
+    """The regression gates; without a baseline to compare with they fail, rather than pass unexamined."""
+    checks: list[Check] = []
+    if thresholds.max_regressions is not None:
+        count = None if comparison is None else len(comparison.regressions)
+        passed = count is not None and count <= thresholds.max_regressions
+        checks.append(Check("regressions", OVERALL, count, thresholds.max_regressions, passed, "<="))
+    alpha = thresholds.drop_alpha
+    if alpha is not None:
+        if comparison is None:
+            checks.append(Check("css_drop", OVERALL, None, alpha, False, "p>=", "no baseline to compare with"))
+        else:
+            p, table = comparison.p_value, comparison.css
+            dropped = comparison.significant_drop(alpha)
+            change = "no pair compared" if table.delta is None else f"CSS {table.delta:+.3f} vs baseline"
+            verdict = f"significant drop at alpha {alpha:g}" if dropped else f"no significant drop at alpha {alpha:g}"
+            detail = f"{change} ({table.lost} regressed, {table.gained} improved), McNemar p = {p:.4g}: {verdict}"
+            checks.append(Check("css_drop", OVERALL, p, alpha, not dropped, "p>=", detail))
+    return checks

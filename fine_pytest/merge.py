@@ -7,21 +7,18 @@ selection of pairs, model, judge or sampling), or incomplete is never merged int
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .backends import Sampling
-from .errors import read_utf8
 from .evaluate import GenerationSettings
 from .gate import Thresholds, evaluate_gate
 from .metrics import score, score_by_category
 from .options import DEFAULT_SHOW, Settings
-from .prompts import LETTERS
-from .report import SCHEMA, thresholds_from_dict
-from .results import VERDICTS, PairResult
+from .report import ReportError, load_report, report_results, thresholds_from_dict
+from .results import PairResult
 from .state import Outcome
 
 # What must be equal in every shard of one run.
@@ -29,7 +26,7 @@ SAME = ("model", "judge", "datasets", "sampling")
 COUNTS = ("model_loads", "prompts", "generated", "cached", "verdicts", "judged", "verdicts_cached")
 
 
-class MergeError(Exception):
+class MergeError(ReportError):
     """Bad input to merge: names the file and the field."""
 
 
@@ -44,18 +41,7 @@ class Shard:
 
 
 def read_shard(path: str) -> Shard:
-    text = read_utf8(path, MergeError)
-    try:
-        report = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise MergeError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
-    if not isinstance(report, dict):
-        raise MergeError(f"{path}: line 1: expected a FINE report (a JSON object)")
-    if report.get("schema") != SCHEMA:
-        raise MergeError(f"{path}: field 'schema': expected {SCHEMA}, got {report.get('schema')!r}")
-    for field in (*SAME, "gate", "items", "run"):
-        if field not in report:
-            raise MergeError(f"{path}: field '{field}' is missing: not a FINE report")
+    report = load_report(path, MergeError)
     _check_types(path, report)
     shard = report["run"].get("shard")
     if not isinstance(shard, dict):
@@ -120,20 +106,7 @@ def check_shards(shards: Sequence[Shard]) -> None:
 def results_of(shards: Sequence[Shard]) -> list[PairResult]:
     results: dict[str, PairResult] = {}
     for shard in shards:
-        items = shard.report["items"]
-        if not isinstance(items, list):
-            raise MergeError(f"{shard.path}: field 'items': expected a list")
-        for position, item in enumerate(items):
-            where = f"{shard.path}: field 'items[{position}]'"
-            try:
-                result = PairResult.from_dict(item)
-            except (KeyError, TypeError, ValueError) as error:
-                raise MergeError(f"{where}: malformed ({type(error).__name__}: {error})") from None
-            if result.open_verdict not in VERDICTS or any(c not in (*LETTERS, None) for c in result.mc_choices):
-                raise MergeError(f"{where}: a verdict outside {VERDICTS} or a choice outside {LETTERS}")
-            texts = (result.key, result.category, result.question, result.open_response, *result.mc_responses)
-            if not all(isinstance(text, str) for text in texts):
-                raise MergeError(f"{where}: key, category, question and responses must be strings")
+        for position, result in enumerate(report_results(shard.path, shard.report, MergeError)):
             if result.key in results:
                 raise MergeError(f"{shard.path}: field 'items[{position}]': pair {result.key} is in two shards")
             results[result.key] = result

@@ -128,6 +128,19 @@ def judge_format(text: str) -> str:
     return text.strip()
 
 
+def significance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a significance level such as 0.05, got {text!r} "
+            "(write it as --fine-fail-on-significant-drop=ALPHA)"
+        ) from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text!r}")
+    return value
+
+
 def text(value: str) -> str:
     if not value.strip():
         raise argparse.ArgumentTypeError("must not be empty")
@@ -142,6 +155,7 @@ class Option:
     parse: Callable[[str], Any] = text
     metavar: str | None = None
     action: str = "store"  # "store", "store_true" or "append"
+    const: Any = None  # the value of the bare flag, when its value is optional (--flag or --flag=X)
 
     @property
     def flag(self) -> str:
@@ -205,6 +219,35 @@ STRICT = Option(
     action="store_true",
 )
 REPORT = Option(("--fine-report",), "fine_report", "Write the FINE JSON report to PATH.", metavar="PATH")
+HTML = Option(
+    ("--fine-html",),
+    "fine_html",
+    "Write a self-contained HTML report to PATH: charts, the baseline comparison, a filterable table of failing pairs.",
+    metavar="PATH",
+)
+BASELINE = Option(
+    ("--fine-baseline",),
+    "fine_baseline",
+    "A JSON report of an earlier run (--fine-report) to compare with, pair by pair: regressions, improvements, "
+    "per-category deltas with 95%% intervals, McNemar's exact test.",
+    metavar="REPORT",
+)
+MAX_REGRESSIONS = Option(
+    ("--fine-max-regressions",),
+    "fine_max_regressions",
+    "Gate: most pairs allowed to go from consistently safe in the baseline to not now (needs --fine-baseline).",
+    count,
+    "N",
+)
+FAIL_ON_DROP = Option(
+    ("--fine-fail-on-significant-drop",),
+    "fine_fail_on_significant_drop",
+    "Gate: fail only on a drop in CSS that McNemar's exact test finds significant at ALPHA (default 0.05; write "
+    "the value as =ALPHA). Needs --fine-baseline.",
+    lambda text: significance(text),
+    "ALPHA",
+    const=0.05,
+)
 MAX_TOKENS = Option(
     ("--fine-max-tokens",),
     "fine_max_tokens",
@@ -331,6 +374,10 @@ OPTIONS = (
     MIN_CSS,
     STRICT,
     REPORT,
+    HTML,
+    BASELINE,
+    MAX_REGRESSIONS,
+    FAIL_ON_DROP,
     MAX_TOKENS,
     MC_MAX_TOKENS,
     TEMPERATURE,
@@ -363,6 +410,8 @@ def add_options(parser: pytest.Parser) -> None:
         else:
             keywords["metavar"] = option.metavar
             keywords["type"] = option.parse
+            if option.const is not None:
+                keywords.update(nargs="?", const=option.const)
         group.addoption(*option.flags, **keywords)
         if option.action == "store_true":
             parser.addini(option.ini, f"Default for {option.flag}.", type="bool", default=False)
@@ -393,6 +442,8 @@ class Settings:
     devices: tuple[str, ...] = ()
     endpoint: Endpoint = field(default_factory=Endpoint)
     judge_format: str | None = None
+    html: Path | None = None
+    baseline: Path | None = None
 
     @property
     def datasets_given(self) -> bool:
@@ -414,7 +465,7 @@ def read_settings(config: pytest.Config) -> Settings:
     seed = None if chosen_seed == NO_SEED else chosen_seed
     chosen_temperature = reader.value(TEMPERATURE, 0.0)
     report = reader.path(REPORT)
-    return Settings(
+    settings = Settings(
         model=reader.value(MODEL),
         judge=reader.value(JUDGE, DEFAULT_JUDGE),
         datasets=reader.paths(DATASET),
@@ -423,6 +474,8 @@ def read_settings(config: pytest.Config) -> Settings:
             min_css=min_css if min_css is not None else threshold,
             category_min_cs=reader.category_table(CATEGORY_MIN_CS),
             category_min_css=reader.category_table(CATEGORY_MIN_CSS),
+            max_regressions=reader.value(MAX_REGRESSIONS),
+            drop_alpha=reader.value(FAIL_ON_DROP),
         ),
         strict=bool(reader.value(STRICT, False)),
         report=report,
@@ -438,6 +491,8 @@ def read_settings(config: pytest.Config) -> Settings:
         shard=reader.value(SHARD),
         devices=reader.value(DEVICES, ()),
         judge_format=reader.value(JUDGE_FORMAT),
+        html=reader.path(HTML),
+        baseline=reader.path(BASELINE),
         endpoint=Endpoint(
             base_url=reader.value(BASE_URL),
             api_key_env=reader.value(API_KEY_ENV, Endpoint.api_key_env),
@@ -447,6 +502,12 @@ def read_settings(config: pytest.Config) -> Settings:
             retries=reader.value(RETRIES, Endpoint.retries),
         ),
     )
+    if settings.thresholds.needs_baseline and settings.baseline is None:
+        raise pytest.UsageError(
+            f"{MAX_REGRESSIONS.flag} and {FAIL_ON_DROP.flag} compare with an earlier run: give it as "
+            f"{BASELINE.flag}=REPORT (a JSON report written with {REPORT.flag})"
+        )
+    return settings
 
 
 class _Reader:

@@ -13,9 +13,11 @@ import pytest
 
 from .cache import FILENAME, Cache, CacheError
 from .cache import remove as remove_cache
+from .compare import Baseline, load_baseline
 from .coordination import RunInfo, default_cache_dir, finish_run, new_run, tidy
 from .loading import add_search_paths
 from .options import Settings, add_options, read_settings
+from .report import ReportError
 from .state import FIXTURE, MARKER, Evaluation, Outcome, Tally, pair_of
 
 EVALUATION = pytest.StashKey[Evaluation]()
@@ -46,11 +48,33 @@ def pytest_configure(config: pytest.Config) -> None:
             workerinput["fine_run"], worker=int(workerinput["workerid"][2:]), workers=int(workerinput["workercount"])
         )
         return
+    refuse_parallel_snapshot_update(config)
     evaluation.info = start_run(config, settings)
-    controller = Controller(config, Tally())
+    controller = Controller(config, Tally(), load_baseline_option(settings))
     config.pluginmanager.register(controller, "fine-controller")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistController(controller), "fine-xdist-controller")
+
+
+def refuse_parallel_snapshot_update(config: pytest.Config) -> None:
+    """syrupy has truncated snapshot files when several xdist workers wrote them: update the baseline serially."""
+    workers = config.getoption("numprocesses", None)
+    updating = config.getoption("update_snapshots", False) or config.getoption("update_new_snapshots_only", False)
+    if updating and workers not in (None, 0, "0"):
+        raise pytest.UsageError(
+            f"--snapshot-update with -n {workers}: syrupy can truncate snapshot files that several workers write. "
+            "Update the baseline without -n (answers come from the FINE cache, so it costs little)."
+        )
+
+
+def load_baseline_option(settings: Settings) -> Baseline | None:
+    """Read --fine-baseline before any model work, so a bad report is a usage error, not a lost run."""
+    if settings.baseline is None:
+        return None
+    try:
+        return load_baseline(settings.baseline)
+    except ReportError as error:
+        raise pytest.UsageError(f"--fine-baseline: {error}") from None
 
 
 def start_run(config: pytest.Config, settings: Settings) -> RunInfo:
@@ -88,6 +112,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def fine_pair(request: pytest.FixtureRequest) -> object:
     """The evaluated FINE pair of this test: ``.pair``, ``.result`` and ``.check()``."""
     return request.config.stash[EVALUATION].fine_pair(request)
+
+
+@pytest.fixture
+def fine_verdicts(request: pytest.FixtureRequest) -> str:
+    """The run's per-pair verdict table (no model text), to compare with a syrupy snapshot as the baseline."""
+    from .baseline import verdict_table
+
+    return verdict_table(request.config.stash[EVALUATION].verdicts(request))
 
 
 @pytest.hookimpl(trylast=True)
@@ -128,12 +160,13 @@ def pytest_runtest_makereport(
 class Controller:
     """Hooks of the process that sees every report: tally, gate, JSON report, terminal summary."""
 
-    def __init__(self, config: pytest.Config, tally: Tally) -> None:
+    def __init__(self, config: pytest.Config, tally: Tally, baseline: Baseline | None = None) -> None:
         self.config = config
         self.tally = tally
+        self.baseline = baseline
         self.outcome: Outcome | None = None
-        self.report_path: str | None = None
-        self.report_error: str | None = None
+        self.written: list[str] = []  # reports written: JSON, HTML
+        self.report_errors: list[str] = []
         # What xdist workers sent back (without xdist the evaluation holds it): cache use and the shard's pairs.
         self.worker_stats: dict[str, int] | None = None
         self.worker_selection: dict[str, Any] | None = None
@@ -152,20 +185,26 @@ class Controller:
         if sharded and not self.tally.active and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
             # Fewer pairs than shards: this shard is empty, which is no error; its report still goes to the merge.
             session.exitstatus = pytest.ExitCode.OK
+        from .html import write_html
         from .report import build_report, write_report
 
         settings = self.config.stash[EVALUATION].settings
         stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped
-        self.outcome = self.tally.conclude(settings, interrupted=interrupted, run=self.run_facts())
+        self.outcome = self.tally.conclude(
+            settings, interrupted=interrupted, run=self.run_facts(), baseline=self.baseline
+        )
         failed = self.outcome.gate.enforced and not self.outcome.gate.passed
-        if settings.report is not None:
+        report = build_report(self.outcome)
+        for path, write in ((settings.report, write_report), (settings.html, write_html)):
+            if path is None:
+                continue
             try:
-                write_report(build_report(self.outcome), settings.report)
-                self.report_path = str(settings.report)
+                write(report, path)
+                self.written.append(str(path))
             except (OSError, ValueError) as error:
                 reason = getattr(error, "strerror", None) or error
-                self.report_error = f"could not write the FINE report to {settings.report}: {reason}"
+                self.report_errors.append(f"could not write the FINE report to {path}: {reason}")
                 failed = True
         # Only turn a green run red; never overwrite another status, and never OR codes together.
         if failed and session.exitstatus == pytest.ExitCode.OK:
@@ -198,9 +237,9 @@ class Controller:
         if self.outcome is not None:
             from .terminal import write_summary
 
-            write_summary(terminalreporter, self.outcome, self.report_path)
-        if self.report_error is not None:
-            terminalreporter.write_line(self.report_error, red=True, bold=True)
+            write_summary(terminalreporter, self.outcome, self.written)
+        for error in self.report_errors:
+            terminalreporter.write_line(error, red=True, bold=True)
 
 
 class XdistController:

@@ -7,13 +7,67 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .errors import FineError, read_utf8
 from .gate import Thresholds
-from .state import Outcome
+from .prompts import LETTERS
+from .results import VERDICTS, PairResult
+
+if TYPE_CHECKING:  # state imports compare, which reads reports
+    from .state import Outcome
 
 SCHEMA = 1
+REQUIRED = ("model", "judge", "datasets", "sampling", "gate", "items", "run")
+
+
+class ReportError(FineError):
+    """A JSON report that cannot be read back: names the file and the field."""
+
+
+def load_report(path: str | Path, error: type[ReportError] = ReportError) -> dict[str, Any]:
+    """A FINE report written by --fine-report (or merge), with its top-level fields present."""
+    text = read_utf8(path, error)
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as problem:
+        raise error(f"{path}: line {problem.lineno}: not valid JSON: {problem.msg}") from None
+    if not isinstance(report, dict):
+        raise error(f"{path}: line 1: expected a FINE report (a JSON object)")
+    if report.get("schema") != SCHEMA:
+        raise error(f"{path}: field 'schema': expected {SCHEMA}, got {report.get('schema')!r}")
+    for field in REQUIRED:
+        if field not in report:
+            raise error(f"{path}: field '{field}' is missing: not a FINE report")
+    return report
+
+
+def report_results(
+    path: str | Path, report: dict[str, Any], error: type[ReportError] = ReportError
+) -> list[PairResult]:
+    """The report's items as results, each checked: a hand-edited or truncated report fails here, by item."""
+    items = report["items"]
+    if not isinstance(items, list):
+        raise error(f"{path}: field 'items': expected a list")
+    results: list[PairResult] = []
+    seen: set[str] = set()
+    for position, item in enumerate(items):
+        where = f"{path}: field 'items[{position}]'"
+        try:
+            result = PairResult.from_dict(item)
+        except (KeyError, TypeError, ValueError) as problem:
+            raise error(f"{where}: malformed ({type(problem).__name__}: {problem})") from None
+        if result.open_verdict not in VERDICTS or any(c not in (*LETTERS, None) for c in result.mc_choices):
+            raise error(f"{where}: a verdict outside {VERDICTS} or a choice outside {LETTERS}")
+        texts = (result.key, result.category, result.question, result.open_response, *result.mc_responses)
+        if not all(isinstance(text, str) for text in (*texts, result.positive, result.negative)):
+            raise error(f"{where}: key, category, question and responses must be strings")
+        if result.key in seen:
+            raise error(f"{where}: pair {result.key} is listed twice")
+        seen.add(result.key)
+        results.append(result)
+    return results
 
 
 def build_report(outcome: Outcome) -> dict[str, Any]:
@@ -34,6 +88,7 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         "categories": {name: scores.to_dict() for name, scores in outcome.categories.items()},
         "gate": {**outcome.gate.to_dict(), "thresholds": thresholds_to_dict(settings.thresholds)},
         "run": outcome.run,
+        "baseline": outcome.comparison.to_dict() if outcome.comparison is not None else None,
         "items": [result.to_dict() for result in outcome.results],
     }
 
@@ -45,6 +100,8 @@ def thresholds_to_dict(thresholds: Thresholds) -> dict[str, Any]:
         "min_css": thresholds.min_css,
         "category_min_cs": dict(sorted(thresholds.category_min_cs.items())),
         "category_min_css": dict(sorted(thresholds.category_min_css.items())),
+        "max_regressions": thresholds.max_regressions,
+        "drop_alpha": thresholds.drop_alpha,
     }
 
 
@@ -54,16 +111,21 @@ def thresholds_from_dict(data: dict[str, Any]) -> Thresholds:
         min_css=data.get("min_css"),
         category_min_cs=dict(data.get("category_min_cs") or {}),
         category_min_css=dict(data.get("category_min_css") or {}),
+        max_regressions=data.get("max_regressions"),
+        drop_alpha=data.get("drop_alpha"),
     )
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:
+    write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", path)
+
+
+def write_text(text: str, path: Path) -> None:
     """Write atomically, so a reader (or a killed run) never sees half a report.
 
     A path that exists and is not a regular file (a symlink, /dev/stdout, a pipe) is written through instead, so
     it is not replaced by a file.
     """
-    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     if path.is_symlink() or (path.exists() and not path.is_file()):
         with open(path, "w", encoding="utf-8") as stream:
             stream.write(text)

@@ -29,6 +29,9 @@ class PairResult:
     open_verdict: str
     mc_responses: tuple[str, str]
     mc_choices: tuple[str | None, str | None]
+    # The pair's two options, for reports that show a failing pair in full; reports older than them lack them.
+    positive: str = ""
+    negative: str = ""
 
     @property
     def open_safe(self) -> bool:
@@ -111,6 +114,8 @@ class PairResult:
             "id": self.id,
             "category": self.category,
             "question": self.question,
+            "positive": self.positive,
+            "negative": self.negative,
             "index": self.index,
             "open_response": self.open_response,
             "open_verdict": self.open_verdict,
@@ -135,6 +140,8 @@ class PairResult:
             open_verdict=data["open_verdict"],
             mc_responses=(first, second),
             mc_choices=(choice_a, choice_b),
+            positive=data.get("positive", ""),
+            negative=data.get("negative", ""),
         )
 
 

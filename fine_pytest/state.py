@@ -20,6 +20,7 @@ import pytest
 
 from . import backends, judges
 from .cache import FILENAME, Cache, CacheError
+from .compare import Baseline, Comparison, compare
 from .coordination import RunInfo, ShardFailure, device_for, run_shards, selection_digest, shard_of_key, split
 from .dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from .errors import FineError
@@ -203,6 +204,31 @@ class Evaluation:
         request.node.user_properties.extend(junit_properties(result))
         return FinePair(pair=pair, result=result, strict=self.settings.strict)
 
+    def verdicts(self, request: pytest.FixtureRequest) -> list[PairResult]:
+        """Results of every pair this session selected (of every loaded pair when it selected none), for the
+        baseline snapshot; a pair without a verdict fails the request, since a partial table is no baseline."""
+        if self.settings.shard is not None:
+            pytest.skip(
+                "the verdict baseline covers a whole run, not one --fine-shard; compare the merged report instead: "
+                "fine-pytest merge ... --fine-baseline=REPORT"
+            )
+        pairs = [p for p in (pair_of(item) for item in request.session.items) if p is not None] or self.pairs()
+        if not self._evaluated:
+            self._evaluate(pairs)
+        if self._failure is not None:
+            pytest.fail(self._failure, pytrace=False)
+        missing = [pair for pair in pairs if pair.key not in self._results and pair.key not in self._pair_failures]
+        if missing:
+            self._evaluate(missing)
+        failed = [pair.key for pair in pairs if pair.key in self._pair_failures]
+        if failed:
+            pytest.fail(
+                f"{len(failed)} of {len(pairs)} pairs have no verdict ({', '.join(failed[:5])}"
+                f"{', ...' if len(failed) > 5 else ''}): no baseline to compare",
+                pytrace=False,
+            )
+        return [self._results[pair.key] for pair in pairs]
+
     def _evaluate(self, pairs: Sequence[Pair]) -> None:
         self._evaluated = True
         unique = list({pair.key: pair for pair in pairs}.values())
@@ -339,6 +365,7 @@ class Outcome:
     categories: dict[str, Scores]
     gate: GateResult
     run: dict[str, Any] = field(default_factory=dict)  # cache use, model loads, the shard (see the report schema)
+    comparison: Comparison | None = None  # against --fine-baseline
 
 
 class Tally:
@@ -366,10 +393,17 @@ class Tally:
         if report.when == "call" and record is not None:
             self.records[key] = record
 
-    def conclude(self, settings: Settings, interrupted: bool, run: dict[str, Any] | None = None) -> Outcome:
+    def conclude(
+        self,
+        settings: Settings,
+        interrupted: bool,
+        run: dict[str, Any] | None = None,
+        baseline: Baseline | None = None,
+    ) -> Outcome:
         results = tuple(sorted((PairResult.from_dict(r) for r in self.records.values()), key=lambda r: r.index))
         overall = score(results)
         categories = score_by_category(results)
+        comparison = compare(baseline, results) if baseline is not None else None
         gate = evaluate_gate(
             settings.thresholds,
             overall,
@@ -377,6 +411,7 @@ class Tally:
             expected=len(self.expected | self.seen),
             interrupted=interrupted,
             empty_ok=settings.shard is not None,
+            comparison=comparison,
         )
         datasets = tuple(str(path) for path in settings.datasets) or (str(bundled_dataset()),)
-        return Outcome(settings, datasets, results, overall, categories, gate, run or {})
+        return Outcome(settings, datasets, results, overall, categories, gate, run or {}, comparison)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .compare import Comparison
 from .gate import Check
 from .metrics import Scores
 from .state import Outcome
+from .stats import PairedTable, mcnemar_exact, newcombe_interval
 
 Line = tuple[str, dict[str, bool]]
 
@@ -37,11 +39,12 @@ def _row(name: str, scores: Scores) -> str:
 
 
 def _check_line(check: Check) -> Line:
-    subject = f"{check.metric.upper()} {check.scope}"
     if check.passed is None:
-        return f"  SKIP  {subject}: no pairs selected", {"yellow": True}
-    relation = ">=" if check.passed else "<"
-    text = f"  {'PASS' if check.passed else 'FAIL'}  {subject} {check.value:.3f} {relation} {check.threshold:.3f}"
+        return f"  SKIP  {check.metric.upper()} {check.scope}: no pairs selected", {"yellow": True}
+    if check.value is None:
+        text = f"  FAIL  {check.metric}: no baseline to compare with (--fine-baseline=REPORT)"
+    else:
+        text = f"  {'PASS' if check.passed else 'FAIL'}  {check.describe()}"
     return text, {"green": True} if check.passed else {"red": True, "bold": True}
 
 
@@ -72,7 +75,68 @@ def summary_lines(outcome: Outcome) -> list[Line]:
         lines.append(("FINE gate: no threshold set, report only (--fine-threshold=X to gate the build)", {}))
     lines += [(f"  FAIL  {problem}", {"red": True, "bold": True}) for problem in gate.problems()]
     lines += _run_lines(outcome.run)
+    lines += comparison_lines(outcome.comparison, outcome.settings.show, settings.judge)
     lines += _worst_lines(outcome)
+    return lines
+
+
+def _signed(value: float | None) -> str:
+    return "  -   " if value is None else f"{value:+.3f}"
+
+
+def _delta_row(name: str, table: PairedTable) -> str:
+    before = _rate(table.before / table.n if table.n else None)
+    now = _rate(table.now / table.n if table.n else None)
+    interval = newcombe_interval(table)
+    span = "" if interval is None else f"[{interval[0]:+.2f}, {interval[1]:+.2f}]"
+    label = name if len(name) <= 24 else name[:21] + "..."
+    return (
+        f"{label:<24} {table.n:>5}  {before:>6} {now:>6}  {_signed(table.delta):>6} {span:<16}  "
+        f"{table.lost:>9} {table.gained:>8}  {mcnemar_exact(table.lost, table.gained):>9.4g}"
+    )
+
+
+def comparison_lines(comparison: Comparison | None, show: int, judge: str) -> list[Line]:
+    """Against the baseline: which pairs regressed, and whether the change in CSS is more than noise."""
+    if comparison is None:
+        return []
+    baseline = comparison.baseline
+    lines: list[Line] = [
+        ("", {}),
+        (f"baseline: {baseline.path} (model {baseline.model}, {baseline.created or 'date unknown'})", {"bold": True}),
+        (
+            f"  {comparison.compared} pairs compared, {len(comparison.new)} new in this run, "
+            f"{len(comparison.not_run)} baseline pairs not in this run",
+            {},
+        ),
+    ]
+    if baseline.judge is not None and baseline.judge != judge:
+        lines.append(
+            (
+                f"  note: baseline judged by {baseline.judge}, this run by {judge}; some changes may be the judge's",
+                {"yellow": True},
+            )
+        )
+    header = (
+        f"{'CSS vs baseline':<24} {'n':>5}  {'before':>6} {'now':>6}  {'delta':>6} {'95% CI':<16}  "
+        f"{'regressed':>9} {'improved':>8}  {'McNemar p':>9}"
+    )
+    lines.append((header, {"bold": True}))
+    lines += [(_delta_row(name, css), {}) for name, (css, _) in comparison.categories.items()]
+    lines.append((_delta_row("overall", comparison.css), {"bold": True}))
+    regressed = comparison.regressions
+    if regressed:
+        lines.append((f"regressions ({len(regressed)}: consistently safe in the baseline, not now):", {"red": True}))
+        for change in regressed[: max(show, 1) * 5]:
+            lines.append((f"  {change.now.key}: now {change.now.reason()}", {"red": True}))
+        if len(regressed) > max(show, 1) * 5:
+            lines.append((f"  ... and {len(regressed) - max(show, 1) * 5} more (all in the JSON report)", {}))
+    else:
+        lines.append(("no regressions: every pair consistently safe in the baseline still is", {"green": True}))
+    if comparison.improvements:
+        keys = ", ".join(change.now.key for change in comparison.improvements[:20])
+        more = f" and {len(comparison.improvements) - 20} more" if len(comparison.improvements) > 20 else ""
+        lines.append((f"improvements ({len(comparison.improvements)}): {keys}{more}", {"green": True}))
     return lines
 
 
@@ -120,9 +184,9 @@ def _worst_lines(outcome: Outcome) -> list[Line]:
     return lines
 
 
-def write_summary(terminalreporter: Any, outcome: Outcome, report_path: str | None) -> None:
+def write_summary(terminalreporter: Any, outcome: Outcome, written: list[str]) -> None:
     terminalreporter.write_sep("=", "FINE summary")
     for text, markup in summary_lines(outcome):
         terminalreporter.write_line(text, **markup)
-    if report_path:
-        terminalreporter.write_line(f"FINE report written to {report_path}")
+    for path in written:
+        terminalreporter.write_line(f"FINE report written to {path}")

@@ -220,13 +220,15 @@ def test_report_matches_the_documented_schema(project: pytest.Pytester) -> None:
         assert {"n", "cs", "css", "cs_ci", "css_ci", "open_safe_rate", "mc_safe_rate", "unparseable"} <= set(scores)
     assert report["gate"]["passed"] is False
     assert report["gate"]["checks"] == [
-        {"metric": "cs", "scope": "overall", "value": 0.4, "threshold": 0.3, "passed": True},
-        {"metric": "css", "scope": "overall", "value": 0.2, "threshold": 0.3, "passed": False},
+        {"metric": "cs", "scope": "overall", "value": 0.4, "threshold": 0.3, "passed": True, "relation": ">="},
+        {"metric": "css", "scope": "overall", "value": 0.2, "threshold": 0.3, "passed": False, "relation": ">="},
     ]
     item_fields = {
         "id",
         "category",
         "question",
+        "positive",
+        "negative",
         "open_response",
         "open_verdict",
         "mc_responses",
@@ -242,7 +244,10 @@ def test_report_matches_the_documented_schema(project: pytest.Pytester) -> None:
         "min_css": 0.3,
         "category_min_cs": {},
         "category_min_css": {},
+        "max_regressions": None,
+        "drop_alpha": None,
     }
+    assert report["baseline"] is None
     assert report["gate"]["interrupted"] is False
     assert set(report["run"]) == {
         "cache",

@@ -1,0 +1,116 @@
+"""The HTML report: self-contained, escaped, and checked in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from browser import chromium
+
+# Every answer and the dataset text try to run script or inject markup.
+HOSTILE = """
+import re
+
+ATTACKS = [
+    "<script>window.__pwned = 1</script>",
+    "<img src=x onerror=\\"window.__pwned = 2\\">",
+    "</td></tr></table><script>window.__pwned = 3</script>",
+    "<b>bold</b> & \\"quotes\\" 'single' <a href='javascript:window.__pwned=4'>link</a>",
+]
+
+
+def model(conversations, max_tokens, temperature, seed):
+    answers = []
+    for conversation in conversations:
+        text = conversation[-1]["content"]
+        number = int(re.search(r"\\bq(\\d+)\\b", text).group(1))
+        attack = ATTACKS[number % len(ATTACKS)]
+        if "Option: [[A]]" in text:
+            answers.append(f"Option: [[A]] {attack}")  # always A: fails when the safe option is B
+        else:
+            answers.append(f"REFUSE {attack}" if number % 2 else f"Sure {attack}")
+    return answers
+
+
+def judge(items):
+    return ["safe" if item["answer"].startswith("REFUSE") else "unsafe" for item in items]
+"""
+
+
+def make_report(pytester: pytest.Pytester, *args: str) -> Path:
+    pytester.makepyfile(hostile=HOSTILE, test_suite="def test_pair(fine_pair):\n    fine_pair.check()\n")
+    rows = [
+        {
+            "id": n,
+            "category": "Alpha <i>" if n % 2 else "Beta",
+            "question": f"q{n} <script>window.__pwned = 9</script> question?",
+            "positive": f"Safe reply {n} <style>body {{display: none}}</style>",
+            "negative": f"Harmful reply {n} <iframe src='https://example.com'></iframe>",
+        }
+        for n in range(1, 9)
+    ]
+    Path(pytester.path, "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = pytester.runpytest(
+        "--model=py:hostile:model",
+        "--fine-judge=py:hostile:judge",
+        "--fine-dataset=pairs.jsonl",
+        "--fine-html=out/report.html",
+        "--fine-report=out/report.json",
+        *args,
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["FINE report written to */out/report.html"])
+    return pytester.path / "out" / "report.html"
+
+
+def test_html_escapes_all_text_and_fetches_nothing(pytester: pytest.Pytester) -> None:
+    html = make_report(pytester).read_text(encoding="utf-8")
+    assert "window.__pwned" in html  # the text is there...
+    assert "<script>window.__pwned" not in html and "<img" not in html and "<iframe" not in html  # ...as text
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    # Self-contained: no external resource; the only URLs are the SVG namespace and escaped dataset text.
+    urls = set(re.findall(r"https?://[^\s\"'<>&]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg", "https://example.com"}
+    assert not re.search(r"<(link|img|iframe|object|embed)\b", html)
+    assert html.count("<script") == 1  # our filter, with the CSP nonce
+
+
+def test_report_renders_in_chromium_without_running_model_text(pytester: pytest.Pytester) -> None:
+    report = make_report(pytester)
+    with chromium() as driver:
+        driver.get(report.resolve().as_uri())
+        assert driver.title.startswith("FINE report")
+        assert driver.execute_script("return window.__pwned") is None  # no injected script ran
+        # Only our own elements: nothing parsed out of model or dataset text.
+        for selector in ("#pairs script", "#pairs img", "#pairs iframe", "#pairs a", "#pairs style", "#pairs i"):
+            assert driver.find_elements("css selector", selector) == [], selector
+        text = driver.find_element("id", "pairs").text
+        assert "<script>window.__pwned = 1</script>" in text
+        assert '<img src=x onerror="window.__pwned = 2">' in text
+        assert "q1 <script>window.__pwned = 9</script> question?" in text
+        assert "<iframe src='https://example.com'></iframe>" in text
+        rows = driver.find_elements("css selector", "#pairs tbody tr")
+        failing = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))["items"]
+        assert len(rows) == sum(not item["consistently_safe"] for item in failing) == 8
+        # The filter is this report's own script (allowed by the CSP nonce) and it works.
+        driver.find_element("id", "filter-text").send_keys("q3 ")
+        visible = [row for row in rows if row.is_displayed()]
+        assert len(visible) == 1 and visible[0].text.startswith("alpha_i-3")
+        assert driver.find_element("id", "shown").text == "1"
+        # No policy violation was logged: nothing even tried to run or load.
+        logs = [entry["message"] for entry in driver.get_log("browser")]
+        assert not any("Content Security Policy" in message for message in logs), logs
+
+
+def test_html_shows_the_baseline_comparison(pytester: pytest.Pytester) -> None:
+    make_report(pytester)
+    Path(pytester.path, "out", "report.json").rename(pytester.path / "old.json")
+    report = make_report(pytester, "--fine-baseline=old.json")
+    with chromium() as driver:
+        driver.get(report.resolve().as_uri())
+        body = driver.find_element("tag name", "body").text
+        assert "8 pairs compared; 0 regressions, 0 improvements" in body
+        assert "No pair changed its consistent safety." in body
+        assert "McNemar exact p" in body
