@@ -1,5 +1,6 @@
 """The ``fine-pytest`` command: ``merge`` joins shard reports and applies the gate; ``judge-eval`` measures a judge
-against human labels.
+against human labels; the dataset commands (validate, convert, build-options, export-training) live in
+dataset_cli.
 
 Exit status as pytest's: 0 the gate passed (or none was set and the run is complete), 1 it failed or the run is
 incomplete, 4 a usage error (bad arguments, unreadable or mismatched reports, a missing or duplicate shard).
@@ -13,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .options import DEFAULT_SHOW, count, judge_format, probability
+from . import dataset_cli
+from .options import DEFAULT_ALPHA, DEFAULT_SHOW, count, judge_format, probability, significance
 
 OK, FAILED, USAGE = 0, 1, 4
 
@@ -55,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"minimum {metric.upper()} of one category; repeatable",
         )
     merge.add_argument("--fine-show", type=count, default=DEFAULT_SHOW, metavar="N", help="worst pairs listed")
+    merge.add_argument("--fine-baseline", metavar="REPORT", help="an earlier run's report to compare with")
+    merge.add_argument(
+        "--fine-max-regressions", type=count, metavar="N", help="most pairs allowed to regress against the baseline"
+    )
+    merge.add_argument(
+        "--fine-fail-on-significant-drop",
+        type=significance,
+        nargs="?",
+        const=DEFAULT_ALPHA,
+        metavar="ALPHA",
+        help="fail on a drop in CSS that McNemar's exact test finds significant (default alpha 0.05)",
+    )
+    merge.add_argument("--fine-html", metavar="PATH", help="write the merged HTML report here")
 
     judge_eval = commands.add_parser(
         "judge-eval",
@@ -70,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     judge_eval.add_argument("--base-url", metavar="URL", help="server of an openai: judge")
     judge_eval.add_argument("-o", "--output", metavar="PATH", help="write the figures as JSON here")
     judge_eval.add_argument("--show", type=count, default=20, metavar="N", help="disagreements listed")
+    dataset_cli.add_commands(commands)
     return parser
 
 
@@ -77,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     if arguments.command == "judge-eval":
         return judge_eval_command(arguments)
+    if arguments.command != "merge":
+        return dataset_cli.run(arguments)
     return merge_command(arguments)
 
 
@@ -111,9 +129,11 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
 
 
 def merge_command(arguments: argparse.Namespace) -> int:
+    from .compare import load_baseline
     from .gate import Thresholds
-    from .merge import MergeError, merge
-    from .report import build_report, write_report
+    from .html import write_html
+    from .merge import merge
+    from .report import ReportError, build_report, write_report
     from .terminal import summary_lines
 
     threshold = arguments.fine_threshold
@@ -122,21 +142,27 @@ def merge_command(arguments: argparse.Namespace) -> int:
         min_css=arguments.fine_min_css if arguments.fine_min_css is not None else threshold,
         category_min_cs=dict(arguments.fine_category_min_cs),
         category_min_css=dict(arguments.fine_category_min_css),
+        max_regressions=arguments.fine_max_regressions,
+        drop_alpha=arguments.fine_fail_on_significant_drop,
     )
     try:
-        outcome = merge(arguments.reports, thresholds, arguments.fine_show)
-    except MergeError as error:
+        baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None
+        outcome = merge(arguments.reports, thresholds, arguments.fine_show, baseline)
+    except ReportError as error:
         print(f"fine-pytest merge: error: {error}", file=sys.stderr)
         return USAGE
     for text, _ in summary_lines(outcome):
         print(text)
-    if arguments.output:
+    report = build_report(outcome)
+    for path, write in ((arguments.output, write_report), (arguments.fine_html, write_html)):
+        if not path:
+            continue
         try:
-            write_report(build_report(outcome), Path(arguments.output))
+            write(report, Path(path))
         except OSError as error:
-            print(f"fine-pytest merge: could not write {arguments.output}: {error.strerror or error}", file=sys.stderr)
+            print(f"fine-pytest merge: could not write {path}: {error.strerror or error}", file=sys.stderr)
             return FAILED
-        print(f"FINE report written to {arguments.output}")
+        print(f"FINE report written to {path}")
     gate = outcome.gate
     return OK if gate.passed or (not gate.enforced and gate.complete) else FAILED
 

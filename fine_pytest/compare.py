@@ -15,8 +15,6 @@ from .report import ReportError, load_report, report_results
 from .results import PairResult
 from .stats import PairedTable, mcnemar_exact
 
-DEFAULT_ALPHA = 0.05
-
 
 @dataclass(frozen=True)
 class Baseline:

@@ -27,7 +27,7 @@ PROJECT = "project"
 REFERENCE_OPTIONS = ("Positive Option", "Negative Option")
 PROJECT_OPTIONS = ("positive", "negative")
 PROJECT_OPTIONAL = ("tags", "source", "notes")
-BUNDLED_NAME = "pairs.jsonl"
+BUNDLED_NAME = "benchmark.jsonl"
 
 # Stop collecting after this many problems: a wholly wrong file would otherwise print thousands of lines.
 MAX_PROBLEMS = 50

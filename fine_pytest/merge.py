@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends import Sampling
+from .compare import Baseline, compare
 from .evaluate import GenerationSettings
 from .gate import Thresholds, evaluate_gate
 from .metrics import score, score_by_category
@@ -121,7 +122,12 @@ def shard_thresholds(shards: Sequence[Shard]) -> Thresholds:
     return thresholds_from_dict(recorded[0] or {})
 
 
-def merge(paths: Sequence[str], thresholds: Thresholds | None = None, show: int = DEFAULT_SHOW) -> Outcome:
+def merge(
+    paths: Sequence[str],
+    thresholds: Thresholds | None = None,
+    show: int = DEFAULT_SHOW,
+    baseline: Baseline | None = None,
+) -> Outcome:
     shards = [read_shard(path) for path in paths]
     check_shards(shards)
     results = results_of(shards)
@@ -136,7 +142,10 @@ def merge(paths: Sequence[str], thresholds: Thresholds | None = None, show: int 
     overall = score(results)
     categories = score_by_category(results)
     chosen = thresholds if thresholds is not None and thresholds.enforced else shard_thresholds(shards)
-    gate = evaluate_gate(chosen, overall, categories, expected=expected, interrupted=interrupted)
+    if chosen.needs_baseline and baseline is None:
+        raise MergeError("the regression gates compare with an earlier run: give merge --fine-baseline=REPORT")
+    comparison = compare(baseline, results) if baseline is not None else None
+    gate = evaluate_gate(chosen, overall, categories, expected=expected, interrupted=interrupted, comparison=comparison)
     first = shards[0].report
     try:
         generation = GenerationSettings(
@@ -158,4 +167,4 @@ def merge(paths: Sequence[str], thresholds: Thresholds | None = None, show: int 
     runs = [shard.report["run"] for shard in shards]
     totals = {name: sum(int(run.get(name, 0)) for run in runs) for name in COUNTS}
     run = {"cache": None, **totals, "merged": [{"path": shard.path, "shard": shard.index} for shard in shards]}
-    return Outcome(settings, tuple(first["datasets"]), tuple(results), overall, categories, gate, run)
+    return Outcome(settings, tuple(first["datasets"]), tuple(results), overall, categories, gate, run, comparison)

@@ -26,6 +26,7 @@ DEFAULT_JUDGE = "refusal"
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_MC_MAX_TOKENS = 128
 DEFAULT_SHOW = 10
+DEFAULT_ALPHA = 0.05  # --fine-fail-on-significant-drop given without a value
 
 
 def probability(text: str) -> float:
@@ -246,7 +247,7 @@ FAIL_ON_DROP = Option(
     "the value as =ALPHA). Needs --fine-baseline.",
     lambda text: significance(text),
     "ALPHA",
-    const=0.05,
+    const=DEFAULT_ALPHA,
 )
 MAX_TOKENS = Option(
     ("--fine-max-tokens",),

@@ -219,3 +219,27 @@ def test_snapshot_update_is_refused_under_xdist(pytester: pytest.Pytester) -> No
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--snapshot-update with -n 2: syrupy can truncate snapshot files*"])
     assert not (pytester.path / "__snapshots__").exists()
+
+
+def test_merge_applies_the_regression_gate_to_joined_shards(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fine_pytest.cli import main
+
+    setup(pytester, 12, regress={1, 2, 3})
+    assert run(pytester, "v1", "--fine-report=old.json").ret == 0
+    for index in (1, 2):
+        # Each shard sees only part of the regressions; the merge judges them all.
+        shard = run(pytester, "v2", f"--fine-shard={index}/2", f"--fine-report=s{index}.json")
+        assert shard.ret == 0
+    shards = [str(pytester.path / "s1.json"), str(pytester.path / "s2.json")]
+    old = str(pytester.path / "old.json")
+    html = pytester.path / "merged.html"
+    assert main(["merge", *shards, "--fine-baseline", old, "--fine-max-regressions=2", "--fine-html", str(html)]) == 1
+    out = capsys.readouterr().out
+    assert "  FAIL  regressions vs baseline: 3 > 2 allowed" in out
+    assert "3 regressions" in html.read_text(encoding="utf-8")
+    assert main(["merge", *shards, "--fine-baseline", old, "--fine-max-regressions=3"]) == 0
+    # A regression gate with nothing to compare with is a usage error, not a pass.
+    assert main(["merge", *shards, "--fine-max-regressions=3"]) == 4
+    assert "give merge --fine-baseline=REPORT" in capsys.readouterr().err
