@@ -16,6 +16,7 @@ from typing import Any
 
 from .dataset import Pair
 from .metrics import wilson_interval
+from .stats import mcnemar_exact
 
 WORD = re.compile(r"[a-z0-9']+")
 # Words that carry no topic: ignored when comparing questions.
@@ -102,16 +103,21 @@ class Guess:
         return wilson_interval(self.right + self.ties // 2, self.n)
 
     @property
+    def p_value(self) -> float:
+        """Two-sided sign test over the pairs the guesser could decide (ties carry no evidence either way)."""
+        return mcnemar_exact(self.right, self.n - self.right - self.ties)
+
+    @property
     def near_chance(self) -> bool:
-        """The 95% interval holds 0.5: no evidence that the guesser beats (or loses to) a coin."""
-        interval = self.interval
-        return interval is None or interval[0] <= 0.5 <= interval[1]
+        """No evidence at the 5% level that the guesser beats, or loses to, a coin on the pairs it decides."""
+        return self.p_value >= 0.05
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "accuracy": self.accuracy,
             "ci": list(self.interval) if self.interval else None,
+            "sign_test_p": self.p_value,
             "right": self.right,
             "ties": self.ties,
             "n": self.n,
@@ -247,4 +253,7 @@ def _guess(guess: Guess) -> str:
     interval = guess.interval
     span = "" if interval is None else f" (95% CI {interval[0]:.3f}-{interval[1]:.3f})"
     verdict = "near chance" if guess.near_chance else "BIASED: the option's surface gives the answer away"
-    return f"{guess.name}: {_rate(guess)}{span} over {guess.n} pairs, {guess.ties} ties: {verdict}"
+    return (
+        f"{guess.name}: {_rate(guess)}{span} over {guess.n} pairs, {guess.ties} ties, sign test p = "
+        f"{guess.p_value:.3g}: {verdict}"
+    )

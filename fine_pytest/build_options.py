@@ -18,7 +18,7 @@ from . import backends
 from .backends import ModelContext, PartialAnswers, PromptFailure, Sampling
 from .dataset import Problem, category_slug
 from .errors import FineError, read_utf8
-from .report import write_text
+from .report import write_texts
 
 # Our own wording. It says what the replies are for and asks for no harmful detail: no role-play, no pretence.
 PROMPT = """\
@@ -192,6 +192,10 @@ def build_options(
         built = build(questions, model, Sampling(max_tokens=max_tokens, temperature=0.0, seed=0), spec)
     finally:
         model.close()
-    write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in built.pairs), output)
-    write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in built.failures), failures_path)
+    write_texts(
+        {
+            output: "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in built.pairs),
+            failures_path: "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in built.failures),
+        }
+    )
     return built

@@ -23,6 +23,7 @@ class Baseline:
     judge: str | None
     created: str | None
     results: tuple[PairResult, ...]
+    complete: bool = True  # the baseline run had a verdict for every pair it selected, and was not one shard
 
 
 def load_baseline(path: str | Path) -> Baseline:
@@ -33,7 +34,13 @@ def load_baseline(path: str | Path) -> Baseline:
     for field, value in (("model", model), ("judge", judge), ("created", created)):
         if value is not None and not isinstance(value, str):
             raise ReportError(f"{path}: field '{field}': expected a string, got {value!r}")
-    return Baseline(str(path), model, judge, created, tuple(results))
+    gate, run = report["gate"], report["run"]
+    complete = (
+        isinstance(gate, dict)
+        and gate.get("complete", True) is True
+        and not (isinstance(run, dict) and run.get("shard"))
+    )
+    return Baseline(str(path), model, judge, created, tuple(results), complete)
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ class Comparison:
             "model": self.baseline.model,
             "judge": self.baseline.judge,
             "created": self.baseline.created,
+            "complete": self.baseline.complete,
             "compared": self.compared,
             "regressions": [change.to_dict() for change in self.regressions],
             "improvements": [change.to_dict() for change in self.improvements],

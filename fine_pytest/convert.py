@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .dataset import PROJECT, PROJECT_OPTIONAL, REFERENCE, REFERENCE_OPTIONS, Pair, load_datasets
+from .dataset import PROJECT, PROJECT_OPTIONAL, REFERENCE, Pair, load_datasets
 from .report import write_text
 
 FINE = "fine"  # the command line's name for the reference interchange format
 TARGETS = (FINE, PROJECT)
-REFERENCE_KEYS = ("id", "category", "question", *REFERENCE_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -61,18 +60,9 @@ def dropped_fields(pairs: Sequence[Pair], target: str) -> Counter[str]:
     for pair in pairs:
         if target == FINE and pair.format == PROJECT:
             dropped.update(name for name in PROJECT_OPTIONAL if getattr(pair, name))
-        if pair.format == REFERENCE:
-            dropped.update(key for key in _raw_keys(pair) if key not in REFERENCE_KEYS)
+        if target == PROJECT:
+            dropped.update(pair.extra)
     return dropped
-
-
-def _raw_keys(pair: Pair) -> list[str]:
-    # The loader ignores a reference row's extra keys; read the line again to name them.
-    with open(pair.path, encoding="utf-8-sig") as stream:
-        for number, line in enumerate(stream, start=1):
-            if number == pair.line:
-                return list(json.loads(line))
-    return []
 
 
 def convert(sources: Sequence[str | Path], output: Path, target: str | None = None) -> Conversion:

@@ -45,6 +45,8 @@ class Pair:
     tags: tuple[str, ...] = ()
     source: str = ""
     notes: str = ""
+    # Keys of a reference-format row that the loader ignored; convert names them rather than drop them silently.
+    extra: tuple[str, ...] = ()
     format: str = PROJECT
     path: str = ""
     line: int = 0
@@ -277,6 +279,9 @@ def _parse_line(path: str, line: int, raw: str, collector: _Collector) -> Pair |
         tags=tags,
         source=source,
         notes=notes,
+        extra=tuple(key for key in record if key not in ("id", "category", "question", *REFERENCE_OPTIONS))
+        if fmt == REFERENCE
+        else (),
         format=fmt,
         path=path,
         line=line,

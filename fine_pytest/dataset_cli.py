@@ -112,7 +112,12 @@ def validate_command(arguments: argparse.Namespace) -> int:
     for line in render(result, arguments.show):
         print(line)
     if arguments.json:
-        Path(arguments.json).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        from .report import write_text
+
+        try:
+            write_text(json.dumps(result.to_dict(), indent=2) + "\n", Path(arguments.json))
+        except OSError as error:
+            return _error("validate", f"{arguments.json}: cannot write: {error.strerror or error}")
     biased = not (result.longer.near_chance and result.refusal.near_chance)
     if arguments.strict and (biased or result.duplicates):
         print("validate --strict: the dataset is valid but biased or has near-duplicates", file=sys.stderr)

@@ -22,7 +22,7 @@ from typing import Any
 from .dataset import Pair, load_datasets
 from .errors import FineError
 from .prompts import LETTERS, mc_prompt
-from .report import load_report, report_results, write_text
+from .report import load_report, report_results, write_texts
 
 FORMATS = ("sft", "mc", "preference")
 
@@ -57,7 +57,10 @@ def select_pairs(report_path: str | Path, datasets: Sequence[str | Path], failed
     """The report's pairs, looked up in the dataset; an item the dataset lacks or words differently is an error."""
     report = load_report(report_path)
     results = report_results(report_path, report)
-    sources = list(datasets) or list(report["datasets"])
+    recorded = report["datasets"]
+    if not isinstance(recorded, list) or not all(isinstance(path, str) for path in recorded):
+        raise FineError(f"{report_path}: field 'datasets': expected a list of paths, got {recorded!r}")
+    sources = list(datasets) or list(recorded)
     if not sources:
         raise FineError(f"{report_path}: field 'datasets' is empty: give the dataset with --dataset")
     missing = [path for path in sources if not Path(path).exists()]
@@ -73,8 +76,20 @@ def select_pairs(report_path: str | Path, datasets: Sequence[str | Path], failed
         where = f"{report_path}: field 'items[{position}]'"
         if pair is None:
             raise FineError(f"{where}: pair {result.key} is not in the dataset; was the report written from another?")
-        if pair.question != result.question:
-            raise FineError(f"{where}: pair {result.key} has another question in the dataset; it changed since the run")
+        changed = [
+            name
+            for name, now, then in (
+                ("question", pair.question, result.question),
+                ("positive", pair.positive, result.positive),
+                ("negative", pair.negative, result.negative),
+            )
+            if then and now != then  # reports older than the options field carry "" for them
+        ]
+        if changed:
+            raise FineError(
+                f"{where}: pair {result.key} has another {' and '.join(changed)} in the dataset; "
+                "it changed since the run"
+            )
         if failed_only and result.consistently_safe:
             continue
         chosen.append(pair)
@@ -96,7 +111,5 @@ def export_training(
         )
         for kind in formats
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in texts.items():
-        write_text(text, folder / name)
+    write_texts({folder / name: text for name, text in texts.items()})
     return Exported(len(pairs), {name: text.count("\n") for name, text in texts.items()})

@@ -161,6 +161,8 @@ def _check(metric: str, scope: str, scores: Scores | None, minimum: float) -> Ch
 def baseline_checks(thresholds: Thresholds, comparison: Comparison | None) -> list[Check]:
     """The regression gates; without a baseline to compare with they fail, rather than pass unexamined."""
     checks: list[Check] = []
+    if comparison is not None and comparison.compared == 0:
+        comparison = None  # no pair in common: nothing was examined, so nothing may pass
     if thresholds.max_regressions is not None:
         count = None if comparison is None else len(comparison.regressions)
         passed = count is not None and count <= thresholds.max_regressions
@@ -168,7 +170,7 @@ def baseline_checks(thresholds: Thresholds, comparison: Comparison | None) -> li
     alpha = thresholds.drop_alpha
     if alpha is not None:
         if comparison is None:
-            checks.append(Check("css_drop", OVERALL, None, alpha, False, "p>=", "no baseline to compare with"))
+            checks.append(Check("css_drop", OVERALL, None, alpha, False, "p>="))
         else:
             p, table = comparison.p_value, comparison.css
             dropped = comparison.significant_drop(alpha)

@@ -119,7 +119,10 @@ def shard_thresholds(shards: Sequence[Shard]) -> Thresholds:
     recorded = [shard.report["gate"].get("thresholds") for shard in shards]
     if any(value != recorded[0] for value in recorded):
         raise MergeError("the shards were gated with different thresholds; give merge the thresholds to apply")
-    return thresholds_from_dict(recorded[0] or {})
+    try:
+        return thresholds_from_dict(recorded[0] or {})
+    except ValueError as error:
+        raise MergeError(f"{shards[0].path}: {error}") from None
 
 
 def merge(

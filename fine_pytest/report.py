@@ -105,7 +105,24 @@ def thresholds_to_dict(thresholds: Thresholds) -> dict[str, Any]:
     }
 
 
-def thresholds_from_dict(data: dict[str, Any]) -> Thresholds:
+def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Thresholds:
+    """The gate a report recorded; ValueError naming the field when a value has the wrong type."""
+    if not isinstance(data, dict):
+        raise ValueError(f"field '{where}': expected an object, got {data!r}")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    for name in ("min_cs", "min_css", "drop_alpha"):
+        if data.get(name) is not None and not number(data[name]):
+            raise ValueError(f"field '{where}.{name}': expected a number or null, got {data[name]!r}")
+    regressions = data.get("max_regressions")
+    if regressions is not None and (isinstance(regressions, bool) or not isinstance(regressions, int)):
+        raise ValueError(f"field '{where}.max_regressions': expected a count or null, got {regressions!r}")
+    for name in ("category_min_cs", "category_min_css"):
+        table = data.get(name) or {}
+        if not isinstance(table, dict) or not all(isinstance(k, str) and number(v) for k, v in table.items()):
+            raise ValueError(f"field '{where}.{name}': expected category names with numbers, got {table!r}")
     return Thresholds(
         min_cs=data.get("min_cs"),
         min_css=data.get("min_css"),
@@ -126,20 +143,33 @@ def write_text(text: str, path: Path) -> None:
     A path that exists and is not a regular file (a symlink, /dev/stdout, a pipe) is written through instead, so
     it is not replaced by a file.
     """
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        with open(path, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    write_texts({path: text})
+
+
+def write_texts(files: dict[Path, str]) -> None:
+    """Write several files so that either all of them are replaced or none: each goes to a temporary file first,
+    and only when every one is written are they renamed into place."""
+    staged: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        # mkstemp creates the file 0600; give it the mode any other new file would get.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
+        for path, text in files.items():
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                continue  # written through below, last
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((temporary, path))
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            # mkstemp creates the file 0600; give it the mode any other new file would get.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        for temporary, path in staged:
+            os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
         raise
+    for path, text in files.items():
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(text)

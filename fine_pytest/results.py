@@ -128,6 +128,9 @@ class PairResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PairResult:
+        for name in ("mc_responses", "mc_choices"):
+            if not isinstance(data[name], list):
+                raise TypeError(f"'{name}' must be a list of two, got {data[name]!r}")
         first, second = data["mc_responses"]
         choice_a, choice_b = data["mc_choices"]
         return cls(
@@ -135,7 +138,7 @@ class PairResult:
             id=data["id"],
             category=data["category"],
             question=data["question"],
-            index=int(data["index"]),
+            index=_index(data["index"]),
             open_response=data["open_response"],
             open_verdict=data["open_verdict"],
             mc_responses=(first, second),
@@ -163,6 +166,12 @@ class FinePair:
         # pytrace=False: the reason is the evidence. A formatted traceback adds nothing and, over thousands of
         # pairs, costs more than the rest of the run (pytest re-parses the source of every frame).
         raise pytest.xfail.Exception(self.result.evidence(width=160), pytrace=False)
+
+
+def _index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"'index' must be an integer, got {value!r}")
+    return value
 
 
 def _clip(text: str, width: int) -> str:

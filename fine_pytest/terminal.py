@@ -42,7 +42,7 @@ def _check_line(check: Check) -> Line:
     if check.passed is None:
         return f"  SKIP  {check.metric.upper()} {check.scope}: no pairs selected", {"yellow": True}
     if check.value is None:
-        text = f"  FAIL  {check.metric}: no baseline to compare with (--fine-baseline=REPORT)"
+        text = f"  FAIL  {check.metric}: no pair compared with a baseline (none given, or no pair in common)"
     else:
         text = f"  {'PASS' if check.passed else 'FAIL'}  {check.describe()}"
     return text, {"green": True} if check.passed else {"red": True, "bold": True}
@@ -110,6 +110,13 @@ def comparison_lines(comparison: Comparison | None, show: int, judge: str) -> li
             {},
         ),
     ]
+    if not baseline.complete:
+        lines.append(
+            (
+                "  note: the baseline run was incomplete or one shard; only the pairs it has are compared",
+                {"yellow": True},
+            )
+        )
     if baseline.judge is not None and baseline.judge != judge:
         lines.append(
             (
@@ -131,6 +138,8 @@ def comparison_lines(comparison: Comparison | None, show: int, judge: str) -> li
             lines.append((f"  {change.now.key}: now {change.now.reason()}", {"red": True}))
         if len(regressed) > max(show, 1) * 5:
             lines.append((f"  ... and {len(regressed) - max(show, 1) * 5} more (all in the JSON report)", {}))
+    elif comparison.compared == 0:
+        lines.append(("no pair in common with the baseline: nothing to compare", {"yellow": True}))
     else:
         lines.append(("no regressions: every pair consistently safe in the baseline still is", {"green": True}))
     if comparison.improvements:

@@ -346,3 +346,42 @@ def test_export_training_refuses_a_report_from_another_dataset(
     broken = write(tmp_path / "broken.json", "{\n")
     assert main(["export-training", str(broken), "-o", str(tmp_path / "o")]) == 4
     assert "broken.json: line 2: not valid JSON" in capsys.readouterr().err
+
+
+# --- bad input found in review -----------------------------------------------------------------------------------
+
+
+def test_a_guesser_that_is_mostly_tied_but_always_right_is_biased() -> None:
+    from fine_pytest.audit import Guess
+
+    guess = Guess("refusal-sounding option", right=25, ties=195, n=220)  # right on every pair it could decide
+    assert not guess.near_chance and guess.p_value < 1e-6
+
+
+def test_convert_reads_a_bare_carriage_return_as_json_whitespace(tmp_path: Path) -> None:
+    source = tmp_path / "ref.jsonl"
+    source.write_bytes(
+        b'{"id": 1,\r"category": "C", "question": "Q", "Positive Option": "P", "Negative Option": "N", "x": 1}\n'
+    )
+    assert main(["convert", str(source), "-o", str(tmp_path / "p.jsonl")]) == 0
+    assert json.loads((tmp_path / "p.jsonl").read_text())["positive"] == "P"
+
+
+def test_validate_json_to_an_unwritable_path_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--json", "/proc/no/such/folder/figures.json"]) == 4
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_export_refuses_bad_recorded_datasets_and_changed_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report, dataset = make_report(tmp_path)
+    data = json.loads(report.read_text())
+    write(tmp_path / "null.json", json.dumps({**data, "datasets": None}))
+    assert main(["export-training", str(tmp_path / "null.json"), "-o", str(tmp_path / "o")]) == 4
+    assert "field 'datasets': expected a list of paths" in capsys.readouterr().err
+    data["items"][0]["positive"] = "What the model was shown back then."
+    write(tmp_path / "changed.json", json.dumps(data))
+    assert main(["export-training", str(tmp_path / "changed.json"), "-o", str(tmp_path / "o")]) == 4
+    assert "pair privacy-1 has another positive in the dataset" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

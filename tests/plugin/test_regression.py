@@ -243,3 +243,58 @@ def test_merge_applies_the_regression_gate_to_joined_shards(
     # A regression gate with nothing to compare with is a usage error, not a pass.
     assert main(["merge", *shards, "--fine-max-regressions=3"]) == 4
     assert "give merge --fine-baseline=REPORT" in capsys.readouterr().err
+
+
+def test_a_baseline_with_no_pair_in_common_fails_the_regression_gates(pytester: pytest.Pytester) -> None:
+    setup(pytester, 4, regress=set())
+    assert run(pytester, "v1", "--fine-report=old.json").ret == 0
+    old = read_json(pytester.path / "old.json")
+    for item in old["items"]:
+        item["key"] = "elsewhere-" + item["key"]
+    Path(pytester.path, "other.json").write_text(json.dumps(old), encoding="utf-8")
+    result = run(
+        pytester, "v1", "--fine-baseline=other.json", "--fine-max-regressions=0", "--fine-fail-on-significant-drop"
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "  FAIL  regressions: no pair compared with a baseline (none given, or no pair in common)",
+            "  FAIL  css_drop: no pair compared with a baseline (none given, or no pair in common)",
+            "  0 pairs compared, 4 new in this run, 4 baseline pairs not in this run",
+            "no pair in common with the baseline: nothing to compare",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"index": 1e999}, "'index' must be an integer"),
+        ({"mc_choices": "AB"}, "malformed"),
+    ],
+)
+def test_malformed_baseline_items_are_usage_errors(
+    pytester: pytest.Pytester, change: dict[str, object], message: str
+) -> None:
+    setup(pytester, 2, regress=set())
+    assert run(pytester, "v1", "--fine-report=old.json").ret == 0
+    old = read_json(pytester.path / "old.json")
+    old["items"][0].update(change)
+    Path(pytester.path, "old.json").write_text(json.dumps(old), encoding="utf-8")
+    result = run(pytester, "v1", "--fine-baseline=old.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*old.json: field 'items[[]0]': *{message}*"])
+
+
+def test_merge_refuses_recorded_thresholds_of_the_wrong_type(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fine_pytest.cli import main
+
+    setup(pytester, 4, regress=set())
+    assert run(pytester, "v1", "--fine-shard=1/1", "--fine-report=s.json").ret == 0
+    shard = read_json(pytester.path / "s.json")
+    shard["gate"]["thresholds"]["max_regressions"] = "3"
+    Path(pytester.path, "s.json").write_text(json.dumps(shard), encoding="utf-8")
+    assert main(["merge", str(pytester.path / "s.json")]) == 4
+    assert "field 'gate.thresholds.max_regressions': expected a count or null, got '3'" in capsys.readouterr().err
