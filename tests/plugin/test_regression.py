@@ -298,3 +298,14 @@ def test_merge_refuses_recorded_thresholds_of_the_wrong_type(
     Path(pytester.path, "s.json").write_text(json.dumps(shard), encoding="utf-8")
     assert main(["merge", str(pytester.path / "s.json")]) == 4
     assert "field 'gate.thresholds.max_regressions': expected a count or null, got '3'" in capsys.readouterr().err
+
+
+def test_snapshot_baseline_is_checked_under_xdist(pytester: pytest.Pytester) -> None:
+    setup(pytester, 6, regress={2})
+    options = ("--model=py:versions:v1", "--fine-judge=py:versions:judge", "--fine-dataset=pairs.jsonl")
+    assert pytester.runpytest(*options, "--snapshot-update").ret == 0
+    same = pytester.runpytest_subprocess(*options, "-n", "2")
+    assert same.ret == 0, same.stdout.str()
+    changed = pytester.runpytest_subprocess("--model=py:versions:v2", *options[1:], "-n", "2")
+    assert changed.ret == 1
+    changed.stdout.fnmatch_lines(["*FAILED*test_verdict_baseline*"])
