@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -80,13 +80,15 @@ def pair_of(item: pytest.Item) -> Pair | None:
 class _ShownProgress:
     """A loaded model whose progress bar reaches the terminal while it generates."""
 
-    def __init__(self, model: backends.Model, terminal: contextlib.AbstractContextManager[None]) -> None:
+    def __init__(self, model: backends.Model, terminal: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
         self.name = model.name
         self._model = model
+        # A factory, not a context manager: pytest's capture suspension is single-use, and a run of several
+        # chunks calls generate once per chunk.
         self._terminal = terminal
 
     def generate(self, conversations: Any, samplings: Any) -> Any:
-        with self._terminal:
+        with self._terminal():
             return self._model.generate(conversations, samplings)
 
     def close(self) -> None:
@@ -315,7 +317,8 @@ class Evaluation:
         # An engine's start-up log (it runs in processes of its own) reaches the terminal only with -v.
         with self._terminal_if(engine and context.verbose > 0):
             loaded = backends.load_model(self.settings.model_spec, context=context)
-        return _ShownProgress(loaded, self._terminal_if(getattr(loaded, "shows_progress", False)))
+        shows = bool(getattr(loaded, "shows_progress", False))
+        return _ShownProgress(loaded, lambda: self._terminal_if(shows))
 
     def _terminal_if(self, wanted: bool) -> contextlib.AbstractContextManager[None]:
         """Let a back end's progress bar reach the terminal: fixtures otherwise run with output captured."""

@@ -475,3 +475,17 @@ def test_configure_runs_no_user_code(project: pytest.Pytester) -> None:
     assert project.runpytest("test_plain.py", "-p", "no:cacheprovider").ret == 0
     assert project.runpytest("--help").ret == 0
     assert not (project.path / "imported").exists()
+
+
+def test_a_model_with_a_progress_bar_generates_over_several_chunks(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # vLLM's progress bar reaches the terminal through pytest's capture suspension, which is single-use: a run of
+    # several chunks once failed at the second chunk, after the first (512 prompts) had taken minutes.
+    from fine_pytest.backends.python import PythonModel
+
+    monkeypatch.setattr(PythonModel, "shows_progress", True, raising=False)
+    result = run(project, "--fine-chunk-size=2", "--fine-report=report.json")
+    result.assert_outcomes(passed=1, xfailed=4)
+    calls = [json.loads(line) for line in (project.path / "calls.log").read_text().splitlines()]
+    assert sum(call["n"] for call in calls) == 15 and max(call["n"] for call in calls) <= 2  # 8 chunks of 2 or 1
