@@ -68,7 +68,7 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
 def screenshot(report: str, output: str) -> None:
     from pathlib import Path
 
-    with chromium(1400, 1800) as driver:
+    with chromium(1400, 2600) as driver:
         driver.get(Path(report).resolve().as_uri())
         driver.save_screenshot(output)
 
