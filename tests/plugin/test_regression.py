@@ -309,3 +309,16 @@ def test_snapshot_baseline_is_checked_under_xdist(pytester: pytest.Pytester) -> 
     changed = pytester.runpytest_subprocess("--model=py:versions:v2", *options[1:], "-n", "2")
     assert changed.ret == 1
     changed.stdout.fnmatch_lines(["*FAILED*test_verdict_baseline*"])
+
+
+def test_one_shard_skips_the_verdict_baseline_with_a_pointer_to_merge(pytester: pytest.Pytester) -> None:
+    setup(pytester, 4, regress=set())
+    result = pytester.runpytest(
+        "--model=py:versions:v1",
+        "--fine-judge=py:versions:judge",
+        "--fine-dataset=pairs.jsonl",
+        "--fine-shard=1/2",
+        "-rs",
+    )
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*SKIPPED*the verdict baseline covers a whole run, not one --fine-shard*merge*"])
