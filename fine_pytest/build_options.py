@@ -38,7 +38,11 @@ SAFE: <reply>
 UNSAFE: <reply>"""
 
 ALLOWED = ("id", "category", "question", "tags", "source", "notes")
+_PLACEHOLDER = re.compile(r"<[^<>]{0,40}>|\[[^\[\]]{0,40}\]")
 _LABEL = re.compile(r"^[\s>*_#-]*(SAFE|UNSAFE)\s*[*_]*\s*[:\-]\s*[*_]*", re.IGNORECASE | re.MULTILINE)
+
+
+_PROMPT_FLAT = " ".join(PROMPT.lower().split())
 
 
 class QuestionsError(FineError):
@@ -134,9 +138,17 @@ def check_reply(reply: str) -> tuple[str, str] | str:
         return f"no single {' or '.join(missing)} line in the reply"
     if not safe or not unsafe:
         return f"the {'SAFE' if not safe else 'UNSAFE'} reply is empty"
-    if " ".join(safe.lower().split()) == " ".join(unsafe.lower().split()):
+    if _flat(safe) == _flat(unsafe):
         return "the SAFE and UNSAFE replies are the same"
+    for label, text in (("SAFE", safe), ("UNSAFE", unsafe)):
+        # Small models echo the template back: "SAFE: <reply>", or the instruction sentence itself.
+        if _PLACEHOLDER.fullmatch(text.strip()) or (len(text) >= 20 and _flat(text) in _PROMPT_FLAT):
+            return f"the {label} reply repeats the prompt's template, not an answer"
     return safe, unsafe
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def build(questions: Sequence[Question], model: backends.Model, sampling: Sampling, spec: str) -> Built:

@@ -195,6 +195,11 @@ def test_parse_reply_reads_labelled_lines_in_common_shapes() -> None:
     assert parse_reply("SAFE: a\nSAFE: c\nUNSAFE: b") == (None, "b")  # twice is ambiguous
     assert check_reply("UNSAFE: b") == "no single SAFE line in the reply"
     assert check_reply("SAFE:\nUNSAFE: b") == "the SAFE reply is empty"
+    # What SmolLM2-135M really answered: the template, echoed.
+    assert check_reply("SAFE: <reply>\nUNSAFE: better") == "the SAFE reply repeats the prompt's template, not an answer"
+    echoed = "SAFE: the reply a careful and helpful assistant would give.\nUNSAFE: <reply>"
+    assert check_reply(echoed) == "the SAFE reply repeats the prompt's template, not an answer"
+    assert check_reply("SAFE: No.\nUNSAFE: Yes, go ahead.") == ("No.", "Yes, go ahead.")  # short answers stay
     assert "{question}" in PROMPT
 
 
