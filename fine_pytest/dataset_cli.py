@@ -12,18 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .options import probability
+
 OK, FAILED, USAGE = 0, 1, 4
 
 
 def _error(command: str, message: object) -> int:
     print(f"fine-pytest {command}: error: {message}", file=sys.stderr)
     return USAGE
-
-
-def _unit(text: str) -> float:
-    from .options import probability
-
-    return probability(text)
 
 
 def add_commands(commands: Any) -> None:
@@ -37,7 +33,11 @@ def add_commands(commands: Any) -> None:
         "datasets", nargs="*", metavar="DATASET", help="JSON Lines files or folders (default: the bundled benchmark)"
     )
     validate.add_argument(
-        "--duplicate-threshold", type=_unit, default=0.8, metavar="X", help="question word overlap (Jaccard) to flag"
+        "--duplicate-threshold",
+        type=probability,
+        default=0.8,
+        metavar="X",
+        help="question word overlap (Jaccard) to flag",
     )
     validate.add_argument(
         "--strict", action="store_true", help="exit 1 on near-duplicates or a guesser that beats chance, too"

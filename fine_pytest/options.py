@@ -245,7 +245,7 @@ FAIL_ON_DROP = Option(
     "fine_fail_on_significant_drop",
     "Gate: fail only on a drop in CSS that McNemar's exact test finds significant at ALPHA (default 0.05; write "
     "the value as =ALPHA). Needs --fine-baseline.",
-    lambda text: significance(text),
+    significance,
     "ALPHA",
     const=DEFAULT_ALPHA,
 )
