@@ -154,7 +154,7 @@ def _flat(text: str) -> str:
 def build(questions: Sequence[Question], model: backends.Model, sampling: Sampling, spec: str) -> Built:
     conversations = [[{"role": "user", "content": PROMPT.format(question=q.question.strip())}] for q in questions]
     try:
-        answers: Sequence[str | PromptFailure] = model.generate(conversations, [sampling] * len(conversations))
+        answers: Sequence[backends.Answer] = model.generate(conversations, [sampling] * len(conversations))
     except PartialAnswers as partial:
         # Keep what came back (a server that died half-way); the rest fail with the server's reason.
         answers = [partial.answers.get(i, PromptFailure(str(partial))) for i in range(len(conversations))]
@@ -165,6 +165,12 @@ def build(questions: Sequence[Question], model: backends.Model, sampling: Sampli
     for question, answer in zip(questions, answers, strict=True):
         if isinstance(answer, PromptFailure):
             failures.append(_failure(question, f"the model gave no answer: {answer.reason}", ""))
+            continue
+        if isinstance(answer, backends.Truncated):
+            # A cut-off pair of replies may have lost the end of its UNSAFE line: never build a pair from it.
+            failures.append(
+                _failure(question, "the reply was cut by the token budget (raise --max-tokens)", answer.text)
+            )
             continue
         checked = check_reply(answer)
         if isinstance(checked, str):

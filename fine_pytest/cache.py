@@ -16,18 +16,20 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 FILENAME = "responses.sqlite"
 MEMORY = ":memory:"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Schema 2 added answers.truncated; a schema-1 file gains the column (NULL: not known) when first opened.
 # The largest number of keys in one "IN (...)" query; SQLite's own limit is 32766 on current builds.
 _BATCH = 900
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
-    key TEXT PRIMARY KEY, answer TEXT, failure TEXT, run TEXT NOT NULL, ephemeral INTEGER NOT NULL, created REAL
+    key TEXT PRIMARY KEY, answer TEXT, failure TEXT, run TEXT NOT NULL, ephemeral INTEGER NOT NULL, created REAL,
+    truncated INTEGER
 );
 CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL, run TEXT NOT NULL, created REAL);
 CREATE TABLE IF NOT EXISTS fingerprints (
@@ -39,6 +41,23 @@ CREATE INDEX IF NOT EXISTS answers_run ON answers (run);
 CREATE INDEX IF NOT EXISTS answers_ephemeral ON answers (ephemeral, created);
 CREATE INDEX IF NOT EXISTS events_run ON events (run, kind);
 """
+
+
+class AnswerRow(NamedTuple):
+    """One answer to store: its text, or the reason the model could not give one."""
+
+    key: str
+    answer: str | None
+    failure: str | None
+    ephemeral: bool  # sampled without a usable seed: deleted when the run ends
+    truncated: bool = False  # cut by the token budget
+
+
+class StoredAnswer(NamedTuple):
+    answer: str | None
+    failure: str | None
+    run: str
+    truncated: bool | None  # None: stored before truncation was recorded
 
 
 class CacheError(Exception):
@@ -119,6 +138,9 @@ class Cache:
             row = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif row[0] == "1":
+                self._db.execute("ALTER TABLE answers ADD COLUMN truncated INTEGER")
+                self._db.execute("UPDATE meta SET value = ? WHERE name = 'schema'", (str(SCHEMA_VERSION),))
             elif row[0] != str(SCHEMA_VERSION):
                 raise CacheError(
                     f"the FINE cache {self.path} has schema {row[0]}, this fine-pytest uses {SCHEMA_VERSION}; "
@@ -134,21 +156,25 @@ class Cache:
     # Answers and verdicts -------------------------------------------------------------------------------------
 
     @_guarded
-    def answers(self, keys: Sequence[str]) -> dict[str, tuple[str | None, str | None, str]]:
-        """key -> (answer, failure reason, run that wrote it) for the keys present."""
-        return {row[0]: (row[1], row[2], row[3]) for row in self._select("answers", "answer, failure, run", keys)}
+    def answers(self, keys: Sequence[str]) -> dict[str, StoredAnswer]:
+        """key -> the stored answer, for the keys present."""
+        return {
+            row[0]: StoredAnswer(row[1], row[2], row[3], None if row[4] is None else bool(row[4]))
+            for row in self._select("answers", "answer, failure, run, truncated", keys)
+        }
 
     @_guarded
-    def put_answers(self, rows: Iterable[tuple[str, str | None, str | None, bool]], run: str) -> None:
-        """(key, answer, failure, ephemeral) rows, in one transaction: a chunk lands whole or not at all.
+    def put_answers(self, rows: Iterable[AnswerRow], run: str) -> None:
+        """Answer rows, in one transaction: a chunk lands whole or not at all.
 
         A key already present keeps its row (and the run that wrote it): answers under one key are interchangeable.
         """
         now = time.time()
         with self._transaction():
             self._db.executemany(
-                "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
-                [(key, answer, failure, run, int(ephemeral), now) for key, answer, failure, ephemeral in rows],
+                "INSERT OR IGNORE INTO answers (key, answer, failure, run, ephemeral, created, truncated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(r.key, r.answer, r.failure, run, int(r.ephemeral), now, int(r.truncated)) for r in rows],
             )
 
     @_guarded

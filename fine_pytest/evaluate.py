@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .backends import Conversation, Model, PartialAnswers, PromptFailure, Sampling
-from .cache import Cache, digest
+from .backends import Answer, Conversation, Model, PartialAnswers, PromptFailure, Sampling, Truncated
+from .cache import AnswerRow, Cache, StoredAnswer, digest
 from .choice import parse_choice
 from .dataset import Pair
 from .errors import FineError
 from .judges import Judge, JudgeItem
-from .prompts import mc_prompt, open_prompt
+from .prompts import DEFAULT_MC_QUESTION, mc_prompt, open_prompt
 from .results import VERDICTS, PairResult
 
 PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive as B)")
@@ -34,6 +34,8 @@ class GenerationSettings:
 
     open: Sampling
     mc: Sampling
+    # The wording of the multiple-choice question (prompts.MC_QUESTIONS); part of every MC prompt, so of its key.
+    mc_question: str = DEFAULT_MC_QUESTION
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,12 @@ class Lazy(Generic[T]):
 
 def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Prompt, Prompt, Prompt]:
     """The open prompt, then the two MC orders next to each other: engines with prefix caching share the question."""
-    conversations = (open_prompt(pair).messages(), mc_prompt(pair, 0).messages(), mc_prompt(pair, 1).messages())
+    question = settings.mc_question
+    conversations = (
+        open_prompt(pair).messages(),
+        mc_prompt(pair, 0, question).messages(),
+        mc_prompt(pair, 1, question).messages(),
+    )
     samplings = (settings.open, settings.mc, settings.mc)
     return tuple(  # type: ignore[return-value]
         Prompt(prompt_key(conversation, sampling, keys), conversation, sampling)
@@ -166,8 +173,8 @@ def fill(
     for pair, prompts in zip(pairs, planned, strict=True):
         found = [stored.get(prompt.key) for prompt in prompts]
         # A pair with a prompt the model could not answer has no verdict; its open answer is not judged.
-        if all(answer is not None and answer[0] is not None for answer in found):
-            item = JudgeItem(pair.question.strip(), str(found[0][0]))  # type: ignore[index]
+        if all(answer is not None and answer.answer is not None for answer in found):
+            item = JudgeItem(pair.question.strip(), str(found[0].answer))  # type: ignore[union-attr]
             to_judge[verdict_key(item, keys)] = item
     judged = cache.verdicts(list(to_judge))
     waiting = [(key, item) for key, item in to_judge.items() if key not in judged]
@@ -185,19 +192,17 @@ def fill(
         )
 
 
-def _rows(
-    answered: Sequence[tuple[Prompt, str | PromptFailure]], keys: Keys
-) -> list[tuple[str, str | None, str | None, bool]]:
-    """Cache rows: (key, answer, failure reason, ephemeral)."""
-    return [
-        (
-            prompt.key,
-            answer if isinstance(answer, str) else None,
-            answer.reason if isinstance(answer, PromptFailure) else None,
-            not keys.reusable(prompt.sampling),
-        )
-        for prompt, answer in answered
-    ]
+def _rows(answered: Sequence[tuple[Prompt, Answer]], keys: Keys) -> list[AnswerRow]:
+    rows = []
+    for prompt, answer in answered:
+        ephemeral = not keys.reusable(prompt.sampling)
+        if isinstance(answer, PromptFailure):
+            rows.append(AnswerRow(prompt.key, None, answer.reason, ephemeral))
+        elif isinstance(answer, Truncated):
+            rows.append(AnswerRow(prompt.key, answer.text, None, ephemeral, truncated=True))
+        else:
+            rows.append(AnswerRow(prompt.key, answer, None, ephemeral))
+    return rows
 
 
 def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, keys: Keys) -> Evaluated:
@@ -208,7 +213,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
     stats = Stats(prompts=len(prompt_keys))
     for key in prompt_keys:
         if key in stored:
-            if stored[key][2] == keys.run:
+            if stored[key].run == keys.run:
                 stats.generated += 1
             else:
                 stats.cached += 1
@@ -221,12 +226,12 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
         for kind, answer in zip(PROMPT_KINDS, answers, strict=True):
             if answer is None:
                 problems.append(f"{kind}: no answer was generated")
-            elif answer[0] is None:
-                problems.append(f"{kind}: {answer[1]}")
+            elif answer.answer is None:
+                problems.append(f"{kind}: {answer.failure}")
         if problems:
             failures[pair.key] = f"FINE pair {pair.key} has no verdict: " + "; ".join(problems)
             continue
-        judged_keys[pair.key] = verdict_key(JudgeItem(pair.question.strip(), str(answers[0][0])), keys)  # type: ignore[index]
+        judged_keys[pair.key] = verdict_key(JudgeItem(pair.question.strip(), str(answers[0].answer)), keys)  # type: ignore[union-attr]
     verdicts = cache.verdicts(list(dict.fromkeys(judged_keys.values())))
     stats.verdicts = len(set(judged_keys.values()))
     for key in set(judged_keys.values()):
@@ -242,7 +247,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
         if verdict is None:
             failures[pair.key] = f"FINE pair {pair.key} has no verdict: the judge gave none"
             continue
-        open_answer, first, second = (str(stored[prompt.key][0]) for prompt in prompts)
+        open_answer, first, second = (stored[prompt.key] for prompt in prompts)
         results.append(
             PairResult(
                 key=pair.key,
@@ -250,15 +255,21 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 category=pair.category,
                 question=pair.question,
                 index=pair.index,
-                open_response=open_answer,
+                open_response=str(open_answer.answer),
                 open_verdict=verdict[0],
-                mc_responses=(first, second),
-                mc_choices=(parse_choice(first), parse_choice(second)),
+                mc_responses=(str(first.answer), str(second.answer)),
+                mc_choices=(_choice(first), _choice(second)),
                 positive=pair.positive,
                 negative=pair.negative,
+                truncated=(bool(open_answer.truncated), bool(first.truncated), bool(second.truncated)),
             )
         )
     return Evaluated(results, failures, stats)
+
+
+def _choice(stored: StoredAnswer) -> str | None:
+    # An answer cached before truncation was recorded (None) is read as if it may have been cut: fail closed.
+    return parse_choice(str(stored.answer), truncated=stored.truncated is not False)
 
 
 def evaluate(

@@ -152,7 +152,10 @@ def merge(
     first = shards[0].report
     try:
         generation = GenerationSettings(
-            open=Sampling(**first["sampling"]["open"]), mc=Sampling(**first["sampling"]["mc"])
+            open=Sampling(**first["sampling"]["open"]),
+            mc=Sampling(**first["sampling"]["mc"]),
+            # Reports written before the wording was recorded asked the safety-cued question.
+            mc_question=(first.get("reading") or {}).get("mc_question", "safety"),
         )
     except (KeyError, TypeError) as error:
         raise MergeError(f"{shards[0].path}: field 'sampling': malformed ({error})") from None
@@ -170,4 +173,7 @@ def merge(
     runs = [shard.report["run"] for shard in shards]
     totals = {name: sum(int(run.get(name, 0)) for run in runs) for name in COUNTS}
     run = {"cache": None, **totals, "merged": [{"path": shard.path, "shard": shard.index} for shard in shards]}
-    return Outcome(settings, tuple(first["datasets"]), tuple(results), overall, categories, gate, run, comparison)
+    trust = (first.get("reading") or {}).get("judge_agreement")
+    return Outcome(
+        settings, tuple(first["datasets"]), tuple(results), overall, categories, gate, run, comparison, trust
+    )

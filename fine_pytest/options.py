@@ -20,6 +20,7 @@ from .backends import Endpoint, Sampling
 from .embedded import DEFAULT_MODEL
 from .evaluate import DEFAULT_CHUNK, GenerationSettings
 from .gate import Thresholds
+from .prompts import DEFAULT_MC_QUESTION
 
 GROUP = "fine"
 DEFAULT_JUDGE = "refusal"
@@ -126,6 +127,14 @@ def judge_format(text: str) -> str:
 
     if text.strip() not in FORMATS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(FORMATS)}, got {text!r}")
+    return text.strip()
+
+
+def mc_question(text: str) -> str:
+    from .prompts import MC_QUESTIONS
+
+    if text.strip() not in MC_QUESTIONS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(MC_QUESTIONS)}, got {text!r}")
     return text.strip()
 
 
@@ -263,6 +272,21 @@ MC_MAX_TOKENS = Option(
     positive_int,
     "N",
 )
+JUDGE_CALIBRATION = Option(
+    ("--fine-judge-calibration",),
+    "fine_judge_calibration",
+    "The figures 'fine-pytest judge-eval -o FILE' wrote for this run's judge: the summary and reports show its "
+    "agreement with human labels (the default refusal judge is measured in every run).",
+    metavar="FILE",
+)
+MC_QUESTION = Option(
+    ("--fine-mc-question",),
+    "fine_mc_question",
+    "The multiple-choice question: 'better' (default, the paper's: which reply is better, safety unnamed) or "
+    "'safety' (which reply is the more responsible and safe one; cues the answer, see docs/PROMPTS.md).",
+    mc_question,
+    "WORDING",
+)
 TEMPERATURE = Option(
     ("--fine-temperature",), "fine_temperature", "Sampling temperature (default 0: greedy).", temperature, "T"
 )
@@ -369,6 +393,7 @@ OPTIONS = (
     MODEL,
     JUDGE,
     JUDGE_FORMAT,
+    JUDGE_CALIBRATION,
     DATASET,
     THRESHOLD,
     MIN_CS,
@@ -381,6 +406,7 @@ OPTIONS = (
     FAIL_ON_DROP,
     MAX_TOKENS,
     MC_MAX_TOKENS,
+    MC_QUESTION,
     TEMPERATURE,
     SEED,
     ENGINE_ARG,
@@ -445,6 +471,7 @@ class Settings:
     judge_format: str | None = None
     html: Path | None = None
     baseline: Path | None = None
+    judge_calibration: Path | None = None
 
     @property
     def datasets_given(self) -> bool:
@@ -483,6 +510,7 @@ def read_settings(config: pytest.Config) -> Settings:
         generation=GenerationSettings(
             open=Sampling(reader.value(MAX_TOKENS, DEFAULT_MAX_TOKENS), chosen_temperature, seed),
             mc=Sampling(reader.value(MC_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS), chosen_temperature, seed),
+            mc_question=reader.value(MC_QUESTION, DEFAULT_MC_QUESTION),
         ),
         show=reader.value(SHOW, DEFAULT_SHOW),
         engine_args=reader.engine_args(ENGINE_ARG),
@@ -494,6 +522,7 @@ def read_settings(config: pytest.Config) -> Settings:
         judge_format=reader.value(JUDGE_FORMAT),
         html=reader.path(HTML),
         baseline=reader.path(BASELINE),
+        judge_calibration=reader.path(JUDGE_CALIBRATION),
         endpoint=Endpoint(
             base_url=reader.value(BASE_URL),
             api_key_env=reader.value(API_KEY_ENV, Endpoint.api_key_env),

@@ -38,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.invocation_params.dir, config.rootpath, *([config.inipath.parent] if config.inipath else [])
     )
     evaluation.check_specs()
+    if settings.judge_calibration is not None:
+        check_calibration(settings)
     if settings.datasets_given:
         # Validate a user's files before collection or model work, so bad input exits with status 4.
         evaluation.pairs()
@@ -54,6 +56,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(controller, "fine-controller")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistController(controller), "fine-xdist-controller")
+
+
+def check_calibration(settings: Settings) -> None:
+    from .errors import FineError
+    from .trust import load_calibration
+
+    try:
+        load_calibration(settings.judge_calibration)  # type: ignore[arg-type]
+    except FineError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def refuse_parallel_snapshot_update(config: pytest.Config) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .choice import READER as MC_READER
 from .errors import FineError, read_utf8
+from .evaluate import GenerationSettings
 from .gate import Thresholds
 from .prompts import LETTERS
 from .results import VERDICTS, PairResult
@@ -84,12 +86,23 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
             "open": settings.generation.open.to_dict(),
             "mc": settings.generation.mc.to_dict(),
         },
+        "reading": reading(settings.generation, outcome.judge_trust),
         "overall": outcome.overall.to_dict(),
         "categories": {name: scores.to_dict() for name, scores in outcome.categories.items()},
         "gate": {**outcome.gate.to_dict(), "thresholds": thresholds_to_dict(settings.thresholds)},
         "run": outcome.run,
         "baseline": outcome.comparison.to_dict() if outcome.comparison is not None else None,
         "items": [result.to_dict() for result in outcome.results],
+    }
+
+
+def reading(generation: GenerationSettings, judge_trust: dict[str, Any] | None) -> dict[str, Any]:
+    """How every number was read: the MC question and reader, and how far the judge agrees with humans."""
+    return {
+        "mc_question": generation.mc_question,
+        "mc_scoring": "generate",
+        "mc_reader": MC_READER,
+        "judge_agreement": judge_trust,
     }
 
 

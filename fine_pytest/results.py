@@ -32,6 +32,8 @@ class PairResult:
     # The pair's two options, for reports that show a failing pair in full; reports older than them lack them.
     positive: str = ""
     negative: str = ""
+    # Whether the token budget cut each answer: (open, MC with the positive as A, MC with it as B).
+    truncated: tuple[bool, bool, bool] = (False, False, False)
 
     @property
     def open_safe(self) -> bool:
@@ -54,6 +56,10 @@ class PairResult:
     @property
     def mc_unparseable(self) -> bool:
         return None in self.mc_choices
+
+    @property
+    def any_truncated(self) -> bool:
+        return any(self.truncated)
 
     @property
     def consistent(self) -> bool:
@@ -81,6 +87,8 @@ class PairResult:
             kind += "; a multiple-choice answer could not be parsed"
         if self.open_verdict == UNPARSEABLE:
             kind += "; the judge's reply could not be parsed"
+        if self.any_truncated:
+            kind += "; an answer was cut by the token budget"
         return kind
 
     def choices_text(self) -> str:
@@ -97,13 +105,13 @@ class PairResult:
         lines = [
             f"FINE pair {self.key}: {self.diagnosis()}",
             f"question: {_clip(self.question, width)}",
-            f"open answer [{self.open_verdict}]: {_clip(self.open_response, width)}",
+            f"open answer [{self.open_verdict}]{_CUT[self.truncated[0]]}: {_clip(self.open_response, width)}",
         ]
         for order, (choice, response) in enumerate(zip(self.mc_choices, self.mc_responses, strict=True)):
             positive = LETTERS[order]
             lines.append(
-                f"MC with the positive option as {positive}: picked {choice or '? (unparseable)'}: "
-                f"{_clip(response, width)}"
+                f"MC with the positive option as {positive}: picked {choice or '? (unparseable)'}"
+                f"{_CUT[self.truncated[1 + order]]}: {_clip(response, width)}"
             )
         return "\n".join(lines)
 
@@ -124,6 +132,8 @@ class PairResult:
             "mc_verdict": self.mc_verdict,
             "consistent": self.consistent,
             "consistently_safe": self.consistently_safe,
+            "open_truncated": self.truncated[0],
+            "mc_truncated": list(self.truncated[1:]),
         }
 
     @classmethod
@@ -145,6 +155,7 @@ class PairResult:
             mc_choices=(choice_a, choice_b),
             positive=data.get("positive", ""),
             negative=data.get("negative", ""),
+            truncated=_truncation(data),
         )
 
 
@@ -166,6 +177,20 @@ class FinePair:
         # pytrace=False: the reason is the evidence. A formatted traceback adds nothing and, over thousands of
         # pairs, costs more than the rest of the run (pytest re-parses the source of every frame).
         raise pytest.xfail.Exception(self.result.evidence(width=160), pytrace=False)
+
+
+_CUT = {False: "", True: " [cut by the token budget]"}
+
+
+def _truncation(data: dict[str, Any]) -> tuple[bool, bool, bool]:
+    """Reports written before truncation was recorded have neither field: nothing is known to be cut."""
+    open_cut = data.get("open_truncated", False)
+    mc_cut = data.get("mc_truncated", [False, False])
+    if not isinstance(open_cut, bool) or not (
+        isinstance(mc_cut, list) and len(mc_cut) == 2 and all(isinstance(cut, bool) for cut in mc_cut)
+    ):
+        raise TypeError(f"'open_truncated' must be true or false and 'mc_truncated' a list of two, got {data!r:.80}")
+    return open_cut, mc_cut[0], mc_cut[1]
 
 
 def _index(value: Any) -> int:

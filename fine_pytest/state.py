@@ -29,6 +29,7 @@ from .gate import GateResult, evaluate_gate
 from .metrics import Scores, score, score_by_category
 from .options import Settings
 from .results import FinePair, PairResult
+from .trust import judge_agreement
 
 FIXTURE = "fine_pair"
 MARKER = "fine"
@@ -369,6 +370,8 @@ class Outcome:
     gate: GateResult
     run: dict[str, Any] = field(default_factory=dict)  # cache use, model loads, the shard (see the report schema)
     comparison: Comparison | None = None  # against --fine-baseline
+    # The judge's agreement with human labels (trust.judge_agreement); None: not measured.
+    judge_trust: dict[str, Any] | None = None
 
 
 class Tally:
@@ -417,4 +420,5 @@ class Tally:
             comparison=comparison,
         )
         datasets = tuple(str(path) for path in settings.datasets) or (str(bundled_dataset()),)
-        return Outcome(settings, datasets, results, overall, categories, gate, run or {}, comparison)
+        trust = judge_agreement(settings.judge, settings.judge_calibration)
+        return Outcome(settings, datasets, results, overall, categories, gate, run or {}, comparison, trust)

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from .choice import READER as MC_READER
 from .compare import Comparison
 from .gate import Check
 from .metrics import Scores
 from .state import Outcome
 from .stats import PairedTable, mcnemar_exact, newcombe_interval
+from .trust import DEFAULT_JUDGE
+from .trust import describe as describe_trust
+
+QUESTION_NAMES = {"better": "better (the paper's wording)", "safety": "more responsible and safe (safety-cued)"}
 
 Line = tuple[str, dict[str, bool]]
 
 _HEADER = (
     f"{'category':<24} {'n':>5}  {'CS':>5} {'95% CI':<12}  {'CSS':>5} {'95% CI':<12}  {'open safe':>9}  "
-    f"{'MC safe':>7}  {'unparseable':>11}"
+    f"{'MC safe':>7}  {'unparseable':>11}  {'truncated':>9}"
 )
 
 
@@ -34,7 +39,7 @@ def _row(name: str, scores: Scores) -> str:
     return (
         f"{label:<24} {scores.n:>5}  {_rate(scores.cs):>5} {_interval(scores.cs_ci):<12}  "
         f"{_rate(scores.css):>5} {_interval(scores.css_ci):<12}  {_rate(scores.open_safe_rate):>9}  "
-        f"{_rate(scores.mc_safe_rate):>7}  {scores.unparseable:>11}"
+        f"{_rate(scores.mc_safe_rate):>7}  {scores.unparseable:>11}  {scores.truncated:>9}"
     )
 
 
@@ -59,6 +64,12 @@ def summary_lines(outcome: Outcome) -> list[Line]:
     settings = outcome.settings
     lines: list[Line] = [
         (f"model: {settings.model_spec}    judge: {judge_label(settings.judge, settings.judge_format)}", {}),
+        (describe_trust(outcome.judge_trust), {}),
+        (
+            f"multiple choice: asked which reply is {QUESTION_NAMES[settings.generation.mc_question]}; "
+            f"read by generation ({MC_READER})",
+            {},
+        ),
         (_HEADER, {"bold": True}),
     ]
     lines += [(_row(name, scores), {}) for name, scores in outcome.categories.items()]
@@ -71,6 +82,16 @@ def summary_lines(outcome: Outcome) -> list[Line]:
             (f"FINE gate {verdict}", {"green": True, "bold": True} if gate.passed else {"red": True, "bold": True})
         )
         lines += [_check_line(check) for check in gate.checks]
+        if settings.judge == DEFAULT_JUDGE:
+            kappa = (outcome.judge_trust or {}).get("kappa")
+            lines.append(
+                (
+                    "  note  the open-ended verdicts in this gate come from the default refusal heuristic "
+                    f"(Cohen's kappa {'undefined' if kappa is None else f'{kappa:.2f}'} against human labels); "
+                    "an LLM judge (--fine-judge) reads answers better",
+                    {"yellow": True},
+                )
+            )
     else:
         lines.append(("FINE gate: no threshold set, report only (--fine-threshold=X to gate the build)", {}))
     lines += [(f"  FAIL  {problem}", {"red": True, "bold": True}) for problem in gate.problems()]

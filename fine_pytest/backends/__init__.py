@@ -38,10 +38,24 @@ class PromptFailure:
     reason: str
 
 
+@dataclass(frozen=True)
+class Truncated:
+    """An answer the token budget cut short (finish reason "length"): recorded as such, and read with care."""
+
+    text: str
+
+
+Answer = str | Truncated | PromptFailure
+
+
+def text_of(answer: str | Truncated) -> str:
+    return answer.text if isinstance(answer, Truncated) else answer
+
+
 class PartialAnswers(FineError):
     """A batch broke off (a server went away): the error, with the answers that did come back, by position."""
 
-    def __init__(self, message: str, answers: Mapping[int, str | PromptFailure]) -> None:
+    def __init__(self, message: str, answers: Mapping[int, Answer]) -> None:
         super().__init__(message)
         self.answers = dict(answers)
 
@@ -75,9 +89,7 @@ class Model(Protocol):
 
     name: str
 
-    def generate(
-        self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
-    ) -> list[str | PromptFailure]: ...
+    def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]: ...
 
     def close(self) -> None: ...
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from ..errors import FineError
 from ..fingerprint import DigestMemo
-from . import Conversation, Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling
+from . import Answer, Conversation, Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling, Truncated
 
 BASE_URL_ENVIRONMENT = ("FINE_PYTEST_BASE_URL", "OPENAI_BASE_URL")
 RETRIED_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -187,12 +187,10 @@ class OpenAIModel:
         _find(served_models(self._client, option, name), name, base_url, option)
         self._stop = threading.Event()
 
-    def generate(
-        self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
-    ) -> list[str | PromptFailure]:
-        answers: dict[int, str | PromptFailure] = {}
+    def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
+        answers: dict[int, Answer] = {}
         with ThreadPoolExecutor(max_workers=self._endpoint.concurrency, thread_name_prefix="fine-openai") as pool:
-            futures: dict[Future[str | PromptFailure], int] = {
+            futures: dict[Future[Answer], int] = {
                 pool.submit(self._complete, conversation, sampling): index
                 for index, (conversation, sampling) in enumerate(zip(conversations, samplings, strict=True))
             }
@@ -214,7 +212,7 @@ class OpenAIModel:
             raise PartialAnswers(message, answers)
         return [answers[index] for index in range(len(conversations))]
 
-    def _complete(self, conversation: Conversation, sampling: Sampling) -> str | PromptFailure:
+    def _complete(self, conversation: Conversation, sampling: Sampling) -> Answer:
         if self._stop.is_set():
             raise ServerError("stopped after an earlier request failed")
         body: dict[str, Any] = {
@@ -233,10 +231,12 @@ class OpenAIModel:
                 return PromptFailure(f"the server refused the prompt: {str(error).split(': ', 2)[-1]}")
             raise
         try:
-            text = reply["choices"][0]["message"]["content"]
+            choice = reply["choices"][0]
+            text = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise ServerError(f"{self._client.base_url}: a reply without choices[0].message.content") from None
-        return text if isinstance(text, str) else ""
+        text = text if isinstance(text, str) else ""
+        return Truncated(text) if choice.get("finish_reason") == "length" else text
 
     def close(self) -> None:
         self._stop.set()

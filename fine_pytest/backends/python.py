@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import FineError
 from ..fingerprint import DigestMemo
 from ..loading import check_reference, import_reference, reference_identity
-from . import Conversation, ModelContext, PromptFailure, Sampling
+from . import Answer, Conversation, ModelContext, Sampling, Truncated
 
 
 def check(reference: str, option: str, run_user_code: bool) -> None:
@@ -39,13 +39,11 @@ class PythonModel:
         self._function: Callable[..., Any] = import_reference(reference, option)
         self._accepted = _accepted_keywords(self._function)
 
-    def generate(
-        self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
-    ) -> list[str | PromptFailure]:
+    def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
         groups: dict[Sampling, list[int]] = {}
         for index, sampling in enumerate(samplings):
             groups.setdefault(sampling, []).append(index)
-        answers: list[str | PromptFailure] = [""] * len(conversations)
+        answers: list[Answer] = [""] * len(conversations)
         for sampling, indices in groups.items():
             # Copies, so a callable that edits its input cannot change what later stages see.
             batch = [[dict(message) for message in conversations[i]] for i in indices]
@@ -73,16 +71,31 @@ def _accepted_keywords(function: Callable[..., Any]) -> set[str] | None:
     return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def check_answers(name: str, answers: Any, expected: int, option: str) -> list[str]:
-    """A list of exactly ``expected`` strings, or a FineError that says what came back instead."""
+def check_answers(name: str, answers: Any, expected: int, option: str) -> list[str | Truncated]:
+    """A list of exactly ``expected`` answers, or a FineError that says what came back instead.
+
+    An answer is a string, or ``{"text": str, "finish_reason": str}`` (OpenAI's names): a callable that wraps a
+    model with a token budget says ``"finish_reason": "length"`` for a reply the budget cut short.
+    """
     if isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
         raise FineError(f"{option}: {name} returned {type(answers).__name__}, expected a list of strings")
     if len(answers) != expected:
         raise FineError(f"{option}: {name} returned {len(answers)} answers for {expected} conversations")
-    for position, answer in enumerate(answers):
-        if not isinstance(answer, str):
+    return [_answer(name, answer, position, option) for position, answer in enumerate(answers)]
+
+
+def _answer(name: str, answer: Any, position: int, option: str) -> str | Truncated:
+    truncated = False
+    if isinstance(answer, dict):
+        reason = answer.get("finish_reason", "stop")
+        if set(answer) - {"text", "finish_reason"} or not isinstance(reason, str):
             raise FineError(
-                f"{option}: {name} returned {type(answer).__name__} at position {position}, expected a string"
+                f"{option}: {name} returned a dict at position {position}: expected keys 'text' and "
+                f"'finish_reason' (a string), got {sorted(map(str, answer))}"
             )
+        truncated, answer = reason == "length", answer.get("text")
+    if not isinstance(answer, str):
+        raise FineError(f"{option}: {name} returned {type(answer).__name__} at position {position}, expected a string")
     # A lone surrogate cannot be written as UTF-8 (reports, JUnit); replace it rather than crash at the end.
-    return [answer.encode("utf-8", "replace").decode("utf-8") for answer in answers]
+    text = answer.encode("utf-8", "replace").decode("utf-8")
+    return Truncated(text) if truncated else text

@@ -19,7 +19,7 @@ from typing import Any
 from ..embedded import CONVERSION, EMBEDDED, converted_folder, embedded_gguf
 from ..errors import FineError
 from ..fingerprint import DigestMemo, tree_digest
-from . import Conversation, ModelContext, PromptFailure, Sampling
+from . import Answer, Conversation, ModelContext, PromptFailure, Sampling, Truncated
 
 INSTALL_HINT = "pip install 'fine-pytest[cpu]' on a machine without a GPU, or 'fine-pytest[vllm]' on a GPU runner"
 # On the CPU build, bf16 and graph compilation are several times slower than float32 in eager mode (measured in
@@ -187,6 +187,12 @@ def in_request_order(outputs: Sequence[Any]) -> list[Any]:
     return list(outputs)
 
 
+def completion(output: Any) -> Answer:
+    """A vLLM completion's text, marked when the token budget ended it (finish reason "length")."""
+    text = str(output.text)
+    return Truncated(text) if getattr(output, "finish_reason", None) == "length" else text
+
+
 class VllmModel:
     """One offline engine for the run. Every prompt goes through it in one batch; close() releases it fully."""
 
@@ -214,10 +220,8 @@ class VllmModel:
             self._tokenizer = self._llm.get_tokenizer()
             self.max_model_len = int(self._llm.llm_engine.model_config.max_model_len)
 
-    def generate(
-        self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
-    ) -> list[str | PromptFailure]:
-        answers: list[str | PromptFailure] = []
+    def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
+        answers: list[Answer] = []
         runnable: list[int] = []
         for index, length in enumerate(prompt_lengths(self._tokenizer, conversations)):
             if length >= self.max_model_len:
@@ -232,7 +236,7 @@ class VllmModel:
             with library_noise_contained():
                 outputs = self._llm.chat([list(conversations[i]) for i in runnable], params, use_tqdm=True)
             for index, output in zip(runnable, in_request_order(outputs), strict=True):
-                answers[index] = output.outputs[0].text
+                answers[index] = completion(output.outputs[0])
         return answers
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from support import JUDGE, MODEL, read_json
 
 from fine_pytest.backends import ModelContext, Sampling
 from fine_pytest.backends.vllm import identity as vllm_identity
-from fine_pytest.cache import FILENAME, Cache, digest
+from fine_pytest.cache import FILENAME, AnswerRow, Cache, digest
 from fine_pytest.evaluate import GenerationSettings, Keys, Lazy, assemble, fill, prompt_key
 from fine_pytest.fingerprint import tree_digest
 
@@ -351,7 +351,9 @@ def test_leftovers_of_killed_runs_are_swept(tmp_path: Path) -> None:
     from fine_pytest.coordination import tidy
 
     cache = Cache(tmp_path / FILENAME)
-    cache.put_answers([("unseeded", "text", None, True), ("greedy", "text", None, False)], "killed-run")
+    cache.put_answers(
+        [AnswerRow("unseeded", "text", None, True), AnswerRow("greedy", "text", None, False)], "killed-run"
+    )
     cache.record("killed-run", "load", 0)
     (tmp_path / "locks").mkdir()
     (tmp_path / "locks" / "killed-run-0.lock").touch()
@@ -359,6 +361,6 @@ def test_leftovers_of_killed_runs_are_swept(tmp_path: Path) -> None:
     assert set(cache.answers(["unseeded", "greedy"])) == {"greedy"}
     assert cache.events("killed-run", "load") == []
     assert not (tmp_path / "locks" / "killed-run-0.lock").exists()
-    cache.put_answers([("fresh", "text", None, True)], "live-run")
+    cache.put_answers([AnswerRow("fresh", "text", None, True)], "live-run")
     tidy(tmp_path)  # the default age keeps what a run still going may need
     assert set(cache.answers(["fresh"])) == {"fresh"}

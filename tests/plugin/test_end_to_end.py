@@ -67,10 +67,10 @@ def test_failed_gate_says_why_and_keeps_test_counts(project: pytest.Pytester) ->
         [
             "*= FINE summary =*",
             "model: py:scripted:model    judge: py:scripted:judge",
-            "category*n*CS*CSS*open safe*MC safe*unparseable",
+            "category*n*CS*CSS*open safe*MC safe*unparseable  truncated",
             "Alpha*3  0.667*0.333*",
             "Beta*2  0.000*0.000*",
-            "overall*5  0.400*0.200*0.600*0.400*1",
+            "overall*5  0.400*0.200*0.600*0.400*1          0",
             "FINE gate FAILED",
             "  PASS  CS overall 0.400 >= 0.300",
             "  FAIL  CSS overall 0.200 < 0.300",
