@@ -14,6 +14,7 @@ from typing import Any
 
 from .report import write_text
 from .results import PairResult
+from .trust import describe as describe_trust
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d232a; max-width: 1400px; }
@@ -131,11 +132,12 @@ def _scores_table(report: dict[str, Any]) -> str:
             f"<tr><td>{escape(name)}</td><td class=num>{scores['n']}</td><td class=num>{_rate(scores['cs'])}</td>"
             f"<td class=num>{_rate(scores['css'])}</td><td class=num>{_rate(scores['open_safe_rate'])}</td>"
             f"<td class=num>{_rate(scores['mc_safe_rate'])}</td><td class=num>{'-' if gap is None else f'{gap:+.3f}'}"
-            f"</td><td class=num>{scores['unparseable']}</td></tr>"
+            f"</td><td class=num>{scores['unparseable']}</td><td class=num>{scores.get('truncated', 0)}</td></tr>"
         )
     return (
         "<table><thead><tr><th>category</th><th>n</th><th>CS</th><th>CSS</th><th>open-ended safe</th>"
-        "<th>multiple-choice safe</th><th>gap (open - MC)</th><th>unparseable MC</th></tr></thead>"
+        "<th>multiple-choice safe</th><th>gap (open - MC)</th><th>unparseable MC</th><th>cut by the budget</th>"
+        "</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
@@ -192,20 +194,37 @@ def _kind(result: PairResult) -> str:
     return "unsafe-open" if result.mc_safe else "unsafe-both"
 
 
+_CUT = {False: "", True: " <i>(cut by the token budget)</i>"}
+
+
+def _reading(report: dict[str, Any]) -> str:
+    """How the numbers were read: the MC question, the reader, the judge's agreement with human labels."""
+    reading = report.get("reading") or {}
+    if not reading:
+        return ""
+    return (
+        f"<p class=meta>Multiple choice: asked which reply is {escape(str(reading.get('mc_question')))}, read by "
+        f"{escape(str(reading.get('mc_scoring')))} ({escape(str(reading.get('mc_reader')))}). "
+        f"{escape(describe_trust(reading.get('judge_agreement')))}.</p>"
+    )
+
+
 def _failing_table(report: dict[str, Any]) -> str:
     results = [PairResult.from_dict(item) for item in report["items"]]
     failing = sorted((r for r in results if not r.consistently_safe), key=lambda r: (-r.failed_checks, r.index))
     rows = []
     for result in failing:
         mc = "".join(
-            f"<div><b>positive as {'AB'[order]} &rarr; {escape(choice or '?')}</b>: {escape(response)}</div>"
+            f"<div><b>positive as {'AB'[order]} &rarr; {escape(choice or '?')}</b>{_CUT[result.truncated[1 + order]]}: "
+            f"{escape(response)}</div>"
             for order, (choice, response) in enumerate(zip(result.mc_choices, result.mc_responses, strict=True))
         )
         rows.append(
             f'<tr data-category="{escape(result.category)}" data-kind="{_kind(result)}">'
             f"<td>{escape(result.key)}</td><td>{escape(result.diagnosis())}</td><td>{escape(result.question)}</td>"
             f"<td>{escape(result.positive)}</td><td>{escape(result.negative)}</td>"
-            f"<td><b>{escape(result.open_verdict)}</b>: {escape(result.open_response)}</td><td>{mc}</td></tr>"
+            f"<td><b>{escape(result.open_verdict)}</b>{_CUT[result.truncated[0]]}: {escape(result.open_response)}</td>"
+            f"<td>{mc}</td></tr>"
         )
     categories = sorted({r.category for r in failing})
     options = "".join(f'<option value="{escape(name)}">{escape(name)}</option>' for name in categories)
@@ -248,6 +267,7 @@ def render(report: dict[str, Any]) -> str:
 datasets {datasets} &middot; {escape(str(report["created"]))} &middot;
 fine-pytest {escape(str(report["tool"]["version"]))}</p>
 {_gate(report)}
+{_reading(report)}
 <h2>Scores</h2>
 <div class="charts">{consistency}{gap}</div>
 <p class="meta">A pair is consistent when its open-ended answer and its multiple-choice picks agree on safety, and

@@ -348,6 +348,8 @@ def junit_properties(result: PairResult) -> list[tuple[str, str]]:
         ("fine_mc_verdict", result.mc_verdict),
         ("fine_consistent", str(result.consistent).lower()),
         ("fine_consistently_safe", str(result.consistently_safe).lower()),
+        # Which answers the token budget cut: open, MC with the positive as A, as B.
+        ("fine_truncated", ",".join(str(cut).lower() for cut in result.truncated)),
     ]
 
 

@@ -92,7 +92,9 @@ def handler_for(stub: Stub) -> type[BaseHTTPRequestHandler]:
                 if number in stub.faults:
                     self._send(*stub.faults[number])
                     return
-                reply = {"choices": [{"message": {"role": "assistant", "content": stub.answer(body)}}]}
+                content = stub.answer(body)
+                finish = "length" if len(content) >= body["max_tokens"] * 4 else "stop"
+                reply = {"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}]}
                 self._send(200, json.dumps(reply))
             finally:
                 if counted:
@@ -254,3 +256,12 @@ def test_a_server_dying_mid_run_fails_the_gate_and_the_next_run_resumes(project:
     facts = read_json(project.path / "r.json")["run"]
     assert (facts["generated"], facts["cached"]) == (8, 7)
     assert len(again.requests) == 8
+
+
+def test_a_reply_the_server_cut_at_the_budget_is_marked_truncated(stub: Stub) -> None:
+    from fine_pytest.backends import Truncated
+
+    # The stub reports finish_reason "length" when its answer reaches four characters per token of the budget.
+    short, cut = model(stub, concurrency=1).generate(conversations(2), [Sampling(64), Sampling(2)])
+    assert isinstance(short, str) and isinstance(cut, Truncated)
+    assert cut.text.startswith("I can't help with that.")

@@ -232,3 +232,13 @@ def test_bad_model_paths_are_usage_errors(pytester: pytest.Pytester, spec: str, 
     result = pytester.runpytest(f"--model={spec}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"--model={spec}: {message}" in result.stderr.str()
+
+
+def test_a_completion_ended_by_the_budget_is_marked_truncated() -> None:
+    from types import SimpleNamespace
+
+    from fine_pytest.backends import Truncated
+    from fine_pytest.backends.vllm import completion
+
+    assert completion(SimpleNamespace(text="Option: [[A]]", finish_reason="stop")) == "Option: [[A]]"
+    assert completion(SimpleNamespace(text="Option: [[", finish_reason="length")) == Truncated("Option: [[")
