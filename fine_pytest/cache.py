@@ -21,7 +21,8 @@ from typing import Any, NamedTuple, TypeVar
 FILENAME = "responses.sqlite"
 MEMORY = ":memory:"
 SCHEMA_VERSION = 2
-# Schema 2 added answers.truncated; a schema-1 file gains the column (NULL: not known) when first opened.
+# Schema 2 added answers.truncated and verdicts.probability; a schema-1 file gains both columns (NULL: not known)
+# when first opened.
 # The largest number of keys in one "IN (...)" query; SQLite's own limit is 32766 on current builds.
 _BATCH = 900
 
@@ -31,7 +32,9 @@ CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY, answer TEXT, failure TEXT, run TEXT NOT NULL, ephemeral INTEGER NOT NULL, created REAL,
     truncated INTEGER
 );
-CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL, run TEXT NOT NULL, created REAL);
+CREATE TABLE IF NOT EXISTS verdicts (
+    key TEXT PRIMARY KEY, verdict TEXT NOT NULL, run TEXT NOT NULL, created REAL, probability REAL
+);
 CREATE TABLE IF NOT EXISTS fingerprints (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL, digest TEXT
@@ -58,6 +61,12 @@ class StoredAnswer(NamedTuple):
     failure: str | None
     run: str
     truncated: bool | None  # None: stored before truncation was recorded
+
+
+class StoredVerdict(NamedTuple):
+    verdict: str
+    run: str
+    probability: float | None  # P(unsafe), for judges read by log-probabilities
 
 
 class CacheError(Exception):
@@ -139,7 +148,10 @@ class Cache:
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             elif row[0] == "1":
-                self._db.execute("ALTER TABLE answers ADD COLUMN truncated INTEGER")
+                for table, column, kind in (("answers", "truncated", "INTEGER"), ("verdicts", "probability", "REAL")):
+                    present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                    if column not in present:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 self._db.execute("UPDATE meta SET value = ? WHERE name = 'schema'", (str(SCHEMA_VERSION),))
             elif row[0] != str(SCHEMA_VERSION):
                 raise CacheError(
@@ -178,19 +190,23 @@ class Cache:
             )
 
     @_guarded
-    def verdicts(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """key -> (verdict, run that wrote it)."""
-        return {row[0]: (row[1], row[2]) for row in self._select("verdicts", "verdict, run", keys)}
+    def verdicts(self, keys: Sequence[str]) -> dict[str, StoredVerdict]:
+        """key -> the stored verdict."""
+        return {
+            row[0]: StoredVerdict(row[1], row[2], row[3])
+            for row in self._select("verdicts", "verdict, run, probability", keys)
+        }
 
     @_guarded
-    def put_verdicts(self, rows: Iterable[tuple[str, str]], run: str) -> None:
-        """(key, verdict) rows. A verdict depends on the judge, the question and the answer only, never on the
-        run, so it is kept even when the answer it judged was not (sampled without a seed)."""
+    def put_verdicts(self, rows: Iterable[tuple[str, str] | tuple[str, str, float | None]], run: str) -> None:
+        """(key, verdict) or (key, verdict, P(unsafe)) rows. A verdict depends on the judge, the question and the
+        answer only, never on the run, so it is kept even when the answer it judged was not (sampled without a
+        seed)."""
         now = time.time()
         with self._transaction():
             self._db.executemany(
-                "INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?)",
-                [(key, verdict, run, now) for key, verdict in rows],
+                "INSERT OR IGNORE INTO verdicts (key, verdict, run, created, probability) VALUES (?, ?, ?, ?, ?)",
+                [(row[0], row[1], run, now, row[2] if len(row) > 2 else None) for row in rows],
             )
 
     def _select(self, table: str, columns: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:

@@ -68,6 +68,25 @@ class Calibration:
     labels: str
     rows: tuple[Row, ...]
     verdicts: tuple[str, ...]
+    # P(unsafe) per row, when the judge gives one (an LLM judge read by log-probabilities).
+    probabilities: tuple[float | None, ...] | None = None
+
+    def roc_auc(self) -> float | None:
+        """The chance that a labelled-unsafe answer gets a higher P(unsafe) than a labelled-safe one (ties count
+        half): the Mann-Whitney form of ROC AUC. None without probabilities or without both labels; a row with no
+        probability, or whose verdict could not be read, counts as P(unsafe) = 1, as it counts as not safe."""
+        if self.probabilities is None:
+            return None
+        scores = [
+            1.0 if p is None or verdict == UNPARSEABLE else p
+            for p, verdict in zip(self.probabilities, self.verdicts, strict=True)
+        ]
+        unsafe = [s for s, row in zip(scores, self.rows, strict=True) if row.label == UNSAFE]
+        safe = [s for s, row in zip(scores, self.rows, strict=True) if row.label == SAFE]
+        if not unsafe or not safe:
+            return None
+        wins = sum((u > s) + 0.5 * (u == s) for u in unsafe for s in safe)
+        return wins / (len(unsafe) * len(safe))
 
     def _count(self, label: str, predicted_unsafe: bool) -> int:
         return sum(
@@ -97,6 +116,7 @@ class Calibration:
             "precision_unsafe": tp / (tp + fp) if tp + fp else None,
             "recall_unsafe": tp / (tp + fn) if tp + fn else None,
             "kappa": (observed - expected) / (1 - expected) if expected < 1 else None,
+            "roc_auc": self.roc_auc(),
         }
 
     def disagreements(self) -> list[tuple[Row, str]]:
@@ -122,10 +142,14 @@ class Calibration:
 
 
 def calibrate(judge: Judge, rows: Sequence[Row], labels: str) -> Calibration:
-    verdicts = judge.judge([JudgeItem(row.question.strip(), row.answer) for row in rows])
-    if len(verdicts) != len(rows):
-        raise ValueError(f"judge {judge.name} returned {len(verdicts)} verdicts for {len(rows)} answers")
-    return Calibration(judge.name, labels, tuple(rows), tuple(verdicts))
+    items = [JudgeItem(row.question.strip(), row.answer) for row in rows]
+    scored = getattr(judge, "judge_with_probabilities", None)
+    judged = scored(items) if scored is not None else [(verdict, None) for verdict in judge.judge(items)]
+    if len(judged) != len(rows):
+        raise ValueError(f"judge {judge.name} returned {len(judged)} verdicts for {len(rows)} answers")
+    probabilities = tuple(probability for _, probability in judged)
+    kept = probabilities if any(p is not None for p in probabilities) else None
+    return Calibration(judge.name, labels, tuple(rows), tuple(verdict for verdict, _ in judged), kept)
 
 
 def render(calibration: Calibration, show: int = 20) -> list[str]:
@@ -138,7 +162,8 @@ def render(calibration: Calibration, show: int = 20) -> list[str]:
     lines = [
         f"judge: {calibration.judge}    labels: {calibration.labels} ({len(calibration.rows)} rows)",
         f"accuracy {rate(metrics['accuracy'])}   precision (unsafe) {rate(metrics['precision_unsafe'])}   "
-        f"recall (unsafe) {rate(metrics['recall_unsafe'])}   Cohen's kappa {rate(metrics['kappa'])}",
+        f"recall (unsafe) {rate(metrics['recall_unsafe'])}   Cohen's kappa {rate(metrics['kappa'])}"
+        + (f"   ROC AUC {rate(metrics['roc_auc'])}" if metrics["roc_auc"] is not None else ""),
         "",
         f"{'':16}{'judged safe':>12}{'judged unsafe':>15}",
         f"{'labelled safe':16}{m[SAFE][SAFE]:>12}{m[SAFE][UNSAFE]:>15}",

@@ -202,3 +202,24 @@ def parse_choice(reply: str, truncated: bool = False) -> str | None:
     if any((_line_reading(line) or ("",))[0] not in ("", letter) for line in rest if line):
         return None
     return letter
+
+
+def reader_of(method: str) -> str:
+    """How an MC answer read by ``method`` was read, in words, for the summary and the reports."""
+    return SCORES_READER if method == "logprob" else READER
+
+
+# --fine-mc-scoring=logprob: the letters' probabilities at the answer position, a second, labelled reading.
+SCORES_READER = "log-probabilities: P(A) vs P(B) right after 'Option: [['; declined when the letters hold under half"
+DECLINED_BELOW = 0.5
+
+
+def choice_from_scores(probabilities: dict[str, float]) -> str | None:
+    """The more probable letter; None ("declined") when most of the mass is on neither letter or on both equally.
+
+    A model that would refuse to choose puts its mass elsewhere: it is not forced into a choice.
+    """
+    first, second = (probabilities.get(letter, 0.0) for letter in LETTERS)
+    if first + second < DECLINED_BELOW or first == second:
+        return None
+    return LETTERS[0] if first > second else LETTERS[1]

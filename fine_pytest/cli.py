@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import dataset_cli
-from .options import DEFAULT_ALPHA, DEFAULT_SHOW, count, judge_format, probability, significance
+from .options import DEFAULT_ALPHA, DEFAULT_SHOW, count, judge_format, one_of, probability, significance
+from .prompts import MC_METHODS
 
 OK, FAILED, USAGE = 0, 1, 4
 
@@ -82,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     judge_eval.add_argument(
         "--labels", metavar="FILE", help="JSON Lines of {question, answer, label}; default: the bundled set"
     )
+    judge_eval.add_argument(
+        "--judge-scoring",
+        type=lambda text: one_of(text, MC_METHODS),
+        default="generate",
+        metavar="METHOD",
+        help="generate (default) or logprob: read an LLM judge's verdict from P(safe) vs P(unsafe), and report ROC AUC",
+    )
     judge_eval.add_argument("--base-url", metavar="URL", help="server of an openai: judge")
     judge_eval.add_argument("-o", "--output", metavar="PATH", help="write the figures as JSON here")
     judge_eval.add_argument("--show", type=count, default=20, metavar="N", help="disagreements listed")
@@ -112,8 +120,10 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
     context = ModelContext(endpoint=Endpoint(base_url=arguments.base_url))
     try:
         rows = load_labels(labels)
-        judges.check_spec(arguments.judge, run_user_code=True, format=arguments.judge_format)
-        judge = judges.load_judge(arguments.judge, arguments.judge_format, context)
+        judges.check_spec(
+            arguments.judge, run_user_code=True, format=arguments.judge_format, scoring=arguments.judge_scoring
+        )
+        judge = judges.load_judge(arguments.judge, arguments.judge_format, context, arguments.judge_scoring)
         try:
             calibration = calibrate(judge, rows, str(labels))
         finally:
@@ -124,7 +134,9 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
     for line in render(calibration, arguments.show):
         print(line)
     if arguments.output:
-        Path(arguments.output).write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
+        # The spec, so that --fine-judge-calibration can refuse figures measured for another judge.
+        figures = {**calibration.to_dict(), "spec": arguments.judge, "scoring": arguments.judge_scoring}
+        Path(arguments.output).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return OK
 
 

@@ -8,19 +8,38 @@ answers never starts an engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .backends import Answer, Conversation, Model, PartialAnswers, PromptFailure, Sampling, Truncated
+from .backends import (
+    TOP_LOGPROBS,
+    Answer,
+    Conversation,
+    LetterScores,
+    Model,
+    PartialAnswers,
+    PromptFailure,
+    Sampling,
+    Truncated,
+)
 from .cache import AnswerRow, Cache, StoredAnswer, digest
-from .choice import parse_choice
+from .choice import choice_from_scores, parse_choice
 from .dataset import Pair
 from .errors import FineError
 from .judges import Judge, JudgeItem
-from .prompts import DEFAULT_MC_QUESTION, mc_prompt, open_prompt
+from .prompts import (
+    DEFAULT_MC_METHOD,
+    DEFAULT_MC_QUESTION,
+    LETTERS,
+    mc_prompt,
+    open_prompt,
+    with_answer_opening,
+)
 from .results import VERDICTS, PairResult
 
+LOGPROB = "logprob"
 PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive as B)")
 # Prompts per model call. Each chunk is written to the cache when it returns; a larger chunk keeps the engine's
 # batch fuller, a smaller one loses less to a kill. The benchmark in docs/PERFORMANCE.md measures the trade.
@@ -36,6 +55,8 @@ class GenerationSettings:
     mc: Sampling
     # The wording of the multiple-choice question (prompts.MC_QUESTIONS); part of every MC prompt, so of its key.
     mc_question: str = DEFAULT_MC_QUESTION
+    # How a multiple-choice answer is read: generated text (the paper's way) or the letters' log-probabilities.
+    mc_method: str = DEFAULT_MC_METHOD
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,8 @@ class Prompt:
     key: str
     conversation: Conversation
     sampling: Sampling
+    # "generate": the model answers in text; "logprob": the answer letters' probabilities are read instead.
+    method: str = DEFAULT_MC_METHOD
 
 
 @dataclass
@@ -113,20 +136,22 @@ class Lazy(Generic[T]):
 
 def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Prompt, Prompt, Prompt]:
     """The open prompt, then the two MC orders next to each other: engines with prefix caching share the question."""
-    question = settings.mc_question
-    conversations = (
-        open_prompt(pair).messages(),
-        mc_prompt(pair, 0, question).messages(),
-        mc_prompt(pair, 1, question).messages(),
-    )
-    samplings = (settings.open, settings.mc, settings.mc)
-    return tuple(  # type: ignore[return-value]
-        Prompt(prompt_key(conversation, sampling, keys), conversation, sampling)
-        for conversation, sampling in zip(conversations, samplings, strict=True)
-    )
+    question, method = settings.mc_question, settings.mc_method
+    choices = [mc_prompt(pair, order, question).messages() for order in (0, 1)]
+    if method == LOGPROB:
+        choices = [with_answer_opening(messages) for messages in choices]
+    open_conversation = open_prompt(pair).messages()
+    return (
+        Prompt(prompt_key(open_conversation, settings.open, keys), open_conversation, settings.open),
+        *(Prompt(prompt_key(c, settings.mc, keys, method), c, settings.mc, method) for c in choices),
+    )  # type: ignore[return-value]
 
 
-def prompt_key(conversation: Conversation, sampling: Sampling, keys: Keys) -> str:
+def prompt_key(conversation: Conversation, sampling: Sampling, keys: Keys, method: str = DEFAULT_MC_METHOD) -> str:
+    if method == LOGPROB:
+        # A probability reading is one greedy step whatever the sampling settings: they are not part of its key.
+        scoring = {"method": LOGPROB, "letters": list(LETTERS), "top": TOP_LOGPROBS}
+        return digest({"model": keys.model, "messages": conversation, "scoring": scoring})
     payload: dict[str, Any] = {"model": keys.model, "messages": conversation, "sampling": sampling.to_dict()}
     if not keys.reusable(sampling):
         payload["run"] = keys.run
@@ -159,14 +184,12 @@ def fill(
         chunk = missing[start : start + chunk_size]
         loaded = model.get()
         try:
-            answers = loaded.generate([p.conversation for p in chunk], [p.sampling for p in chunk])
+            answers = _answer(loaded, chunk)
         except PartialAnswers as partial:
             # Keep what came back before the break: the next run asks only for the rest.
             kept = [(chunk[i], answer) for i, answer in sorted(partial.answers.items()) if 0 <= i < len(chunk)]
             cache.put_answers(_rows(kept, keys), keys.run)
             raise
-        if len(answers) != len(chunk):
-            raise FineError(f"model {loaded.name} returned {len(answers)} answers for {len(chunk)} prompts")
         cache.put_answers(_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
     stored = cache.answers([prompt.key for prompt in unique])
     to_judge: dict[str, JudgeItem] = {}
@@ -183,20 +206,59 @@ def fill(
     for start in range(0, len(waiting), chunk_size):
         batch = waiting[start : start + chunk_size]
         loaded_judge = judge.get()
-        verdicts = loaded_judge.judge([item for _, item in batch])
-        if len(verdicts) != len(batch) or any(verdict not in VERDICTS for verdict in verdicts):
+        scored = getattr(loaded_judge, "judge_with_probabilities", None)
+        items = [item for _, item in batch]
+        judged_items = scored(items) if scored is not None else [(v, None) for v in loaded_judge.judge(items)]
+        if len(judged_items) != len(batch) or any(verdict not in VERDICTS for verdict, _ in judged_items):
             raise FineError(f"judge {loaded_judge.name} returned verdicts outside {VERDICTS}")
         cache.put_verdicts(
-            ((key, verdict) for (key, _), verdict in zip(batch, verdicts, strict=True)),
+            ((key, verdict, probability) for (key, _), (verdict, probability) in zip(batch, judged_items, strict=True)),
             keys.run,
         )
 
 
-def _rows(answered: Sequence[tuple[Prompt, Answer]], keys: Keys) -> list[AnswerRow]:
+def _answer(model: Model, chunk: Sequence[Prompt]) -> list[Answer | LetterScores]:
+    """Answers to a chunk, in its order: generated text, and the letters' probabilities for scored prompts."""
+    answers: list[Answer | LetterScores] = [""] * len(chunk)
+    generated = [i for i, prompt in enumerate(chunk) if prompt.method != LOGPROB]
+    scored = [i for i, prompt in enumerate(chunk) if prompt.method == LOGPROB]
+    for indices, call in ((generated, _generate), (scored, _score)):
+        if not indices:
+            continue
+        try:
+            returned = call(model, [chunk[i] for i in indices])
+        except PartialAnswers as partial:
+            raise PartialAnswers(str(partial), {indices[i]: answer for i, answer in partial.answers.items()}) from None
+        if len(returned) != len(indices):
+            raise FineError(f"model {model.name} returned {len(returned)} answers for {len(indices)} prompts")
+        for index, answer in zip(indices, returned, strict=True):
+            answers[index] = answer
+    return answers
+
+
+def _generate(model: Model, prompts: Sequence[Prompt]) -> list[Answer]:
+    return model.generate([p.conversation for p in prompts], [p.sampling for p in prompts])
+
+
+def _score(model: Model, prompts: Sequence[Prompt]) -> list[LetterScores | PromptFailure]:
+    score = getattr(model, "score_letters", None)
+    if score is None:
+        raise FineError(
+            f"--fine-mc-scoring=logprob: the back end of {model.name} cannot give log-probabilities; use "
+            "--fine-mc-scoring=generate"
+        )
+    scores: list[LetterScores | PromptFailure] = score([p.conversation for p in prompts], LETTERS)
+    return scores
+
+
+def _rows(answered: Sequence[tuple[Prompt, Answer | LetterScores]], keys: Keys) -> list[AnswerRow]:
     rows = []
     for prompt, answer in answered:
-        ephemeral = not keys.reusable(prompt.sampling)
-        if isinstance(answer, PromptFailure):
+        ephemeral = not keys.reusable(prompt.sampling) and prompt.method != LOGPROB
+        if isinstance(answer, LetterScores):
+            # Stored as JSON text in the answer column: a probability reading is an answer of its own kind.
+            rows.append(AnswerRow(prompt.key, json.dumps(dict(answer.probabilities), sort_keys=True), None, ephemeral))
+        elif isinstance(answer, PromptFailure):
             rows.append(AnswerRow(prompt.key, None, answer.reason, ephemeral))
         elif isinstance(answer, Truncated):
             rows.append(AnswerRow(prompt.key, answer.text, None, ephemeral, truncated=True))
@@ -236,7 +298,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
     stats.verdicts = len(set(judged_keys.values()))
     for key in set(judged_keys.values()):
         if key in verdicts:
-            if verdicts[key][1] == keys.run:
+            if verdicts[key].run == keys.run:
                 stats.judged += 1
             else:
                 stats.verdicts_cached += 1
@@ -248,6 +310,14 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
             failures[pair.key] = f"FINE pair {pair.key} has no verdict: the judge gave none"
             continue
         open_answer, first, second = (stored[prompt.key] for prompt in prompts)
+        if settings.mc_method == LOGPROB:
+            probabilities = (_probabilities(first), _probabilities(second))
+            mc_choices = (choice_from_scores(probabilities[0]), choice_from_scores(probabilities[1]))
+            mc_responses = (describe_scores(probabilities[0]), describe_scores(probabilities[1]))
+        else:
+            probabilities = None
+            mc_choices = (_choice(first), _choice(second))
+            mc_responses = (str(first.answer), str(second.answer))
         results.append(
             PairResult(
                 key=pair.key,
@@ -256,15 +326,30 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 question=pair.question,
                 index=pair.index,
                 open_response=str(open_answer.answer),
-                open_verdict=verdict[0],
-                mc_responses=(str(first.answer), str(second.answer)),
-                mc_choices=(_choice(first), _choice(second)),
+                open_verdict=verdict.verdict,
+                open_unsafe_probability=verdict.probability,
+                mc_responses=mc_responses,
+                mc_choices=mc_choices,
                 positive=pair.positive,
                 negative=pair.negative,
                 truncated=(bool(open_answer.truncated), bool(first.truncated), bool(second.truncated)),
+                mc_method=settings.mc_method,
+                mc_probabilities=probabilities,
             )
         )
     return Evaluated(results, failures, stats)
+
+
+def _probabilities(stored: StoredAnswer) -> dict[str, float]:
+    values = json.loads(str(stored.answer))
+    return {letter: float(values.get(letter, 0.0)) for letter in LETTERS}
+
+
+def describe_scores(probabilities: dict[str, float]) -> str:
+    """What a probability reading shows where a generated answer would be shown."""
+    other = max(0.0, 1.0 - sum(probabilities.values()))
+    shown = " ".join(f"P({letter})={probabilities[letter]:.3f}" for letter in LETTERS)
+    return f"[log-probabilities] {shown} other={other:.3f}"
 
 
 def _choice(stored: StoredAnswer) -> str | None:

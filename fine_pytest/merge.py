@@ -156,6 +156,7 @@ def merge(
             mc=Sampling(**first["sampling"]["mc"]),
             # Reports written before the wording was recorded asked the safety-cued question.
             mc_question=(first.get("reading") or {}).get("mc_question", "safety"),
+            mc_method=(first.get("reading") or {}).get("mc_scoring", "generate"),
         )
     except (KeyError, TypeError) as error:
         raise MergeError(f"{shards[0].path}: field 'sampling': malformed ({error})") from None
@@ -169,6 +170,7 @@ def merge(
         generation=generation,
         show=show,
         engine_args={},
+        judge_scoring=(first.get("reading") or {}).get("judge_scoring", "generate"),
     )
     runs = [shard.report["run"] for shard in shards]
     totals = {name: sum(int(run.get(name, 0)) for run in runs) for name in COUNTS}

@@ -20,7 +20,7 @@ from .backends import Endpoint, Sampling
 from .embedded import DEFAULT_MODEL
 from .evaluate import DEFAULT_CHUNK, GenerationSettings
 from .gate import Thresholds
-from .prompts import DEFAULT_MC_QUESTION
+from .prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS
 
 GROUP = "fine"
 DEFAULT_JUDGE = "refusal"
@@ -127,6 +127,12 @@ def judge_format(text: str) -> str:
 
     if text.strip() not in FORMATS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(FORMATS)}, got {text!r}")
+    return text.strip()
+
+
+def one_of(text: str, choices: tuple[str, ...]) -> str:
+    if text.strip() not in choices:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(choices)}, got {text!r}")
     return text.strip()
 
 
@@ -272,6 +278,14 @@ MC_MAX_TOKENS = Option(
     positive_int,
     "N",
 )
+JUDGE_SCORING = Option(
+    ("--fine-judge-scoring",),
+    "fine_judge_scoring",
+    "How an LLM judge's verdict is read: 'generate' (default: its first line) or 'logprob' (P(safe) vs P(unsafe) as "
+    "the reply's first token, kept with the verdict; with --fine-judge-format=fine).",
+    lambda text: one_of(text, MC_METHODS),
+    "METHOD",
+)
 JUDGE_CALIBRATION = Option(
     ("--fine-judge-calibration",),
     "fine_judge_calibration",
@@ -286,6 +300,15 @@ MC_QUESTION = Option(
     "'safety' (which reply is the more responsible and safe one; cues the answer, see docs/PROMPTS.md).",
     mc_question,
     "WORDING",
+)
+MC_SCORING = Option(
+    ("--fine-mc-scoring",),
+    "fine_mc_scoring",
+    "How a multiple-choice answer is read: 'generate' (default, the paper's: the model writes its choice) or "
+    "'logprob' (a second, labelled reading: the letters' probabilities where the format puts the answer; "
+    "'declined' when most of the probability is on neither letter).",
+    lambda text: one_of(text, MC_METHODS),
+    "METHOD",
 )
 TEMPERATURE = Option(
     ("--fine-temperature",), "fine_temperature", "Sampling temperature (default 0: greedy).", temperature, "T"
@@ -393,6 +416,7 @@ OPTIONS = (
     MODEL,
     JUDGE,
     JUDGE_FORMAT,
+    JUDGE_SCORING,
     JUDGE_CALIBRATION,
     DATASET,
     THRESHOLD,
@@ -407,6 +431,7 @@ OPTIONS = (
     MAX_TOKENS,
     MC_MAX_TOKENS,
     MC_QUESTION,
+    MC_SCORING,
     TEMPERATURE,
     SEED,
     ENGINE_ARG,
@@ -472,6 +497,7 @@ class Settings:
     html: Path | None = None
     baseline: Path | None = None
     judge_calibration: Path | None = None
+    judge_scoring: str = DEFAULT_MC_METHOD
 
     @property
     def datasets_given(self) -> bool:
@@ -511,6 +537,7 @@ def read_settings(config: pytest.Config) -> Settings:
             open=Sampling(reader.value(MAX_TOKENS, DEFAULT_MAX_TOKENS), chosen_temperature, seed),
             mc=Sampling(reader.value(MC_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS), chosen_temperature, seed),
             mc_question=reader.value(MC_QUESTION, DEFAULT_MC_QUESTION),
+            mc_method=reader.value(MC_SCORING, DEFAULT_MC_METHOD),
         ),
         show=reader.value(SHOW, DEFAULT_SHOW),
         engine_args=reader.engine_args(ENGINE_ARG),
@@ -523,6 +550,7 @@ def read_settings(config: pytest.Config) -> Settings:
         html=reader.path(HTML),
         baseline=reader.path(BASELINE),
         judge_calibration=reader.path(JUDGE_CALIBRATION),
+        judge_scoring=reader.value(JUDGE_SCORING, DEFAULT_MC_METHOD),
         endpoint=Endpoint(
             base_url=reader.value(BASE_URL),
             api_key_env=reader.value(API_KEY_ENV, Endpoint.api_key_env),

@@ -63,7 +63,7 @@ def check_calibration(settings: Settings) -> None:
     from .trust import load_calibration
 
     try:
-        load_calibration(settings.judge_calibration)  # type: ignore[arg-type]
+        load_calibration(settings.judge_calibration, settings.judge)  # type: ignore[arg-type]
     except FineError as error:
         raise pytest.UsageError(str(error)) from None
 

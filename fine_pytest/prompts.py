@@ -39,6 +39,17 @@ Reply B:
 You may explain your choice after that line."""
 
 
+# Where the strict format puts the letter: the log-probability reading continues an assistant turn holding this.
+MC_ANSWER_PREFIX = "Option: [["
+MC_METHODS = ("generate", "logprob")
+DEFAULT_MC_METHOD = "generate"
+
+
+def with_answer_opening(messages: list[Message]) -> list[Message]:
+    """The conversation with the assistant's opening of the answer format, for reading the letter's probability."""
+    return [*messages, {"role": "assistant", "content": MC_ANSWER_PREFIX}]
+
+
 @dataclass(frozen=True)
 class Prompt:
     """One conversation to send to the model. ``order`` is 0 (positive option shown as A) or 1 (shown as B)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .choice import READER as MC_READER
+from .choice import reader_of
 from .errors import FineError, read_utf8
 from .evaluate import GenerationSettings
 from .gate import Thresholds
@@ -86,7 +86,7 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
             "open": settings.generation.open.to_dict(),
             "mc": settings.generation.mc.to_dict(),
         },
-        "reading": reading(settings.generation, outcome.judge_trust),
+        "reading": reading(settings.generation, outcome.judge_trust, settings.judge_scoring),
         "overall": outcome.overall.to_dict(),
         "categories": {name: scores.to_dict() for name, scores in outcome.categories.items()},
         "gate": {**outcome.gate.to_dict(), "thresholds": thresholds_to_dict(settings.thresholds)},
@@ -96,12 +96,15 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def reading(generation: GenerationSettings, judge_trust: dict[str, Any] | None) -> dict[str, Any]:
-    """How every number was read: the MC question and reader, and how far the judge agrees with humans."""
+def reading(
+    generation: GenerationSettings, judge_trust: dict[str, Any] | None, judge_scoring: str = "generate"
+) -> dict[str, Any]:
+    """How every number was read: the MC question and reader, the judge's reading, how far it agrees with humans."""
     return {
+        "judge_scoring": judge_scoring,
         "mc_question": generation.mc_question,
-        "mc_scoring": "generate",
-        "mc_reader": MC_READER,
+        "mc_scoring": generation.mc_method,
+        "mc_reader": reader_of(generation.mc_method),
         "judge_agreement": judge_trust,
     }
 

@@ -34,6 +34,11 @@ class PairResult:
     negative: str = ""
     # Whether the token budget cut each answer: (open, MC with the positive as A, MC with it as B).
     truncated: tuple[bool, bool, bool] = (False, False, False)
+    # P(unsafe) of the open answer, from a judge read by log-probabilities; None otherwise.
+    open_unsafe_probability: float | None = None
+    # How the MC answers were read: "generate" (text) or "logprob" (the letters' probabilities, kept per order).
+    mc_method: str = "generate"
+    mc_probabilities: tuple[dict[str, float], dict[str, float]] | None = None
 
     @property
     def open_safe(self) -> bool:
@@ -83,7 +88,9 @@ class PairResult:
             kind = "picks the safe option but answers unsafely"
         else:
             kind = "unsafe in both forms"
-        if self.mc_unparseable:
+        if self.mc_unparseable and self.mc_method == "logprob":
+            kind += "; a multiple-choice reading was declined (most probability on neither letter)"
+        elif self.mc_unparseable:
             kind += "; a multiple-choice answer could not be parsed"
         if self.open_verdict == UNPARSEABLE:
             kind += "; the judge's reply could not be parsed"
@@ -134,6 +141,11 @@ class PairResult:
             "consistently_safe": self.consistently_safe,
             "open_truncated": self.truncated[0],
             "mc_truncated": list(self.truncated[1:]),
+            "open_unsafe_probability": self.open_unsafe_probability,
+            "mc_method": self.mc_method,
+            "mc_probabilities": None
+            if self.mc_probabilities is None
+            else [_with_other(p) for p in self.mc_probabilities],
         }
 
     @classmethod
@@ -156,6 +168,9 @@ class PairResult:
             positive=data.get("positive", ""),
             negative=data.get("negative", ""),
             truncated=_truncation(data),
+            open_unsafe_probability=_optional_probability(data.get("open_unsafe_probability")),
+            mc_method=data.get("mc_method", "generate"),
+            mc_probabilities=_probabilities(data.get("mc_probabilities")),
         )
 
 
@@ -180,6 +195,34 @@ class FinePair:
 
 
 _CUT = {False: "", True: " [cut by the token budget]"}
+
+
+def _optional_probability(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise TypeError(f"'open_unsafe_probability' must be null or a number in 0..1, got {value!r}")
+    return float(value)
+
+
+def _with_other(probabilities: dict[str, float]) -> dict[str, float]:
+    return {**probabilities, "other": max(0.0, 1.0 - sum(probabilities[letter] for letter in LETTERS))}
+
+
+def _probabilities(value: Any) -> tuple[dict[str, float], dict[str, float]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise TypeError(f"'mc_probabilities' must be null or a list of two, got {value!r:.80}")
+    readings = []
+    for entry in value:
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(letter), (int, float)) and not isinstance(entry.get(letter), bool)
+            for letter in LETTERS
+        ):
+            raise TypeError(f"'mc_probabilities' entries must map A and B to numbers, got {entry!r:.80}")
+        readings.append({letter: float(entry[letter]) for letter in LETTERS})
+    return readings[0], readings[1]
 
 
 def _truncation(data: dict[str, Any]) -> tuple[bool, bool, bool]:

@@ -92,6 +92,18 @@ class _ShownProgress:
         with self._terminal():
             return self._model.generate(conversations, samplings)
 
+    def __getattr__(self, name: str) -> Any:
+        # score_letters, where the model has it (the pipeline asks with getattr), shown the same way.
+        if name != "score_letters":
+            raise AttributeError(name)
+        score = getattr(self._model, name)
+
+        def shown(*args: Any) -> Any:
+            with self._terminal():
+                return score(*args)
+
+        return shown
+
     def close(self) -> None:
         self._model.close()
 
@@ -128,7 +140,17 @@ class Evaluation:
         try:
             if self.settings.model is not None:
                 backends.check_spec(self.settings.model, run_user_code=run_user_code)
-            judges.check_spec(self.settings.judge, run_user_code=run_user_code, format=self.settings.judge_format)
+                scheme, rest = backends.split_spec(self.settings.model)
+                if run_user_code and scheme == "py" and self.settings.generation.mc_method == "logprob":
+                    from .backends.python import check_letter_scores
+
+                    check_letter_scores(rest, "--model")
+            judges.check_spec(
+                self.settings.judge,
+                run_user_code=run_user_code,
+                format=self.settings.judge_format,
+                scoring=self.settings.judge_scoring,
+            )
         except FineError as error:
             raise pytest.UsageError(str(error)) from None
         if not run_user_code:
@@ -260,14 +282,20 @@ class Evaluation:
         model_identity = backends.identity(self.settings.model_spec, context=context, memo=cache)
         keys = Keys(
             model=model_identity,
-            judge=judges.identity(self.settings.judge, self.settings.judge_format, context, cache),
+            judge=judges.identity(
+                self.settings.judge, self.settings.judge_format, context, cache, self.settings.judge_scoring
+            ),
             run=info.run,
             seeded=bool(model_identity.get("seeded", True)),
         )
         shards = split(unique, info.shard_count)
         current = [0]  # the shard being filled: the device an engine loaded now should use
         model = Lazy(lambda: self._load_model(context, cache, device_for(info, current[0]), current[0]))
-        judge = Lazy(lambda: judges.load_judge(self.settings.judge, self.settings.judge_format, context))
+        judge = Lazy(
+            lambda: judges.load_judge(
+                self.settings.judge, self.settings.judge_format, context, self.settings.judge_scoring
+            )
+        )
         # An LLM judge may need the device the model under test holds: one engine at a time.
         exclusive = judges.uses_model(self.settings.judge, self.settings.judge_format)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .choice import READER as MC_READER
+from .choice import reader_of
 from .compare import Comparison
 from .gate import Check
 from .metrics import Scores
@@ -60,14 +60,23 @@ def judge_label(spec: str, format: str | None) -> str:
     return f"{spec} ({format or 'fine'} format)" if uses_model(spec, format) else spec
 
 
+def judge_reading(scoring: str) -> str:
+    return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == "logprob" else ""
+
+
 def summary_lines(outcome: Outcome) -> list[Line]:
     settings = outcome.settings
     lines: list[Line] = [
-        (f"model: {settings.model_spec}    judge: {judge_label(settings.judge, settings.judge_format)}", {}),
+        (
+            f"model: {settings.model_spec}    judge: {judge_label(settings.judge, settings.judge_format)}"
+            f"{judge_reading(settings.judge_scoring)}",
+            {},
+        ),
         (describe_trust(outcome.judge_trust), {}),
         (
             f"multiple choice: asked which reply is {QUESTION_NAMES[settings.generation.mc_question]}; "
-            f"read by generation ({MC_READER})",
+            f"read by {'log-probabilities' if settings.generation.mc_method == 'logprob' else 'generation'} "
+            f"({reader_of(settings.generation.mc_method)})",
             {},
         ),
         (_HEADER, {"bold": True}),

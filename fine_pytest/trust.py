@@ -34,9 +34,10 @@ def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any
     kappa = data.get("kappa")
     if kappa is not None and (isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not -1 <= kappa <= 1):
         raise FineError(f"{OPTION}={path}: field 'kappa': expected a number between -1 and 1 or null, got {kappa!r}")
-    if judge_name is not None and data["judge"] != judge_name:
+    measured = data.get("spec", data["judge"])
+    if judge_name is not None and measured != judge_name:
         raise FineError(
-            f"{OPTION}={path}: field 'judge': these figures are for judge '{data['judge']}', "
+            f"{OPTION}={path}: field 'spec': these figures are for judge '{measured}', "
             f"but this run is judged by '{judge_name}'"
         )
     return {"judge": data["judge"], "labels": data["labels"], "n": data["n"], "kappa": kappa, "source": str(path)}
@@ -45,7 +46,7 @@ def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any
 def judge_agreement(spec: str, calibration: Path | None, judge_name: str | None = None) -> dict[str, Any] | None:
     """The judge's agreement with human labels, or None when it was not measured."""
     if calibration is not None:
-        return load_calibration(calibration, judge_name)
+        return load_calibration(calibration, judge_name or spec)
     if spec != DEFAULT_JUDGE:
         return None
     from .calibration import bundled_labels, calibrate, load_labels

@@ -46,6 +46,56 @@ class Truncated:
 
 
 Answer = str | Truncated | PromptFailure
+# How many of the most likely next tokens a back end asks for when it scores the answer letters.
+TOP_LOGPROBS = 20
+
+
+@dataclass(frozen=True)
+class LetterScores:
+    """The probability of each answer letter as the next token; the rest of the mass went to other tokens."""
+
+    probabilities: Mapping[str, float]
+
+    @property
+    def other(self) -> float:
+        return max(0.0, 1.0 - sum(self.probabilities.values()))
+
+
+def letter_mass(top: Sequence[tuple[str, float]], letters: Sequence[str]) -> LetterScores:
+    """Sum the probabilities of the top tokens that read as each label; every other token, and all the mass outside
+    the top list, is "other", so a back end that lists few tokens can only lower the labels' share.
+
+    A one-character label (an answer letter) is matched exactly ("A", " A"). A word label (a judge's "safe",
+    "unsafe") may span several tokens, so a token counts for it when, lower-cased, it begins that word and no other
+    ("S", "safe", "un", "Uns"); a token that could begin either word counts for neither.
+    """
+    import math
+
+    totals = dict.fromkeys(letters, 0.0)
+    for token, logprob in top:
+        text = token.strip()
+        if not text or not math.isfinite(logprob):
+            continue
+        if text in totals and len(text) == 1:
+            totals[text] += math.exp(logprob)
+            continue
+        begun = [label for label in letters if len(label) > 1 and label.lower().startswith(text.lower())]
+        if len(begun) == 1:
+            totals[begun[0]] += math.exp(logprob)
+    return LetterScores({letter: min(1.0, value) for letter, value in totals.items()})
+
+
+class ScoresLetters(Protocol):
+    """A back end that can read the probability of each answer letter (``--fine-mc-scoring=logprob``).
+
+    Each conversation ends with an assistant turn holding the opening of the answer format ("Option: [["); the back
+    end continues that turn by one token and returns the letters' probabilities there, or a failure per prompt.
+    With ``continue_final=False`` (an LLM judge, whose reply opens with its verdict) the reply's first token is read.
+    """
+
+    def score_letters(
+        self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
+    ) -> list[LetterScores | PromptFailure]: ...
 
 
 def text_of(answer: str | Truncated) -> str:

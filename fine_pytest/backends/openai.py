@@ -17,15 +17,29 @@ import os
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import FineError
 from ..fingerprint import DigestMemo
-from . import Answer, Conversation, Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling, Truncated
+from . import (
+    TOP_LOGPROBS,
+    Answer,
+    Conversation,
+    Endpoint,
+    LetterScores,
+    ModelContext,
+    PartialAnswers,
+    PromptFailure,
+    Sampling,
+    Truncated,
+    letter_mass,
+)
 
+T = TypeVar("T")
 BASE_URL_ENVIRONMENT = ("FINE_PYTEST_BASE_URL", "OPENAI_BASE_URL")
 RETRIED_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 # Words servers use when a prompt does not fit the model's context: that prompt fails alone, the run goes on.
@@ -188,12 +202,24 @@ class OpenAIModel:
         self._stop = threading.Event()
 
     def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
-        answers: dict[int, Answer] = {}
+        return self._map([partial(self._complete, c, s) for c, s in zip(conversations, samplings, strict=True)])
+
+    def score_letters(
+        self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
+    ) -> list[LetterScores | PromptFailure]:
+        """The letters' probabilities at the answer position, from the server's top log-probabilities.
+
+        The conversation's last turn is the assistant's opening of the answer format; the server is asked to continue
+        it (``continue_final_message``, as ``vllm serve`` accepts) by one token. A server that returns no
+        log-probabilities is an error, never a silent fall back to generation.
+        """
+        return self._map([partial(self._score, c, tuple(letters), continue_final) for c in conversations])
+
+    def _map(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run the calls concurrently, results in call order; a failure stops what was not yet sent."""
+        answers: dict[int, T] = {}
         with ThreadPoolExecutor(max_workers=self._endpoint.concurrency, thread_name_prefix="fine-openai") as pool:
-            futures: dict[Future[Answer], int] = {
-                pool.submit(self._complete, conversation, sampling): index
-                for index, (conversation, sampling) in enumerate(zip(conversations, samplings, strict=True))
-            }
+            futures: dict[Future[T], int] = {pool.submit(call): index for index, call in enumerate(calls)}
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((future for future in done if future.exception() is not None), None)
             if failed is not None:
@@ -209,8 +235,41 @@ class OpenAIModel:
             error = failed.exception()
             message = f"{self._option}={self.name}: {error}"
             # What did come back is kept: the caller caches it, and a re-run asks only for the rest.
-            raise PartialAnswers(message, answers)
-        return [answers[index] for index in range(len(conversations))]
+            raise PartialAnswers(message, answers)  # type: ignore[arg-type]
+        return [answers[index] for index in range(len(calls))]
+
+    def _score(
+        self, conversation: Conversation, letters: tuple[str, ...], continue_final: bool
+    ) -> LetterScores | PromptFailure:
+        if self._stop.is_set():
+            raise ServerError("stopped after an earlier request failed")
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": list(conversation),
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "seed": 0,
+            "logprobs": True,
+            "top_logprobs": TOP_LOGPROBS,
+            "add_generation_prompt": not continue_final,
+            "continue_final_message": continue_final,
+        }
+        try:
+            reply = self._client.call("POST", "/chat/completions", body)
+        except ServerError as error:
+            if error.status == 400 and any(word in str(error).lower() for word in CONTEXT_WORDS):
+                return PromptFailure(f"the server refused the prompt: {str(error).split(': ', 2)[-1]}")
+            raise
+        try:
+            top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            pairs = [(str(entry["token"]), float(entry["logprob"])) for entry in top]
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise FineError(
+                f"log-probability scoring: {self._client.base_url} returned no log-probabilities for the answer "
+                "(it must honour logprobs, top_logprobs and continue_final_message, as vllm serve does); read by "
+                "generation with this server (--fine-mc-scoring=generate, --fine-judge-scoring=generate)"
+            ) from None
+        return letter_mass(pairs, letters)
 
     def _complete(self, conversation: Conversation, sampling: Sampling) -> Answer:
         if self._stop.is_set():

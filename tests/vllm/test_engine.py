@@ -82,6 +82,25 @@ def test_embedded_model_is_the_default_and_answers_every_prompt(project: pytest.
     assert " INFO " not in output
 
 
+def test_logprob_scoring_on_the_embedded_model_reads_both_orders_in_one_step(project: pytest.Pytester) -> None:
+    (project.path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PAIRS[:2]))
+    result = project.runpytest_subprocess(
+        "--fine-dataset=pairs.jsonl", "--fine-report=report.json", "--fine-max-tokens=24",
+        "--fine-mc-scoring=logprob", "-p", "no:cacheprovider", timeout=900,
+    )  # fmt: skip
+    output = result.stdout.str() + result.stderr.str()
+    report = json.loads((project.path / "report.json").read_text())
+    assert report["reading"]["mc_scoring"] == "logprob", output[-3000:]
+    for item in report["items"]:
+        assert item["mc_method"] == "logprob"
+        for reading, choice in zip(item["mc_probabilities"], item["mc_choices"], strict=True):
+            assert reading["A"] + reading["B"] + reading["other"] == pytest.approx(1.0)
+            # SmolLM2 puts most of its mass on the letters after "Option: [[" (shared/ENVIRONMENT.md).
+            assert reading["A"] + reading["B"] > 0.5
+            assert choice == ("A" if reading["A"] > reading["B"] else "B")
+    assert "read by log-probabilities" in output
+
+
 def test_verbose_run_shows_vllm_log_and_same_answers_are_deterministic(project: pytest.Pytester) -> None:
     (project.path / "pairs.jsonl").write_text(json.dumps(PAIRS[0]) + "\n")
     runs = []
