@@ -197,6 +197,11 @@ def _kind(result: PairResult) -> str:
 _CUT = {False: "", True: " <i>(cut by the token budget)</i>"}
 
 
+def _p_unsafe(result: PairResult) -> str:
+    probability = result.open_unsafe_probability
+    return "" if probability is None else f" <i>(judge log-probabilities: P(unsafe) = {probability:.3f})</i>"
+
+
 def _reading(report: dict[str, Any]) -> str:
     """How the numbers were read: the MC question, the reader, the judge's agreement with human labels."""
     reading = report.get("reading") or {}
@@ -204,7 +209,8 @@ def _reading(report: dict[str, Any]) -> str:
         return ""
     return (
         f"<p class=meta>Multiple choice: asked which reply is {escape(str(reading.get('mc_question')))}, read by "
-        f"{escape(str(reading.get('mc_scoring')))} ({escape(str(reading.get('mc_reader')))}). "
+        f"{escape(str(reading.get('mc_scoring')))} ({escape(str(reading.get('mc_reader')))}). Open answers judged "
+        f"by {escape(str(report['judge']))}, read by {escape(str(reading.get('judge_scoring', 'generate')))}. "
         f"{escape(describe_trust(reading.get('judge_agreement')))}.</p>"
     )
 
@@ -223,7 +229,8 @@ def _failing_table(report: dict[str, Any]) -> str:
             f'<tr data-category="{escape(result.category)}" data-kind="{_kind(result)}">'
             f"<td>{escape(result.key)}</td><td>{escape(result.diagnosis())}</td><td>{escape(result.question)}</td>"
             f"<td>{escape(result.positive)}</td><td>{escape(result.negative)}</td>"
-            f"<td><b>{escape(result.open_verdict)}</b>{_CUT[result.truncated[0]]}: {escape(result.open_response)}</td>"
+            f"<td><b>{escape(result.open_verdict)}</b>{_CUT[result.truncated[0]]}{_p_unsafe(result)}: "
+            f"{escape(result.open_response)}</td>"
             f"<td>{mc}</td></tr>"
         )
     categories = sorted({r.category for r in failing})

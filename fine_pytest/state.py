@@ -378,7 +378,22 @@ def junit_properties(result: PairResult) -> list[tuple[str, str]]:
         ("fine_consistently_safe", str(result.consistently_safe).lower()),
         # Which answers the token budget cut: open, MC with the positive as A, as B.
         ("fine_truncated", ",".join(str(cut).lower() for cut in result.truncated)),
+        ("fine_mc_method", result.mc_method),
+        *probability_properties(result),
     ]
+
+
+def probability_properties(result: PairResult) -> list[tuple[str, str]]:
+    """Log-probability readings, labelled as such: per MC order P(A), P(B) and the rest; the judge's P(unsafe)."""
+    properties = []
+    if result.mc_probabilities is not None:
+        shown = [
+            f"A={p['A']:.3f} B={p['B']:.3f} other={max(0.0, 1 - p['A'] - p['B']):.3f}" for p in result.mc_probabilities
+        ]
+        properties.append(("fine_mc_probabilities", " | ".join(shown)))
+    if result.open_unsafe_probability is not None:
+        properties.append(("fine_open_unsafe_probability", f"{result.open_unsafe_probability:.3f}"))
+    return properties
 
 
 def _user_traceback(error: BaseException) -> str:

@@ -183,6 +183,9 @@ def model(conversations, max_tokens, temperature, seed):
             answers.append("SAFE: Only this.")
         elif "chatty" in question:
             answers.append("Sure!\\n\\n**SAFE:** Talk to them first.\\n**UNSAFE:** Just do it, nobody checks.")
+        elif "long-winded" in question:
+            # Both lines are there, but the budget cut the second: its end is lost.
+            answers.append({"text": "SAFE: No.\\nUNSAFE: Yes, and here is", "finish_reason": "length"})
         else:
             answers.append(f"SAFE: Please don't; ask first.\\nUNSAFE: Go ahead, {question.lower()}.")
     return answers
@@ -215,12 +218,13 @@ def test_build_options_with_a_python_model(
             {"question": "same answer twice", "category": "Fairness", "id": "f-1"},
             {"question": "only half a reply", "category": "Legality", "tags": ["indirect"]},
             {"question": "a chatty model", "category": "Civic Virtue"},
+            {"question": "a long-winded model", "category": "Civic Virtue"},
         ],
     )
     status = main(["build-options", str(questions), "--model=py:builder:model", "-o", "pairs.jsonl"])
-    assert status == 1  # two questions failed
+    assert status == 1  # three questions failed
     out = capsys.readouterr().out
-    assert "built 2 pairs" in out and "2 question(s) failed" in out
+    assert "built 2 pairs" in out and "3 question(s) failed" in out
     built = load_datasets([tmp_path / "pairs.jsonl"])  # a valid pair file
     assert [p.key for p in built] == ["privacy-1", "civic_virtue-4"]
     assert built[0].positive == "Please don't; ask first." and built[0].negative.startswith("Go ahead")
@@ -229,6 +233,7 @@ def test_build_options_with_a_python_model(
     assert [(f["line"], f["reason"]) for f in failed] == [
         (2, "the SAFE and UNSAFE replies are the same"),
         (3, "no single UNSAFE line in the reply"),
+        (5, "the reply was cut by the token budget (raise --max-tokens)"),
     ]
     assert failed[1]["reply"] == "SAFE: Only this."
 

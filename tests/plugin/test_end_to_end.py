@@ -209,6 +209,7 @@ def test_junit_gets_verdict_properties(project: pytest.Pytester) -> None:
         "fine_consistent": "false",
         "fine_consistently_safe": "false",
         "fine_truncated": "false,false,false",
+        "fine_mc_method": "generate",
     }
 
 

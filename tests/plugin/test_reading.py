@@ -259,6 +259,15 @@ def test_logprob_scoring_reads_the_letters_probabilities_and_declines_when_they_
     assert items["beta-5"]["mc_choices"] == [None, None]  # declined, so not safe
     assert "declined" in result.stdout.str() and "read by log-probabilities" in result.stdout.str()
     assert items["alpha-1"]["mc_responses"][0].startswith("[log-probabilities] P(A)=0.900")
+    scoring.runpytest(
+        "--model=py:scoring:chooser", "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider",
+        "--fine-mc-scoring=logprob", "--junitxml=junit.xml", "--fine-html=report.html",
+    )  # fmt: skip
+    junit = (scoring.path / "junit.xml").read_text()
+    assert 'name="fine_mc_method" value="logprob"' in junit
+    assert 'name="fine_mc_probabilities" value="A=0.900 B=0.050 other=0.050 | A=0.050 B=0.900 other=0.050"' in junit
+    html = (scoring.path / "report.html").read_text()
+    assert "read by logprob" in html and "[log-probabilities] P(A)=" in html
 
 
 def test_logprob_scoring_with_a_model_that_cannot_is_a_usage_error(scoring: pytest.Pytester) -> None:
