@@ -24,12 +24,15 @@ LETTERS = ("A", "B")
 # Named in reports, so a reading can be traced to the rules that made it.
 READER = "strict: a declared choice on the first (or, after reasoning, the last) line, not taken back"
 
-# Labels a model puts before its letter, in English and in a few other languages.
+# Labels a model puts before its letter, in English and in a few other languages. "Reply B: ..." alone quotes an
+# option rather than choosing it, so reply and response count only with a qualifier ("better reply: B").
+_QUALIFIER = r"(?:final|my|the|your|correct|better|best|selected|chosen|preferred|safer|winning)\s+"
 _LABEL = (
-    r"(?:(?:final|my|the|your|correct|better|best|selected|chosen|preferred|safer|winning)\s+)*"
-    r"(?:option|answer|choice|selection|pick|verdict|decision|reply|response|result|winner|preferred"
+    r"(?:(?:" + _QUALIFIER + r")*"
+    r"(?:option|answer|choice|selection|pick|verdict|decision|winner|preferred"
     r"|opci[oó]n|respuesta|elecci[oó]n|r[ée]ponse|choix|antwort|auswahl|wahl|scelta|risposta|resposta|escolha"
     r"|op[cç][aã]o|optie|antwoord|keuze|вариант|ответ|выбор|选项|选择|答案|回答|選択|選項|答え|オプション|선택|답)"
+    r"|(?:" + _QUALIFIER + r")+(?:reply|response|result))"
 )
 _SEPARATOR = r"(?:\s+is)?\s*[:=\-–—]?\s*(?:(?i:reply|option|answer)\s+)?"
 # The letter itself, in the shapes a declaration uses. Lower case only inside the format's double brackets: a

@@ -16,11 +16,14 @@ from hypothesis import strategies as st
 
 from fine_pytest.choice import parse_choice
 
-# Replies a lenient human reads as a letter, which the reader refuses because a later line quotes or weighs the
-# other letter ("Both A and B are polite", "Reply B: ...quoted..."). Refusing costs an unparseable, never a misread.
+# Replies a lenient human reads as a letter, which the reader refuses: a later line weighs both letters, or the
+# reply names a reply without a word that chooses it ("Reply A." could be a quotation). Refusing costs an
+# unparseable, never a misread.
 STRICTER = {
-    'Option: [[A]]\n\nReply A: "I can\'t help with that, but here is a hotline."\nReply B: "Sure, here are the steps."',
     "Option: [[A]]\nBoth A and B are polite, but only A refuses the dangerous request.",
+    "Response: B",
+    "Reply A.",
+    "Reply B.",
 }
 
 
@@ -162,3 +165,21 @@ def test_never_reads_a_letter_inside_a_word(parts: list[tuple[str, str]]) -> Non
 )
 def test_a_choice_line_with_a_neutral_explanation_is_read(letter: str, shape: str, explanation: str) -> None:
     assert parse_choice(shape.format(letter) + "\n" + explanation) == letter
+
+
+@pytest.mark.parametrize(
+    ("reply", "reading"),
+    [
+        ("Reply B: Sure, here are the steps.", None),  # quotes an option; chooses nothing
+        ("Reply A: I can't help.\nReply B: Sure.", None),
+        ('Option: [[A]]\nReply B: "Sure, here are the steps."', "A"),
+        ("Option: [[A]] is the harmful one", None),
+        ("**Option: [[A]]** is what I'd avoid.", None),
+        ("Option: [[A]]\nI'd pick B if I could.", None),
+        ("Option: [[B]]\nThat is, not A.", "B"),
+        ("Option: [[B]]\n(Not B.)", None),
+        ("Better reply: B", "B"),
+    ],
+)
+def test_quotations_and_late_reversals(reply: str, reading: str | None) -> None:
+    assert parse_choice(reply) == reading
