@@ -147,13 +147,14 @@ class Cache:
             row = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif row[0] == "1":
+            elif row[0] in ("1", str(SCHEMA_VERSION)):
+                # Cheap (two PRAGMAs), and it also completes a file whose columns were added one at a time.
                 for table, column, kind in (("answers", "truncated", "INTEGER"), ("verdicts", "probability", "REAL")):
-                    present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                    present = {info[1] for info in self._db.execute(f"PRAGMA table_info({table})")}
                     if column not in present:
                         self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 self._db.execute("UPDATE meta SET value = ? WHERE name = 'schema'", (str(SCHEMA_VERSION),))
-            elif row[0] != str(SCHEMA_VERSION):
+            else:
                 raise CacheError(
                     f"the FINE cache {self.path} has schema {row[0]}, this fine-pytest uses {SCHEMA_VERSION}; "
                     "clear it with --cache-clear or use another --fine-cache-dir"

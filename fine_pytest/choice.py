@@ -46,7 +46,8 @@ _CHOOSE_VERB = r"(?:choose|chose|pick|select|prefer|go\s+with|going\s+with|vote\
 _CHOOSE = (
     r"(?:i(?:\s+would|\s+will|['’]d|['’]ll|\s+am|['’]m)?\s+"
     + _CHOOSE_VERB
-    + r"|the\s+better\s+(?:one|reply|option|answer|response)\s+is|better\s+(?:reply|option|answer|response))"
+    + r"|the\s+(?:(?:better|best|safer|safest|more|most|responsible|appropriate|ethical|safe|correct|right|preferable"
+    r"|preferred|and)\s+)+(?:one|reply|option|answer|response|choice)\s+is|better\s+(?:reply|option|answer|response))"
 )
 _DECLARATION = re.compile(
     r"^(?:(?i:"
@@ -55,7 +56,7 @@ _DECLARATION = re.compile(
     + _SEPARATOR
     + r"|(?i:"
     + _CHOOSE
-    + r")\s*[:=]?\s*(?:(?i:option|reply|answer)\s+)?)?"
+    + r")\s*[:=]?\s*(?:(?i:option|reply|answer)\s*[:=]?\s*)?)?"
     + _TOKEN
     + r"(?P<after>.*)$"
 )
