@@ -242,3 +242,36 @@ def test_a_completion_ended_by_the_budget_is_marked_truncated() -> None:
 
     assert completion(SimpleNamespace(text="Option: [[A]]", finish_reason="stop")) == "Option: [[A]]"
     assert completion(SimpleNamespace(text="Option: [[", finish_reason="length")) == Truncated("Option: [[")
+
+
+def test_a_tokenizer_that_splits_a_letter_is_a_clear_error() -> None:
+    from fine_pytest.backends.vllm import check_letter_tokens
+    from fine_pytest.errors import FineError
+
+    class Splitting:
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [1, 2] if text == "B" else [1]
+
+    check_letter_tokens(Splitting(), ("A",), "m")
+    check_letter_tokens(Splitting(), ("safe", "unsafe"), "m")  # words are read by their first token
+    with pytest.raises(FineError, match="splits the answer letter 'B' into 2 tokens"):
+        check_letter_tokens(Splitting(), ("A", "B"), "m")
+
+
+def test_letter_scores_from_an_engine_output() -> None:
+    import math
+    from types import SimpleNamespace
+
+    from fine_pytest.backends import LetterScores, PromptFailure
+    from fine_pytest.backends.vllm import letter_scores
+
+    entry = SimpleNamespace
+    output = SimpleNamespace(
+        logprobs=[
+            {7: entry(logprob=math.log(0.6), decoded_token="A"), 8: entry(logprob=math.log(0.3), decoded_token=None)}
+        ]
+    )
+    tokenizer = SimpleNamespace(decode=lambda ids: "B")
+    scores = letter_scores(output, tokenizer, ("A", "B"))
+    assert isinstance(scores, LetterScores) and scores.probabilities == pytest.approx({"A": 0.6, "B": 0.3})
+    assert isinstance(letter_scores(SimpleNamespace(logprobs=None), tokenizer, ("A", "B")), PromptFailure)
