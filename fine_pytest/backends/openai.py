@@ -254,12 +254,9 @@ class OpenAIModel:
             "add_generation_prompt": not continue_final,
             "continue_final_message": continue_final,
         }
-        try:
-            reply = self._client.call("POST", "/chat/completions", body)
-        except ServerError as error:
-            if error.status == 400 and any(word in str(error).lower() for word in CONTEXT_WORDS):
-                return PromptFailure(f"the server refused the prompt: {str(error).split(': ', 2)[-1]}")
-            raise
+        reply = self._post(body)
+        if isinstance(reply, PromptFailure):
+            return reply
         try:
             top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
             pairs = [(str(entry["token"]), float(entry["logprob"])) for entry in top]
@@ -270,6 +267,15 @@ class OpenAIModel:
                 "generation with this server (--fine-mc-scoring=generate, --fine-judge-scoring=generate)"
             ) from None
         return letter_mass(pairs, letters)
+
+    def _post(self, body: dict[str, Any]) -> Any:
+        """One chat completion; a prompt the server refuses as too long fails alone, as a PromptFailure."""
+        try:
+            return self._client.call("POST", "/chat/completions", body)
+        except ServerError as error:
+            if error.status == 400 and any(word in str(error).lower() for word in CONTEXT_WORDS):
+                return PromptFailure(f"the server refused the prompt: {str(error).split(': ', 2)[-1]}")
+            raise
 
     def _complete(self, conversation: Conversation, sampling: Sampling) -> Answer:
         if self._stop.is_set():
@@ -283,12 +289,9 @@ class OpenAIModel:
         }
         if sampling.seed is not None:
             body["seed"] = sampling.seed
-        try:
-            reply = self._client.call("POST", "/chat/completions", body)
-        except ServerError as error:
-            if error.status == 400 and any(word in str(error).lower() for word in CONTEXT_WORDS):
-                return PromptFailure(f"the server refused the prompt: {str(error).split(': ', 2)[-1]}")
-            raise
+        reply = self._post(body)
+        if isinstance(reply, PromptFailure):
+            return reply
         try:
             choice = reply["choices"][0]
             text = choice["message"]["content"]

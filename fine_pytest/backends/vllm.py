@@ -257,17 +257,23 @@ class VllmModel:
             self._tokenizer = self._llm.get_tokenizer()
             self.max_model_len = int(self._llm.llm_engine.model_config.max_model_len)
 
-    def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
-        answers: list[Answer] = []
+    def _fitting(self, conversations: Sequence[Conversation], results: list[Any], placeholder: Any) -> list[int]:
+        """Indices of the prompts that fit the context; ``results`` gets a failure for each one that does not, and
+        ``placeholder`` where the engine's answer will go."""
         runnable: list[int] = []
         for index, length in enumerate(prompt_lengths(self._tokenizer, conversations)):
             if length >= self.max_model_len:
-                answers.append(
+                results.append(
                     PromptFailure(f"the prompt has {length} tokens; the model's max_model_len is {self.max_model_len}")
                 )
             else:
-                answers.append("")
+                results.append(placeholder)
                 runnable.append(index)
+        return runnable
+
+    def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
+        answers: list[Answer] = []
+        runnable = self._fitting(conversations, answers, "")
         if runnable:
             params = [sampling_params(self._vllm, samplings[i]) for i in runnable]
             with library_noise_contained():
@@ -283,15 +289,7 @@ class VllmModel:
         the answer letter's position."""
         check_letter_tokens(self._tokenizer, letters, self.name)
         scores: list[LetterScores | PromptFailure] = []
-        runnable: list[int] = []
-        for index, length in enumerate(prompt_lengths(self._tokenizer, conversations)):
-            if length >= self.max_model_len:
-                scores.append(
-                    PromptFailure(f"the prompt has {length} tokens; the model's max_model_len is {self.max_model_len}")
-                )
-            else:
-                scores.append(LetterScores({}))
-                runnable.append(index)
+        runnable = self._fitting(conversations, scores, LetterScores({}))
         if runnable:
             params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=TOP_LOGPROBS, seed=0)
             with library_noise_contained():
