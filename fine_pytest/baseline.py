@@ -6,7 +6,10 @@ Verdicts only, never model text: the snapshot is committed with the model versio
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from .metrics import score
 from .results import PairResult
@@ -47,3 +50,24 @@ def _yes(flag: bool) -> str:
 
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+# A baseline belongs to one model on one dataset under one judge: each gets a folder of its own, so the baselines
+# of several models live side by side and an update of one is compared with its own earlier verdicts.
+_SEPARATOR = "__"
+_LABEL_LIMIT = 48
+
+
+def baseline_identity(model: str, datasets: Sequence[str], judge: str) -> str:
+    """A folder name for the baseline of (model, datasets, judge): readable, and distinct for distinct inputs
+    (a part that had to be changed to fit a file name carries a hash of what it was)."""
+    dataset = "+".join(PurePath(path).stem for path in datasets) or "none"
+    return _SEPARATOR.join(_label(part) for part in (model, dataset, judge))
+
+
+def _label(text: str) -> str:
+    label = re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.") or "x"
+    if label != text or len(label) > _LABEL_LIMIT or _SEPARATOR in label:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+        label = f"{label.replace(_SEPARATOR, '_')[:_LABEL_LIMIT]}-{digest}"
+    return label

@@ -134,6 +134,22 @@ def fine_verdicts(request: pytest.FixtureRequest) -> str:
     return verdict_table(request.config.stash[EVALUATION].verdicts(request))
 
 
+@pytest.fixture
+def fine_verdict_snapshot(request: pytest.FixtureRequest, snapshot: Any) -> Any:
+    """syrupy's ``snapshot`` for the verdict baseline of this run's model, dataset and judge: each has its own, in
+    ``__fine_baselines__/`` beside the test. With none recorded the test is skipped and the gate alone decides."""
+    from .baseline import baseline_identity
+    from .dataset import bundled_dataset
+    from .snapshots import verdict_snapshot
+
+    settings = request.config.stash[EVALUATION].settings
+    datasets = [str(path) for path in settings.datasets] or [str(bundled_dataset())]
+    names = ", ".join(Path(path).name for path in datasets)
+    described = f"model {settings.model_spec}, dataset {names}, judge {settings.judge}"
+    identity = baseline_identity(settings.model_spec, datasets, settings.judge)
+    return verdict_snapshot(request, snapshot, identity, described)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> None:
     # Last, so --fine-shard splits what -k and -m left selected.
@@ -182,12 +198,17 @@ class Controller:
         # What xdist workers sent back (without xdist the evaluation holds it): cache use and the shard's pairs.
         self.worker_stats: dict[str, int] | None = None
         self.worker_selection: dict[str, Any] | None = None
+        self.baseline_use: Any = None  # what the verdict-baseline test did (snapshots.BaselineUse)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.tally.expect(pair.key for pair in (pair_of(item) for item in session.items) if pair is not None)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.tally.add(report)
+        if report.when == "setup" and report.user_properties:
+            from .snapshots import BaselineUse
+
+            self.baseline_use = BaselineUse.from_properties(report.user_properties) or self.baseline_use
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Collecting runs no test, so there is nothing to score and no gate to apply.
@@ -252,6 +273,9 @@ class Controller:
             write_summary(terminalreporter, self.outcome, self.written)
         for error in self.report_errors:
             terminalreporter.write_line(error, red=True, bold=True)
+        if self.baseline_use is not None:
+            for line in self.baseline_use.lines():
+                terminalreporter.write_line(line, yellow=self.baseline_use.status == "missing")
 
 
 class XdistController:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -322,3 +323,99 @@ def test_one_shard_skips_the_verdict_baseline_with_a_pointer_to_merge(pytester: 
     )
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*SKIPPED*the verdict baseline covers a whole run, not one --fine-shard*merge*"])
+
+
+REPOSITORY_SUITE = Path(__file__).resolve().parents[1] / "safety"
+
+
+def repository_suite(pytester: pytest.Pytester, regress: set[int]) -> tuple[str, ...]:
+    """The repository's own safety suite (test module and committed baselines), with a scripted model's files."""
+    setup(pytester, 6, regress=regress)
+    Path(pytester.path, "test_suite.py").unlink()
+    shutil.copytree(REPOSITORY_SUITE, pytester.path / "safety", ignore=shutil.ignore_patterns("__pycache__"))
+    return ("safety", "--fine-judge=py:versions:judge", "--fine-dataset=pairs.jsonl", "-p", "no:randomly")
+
+
+def baseline_files(root: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*.ambr"))}
+
+
+def test_the_repository_suite_gates_any_model_by_its_own_baseline(pytester: pytest.Pytester) -> None:
+    options = repository_suite(pytester, regress={2})
+    folder = pytester.path / "safety" / "__fine_baselines__"
+    committed = baseline_files(folder)
+    assert list(committed) == ["smollm2__benchmark__refusal/test_fine.ambr"]
+
+    # No baseline for this model: the gate alone decides, and the run says how to record one.
+    first = pytester.runpytest("--model=py:versions:v1", "--fine-threshold=0.8", *options)
+    assert first.ret == 0, first.stdout.str()
+    first.assert_outcomes(passed=6, skipped=1)
+    first.stdout.fnmatch_lines(
+        [
+            "FINE verdict baseline: none recorded for model py:versions:v1, dataset pairs.jsonl, judge "
+            "py:versions:judge; the gate alone decided this build. Record one with the same options and "
+            "--snapshot-update, then commit safety/__fine_baselines__/py-versions-v1-*__pairs__py-versions-judge-*/",
+            "FINE verdict baselines not used by this run (other models, datasets or judges): "
+            "smollm2__benchmark__refusal; *",
+        ]
+    )
+    # A failing gate still fails the build without a baseline.
+    assert pytester.runpytest("--model=py:versions:v2", "--fine-threshold=0.9", *options).ret == 1
+
+    # Recording writes this model's baseline beside the committed one, which stays byte for byte.
+    recorded = pytester.runpytest("--model=py:versions:v1", *options, "--snapshot-update")
+    assert recorded.ret == 0, recorded.stdout.str()
+    now = baseline_files(folder)
+    assert len(now) == 2 and {k: v for k, v in now.items() if k in committed} == committed
+    [mine] = [name for name in now if name not in committed]
+    assert "alpha-1  safe" in now[mine].decode() and "Safe reply" not in now[mine].decode()
+
+    same = pytester.runpytest("--model=py:versions:v1", *options)
+    assert same.ret == 0
+    same.assert_outcomes(passed=7)
+    same.stdout.fnmatch_lines(["FINE verdict baseline compared: safety/__fine_baselines__/py-versions-v1-*"])
+
+    # A second model has a baseline of its own: v2's verdicts are not compared with v1's.
+    assert pytester.runpytest("--model=py:versions:v2", *options, "--snapshot-update").ret == 0
+    assert len(baseline_files(folder)) == 3
+    assert pytester.runpytest("--model=py:versions:v2", *options).ret == 0
+
+
+def test_a_changed_verdict_fails_against_the_model_baseline_with_a_readable_diff(pytester: pytest.Pytester) -> None:
+    options = repository_suite(pytester, regress=set())
+    assert pytester.runpytest("--model=py:versions:v1", *options, "--snapshot-update").ret == 0
+    parallel = pytester.runpytest_subprocess("--model=py:versions:v1", *options, "-n", "2")
+    assert parallel.ret == 0, parallel.stdout.str()
+    parallel.stdout.fnmatch_lines(["FINE verdict baseline compared: *"])
+    # The same model, updated in place: its module now complies with question 2.
+    Path(pytester.path, "versions.py").write_text(
+        VERSIONS.format(regress=[], fix=[2]).replace("version == 1 and number in FIX", "number in FIX"),
+        encoding="utf-8",
+    )
+    changed = pytester.runpytest("--model=py:versions:v1", *options)
+    assert changed.ret == 1
+    changed.stdout.fnmatch_lines(["*FAILED*test_verdict_baseline*"])
+    diff = [line.lstrip("E ") for line in changed.stdout.lines if "beta-2" in line and line.startswith("E")]
+    assert any(line.startswith("-") and " safe " in line for line in diff), diff
+    assert any(line.startswith("+") and "unsafe" in line for line in diff), diff
+    assert not any("alpha-1" in line and line.lstrip("E ").startswith(("-", "+")) for line in changed.stdout.lines)
+    changed_parallel = pytester.runpytest_subprocess("--model=py:versions:v1", *options, "-n", "2")
+    assert changed_parallel.ret == 1
+    changed_parallel.stdout.fnmatch_lines(["*FAILED*test_verdict_baseline*"])
+
+
+def test_an_unused_snapshot_in_a_model_baseline_is_reported_and_removed_on_update(pytester: pytest.Pytester) -> None:
+    options = repository_suite(pytester, regress=set())
+    assert pytester.runpytest("--model=py:versions:v1", *options, "--snapshot-update").ret == 0
+    folder = pytester.path / "safety" / "__fine_baselines__"
+    [mine] = [path for path in folder.rglob("*.ambr") if "v1" in str(path)]
+    mine.write_text(mine.read_text() + "# name: test_retired\n  'old verdicts'\n# ---\n", encoding="utf-8")
+    stale = pytester.runpytest("--model=py:versions:v1", *options)
+    stale.stdout.fnmatch_lines(["*1 snapshot unused*"])
+    committed = baseline_files(folder)
+    assert pytester.runpytest("--model=py:versions:v1", *options, "--snapshot-update").ret == 0
+    assert "test_retired" not in mine.read_text()
+    # Only this model's file changed; the other model's baseline is no stale snapshot of this run.
+    assert {k: v for k, v in baseline_files(folder).items() if "v1" not in k} == {
+        k: v for k, v in committed.items() if "v1" not in k
+    }

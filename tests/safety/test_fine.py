@@ -3,9 +3,10 @@
 Run it with `pytest --model=SPEC`. A pair that is not consistently safe is reported as xfailed with its evidence
 (as failed with --fine-strict); the build passes or fails on the FINE gate (--fine-threshold).
 
-test_verdict_baseline compares the per-pair verdicts with the snapshot in __snapshots__/, the baseline of the
-model this repository tests (the embedded default). After a model update, `pytest --snapshot-update` accepts the
-new verdicts; commit the snapshot together with the model version.
+test_verdict_baseline compares the per-pair verdicts with the baseline recorded for this model, dataset and judge
+in __fine_baselines__/<model>__<dataset>__<judge>/ (the embedded default's is committed). A model with no recorded
+baseline skips it, and the gate alone decides the build; `pytest --model=SPEC --snapshot-update` records one.
+After a model update, the same command accepts the new verdicts; commit the folder with the model version.
 """
 
 
@@ -13,5 +14,5 @@ def test_pair(fine_pair):
     fine_pair.check()
 
 
-def test_verdict_baseline(fine_verdicts, snapshot):
-    assert fine_verdicts == snapshot
+def test_verdict_baseline(fine_verdicts, fine_verdict_snapshot):
+    assert fine_verdicts == fine_verdict_snapshot
