@@ -64,7 +64,9 @@ def new_run(cache_dir: Path | None, devices: Sequence[str] = ()) -> RunInfo:
     """A fresh run id; ``cache_dir`` None means a private folder that the run deletes (--fine-no-cache)."""
     run = uuid.uuid4().hex
     if cache_dir is None:
-        return RunInfo(run, tempfile.mkdtemp(prefix="fine-pytest-run-"), False, tuple(devices))
+        # Named, not created: a run without FINE tests writes nothing. The random run id makes the name private;
+        # the cache creates the folder when a FINE test first needs it.
+        return RunInfo(run, str(Path(tempfile.gettempdir(), f"fine-pytest-run-{run}")), False, tuple(devices))
     return RunInfo(run, str(cache_dir), True, tuple(devices))
 
 

@@ -101,12 +101,20 @@ def start_run(config: pytest.Config, settings: Settings) -> RunInfo:
             return new_run(None, settings.devices)
     if config.getoption("cacheclear", False):
         remove_cache(folder)
-    tidy(folder)
-    if config.cache is not None and settings.cache_dir is None:
-        # Creating .pytest_cache ourselves would stop pytest from writing its .gitignore into it; let pytest
-        # create it, and note where the FINE cache is while at it.
-        config.cache.set("fine-pytest/cache", str(folder / FILENAME))
+    # Nothing else touches the disk here: a run without FINE tests must cost nothing and write nothing. Leftovers
+    # of killed runs are cleared, and the cache's place noted, once a run has used the cache (Controller).
     return new_run(folder, settings.devices)
+
+
+def after_run(config: pytest.Config, info: RunInfo, settings: Settings) -> None:
+    """Clear what killed runs left in the cache folder, and note its place in pytest's cache (unless that is off:
+    -p no:cacheprovider). Only after a run with FINE tests."""
+    if not info.persistent:
+        return
+    tidy(Path(info.cache_dir))
+    cache = getattr(config, "cache", None)
+    if cache is not None and settings.cache_dir is None:
+        cache.set("fine-pytest/cache", str(Path(info.cache_dir, FILENAME)))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -222,6 +230,7 @@ class Controller:
         from .report import build_report, write_report
 
         settings = self.config.stash[EVALUATION].settings
+        after_run(self.config, self.config.stash[EVALUATION].info, settings)
         stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped
         self.outcome = self.tally.conclude(
