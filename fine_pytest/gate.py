@@ -90,12 +90,13 @@ class GateResult:
     expected: int
     evaluated: int
     interrupted: bool
-    # A shard of a sharded run may hold no pairs (fewer pairs than shards); the merged run may not.
-    empty_ok: bool = False
+    # A shard of a sharded run (--fine-shard) may hold no pairs when there are fewer pairs than shards. That is no
+    # error, but a gate over zero pairs never passes: the problem then says where the decision is made.
+    shard: bool = False
 
     @property
     def complete(self) -> bool:
-        return not self.interrupted and self.evaluated == self.expected and (self.expected > 0 or self.empty_ok)
+        return not self.interrupted and self.evaluated == self.expected and self.expected > 0
 
     @property
     def passed(self) -> bool:
@@ -108,7 +109,12 @@ class GateResult:
             reasons.append("the run was interrupted or stopped early")
         if self.evaluated < self.expected:
             reasons.append(f"{self.expected - self.evaluated} of {self.expected} selected pairs have no verdict")
-        if self.expected == 0 and not self.empty_ok:
+        if self.expected == 0 and self.shard:
+            reasons.append(
+                "this shard selected no pair (fewer pairs than shards): a gate over zero pairs never passes; "
+                "the merged report decides (fine-pytest merge)"
+            )
+        elif self.expected == 0:
             reasons.append("no pairs were evaluated")
         return reasons
 
@@ -131,7 +137,7 @@ def evaluate_gate(
     categories: Mapping[str, Scores],
     expected: int,
     interrupted: bool = False,
-    empty_ok: bool = False,
+    shard: bool = False,
     comparison: Comparison | None = None,
 ) -> GateResult:
     checks: list[Check] = []
@@ -148,7 +154,7 @@ def evaluate_gate(
         expected=expected,
         evaluated=overall.n,
         interrupted=interrupted,
-        empty_ok=empty_ok,
+        shard=shard,
     )
 
 

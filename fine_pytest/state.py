@@ -461,7 +461,7 @@ class Tally:
             categories,
             expected=len(self.expected | self.seen),
             interrupted=interrupted,
-            empty_ok=settings.shard is not None,
+            shard=settings.shard is not None,
             comparison=comparison,
         )
         datasets = tuple(str(path) for path in settings.datasets) or (str(bundled_dataset()),)

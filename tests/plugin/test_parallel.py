@@ -293,10 +293,17 @@ def test_a_failing_shard_is_recorded_for_the_others(tmp_path: Path) -> None:
 def test_an_empty_shard_still_reports_and_merges(project: pytest.Pytester) -> None:
     keys = ["alpha-1", "alpha-2", "alpha-3", "beta-4", "beta-5"]
     empty = next(k for k in range(1, 9) if all(shard_of_key(key, 8) != k - 1 for key in keys))
-    result = project.runpytest(*BASE, f"--fine-shard={empty}/8", "--fine-report=empty.json", "--fine-threshold=0")
-    assert result.ret == 0  # fewer pairs than shards is no error
+    # The model fails every pair, yet a gate over the zero pairs of this shard would pass: it must not.
+    result = project.runpytest(
+        *BASE, f"--fine-shard={empty}/8", "--fine-report=empty.json", "--fine-threshold=0.9", "-p", "no:randomly"
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["FINE gate FAILED", "*this shard selected no pair*merged report decides*"])
+    assert "FINE gate PASSED" not in result.stdout.str()
     report = read_json(project.path / "empty.json")
-    assert report["gate"]["expected"] == 0 and report["gate"]["complete"] is True and report["items"] == []
+    assert report["gate"]["expected"] == 0 and report["gate"]["passed"] is False and report["items"] == []
+    # Without a gate the shard only reports, as any run does; its report still goes to the merge.
+    assert project.runpytest(*BASE, f"--fine-shard={empty}/8", "--fine-report=empty.json").ret == 0
     paths = shard_reports(project, 8)
     project.runpytest(*BASE, "--fine-report=full.json")
     status, _, _ = merge(*paths, "-o", str(project.path / "merged.json"))
