@@ -47,6 +47,8 @@ def import_reference(reference: str, option: str) -> Any:
         raise FineError(f"{option}: cannot import module '{module_name}': {error}") from None
     except Exception as error:  # the user's module failed while importing; say where, without our frames
         raise FineError(f"{option}: importing '{module_name}' raised {type(error).__name__}: {error}") from None
+    except SystemExit as stop:  # a script's sys.exit() at import would end pytest with pages of internals
+        raise FineError(f"{option}: importing '{module_name}' raised SystemExit({stop.code!r})") from None
     target: Any = module
     for part in attribute.split("."):
         try:
@@ -77,3 +79,42 @@ def reference_identity(reference: str, option: str) -> dict[str, Any]:
     except (TypeError, ValueError) as error:
         raise FineError(f"{option}: 'py:{reference}' has a fine_identity that is not JSON data ({error})") from None
     return {"reference": reference, "source": source_digest(getattr(module, "__file__", None)), "declared": declared}
+
+
+class _ExitRefused(BaseException):
+    """Raised in place of os._exit inside user code; a BaseException so that ``except Exception`` lets it pass."""
+
+    def __init__(self, status: object) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def call_user_code(function: Any, name: str, option: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a py: model or judge so that an attempt to end the process becomes one clear error, not a run that
+    ends with status 0 and no output (``os._exit``) or pages of pytest internals (``SystemExit``).
+
+    Only ``os._exit`` in this process is replaced while the call runs: a child the callable forks still exits.
+    """
+    real_exit = os._exit
+    owner = os.getpid()
+
+    def refuse_exit(status: int) -> None:
+        if os.getpid() != owner:
+            real_exit(status)
+        raise _ExitRefused(status)
+
+    os._exit = refuse_exit  # type: ignore[assignment]
+    try:
+        return function(*args, **kwargs)
+    except _ExitRefused as refused:
+        raise FineError(
+            f"{option}: {name} called os._exit({refused.status!r}) while answering, which would end the whole run "
+            "with no result; a model or judge must return its answers or raise an exception"
+        ) from None
+    except SystemExit as stop:
+        raise FineError(
+            f"{option}: {name} raised SystemExit({stop.code!r}) (sys.exit or exit) while answering, which would end "
+            "the whole run with no result; a model or judge must return its answers or raise an exception"
+        ) from None
+    finally:
+        os._exit = real_exit

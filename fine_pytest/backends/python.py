@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import FineError
 from ..fingerprint import DigestMemo
-from ..loading import check_reference, import_reference, reference_identity
+from ..loading import call_user_code, check_reference, import_reference, reference_identity
 from . import Answer, Conversation, LetterScores, ModelContext, PromptFailure, Sampling, Truncated
 
 # The optional attribute of a py: model that scores answer letters (--fine-mc-scoring=logprob).
@@ -51,7 +51,8 @@ class PythonModel:
             # Copies, so a callable that edits its input cannot change what later stages see.
             batch = [[dict(message) for message in conversations[i]] for i in indices]
             keywords = {key: value for key, value in sampling.to_dict().items() if self._accepts(key)}
-            returned = check_answers(self.name, self._function(batch, **keywords), len(batch), self._option)
+            returned = call_user_code(self._function, self.name, self._option, batch, **keywords)
+            returned = check_answers(self.name, returned, len(batch), self._option)
             for index, answer in zip(indices, returned, strict=True):
                 answers[index] = answer
         return answers
@@ -63,7 +64,7 @@ class PythonModel:
         letter to its probability as the next token of the final (assistant) turn; what is missing is "other"."""
         scorer = letter_scorer(self._function, self.name, self._option)
         batch = [[dict(message) for message in conversation] for conversation in conversations]
-        returned = scorer(batch, tuple(letters))
+        returned = call_user_code(scorer, self.name, self._option, batch, tuple(letters))
         if (
             isinstance(returned, (str, bytes, dict))
             or not isinstance(returned, Sequence)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import FineError
-from ..loading import import_reference, reference_identity
+from ..loading import call_user_code, import_reference, reference_identity
 from ..results import SAFE, UNSAFE
 from . import OPTION, JudgeItem
 
@@ -21,7 +21,8 @@ class PythonJudge:
         self._function = import_reference(reference, OPTION)
 
     def judge(self, items: Sequence[JudgeItem]) -> list[str]:
-        verdicts = self._function([{"question": item.question, "answer": item.answer} for item in items])
+        questions = [{"question": item.question, "answer": item.answer} for item in items]
+        verdicts = call_user_code(self._function, self.name, OPTION, questions)
         if isinstance(verdicts, (str, bytes)) or not isinstance(verdicts, Sequence):
             raise FineError(f"{OPTION}: {self.name} returned {type(verdicts).__name__}, expected a list")
         if len(verdicts) != len(items):
