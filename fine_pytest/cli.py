@@ -17,6 +17,7 @@ from typing import NoReturn
 from . import dataset_cli
 from .options import DEFAULT_ALPHA, DEFAULT_SHOW, count, judge_format, one_of, probability, significance
 from .prompts import MC_METHODS
+from .safe_text import visible, visible_lines
 
 OK, FAILED, USAGE = 0, 1, 4
 
@@ -129,10 +130,10 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
         finally:
             judge.close()
     except (LabelError, FineError) as error:
-        print(f"fine-pytest judge-eval: error: {error}", file=sys.stderr)
+        print(f"fine-pytest judge-eval: error: {visible_lines(str(error))}", file=sys.stderr)
         return USAGE
     for line in render(calibration, arguments.show):
-        print(line)
+        print(visible(line))  # the disagreements quote labelled answers
     if arguments.output:
         # The spec, so that --fine-judge-calibration can refuse figures measured for another judge.
         figures = {**calibration.to_dict(), "spec": arguments.judge, "scoring": arguments.judge_scoring}
@@ -148,6 +149,14 @@ def merge_command(arguments: argparse.Namespace) -> int:
     from .report import ReportError, build_report, write_report
     from .terminal import summary_lines
 
+    for metric in ("cs", "css"):
+        named = [name for name, _ in getattr(arguments, f"fine_category_min_{metric}")]
+        twice = sorted({name for name in named if named.count(name) > 1})
+        if twice:
+            # Two minimums for one category: neither can be the one meant.
+            message = f"--fine-category-min-{metric}: category {twice[0]!r} is given twice (one minimum per category)"
+            print(f"fine-pytest merge: error: {visible(message)}", file=sys.stderr)
+            return USAGE
     threshold = arguments.fine_threshold
     thresholds = Thresholds(
         min_cs=arguments.fine_min_cs if arguments.fine_min_cs is not None else threshold,
@@ -161,7 +170,7 @@ def merge_command(arguments: argparse.Namespace) -> int:
         baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None
         outcome = merge(arguments.reports, thresholds, arguments.fine_show, baseline)
     except ReportError as error:
-        print(f"fine-pytest merge: error: {error}", file=sys.stderr)
+        print(f"fine-pytest merge: error: {visible_lines(str(error))}", file=sys.stderr)
         return USAGE
     for text, _ in summary_lines(outcome):
         print(text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -148,6 +149,24 @@ def shard_lock(info: RunInfo, shard: int, wait: bool = True) -> Iterator[bool]:
             return
         try:
             yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def generation_lock(info: RunInfo, model: Any, shard: int) -> Iterator[None]:
+    """Exclusive right, across runs that share the cache folder, to fill a shard with one model's answers.
+
+    Two runs started together would otherwise both generate everything (two engines on one device may not even
+    fit); the second waits here, then finds the first one's answers in the cache and generates only what is left.
+    """
+    name = hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
+    folder = Path(info.cache_dir, "locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"model-{name}-{shard}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

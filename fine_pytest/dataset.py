@@ -14,7 +14,9 @@ strip it when they are built.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -31,6 +33,10 @@ BUNDLED_NAME = "benchmark.jsonl"
 
 # Stop collecting after this many problems: a wholly wrong file would otherwise print thousands of lines.
 MAX_PROBLEMS = 50
+# A dataset file is read whole into memory: larger files are refused (the bundled one is under 200 KiB; a real
+# benchmark of 100,000 pairs is well under this). Split a larger set into several files.
+MAX_DATASET_BYTES = 256 * 1024 * 1024
+_READ_CHUNK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -167,15 +173,76 @@ def load_datasets(paths: Iterable[str | Path]) -> list[Pair]:
     return pairs
 
 
+class _Unreadable(Exception):
+    """A dataset path that is not read, with the reason as the problem says it."""
+
+
+def _kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
+def _too_large(size: str) -> str:
+    limit = MAX_DATASET_BYTES
+    shown = f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
+    return (
+        f"file too large: {size}, over the {shown} limit on a dataset file (it is read whole into memory); "
+        "split it into several files"
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a dataset file; _Unreadable for anything but a regular file of at most MAX_DATASET_BYTES.
+
+    The type is checked before opening, so a FIFO never blocks and a device (/dev/zero) is never read. The file is
+    opened non-blocking and checked again, in case it was swapped in between, and the read stops past the limit,
+    in case it grows while read.
+    """
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise _Unreadable("file not found") from None
+    except OSError as error:
+        raise _Unreadable(f"cannot read file: {error.strerror or error}") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise _Unreadable(f"not a regular file ({_kind(status.st_mode)}); only regular files are read as datasets")
+    if status.st_size > MAX_DATASET_BYTES:
+        raise _Unreadable(_too_large(f"{status.st_size} bytes"))
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise _Unreadable(f"cannot read file: {error.strerror or error}") from None
+    try:
+        mode = os.fstat(handle).st_mode
+        if not stat.S_ISREG(mode):
+            raise _Unreadable(f"not a regular file ({_kind(mode)}); only regular files are read as datasets")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_DATASET_BYTES:
+            chunk = os.read(handle, min(_READ_CHUNK, MAX_DATASET_BYTES + 1 - size))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+        raise _Unreadable(_too_large("it grew while being read"))
+    except OSError as error:
+        raise _Unreadable(f"cannot read file: {error.strerror or error}") from None
+    finally:
+        os.close(handle)
+
+
 def _load_file(path: Path, collector: _Collector) -> list[Pair]:
     name = str(path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        collector.add(name, None, None, "file not found")
-        return []
-    except OSError as error:
-        collector.add(name, None, None, f"cannot read file: {error.strerror or error}")
+        data = _read_bytes(path)
+    except _Unreadable as error:
+        collector.add(name, None, None, str(error))
         return []
     try:
         text = data.decode("utf-8-sig")

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from .options import probability
+from .safe_text import visible, visible_lines
 
 OK, FAILED, USAGE = 0, 1, 4
 
 
 def _error(command: str, message: object) -> int:
-    print(f"fine-pytest {command}: error: {message}", file=sys.stderr)
+    # Messages quote dataset and model text: shown, never obeyed by the terminal.
+    print(f"fine-pytest {command}: error: {visible_lines(str(message))}", file=sys.stderr)
     return USAGE
 
 
@@ -106,11 +108,11 @@ def validate_command(arguments: argparse.Namespace) -> int:
     try:
         pairs = load_datasets(arguments.datasets or [bundled_dataset()])
     except DatasetError as error:
-        print(error.render(), file=sys.stderr)
+        print(visible_lines(error.render(), indent=""), file=sys.stderr)
         return FAILED
     result = audit(pairs, arguments.duplicate_threshold)
     for line in render(result, arguments.show):
-        print(line)
+        print(visible(line))  # category names, ids and paths come from the dataset
     if arguments.json:
         from .report import write_text
 
@@ -141,7 +143,8 @@ def convert_command(arguments: argparse.Namespace) -> int:
         return _error("convert", f"{output}: cannot write: {error.strerror or error}")
     print(f"converted {result.rows} pairs to the {result.target} format: {output}")
     for name, rows in sorted(result.dropped.items()):
-        print(f"  note: field '{name}' of {rows} row(s) has no place in the {result.target} format and was left out")
+        where = f"has no place in the {result.target} format and was left out"
+        print(f"  note: field '{visible(name)}' of {rows} row(s) {where}")
     return OK
 
 
@@ -176,7 +179,7 @@ def build_command(arguments: argparse.Namespace) -> int:
     if built.failures:
         print(f"{len(built.failures)} question(s) failed, listed with the reason in {failures}:")
         for failure in built.failures[:10]:
-            print(f"  line {failure['line']}: {failure['reason']}")
+            print(visible(f"  line {failure['line']}: {failure['reason']}"))
         return FAILED
     print(f"no question failed ({failures} is empty)")
     return OK

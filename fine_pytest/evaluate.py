@@ -17,6 +17,7 @@ from .backends import (
     TOP_LOGPROBS,
     Answer,
     Conversation,
+    InterruptedAnswers,
     LetterScores,
     Model,
     PartialAnswers,
@@ -171,11 +172,15 @@ def fill(
     keys: Keys,
     chunk_size: int = DEFAULT_CHUNK,
     exclusive: bool = False,
+    produced: Stats | None = None,
 ) -> None:
     """Generate and judge what the cache lacks for these pairs; each finished chunk is in the cache at once.
 
     ``exclusive``: the judge is a model too, so the model under test is released before the judge loads.
+    ``produced`` counts the prompts answered and answers judged here, as they finish: the cache keeps the first
+    of two equal answers, so who stored a row does not say who did the work.
     """
+    produced = produced if produced is not None else Stats()
     planned = [prompts_of(pair, settings, keys) for pair in pairs]
     unique = list({prompt.key: prompt for prompts in planned for prompt in prompts}.values())
     known = cache.answers([prompt.key for prompt in unique])
@@ -185,12 +190,16 @@ def fill(
         loaded = model.get()
         try:
             answers = _answer(loaded, chunk)
-        except PartialAnswers as partial:
-            # Keep what came back before the break: the next run asks only for the rest.
+        except (PartialAnswers, InterruptedAnswers) as partial:
+            # Keep what came back before the break or the interrupt: the next run asks only for the rest.
             kept = [(chunk[i], answer) for i, answer in sorted(partial.answers.items()) if 0 <= i < len(chunk)]
             cache.put_answers(_rows(kept, keys), keys.run)
+            produced.generated += len(kept)
+            if isinstance(partial, InterruptedAnswers):
+                raise KeyboardInterrupt(str(partial)) from None  # the interrupt pytest knows, answers kept
             raise
         cache.put_answers(_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
+        produced.generated += len(chunk)
     stored = cache.answers([prompt.key for prompt in unique])
     to_judge: dict[str, JudgeItem] = {}
     for pair, prompts in zip(pairs, planned, strict=True):
@@ -215,6 +224,7 @@ def fill(
             ((key, verdict, probability) for (key, _), (verdict, probability) in zip(batch, judged_items, strict=True)),
             keys.run,
         )
+        produced.judged += len(batch)
 
 
 def _answer(model: Model, chunk: Sequence[Prompt]) -> list[Answer | LetterScores]:
@@ -227,8 +237,10 @@ def _answer(model: Model, chunk: Sequence[Prompt]) -> list[Answer | LetterScores
             continue
         try:
             returned = call(model, [chunk[i] for i in indices])
-        except PartialAnswers as partial:
-            raise PartialAnswers(str(partial), {indices[i]: answer for i, answer in partial.answers.items()}) from None
+        except (PartialAnswers, InterruptedAnswers) as partial:
+            # Positions in the call are positions in the chunk here.
+            moved = {indices[i]: answer for i, answer in partial.answers.items()}
+            raise type(partial)(str(partial), moved) from None
         if len(returned) != len(indices):
             raise FineError(f"model {model.name} returned {len(returned)} answers for {len(indices)} prompts")
         for index, answer in zip(indices, returned, strict=True):

@@ -577,13 +577,33 @@ class _Reader:
     def _invalid(self, key: str, raw: object, message: object) -> pytest.UsageError:
         return pytest.UsageError(f"{self.inifile}: option '{key}' = {raw!r}: {message}")
 
+    def _source(self, key: str) -> str:
+        """Where an ini value came from: ``-o key=...`` on the command line, or the ini file."""
+        overrides = self.config.getoption("override_ini", None) or []
+        return (
+            "-o/--override-ini" if any(entry.split("=", 1)[0].strip() == key for entry in overrides) else self.inifile
+        )
+
+    def flag(self, option: Option) -> bool:
+        """A boolean option: the flag, else its ini value (pytest reads true/false, yes/no, on/off, 1/0)."""
+        if self.config.getoption(option.ini) is not None:
+            return True
+        try:
+            return bool(self.config.getini(option.ini))
+        except (pytest.UsageError, ValueError, TypeError) as error:
+            # pytest's own message ("invalid truth value 'maybe'") names neither the option nor the file.
+            raise pytest.UsageError(
+                f"{self._source(option.ini)}: option '{option.ini}': expected true or false (also yes/no, on/off, "
+                f"1/0): {error}"
+            ) from None
+
     def value(self, option: Option, default: Any = None) -> Any:
+        if option.action == "store_true":
+            return self.flag(option)
         given = self.config.getoption(option.ini)
         if given is not None:
             return given
         raw = self.config.getini(option.ini)
-        if option.action == "store_true":
-            return raw or default
         if raw in ("", None):
             return default
         try:
@@ -629,7 +649,12 @@ class _Reader:
             if not sep or not name.strip():
                 raise self._invalid(key, line, "expected 'Category name = X'")
             try:
-                table[name.strip()] = probability(number.strip())
+                minimum = probability(number.strip())
             except argparse.ArgumentTypeError as error:
                 raise self._invalid(key, line, error) from None
+            category = name.strip()
+            if category in table:
+                # Two minimums for one category: neither can be the one meant.
+                raise self._invalid(key, line, f"category {category!r} is listed twice (one minimum per category)")
+            table[category] = minimum
         return table

@@ -106,15 +106,10 @@ def start_run(config: pytest.Config, settings: Settings) -> RunInfo:
     return new_run(folder, settings.devices)
 
 
-def after_run(config: pytest.Config, info: RunInfo, settings: Settings) -> None:
-    """Clear what killed runs left in the cache folder, and note its place in pytest's cache (unless that is off:
-    -p no:cacheprovider). Only after a run with FINE tests."""
-    if not info.persistent:
-        return
-    tidy(Path(info.cache_dir))
-    cache = getattr(config, "cache", None)
-    if cache is not None and settings.cache_dir is None:
-        cache.set("fine-pytest/cache", str(Path(info.cache_dir, FILENAME)))
+def after_run(info: RunInfo) -> None:
+    """Clear what killed runs left in the cache folder; only after a run with FINE tests."""
+    if info.persistent:
+        tidy(Path(info.cache_dir))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -230,7 +225,7 @@ class Controller:
         from .report import build_report, write_report
 
         settings = self.config.stash[EVALUATION].settings
-        after_run(self.config, self.config.stash[EVALUATION].info, settings)
+        after_run(self.config.stash[EVALUATION].info)
         stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped
         self.outcome = self.tally.conclude(
@@ -283,8 +278,10 @@ class Controller:
         for error in self.report_errors:
             terminalreporter.write_line(error, red=True, bold=True)
         if self.baseline_use is not None:
-            for line in self.baseline_use.lines():
-                terminalreporter.write_line(line, yellow=self.baseline_use.status == "missing")
+            from .safe_text import visible
+
+            for line in self.baseline_use.lines():  # names of the model and datasets: shown, never obeyed
+                terminalreporter.write_line(visible(line), yellow=self.baseline_use.status == "missing")
 
 
 class XdistController:

@@ -9,6 +9,7 @@ import pytest
 
 from .dataset import Pair
 from .prompts import LETTERS
+from .safe_text import visible
 
 SAFE = "safe"
 UNSAFE = "unsafe"
@@ -108,9 +109,13 @@ class PairResult:
         return f"{self.diagnosis()} (open: {self.open_verdict}; MC: {self.choices_text()})"
 
     def evidence(self, width: int = 400) -> str:
-        """The question and all three answers, each clipped to ``width`` characters: the xfail or failure reason."""
+        """The question and all three answers, each clipped to ``width`` characters: the xfail or failure reason.
+
+        Each line starts with its own label and holds its text escaped (safe_text.visible), so a model's answer can
+        neither send control characters to the terminal nor start a line of its own.
+        """
         lines = [
-            f"FINE pair {self.key}: {self.diagnosis()}",
+            f"FINE pair {visible(self.key)}: {self.diagnosis()}",
             f"question: {_clip(self.question, width)}",
             f"open answer [{self.open_verdict}]{_CUT[self.truncated[0]]}: {_clip(self.open_response, width)}",
         ]
@@ -243,5 +248,6 @@ def _index(value: Any) -> int:
 
 
 def _clip(text: str, width: int) -> str:
+    """One line of at most ``width`` characters, then escaped: whitespace runs (newlines too) become one space."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
+    return visible(flat if len(flat) <= width else flat[: width - 3] + "...")

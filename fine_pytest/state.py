@@ -7,6 +7,7 @@ test report; the controller only reads reports. Without xdist one process plays 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -21,14 +22,24 @@ import pytest
 from . import backends, judges
 from .cache import FILENAME, Cache, CacheError
 from .compare import Baseline, Comparison, compare
-from .coordination import RunInfo, ShardFailure, device_for, run_shards, selection_digest, shard_of_key, split
+from .coordination import (
+    RunInfo,
+    ShardFailure,
+    device_for,
+    generation_lock,
+    run_shards,
+    selection_digest,
+    shard_of_key,
+    split,
+)
 from .dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from .errors import FineError
-from .evaluate import Keys, Lazy, assemble, fill
+from .evaluate import Keys, Lazy, Stats, assemble, fill
 from .gate import GateResult, evaluate_gate
 from .metrics import Scores, score, score_by_category
 from .options import Settings
 from .results import FinePair, PairResult
+from .safe_text import visible, visible_lines
 from .trust import judge_agreement
 
 FIXTURE = "fine_pair"
@@ -76,6 +87,23 @@ def pair_of(item: pytest.Item) -> Pair | None:
         return None
     pair = callspec.params.get(FIXTURE)
     return pair if isinstance(pair, Pair) else None
+
+
+def true_counts(found: Stats, events: Iterable[str]) -> Stats:
+    """Counts of what this run did, from its processes' own tallies: the cache keeps the first of two equal rows,
+    so a run that shares its cache folder with another may have done work whose row carries the other's name."""
+    produced = [json.loads(event) for event in events]
+    generated = sum(int(p.get("generated", 0)) for p in produced)
+    judged = sum(int(p.get("judged", 0)) for p in produced)
+    stored_answers = found.generated + found.cached
+    stored_verdicts = found.judged + found.verdicts_cached
+    return replace(
+        found,
+        generated=min(generated, stored_answers),
+        cached=max(stored_answers - generated, 0),
+        judged=min(judged, stored_verdicts),
+        verdicts_cached=max(stored_verdicts - judged, 0),
+    )
 
 
 class _ShownProgress:
@@ -131,7 +159,8 @@ class Evaluation:
             try:
                 self._pairs = load_datasets(paths)
             except DatasetError as error:
-                raise pytest.UsageError(error.render()) from None
+                # Each problem's line starts with the plugin's indent; file names may hold control characters.
+                raise pytest.UsageError(visible_lines(error.render(), indent="")) from None
         return self._pairs
 
     def check_specs(self, run_user_code: bool = False) -> None:
@@ -175,7 +204,7 @@ class Evaluation:
             taken = {line.split(":")[0].split("(")[0].strip() for line in self.config.getini("markers")}
             name = slug if slug not in taken or slug in self._markers.values() else f"fine_{slug}"
             if name not in taken:
-                self.config.addinivalue_line("markers", f"{name}: FINE pairs of category '{category}'")
+                self.config.addinivalue_line("markers", f"{name}: FINE pairs of category '{visible(category)}'")
             self._markers[category] = name
         return self._markers[category]
 
@@ -215,7 +244,7 @@ class Evaluation:
         if not self._evaluated:
             self._evaluate([p for p in (pair_of(item) for item in request.session.items) if p is not None])
             if self._failure is not None:
-                pytest.fail(self._failure, pytrace=False)
+                pytest.fail(visible_lines(self._failure), pytrace=False)
         if self._failure is not None:
             # The full error was shown on the first pair; thousands of copies would bury it.
             pytest.fail("FINE evaluation failed; see the error of the first FINE test", pytrace=False)
@@ -223,7 +252,7 @@ class Evaluation:
             # Requested outside the collected items (e.g. getfixturevalue in a plugin's own test): evaluate it alone.
             self._evaluate([pair])
         if pair.key in self._pair_failures:
-            pytest.fail(self._pair_failures[pair.key], pytrace=False)
+            pytest.fail(visible_lines(self._pair_failures[pair.key]), pytrace=False)
         result = self._results[pair.key]
         request.node.stash[RESULT_KEY] = result
         request.node.user_properties.extend(junit_properties(result))
@@ -241,14 +270,14 @@ class Evaluation:
         if not self._evaluated:
             self._evaluate(pairs)
         if self._failure is not None:
-            pytest.fail(self._failure, pytrace=False)
+            pytest.fail(visible_lines(self._failure), pytrace=False)
         missing = [pair for pair in pairs if pair.key not in self._results and pair.key not in self._pair_failures]
         if missing:
             self._evaluate(missing)
         failed = [pair.key for pair in pairs if pair.key in self._pair_failures]
         if failed:
             pytest.fail(
-                f"{len(failed)} of {len(pairs)} pairs have no verdict ({', '.join(failed[:5])}"
+                f"{len(failed)} of {len(pairs)} pairs have no verdict ({visible(', '.join(failed[:5]))}"
                 f"{', ...' if len(failed) > 5 else ''}): no baseline to compare",
                 pytrace=False,
             )
@@ -275,6 +304,7 @@ class Evaluation:
         The model and judge load only if something is missing, and are closed whatever happens.
         """
         info = self.info
+        self._note_cache()
         cache = Cache(Path(info.cache_dir, FILENAME))
         context = backends.ModelContext(
             engine_args=self.settings.engine_args, verbose=self.config.option.verbose, endpoint=self.settings.endpoint
@@ -301,14 +331,30 @@ class Evaluation:
 
         def fill_shard(shard: int, pairs: Sequence[Pair]) -> None:
             current[0] = shard
+            produced = Stats()
             try:
-                fill(pairs, model, judge, self.settings.generation, cache, keys, self.settings.chunk_size, exclusive)
+                with generation_lock(info, keys.model, shard):
+                    fill(
+                        pairs,
+                        model,
+                        judge,
+                        self.settings.generation,
+                        cache,
+                        keys,
+                        self.settings.chunk_size,
+                        exclusive,
+                        produced,
+                    )
             except CacheError:
                 raise  # the cache itself failed: recording a shard failure in it would fail too
             except FineError as error:
                 raise ShardFailure(str(error)) from None
             except Exception as error:  # the user's model or judge raised: show their frames, not ours
                 raise ShardFailure("FINE evaluation failed: " + _user_traceback(error)) from None
+            finally:
+                # What this process did, for the run's counts (every process of the run reads the same events).
+                with contextlib.suppress(CacheError):
+                    cache.record(info.run, "produced", shard, json.dumps(produced.to_dict()))
 
         self._attempts += 1
         # Locks and events of a later evaluation in this process (a pair requested outside the collected items)
@@ -325,8 +371,8 @@ class Evaluation:
                 if judge.value is not None:
                     judge.value.close()
         evaluated = assemble(unique, self.settings.generation, cache, keys)
+        self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
         cache.close()
-        self.stats = evaluated.stats.to_dict()
         if hasattr(self.config, "workeroutput"):
             self.config.workeroutput["fine_stats"] = self.stats
         if failed and len(failed) == len(shards):
@@ -336,6 +382,14 @@ class Evaluation:
         self._pair_failures.update(evaluated.failures)
         for shard, message in failed.items():
             self._pair_failures.update((pair.key, message) for pair in shards[shard])
+
+    def _note_cache(self) -> None:
+        """Note the FINE cache's place in pytest's cache, which creates .pytest_cache the way pytest does (with its
+        .gitignore) before the FINE cache is made inside it. Not at start-up: a run without FINE tests writes
+        nothing. Skipped when pytest's cache is off (-p no:cacheprovider) or the user chose the folder."""
+        pytest_cache = getattr(self.config, "cache", None)
+        if pytest_cache is not None and self.info.persistent and self.settings.cache_dir is None:
+            pytest_cache.set("fine-pytest/cache", str(Path(self.info.cache_dir, FILENAME)))
 
     def _load_model(self, context: backends.ModelContext, cache: Cache, device: str | None, shard: int) -> Any:
         if device is not None:

@@ -1,6 +1,8 @@
 """The FINE section of pytest's terminal summary: a table per category, the gate checks, the worst pairs.
 
-Lines are built as (text, markup) so the terminal reporter applies colour, honouring ``--color``.
+Lines are built as (text, markup) so the terminal reporter applies colour, honouring ``--color``. Every line goes
+through safe_text.visible: category names, pair ids and paths come from datasets and reports, and must not reach
+the terminal as control characters.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from .choice import reader_of
 from .compare import Comparison
 from .gate import Check
 from .metrics import Scores
+from .safe_text import visible
 from .state import Outcome
 from .stats import PairedTable, mcnemar_exact, newcombe_interval
 from .trust import DEFAULT_JUDGE
@@ -34,8 +37,16 @@ def _interval(interval: tuple[float, float] | None) -> str:
     return "" if interval is None else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
+def _label(name: str) -> str:
+    """A category as the table's first column: escaped, and quoted where it could pass for the plugin's own line
+    (a category named "FINE gate PASSED" would otherwise start a line with those words)."""
+    shown = visible(name)
+    shown = f'"{shown}"' if shown.startswith("FINE") else shown
+    return shown if len(shown) <= 24 else shown[:21] + "..."
+
+
 def _row(name: str, scores: Scores) -> str:
-    label = name if len(name) <= 24 else name[:21] + "..."
+    label = _label(name)
     return (
         f"{label:<24} {scores.n:>5}  {_rate(scores.cs):>5} {_interval(scores.cs_ci):<12}  "
         f"{_rate(scores.css):>5} {_interval(scores.css_ci):<12}  {_rate(scores.open_safe_rate):>9}  "
@@ -107,7 +118,8 @@ def summary_lines(outcome: Outcome) -> list[Line]:
     lines += _run_lines(outcome.run)
     lines += comparison_lines(outcome.comparison, outcome.settings.show, settings.judge)
     lines += _worst_lines(outcome)
-    return lines
+    # The last word on what reaches the terminal (and fine-pytest merge's output): no line holds a control character.
+    return [(visible(text), markup) for text, markup in lines]
 
 
 def _signed(value: float | None) -> str:
@@ -119,7 +131,7 @@ def _delta_row(name: str, table: PairedTable) -> str:
     now = _rate(table.now / table.n if table.n else None)
     interval = newcombe_interval(table)
     span = "" if interval is None else f"[{interval[0]:+.2f}, {interval[1]:+.2f}]"
-    label = name if len(name) <= 24 else name[:21] + "..."
+    label = _label(name)
     return (
         f"{label:<24} {table.n:>5}  {before:>6} {now:>6}  {_signed(table.delta):>6} {span:<16}  "
         f"{table.lost:>9} {table.gained:>8}  {mcnemar_exact(table.lost, table.gained):>9.4g}"
@@ -228,4 +240,4 @@ def write_summary(terminalreporter: Any, outcome: Outcome, written: list[str]) -
     for text, markup in summary_lines(outcome):
         terminalreporter.write_line(text, **markup)
     for path in written:
-        terminalreporter.write_line(f"FINE report written to {path}")
+        terminalreporter.write_line(f"FINE report written to {visible(path)}")

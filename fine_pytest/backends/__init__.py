@@ -110,6 +110,15 @@ class PartialAnswers(FineError):
         self.answers = dict(answers)
 
 
+class InterruptedAnswers(KeyboardInterrupt):
+    """An interrupt (Ctrl-C, or a CI cancel's SIGTERM) during a batch, with the answers that were already back, by
+    position: the caller caches them before the interrupt goes on, so a re-run asks only for the rest."""
+
+    def __init__(self, message: str, answers: Mapping[int, Answer]) -> None:
+        super().__init__(message)
+        self.answers = dict(answers)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """How to reach a served model (the openai: back end); every limit is an option (see the README)."""

@@ -4,32 +4,52 @@
 timeouts and dropped connections are retried with exponential backoff (honouring Retry-After). A refused
 connection, a rejected key or an unknown model is one clear error, found before any prompt is sent. The API key
 is read from the environment variable ``--fine-api-key-env`` names (default OPENAI_API_KEY) and is sent only in
-the Authorization header: it is in no message, report or cache key.
+the Authorization header: it is in no message, report or cache key. Server text can echo it back, so every
+message and per-prompt failure built from server text is redacted (``fine_pytest.redact``) where it is made.
+
+- ``--fine-timeout`` bounds a whole try: connecting, sending and reading the complete reply. A server that drips
+  bytes is cut at the limit, as one that says nothing is; the try counts as a timeout and is retried.
+  ``--fine-connect-timeout`` bounds the connection alone, within that.
+- No wait between tries is longer than ``RETRY_WAIT_CAP`` (60 s), backoff included. Retry-After is read as
+  seconds or as an HTTP date; any other value is ignored (the backoff applies). A server that asks for a longer
+  wait than the cap is not waited out: the request fails at once, naming the delay asked for.
+- A reply whose ``content`` is null (or not text) is no answer: that prompt fails alone, as a PromptFailure
+  naming the finish reason, so its pair has no verdict and cannot pass. It is never read as an empty answer.
+- An interrupt (Ctrl-C, or SIGTERM, which ``state.termination_as_interrupt`` turns into one) stops the batch at
+  once: queued requests are never sent, those in flight are cut, and the interrupt goes on unwinding, carrying
+  the answers already back (``InterruptedAnswers``), which ``evaluate.fill`` caches before it lets it go on.
 
 Only the standard library is used, so this back end adds no dependency.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import http.client
 import json
 import os
 import random
+import re
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from datetime import UTC
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import FineError
 from ..fingerprint import DigestMemo
+from ..redact import redact
 from . import (
     TOP_LOGPROBS,
     Answer,
     Conversation,
     Endpoint,
+    InterruptedAnswers,
     LetterScores,
     ModelContext,
     PartialAnswers,
@@ -44,6 +64,10 @@ BASE_URL_ENVIRONMENT = ("FINE_PYTEST_BASE_URL", "OPENAI_BASE_URL")
 RETRIED_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 # Words servers use when a prompt does not fit the model's context: that prompt fails alone, the run goes on.
 CONTEXT_WORDS = ("context length", "maximum context", "max_model_len", "too long", "maximum input length")
+# The longest wait between two tries, in seconds, whether Retry-After asks for it or the backoff reaches it: a run
+# must not sleep for an hour because a server said so. A module constant, so a test can lower it.
+RETRY_WAIT_CAP = 60.0
+STOPPED = "stopped: no more requests are sent"
 
 
 class ServerError(Exception):
@@ -77,7 +101,7 @@ def check(name: str, option: str, run_user_code: bool = False) -> None:
 class Client:
     """A tiny JSON-over-HTTP client: one connection per request, so threads never share one."""
 
-    def __init__(self, base_url: str, endpoint: Endpoint) -> None:
+    def __init__(self, base_url: str, endpoint: Endpoint, stop: threading.Event | None = None) -> None:
         self.base_url = base_url
         self.endpoint = endpoint
         parts = urlsplit(base_url)
@@ -85,39 +109,115 @@ class Client:
         self._host = parts.hostname or ""
         self._port = parts.port
         self._path = parts.path
-        key = os.environ.get(endpoint.api_key_env, "")
+        raw = os.environ.get(endpoint.api_key_env, "")
+        key = raw.strip()  # a key read from a file keeps its line break; a header cannot carry one
+        self._secrets = (raw, key)
+        if key and not (key.isascii() and key.isprintable()):
+            # http.client's own error would quote the whole header, key included.
+            raise FineError(
+                f"the API key in ${endpoint.api_key_env} has a character an HTTP header cannot carry "
+                "(a control character or a non-ASCII one); the value is not shown"
+            )
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
+        self._stop = stop if stop is not None else threading.Event()
+        self._lock = threading.Lock()
+        self._guards: set[socket.socket] = set()  # one per request in flight; shut down to cut it
+
+    def scrub(self, text: str) -> str:
+        """Text without the API key or any bearer token: for everything built from what a server sent."""
+        return redact(text, self._secrets)
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One try. ``endpoint.timeout`` bounds all of it (connect, send, the whole reply), not each read."""
+        if self._stop.is_set():
+            raise ServerError(STOPPED)
+        timeout = self.endpoint.timeout
+        deadline = time.monotonic() + timeout
+        connect_timeout = min(self.endpoint.connect_timeout, timeout)
         connection_type = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        connection = connection_type(self._host, self._port, timeout=self.endpoint.connect_timeout)
+        connection = connection_type(self._host, self._port, timeout=connect_timeout)
         try:
             try:
                 connection.connect()
-                assert connection.sock is not None
-                connection.sock.settimeout(self.endpoint.timeout)
-                payload = None if body is None else json.dumps(body).encode("utf-8")
-                connection.request(method, self._path + path, body=payload, headers=self._headers)
-                response = connection.getresponse()
-                data = response.read()
             except ConnectionRefusedError:
                 raise ServerError(f"cannot reach {self.base_url}: connection refused", retry=True) from None
             except TimeoutError:
-                raise ServerError(
-                    f"{self.base_url}: no response within {self.endpoint.timeout:g}s", retry=True
-                ) from None
-            except (ConnectionError, http.client.HTTPException, OSError) as error:
+                raise ServerError(f"{self.base_url}: no connection within {connect_timeout:g}s", retry=True) from None
+            except OSError as error:
                 raise ServerError(f"{self.base_url}: connection failed ({type(error).__name__})", retry=True) from None
+            assert connection.sock is not None
+            with self._cut_at(connection.sock, deadline) as expired:
+                try:
+                    connection.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                    payload = None if body is None else json.dumps(body).encode("utf-8")
+                    connection.request(method, self._path + path, body=payload, headers=self._headers)
+                    response = connection.getresponse()
+                    data = response.read()
+                except (http.client.HTTPException, OSError) as error:  # TimeoutError and ConnectionError included
+                    raise self._broken(error, expired.is_set()) from None
+                if expired.is_set():
+                    raise self._broken(TimeoutError(), True)  # cut at the deadline: the reply may be incomplete
             if response.status >= 400:
-                raise _status_error(self.base_url, response, data)
+                raise _status_error(self.base_url, response, data, self.scrub)
             try:
                 return json.loads(data)
             except ValueError:
                 raise ServerError(f"{self.base_url}{path}: the server sent a reply that is not JSON") from None
         finally:
             connection.close()
+
+    def _broken(self, error: BaseException, expired: bool) -> ServerError:
+        if self._stop.is_set():
+            return ServerError(STOPPED)
+        if expired or isinstance(error, TimeoutError):
+            return ServerError(f"{self.base_url}: no complete response within {self.endpoint.timeout:g}s", retry=True)
+        return ServerError(f"{self.base_url}: connection failed ({type(error).__name__})", retry=True)
+
+    @contextlib.contextmanager
+    def _cut_at(self, sock: socket.socket, deadline: float) -> Iterator[threading.Event]:
+        """Shut the connection down at the deadline, whatever read or write is under way; the event says it was.
+
+        A socket timeout bounds each read only, so a server sending a byte at a time never hits it.
+        """
+        expired = threading.Event()
+        # A descriptor of our own for the same connection: shutting it down cannot race http.client closing its one.
+        guard = socket.fromfd(sock.fileno(), sock.family, sock.type)
+
+        def expire() -> None:
+            expired.set()
+            self._cut(guard)
+
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        watchdog.daemon = True
+        with self._lock:
+            self._guards.add(guard)
+            stopped = self._stop.is_set()  # checked under the lock: abort() cuts this request, or this sees the stop
+        try:
+            if stopped:
+                raise ServerError(STOPPED)
+            watchdog.start()
+            yield expired
+        finally:
+            watchdog.cancel()
+            with self._lock:
+                self._guards.discard(guard)
+            guard.close()
+
+    def _cut(self, guard: socket.socket) -> None:
+        with self._lock:
+            if guard in self._guards:
+                with contextlib.suppress(OSError):
+                    guard.shutdown(socket.SHUT_RDWR)
+
+    def abort(self) -> None:
+        """Send nothing more, and cut the requests in flight now rather than wait for their replies."""
+        self._stop.set()
+        with self._lock:
+            guards = list(self._guards)
+        for guard in guards:
+            self._cut(guard)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """``request`` with retries and exponential backoff on the failures that can pass."""
@@ -129,11 +229,33 @@ class Client:
                 if not error.retry or attempt >= self.endpoint.retries:
                     raise
                 delay = error.after if error.after is not None else self.endpoint.backoff * 2**attempt
-                time.sleep(delay * (1 + 0.25 * random.random()))  # jitter: retries from many threads spread out
+                # Jitter spreads the retries of many threads; a stop ends the wait at once.
+                if self._stop.wait(min(RETRY_WAIT_CAP, delay * (1 + 0.25 * random.random()))):
+                    raise ServerError(STOPPED) from None
                 attempt += 1
 
 
-def _status_error(base_url: str, response: http.client.HTTPResponse, data: bytes) -> ServerError:
+def retry_after(value: str | None) -> float | None:
+    """The seconds a Retry-After header asks for: a number of seconds or an HTTP date; None for anything else."""
+    value = (value or "").strip()
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", value):  # ASCII digits only: float() refuses other scripts' digits
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # HTTP dates are in GMT
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _status_error(
+    base_url: str, response: http.client.HTTPResponse, data: bytes, scrub: Callable[[str], str]
+) -> ServerError:
     status = response.status
     try:
         detail = json.loads(data)
@@ -141,11 +263,18 @@ def _status_error(base_url: str, response: http.client.HTTPResponse, data: bytes
         if isinstance(message, dict):
             message = message.get("message", message)
     except ValueError:
-        message = data[:200].decode("utf-8", "replace")
-    after_header = response.getheader("Retry-After")
-    after = float(after_header) if after_header and after_header.replace(".", "", 1).isdigit() else None
-    text = f"{base_url}: HTTP {status}: {str(message)[:300]}"
-    return ServerError(text, status=status, retry=status in RETRIED_STATUSES, after=after)
+        message = data[:4000].decode("utf-8", "replace")
+    # Redacted before it is cut: a key cut in half would get past the redaction.
+    text = f"{base_url}: HTTP {status}: {scrub(str(message))[:300]}"
+    retry = status in RETRIED_STATUSES
+    after = retry_after(response.getheader("Retry-After")) if retry else None
+    if after is not None and after > RETRY_WAIT_CAP:
+        text += (
+            f" (the server asks to retry after {_seconds(after)} s, longer than the {_seconds(RETRY_WAIT_CAP)} s "
+            "this client waits: try again later)"
+        )
+        retry = False
+    return ServerError(text, status=status, retry=retry, after=after)
 
 
 def served_models(client: Client, option: str, name: str) -> list[dict[str, Any]]:
@@ -197,9 +326,9 @@ class OpenAIModel:
         self._option = option
         self._endpoint = context.endpoint
         base_url = resolve_base_url(self._endpoint, option, name)
-        self._client = Client(base_url, self._endpoint)
-        _find(served_models(self._client, option, name), name, base_url, option)
         self._stop = threading.Event()
+        self._client = Client(base_url, self._endpoint, self._stop)
+        _find(served_models(self._client, option, name), name, base_url, option)
 
     def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
         return self._map([partial(self._complete, c, s) for c, s in zip(conversations, samplings, strict=True)])
@@ -218,8 +347,11 @@ class OpenAIModel:
     def _map(self, calls: Sequence[Callable[[], T]]) -> list[T]:
         """Run the calls concurrently, results in call order; a failure stops what was not yet sent."""
         answers: dict[int, T] = {}
-        with ThreadPoolExecutor(max_workers=self._endpoint.concurrency, thread_name_prefix="fine-openai") as pool:
-            futures: dict[Future[T], int] = {pool.submit(call): index for index, call in enumerate(calls)}
+        pool = ThreadPoolExecutor(max_workers=self._endpoint.concurrency, thread_name_prefix="fine-openai")
+        futures: dict[Future[T], int] = {}
+        try:
+            for index, call in enumerate(calls):
+                futures[pool.submit(call)] = index
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((future for future in done if future.exception() is not None), None)
             if failed is not None:
@@ -227,13 +359,28 @@ class OpenAIModel:
                 for future in pending:
                     future.cancel()
                 wait(pending)
-            for future, index in futures.items():
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    answers[index] = future.result()
+        except BaseException as stop:
+            # An interrupt (a CI cancel's SIGTERM arrives as one): nothing more is sent, requests in flight are cut
+            # rather than awaited, and the interrupt unwinds at once, carrying the answers already back so that
+            # the caller caches them. The model stays stopped.
+            self._client.abort()
+            pool.shutdown(wait=False, cancel_futures=True)
+            if not isinstance(stop, KeyboardInterrupt):
+                raise
+            finished = {
+                index: future.result()
+                for future, index in futures.items()
+                if future.done() and not future.cancelled() and future.exception() is None
+            }
+            raise InterruptedAnswers(str(stop), finished) from stop  # type: ignore[arg-type]
+        pool.shutdown()
+        for future, index in futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                answers[index] = future.result()
         self._stop.clear()
         if failed is not None:
             error = failed.exception()
-            message = f"{self._option}={self.name}: {error}"
+            message = self._client.scrub(f"{self._option}={self.name}: {error}")
             # What did come back is kept: the caller caches it, and a re-run asks only for the rest.
             raise PartialAnswers(message, answers)  # type: ignore[arg-type]
         return [answers[index] for index in range(len(calls))]
@@ -274,6 +421,7 @@ class OpenAIModel:
             return self._client.call("POST", "/chat/completions", body)
         except ServerError as error:
             if error.status == 400 and any(word in str(error).lower() for word in CONTEXT_WORDS):
+                # str(error) is redacted already: this reason is shown, and stored in the cache for later runs.
                 return PromptFailure(f"the server refused the prompt: {str(error).split(': ', 2)[-1]}")
             raise
 
@@ -297,8 +445,13 @@ class OpenAIModel:
             text = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise ServerError(f"{self._client.base_url}: a reply without choices[0].message.content") from None
-        text = text if isinstance(text, str) else ""
-        return Truncated(text) if choice.get("finish_reason") == "length" else text
+        finish = choice.get("finish_reason")
+        if not isinstance(text, str):
+            # No answer is not an empty answer: the pair gets no verdict instead of a judge reading "" as a reply.
+            what = "content: null" if text is None else f"content is {type(text).__name__}, not text"
+            finish_text = self._client.scrub(str(finish))[:60]  # redacted before it is cut, as in _status_error
+            return PromptFailure(f"the server returned no content ({what}, finish_reason={finish_text})")
+        return Truncated(text) if finish == "length" else text
 
     def close(self) -> None:
-        self._stop.set()
+        self._client.abort()

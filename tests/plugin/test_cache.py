@@ -364,3 +364,76 @@ def test_leftovers_of_killed_runs_are_swept(tmp_path: Path) -> None:
     cache.put_answers([AnswerRow("fresh", "text", None, True)], "live-run")
     tidy(tmp_path)  # the default age keeps what a run still going may need
     assert set(cache.answers(["fresh"])) == {"fresh"}
+
+
+SLOW_MODEL = """
+import time
+
+from scripted import judge, model as fast
+
+
+def model(conversations, max_tokens, temperature, seed):
+    time.sleep(1.5)  # long enough that two runs started together overlap
+    return fast(conversations, max_tokens, temperature, seed)
+"""
+
+
+def test_two_runs_sharing_a_cache_folder_generate_once_and_report_true_counts(project: pytest.Pytester) -> None:
+    project.makepyfile(slow=SLOW_MODEL)
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--model=py:slow:model",
+                "--fine-judge=py:slow:judge",
+                "--fine-dataset=pairs.jsonl",
+                "--fine-cache-dir=shared",
+                f"--fine-report=r{n}.json",
+                "-p",
+                "no:randomly",
+            ],
+            cwd=project.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    calls = [json.loads(line) for line in (project.path / "calls.log").read_text().splitlines()]
+    # One run waited for the other's answers instead of generating them again.
+    assert sum(call["n"] for call in calls) == 15, calls
+    for n, run in zip((1, 2), runs, strict=True):
+        facts = read_json(project.path / f"r{n}.json")["run"]
+        asked = sum(call["n"] for call in calls if call["pid"] == run.pid)
+        assert facts["generated"] == asked and facts["cached"] == 15 - asked, (n, facts, calls)
+
+
+@pytest.mark.parametrize(
+    ("found", "events", "expected"),
+    [
+        # Another run stored the same answers first: the rows carry its name, the work was this run's.
+        ((15, 0, 15, 5, 0, 5), ['{"generated": 15, "judged": 5}'], (15, 15, 0, 5, 5, 0)),
+        # Two processes of one run each generated part.
+        (
+            (15, 15, 0, 5, 5, 0),
+            ['{"generated": 6, "judged": 0}', '{"generated": 9, "judged": 5}'],
+            (15, 15, 0, 5, 5, 0),
+        ),
+        # Everything came from the cache.
+        ((15, 0, 15, 5, 0, 5), ['{"generated": 0, "judged": 0}'], (15, 0, 15, 5, 0, 5)),
+        # A tally above what is stored (a row lost with the cache) never makes cached negative.
+        ((15, 3, 10, 5, 0, 5), ['{"generated": 20, "judged": 0}'], (15, 13, 0, 5, 0, 5)),
+    ],
+)
+def test_run_counts_come_from_what_the_run_did(
+    found: tuple[int, ...], events: list[str], expected: tuple[int, ...]
+) -> None:
+    from fine_pytest.evaluate import Stats
+    from fine_pytest.state import true_counts
+
+    counted = true_counts(Stats(*found), events)
+    assert tuple(counted.to_dict().values()) == expected

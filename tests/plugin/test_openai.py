@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -38,6 +39,8 @@ class Stub:
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.logprobs = True  # whether the stub honours logprobs/top_logprobs, as vllm serve does
+        self.drip: dict[int, float] = {}  # request number -> seconds between the bytes of its reply, headers too
+        self.url = ""
 
     def answer(self, body: dict[str, Any]) -> str:
         text = body["messages"][-1]["content"]
@@ -49,14 +52,32 @@ def handler_for(stub: Stub) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-            data = body.encode()
+        def _send(self, status: int, body: str, headers: dict[str, str] | None = None, drip: float = 0.0) -> None:
+            # A careless server echoes the request's credentials in its error text.
+            data = body.replace("{authorization}", self.headers.get("Authorization", "")).encode()
+            if drip:
+                self._drip(status, data, headers or {}, drip)
+                return
             self.send_response(status)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            with contextlib.suppress(OSError):  # a client that gave up (a timeout, a cancel) has hung up
+                self.wfile.write(data)
+
+        def _drip(self, status: int, data: bytes, headers: dict[str, str], drip: float) -> None:
+            lines = [
+                f"HTTP/1.0 {status} Stub",
+                f"Content-Length: {len(data)}",
+                *(f"{k}: {v}" for k, v in headers.items()),
+            ]
+            raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+            with contextlib.suppress(OSError):  # the client hung up: it was meant to, at its deadline
+                for index in range(len(raw)):
+                    self.wfile.write(raw[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(drip)
 
         def _authorised(self) -> bool:
             if stub.key is not None and self.headers.get("Authorization") != f"Bearer {stub.key}":
@@ -90,8 +111,9 @@ def handler_for(stub: Stub) -> type[BaseHTTPRequestHandler]:
                     # Counted down before replying: the client may send its next request as soon as it reads this.
                     stub.in_flight -= 1
                     counted = False
+                drip = stub.drip.get(number, 0.0)
                 if number in stub.faults:
-                    self._send(*stub.faults[number])
+                    self._send(*stub.faults[number], drip=drip)
                     return
                 content = stub.answer(body)
                 finish = "length" if len(content) >= body["max_tokens"] * 4 else "stop"
@@ -105,7 +127,7 @@ def handler_for(stub: Stub) -> type[BaseHTTPRequestHandler]:
                     reply["choices"][0]["logprobs"] = {
                         "content": [{"token": "A", "logprob": -0.5, "top_logprobs": top}]
                     }
-                self._send(200, json.dumps(reply))
+                self._send(200, json.dumps(reply), drip=drip)
             finally:
                 if counted:
                     with stub.lock:
@@ -114,21 +136,29 @@ def handler_for(stub: Stub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def stub() -> Iterator[Stub]:
-    stub = Stub()
+@contextlib.contextmanager
+def serving(stub: Stub) -> Iterator[Stub]:
+    """The stub, listening on a free port of 127.0.0.1 until the block ends."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(stub))
     stub.server = server
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    stub.url = f"http://127.0.0.1:{server.server_address[1]}/v1"  # type: ignore[attr-defined]
-    yield stub
-    server.shutdown()
-    server.server_close()
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    with serving(Stub()) as running:
+        yield running
 
 
 def model(stub: Stub, **endpoint: Any) -> OpenAIModel:
-    settings = {"base_url": stub.url, "backoff": 0.01, **endpoint}  # type: ignore[attr-defined]
+    settings = {"base_url": stub.url, "backoff": 0.01, **endpoint}
     return OpenAIModel("tiny", context=ModelContext(endpoint=Endpoint(**settings)))
 
 
@@ -188,7 +218,7 @@ def test_a_prompt_longer_than_the_context_fails_alone(stub: Stub) -> None:
 
 def test_unknown_model_wrong_key_and_no_server_are_one_clear_error_each(stub: Stub) -> None:
     with pytest.raises(FineError, match=r"does not serve 'other' \(it serves: tiny\)"):
-        OpenAIModel("other", context=ModelContext(endpoint=Endpoint(base_url=stub.url)))  # type: ignore[attr-defined]
+        OpenAIModel("other", context=ModelContext(endpoint=Endpoint(base_url=stub.url)))
     stub.key = SECRET
     with pytest.raises(FineError, match="refused the API key \\(HTTP 401\\).*OPENAI_API_KEY") as refused:
         model(stub)
@@ -222,7 +252,7 @@ def test_end_to_end_with_a_key_that_never_leaks(project: pytest.Pytester, stub: 
     stub.key = SECRET
     args = (
         "--model=openai:tiny",
-        f"--fine-base-url={stub.url}",  # type: ignore[attr-defined]
+        f"--fine-base-url={stub.url}",
         "--fine-dataset=pairs.jsonl",
         "--fine-report=report.json",
         "--junitxml=junit.xml",
@@ -245,7 +275,7 @@ def test_end_to_end_with_a_key_that_never_leaks(project: pytest.Pytester, stub: 
 
 def test_a_server_dying_mid_run_fails_the_gate_and_the_next_run_resumes(project: pytest.Pytester, stub: Stub) -> None:
     stub.die_after = 7
-    url = stub.url  # type: ignore[attr-defined]
+    url = stub.url
     args = ("--model=openai:tiny", f"--fine-base-url={url}", "--fine-dataset=pairs.jsonl", "--fine-report=r.json")
     broken = project.runpytest(*args, "--fine-concurrency=1", "--fine-retries=1", "--fine-timeout=1")
     assert broken.ret == 1

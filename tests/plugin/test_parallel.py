@@ -77,13 +77,14 @@ def test_a_crashed_worker_leaves_its_pair_without_verdict_and_fails_the_gate(pro
 
 
 DYING_LEADER = """
-import json, os
+import json, os, signal
 
 def model(conversations, **sampling):
-    # The first process to generate dies in the middle of it; whoever takes over must finish the job.
+    # The first process to generate dies in the middle of it (killed, as by the OOM killer: an os._exit from a
+    # model is refused as an error instead); whoever takes over must finish the job.
     if not os.path.exists("died"):
         open("died", "w").close()
-        os._exit(1)
+        os.kill(os.getpid(), signal.SIGKILL)
     with open("calls.log", "a") as log:
         log.write(json.dumps({"n": len(conversations), "pid": os.getpid()}) + "\\n")
     return ["I can't help with that." if "[[A]]" not in c[-1]["content"] else "Option: [[A]]" for c in conversations]
