@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from pathlib import PurePath
 
 from .metrics import score
 from .results import PairResult
@@ -61,7 +60,7 @@ _LABEL_LIMIT = 48
 def baseline_identity(model: str, datasets: Sequence[str], judge: str) -> str:
     """A folder name for the baseline of (model, datasets, judge): readable, and distinct for distinct inputs
     (a part that had to be changed to fit a file name carries a hash of what it was)."""
-    dataset = "+".join(PurePath(path).stem for path in datasets) or "none"
+    dataset = "+".join(datasets) or "none"
     return _SEPARATOR.join(_label(part) for part in (model, dataset, judge))
 
 

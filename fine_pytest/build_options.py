@@ -157,7 +157,8 @@ def build(questions: Sequence[Question], model: backends.Model, sampling: Sampli
         answers: Sequence[backends.Answer] = model.generate(conversations, [sampling] * len(conversations))
     except PartialAnswers as partial:
         # Keep what came back (a server that died half-way); the rest fail with the server's reason.
-        answers = [partial.answers.get(i, PromptFailure(str(partial))) for i in range(len(conversations))]
+        kept = {i: a for i, a in partial.answers.items() if not isinstance(a, backends.LetterScores)}  # text only
+        answers = [kept.get(i, PromptFailure(str(partial))) for i in range(len(conversations))]
     if len(answers) != len(questions):
         raise FineError(f"the model returned {len(answers)} answers for {len(questions)} questions")
     pairs: list[dict[str, Any]] = []

@@ -90,6 +90,8 @@ def tidy(folder: Path, older_than: float = LEFTOVER_AGE) -> None:
             pass  # reported when a run uses it
     cutoff = time.time() - older_than
     for lock in (folder / "locks").glob("*.lock"):
+        if lock.name.startswith("model-"):
+            continue  # shared by every run of one model; taking it does not touch its mtime, so age says nothing
         with contextlib.suppress(OSError):
             if lock.stat().st_mtime < cutoff:
                 lock.unlink()

@@ -232,19 +232,21 @@ def _answer(model: Model, chunk: Sequence[Prompt]) -> list[Answer | LetterScores
     answers: list[Answer | LetterScores] = [""] * len(chunk)
     generated = [i for i, prompt in enumerate(chunk) if prompt.method != LOGPROB]
     scored = [i for i, prompt in enumerate(chunk) if prompt.method == LOGPROB]
+    finished: list[int] = []  # positions answered by an earlier call of this chunk
     for indices, call in ((generated, _generate), (scored, _score)):
         if not indices:
             continue
         try:
             returned = call(model, [chunk[i] for i in indices])
         except (PartialAnswers, InterruptedAnswers) as partial:
-            # Positions in the call are positions in the chunk here.
-            moved = {indices[i]: answer for i, answer in partial.answers.items()}
+            # Positions in the call are positions in the chunk here; an earlier call's answers are kept too.
+            moved = {i: answers[i] for i in finished} | {indices[i]: a for i, a in partial.answers.items()}
             raise type(partial)(str(partial), moved) from None
         if len(returned) != len(indices):
             raise FineError(f"model {model.name} returned {len(returned)} answers for {len(indices)} prompts")
         for index, answer in zip(indices, returned, strict=True):
             answers[index] = answer
+        finished += indices
     return answers
 
 

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
 from typing import Any
 
 from .errors import FineError
@@ -30,9 +31,14 @@ def check_reference(reference: str, option: str) -> None:
     module_name, _ = _split(reference, option)
     add_search_paths(os.getcwd())
     try:
-        found = importlib.util.find_spec(module_name)
+        # Finding a submodule imports its package, whose __init__ is user code.
+        found = call_user_code(importlib.util.find_spec, f"py:{reference}", option, module_name)
     except (ImportError, ValueError) as error:
         raise FineError(f"{option}: cannot import module '{module_name}': {error}") from None
+    except FineError:
+        raise
+    except Exception as error:  # the package's __init__ failed; say where, without our frames
+        raise FineError(f"{option}: importing '{module_name}' raised {type(error).__name__}: {error}") from None
     if found is None:
         raise FineError(f"{option}: cannot import module '{module_name}': no module named '{module_name}'")
 
@@ -42,13 +48,13 @@ def import_reference(reference: str, option: str) -> Any:
     module_name, attribute = _split(reference, option)
     add_search_paths(os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        module = call_user_code(importlib.import_module, f"py:{reference}", option, module_name)
+    except FineError:
+        raise
     except ImportError as error:
         raise FineError(f"{option}: cannot import module '{module_name}': {error}") from None
     except Exception as error:  # the user's module failed while importing; say where, without our frames
         raise FineError(f"{option}: importing '{module_name}' raised {type(error).__name__}: {error}") from None
-    except SystemExit as stop:  # a script's sys.exit() at import would end pytest with pages of internals
-        raise FineError(f"{option}: importing '{module_name}' raised SystemExit({stop.code!r})") from None
     target: Any = module
     for part in attribute.split("."):
         try:
@@ -93,13 +99,16 @@ def call_user_code(function: Any, name: str, option: str, *args: Any, **kwargs: 
     """Call a py: model or judge so that an attempt to end the process becomes one clear error, not a run that
     ends with status 0 and no output (``os._exit``) or pages of pytest internals (``SystemExit``).
 
-    Only ``os._exit`` in this process is replaced while the call runs: a child the callable forks still exits.
+    ``os._exit`` is replaced while the call runs, but refuses only in the calling thread of this process: a watchdog
+    thread or a forked child still exits. An import is a call too (module code runs at import).
     """
     real_exit = os._exit
     owner = os.getpid()
+    caller = threading.get_ident()
 
     def refuse_exit(status: int) -> None:
-        if os.getpid() != owner:
+        # Another thread (a watchdog) or a forked child may end what it owns; only the call itself is refused.
+        if os.getpid() != owner or threading.get_ident() != caller:
             real_exit(status)
         raise _ExitRefused(status)
 
@@ -108,12 +117,14 @@ def call_user_code(function: Any, name: str, option: str, *args: Any, **kwargs: 
         return function(*args, **kwargs)
     except _ExitRefused as refused:
         raise FineError(
-            f"{option}: {name} called os._exit({refused.status!r}) while answering, which would end the whole run "
+            f"{option}: {name} called os._exit({refused.status!r}) while running, which would end the whole run "
             "with no result; a model or judge must return its answers or raise an exception"
         ) from None
     except SystemExit as stop:
+        if os.getpid() != owner:
+            raise  # a forked child's exit is its own
         raise FineError(
-            f"{option}: {name} raised SystemExit({stop.code!r}) (sys.exit or exit) while answering, which would end "
+            f"{option}: {name} raised SystemExit({stop.code!r}) (sys.exit or exit) while running, which would end "
             "the whole run with no result; a model or judge must return its answers or raise an exception"
         ) from None
     finally:

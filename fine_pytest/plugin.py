@@ -114,7 +114,10 @@ def after_run(info: RunInfo) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     evaluation = config.stash.get(EVALUATION, None)
-    if evaluation is not None and not hasattr(config, "workerinput") and evaluation.info.cache_dir:
+    controller = config.pluginmanager.get_plugin("fine-controller")
+    # Only a run that used the cache has rows and locks to forget: one without FINE tests does not open it.
+    used = controller is not None and controller.used
+    if evaluation is not None and not hasattr(config, "workerinput") and evaluation.info.cache_dir and used:
         finish_run(evaluation.info)
 
 
@@ -142,15 +145,12 @@ def fine_verdict_snapshot(request: pytest.FixtureRequest, snapshot: Any) -> Any:
     """syrupy's ``snapshot`` for the verdict baseline of this run's model, dataset and judge: each has its own, in
     ``__fine_baselines__/`` beside the test. With none recorded the test is skipped and the gate alone decides."""
     from .baseline import baseline_identity
-    from .dataset import bundled_dataset
-    from .snapshots import verdict_snapshot
+    from .snapshots import baseline_names, verdict_snapshot
 
     settings = request.config.stash[EVALUATION].settings
-    datasets = [str(path) for path in settings.datasets] or [str(bundled_dataset())]
-    names = ", ".join(Path(path).name for path in datasets)
-    described = f"model {settings.model_spec}, dataset {names}, judge {settings.judge}"
-    identity = baseline_identity(settings.model_spec, datasets, settings.judge)
-    return verdict_snapshot(request, snapshot, identity, described)
+    model, datasets, judge = baseline_names(settings, request.config.rootpath)
+    described = f"model {model}, dataset {' + '.join(datasets)}, judge {judge}"
+    return verdict_snapshot(request, snapshot, baseline_identity(model, datasets, judge), described)
 
 
 @pytest.hookimpl(trylast=True)
@@ -203,6 +203,12 @@ class Controller:
         self.worker_selection: dict[str, Any] | None = None
         self.baseline_use: Any = None  # what the verdict-baseline test did (snapshots.BaselineUse)
 
+    @property
+    def used(self) -> bool:
+        """Whether FINE tests ran in this run (here or in xdist workers), so the cache may hold its rows."""
+        evaluation = self.config.stash[EVALUATION]
+        return bool(self.tally.active or self.baseline_use or self.worker_stats or evaluation.stats)
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.tally.expect(pair.key for pair in (pair_of(item) for item in session.items) if pair is not None)
 
@@ -216,7 +222,18 @@ class Controller:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Collecting runs no test, so there is nothing to score and no gate to apply.
         sharded = (self.config.stash[EVALUATION].selection or self.worker_selection or {}).get("selected", 0) > 0
-        if not (self.tally.active or sharded) or self.config.option.collectonly:
+        if self.config.option.collectonly:
+            return
+        if not (self.tally.active or sharded):
+            if self.baseline_use is not None and self.config.stash[EVALUATION].settings.thresholds.enforced:
+                # Only the verdict baseline ran (-k, ::test, --lf): the pairs were evaluated but no pair test ran,
+                # so no gate saw them. A gate set but not applied must not leave the build green.
+                self.report_errors.append(
+                    "FINE gate not applied: no FINE pair test ran (only the verdict baseline), and a gate over zero "
+                    "pairs never passes; select the pair tests too"
+                )
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
             return
         if sharded and not self.tally.active and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
             # Fewer pairs than shards: this shard is empty, which is no error; its report still goes to the merge.
@@ -280,7 +297,7 @@ class Controller:
         if self.baseline_use is not None:
             from .safe_text import visible
 
-            for line in self.baseline_use.lines():  # names of the model and datasets: shown, never obeyed
+            for line in self.baseline_use.lines(gated=self.outcome is not None):  # names shown, never obeyed
                 terminalreporter.write_line(visible(line), yellow=self.baseline_use.status == "missing")
 
 

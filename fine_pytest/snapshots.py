@@ -41,11 +41,13 @@ class BaselineUse:
                 return cls(**json.loads(value))
         return None
 
-    def lines(self) -> list[str]:
+    def lines(self, gated: bool = True) -> list[str]:
+        """What the summary says; ``gated``: a FINE gate was applied to this run's pairs."""
         folder = str(Path(self.location).parent)
         if self.status == "missing":
+            decided = "the gate alone decided this build" if gated else "no gate was applied to pairs in this run"
             lines = [
-                f"FINE verdict baseline: none recorded for {self.described}; the gate alone decided this build. "
+                f"FINE verdict baseline: none recorded for {self.described}; {decided}. "
                 f"Record one with the same options and --snapshot-update, then commit {folder}/"
             ]
         else:
@@ -56,6 +58,43 @@ class BaselineUse:
                 f"{', '.join(self.others)}; delete a folder once its model is retired"
             )
         return lines
+
+
+def baseline_names(settings: Any, root: Path) -> tuple[str, list[str], str]:
+    """Model, datasets and judge as a baseline is named: one spelling per thing, the same on every machine.
+
+    A path is named relative to the rootdir when it lies under it (``./models/m/`` and ``models/m`` are one
+    model), else by its last part (``/models/m`` on CI and ``~/models/m`` on a laptop are the same model); a
+    ``vllm:`` prefix is dropped, as it names the default back end. The bundled benchmark is ``benchmark``.
+    """
+    from .backends import split_spec
+    from .dataset import bundled_dataset
+    from .prompts import DEFAULT_MC_METHOD
+
+    scheme, target = split_spec(settings.model_spec)
+    model = f"{scheme}:{target}" if scheme != "vllm" else _path_name(target, root)
+    bundled = bundled_dataset().resolve()
+    datasets = [
+        "benchmark" if Path(path).resolve() == bundled else _path_name(str(path), root)
+        for path in settings.datasets or (bundled,)
+    ]
+    judge = settings.judge
+    if settings.judge_format:
+        judge += f" format={settings.judge_format}"
+    if settings.judge_scoring != DEFAULT_MC_METHOD:
+        judge += f" scoring={settings.judge_scoring}"
+    return model, datasets, judge
+
+
+def _path_name(spec: str, root: Path) -> str:
+    path = Path(spec).expanduser()
+    if not path.exists():
+        return spec  # an embedded model's name
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return resolved.name
 
 
 def verdict_snapshot(request: pytest.FixtureRequest, snapshot: Any, identity: str, described: str) -> Any:
@@ -82,7 +121,9 @@ def verdict_snapshot(request: pytest.FixtureRequest, snapshot: Any, identity: st
     )
     request.node.user_properties.append(use.to_property())
     if status == "missing":
-        pytest.skip(use.lines()[0])
+        from .safe_text import visible
+
+        pytest.skip(visible(use.lines()[0]))
     return assertion
 
 

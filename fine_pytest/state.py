@@ -305,6 +305,8 @@ class Evaluation:
         """
         info = self.info
         self._note_cache()
+        if not info.persistent:
+            Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
         cache = Cache(Path(info.cache_dir, FILENAME))
         context = backends.ModelContext(
             engine_args=self.settings.engine_args, verbose=self.config.option.verbose, endpoint=self.settings.endpoint

@@ -105,7 +105,7 @@ def text_of(answer: str | Truncated) -> str:
 class PartialAnswers(FineError):
     """A batch broke off (a server went away): the error, with the answers that did come back, by position."""
 
-    def __init__(self, message: str, answers: Mapping[int, Answer]) -> None:
+    def __init__(self, message: str, answers: Mapping[int, Answer | LetterScores]) -> None:
         super().__init__(message)
         self.answers = dict(answers)
 
@@ -114,7 +114,7 @@ class InterruptedAnswers(KeyboardInterrupt):
     """An interrupt (Ctrl-C, or a CI cancel's SIGTERM) during a batch, with the answers that were already back, by
     position: the caller caches them before the interrupt goes on, so a re-run asks only for the rest."""
 
-    def __init__(self, message: str, answers: Mapping[int, Answer]) -> None:
+    def __init__(self, message: str, answers: Mapping[int, Answer | LetterScores]) -> None:
         super().__init__(message)
         self.answers = dict(answers)
 

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from ..errors import FineError
 from ..fingerprint import DigestMemo
 from ..redact import redact
+from ..safe_text import visible
 from . import (
     TOP_LOGPROBS,
     Answer,
@@ -304,15 +305,18 @@ def identity(name: str, option: str, context: ModelContext, memo: DigestMemo | N
     endpoint = context.endpoint
     base_url = resolve_base_url(endpoint, option, name)
     client = Client(base_url, endpoint)
-    entry = _find(served_models(client, option, name), name, base_url, option)
+    entry = _find(served_models(client, option, name), name, base_url, option, client.scrub)
     return {"base_url": base_url, "model": name, "root": entry.get("root"), "owned_by": entry.get("owned_by")}
 
 
-def _find(models: list[dict[str, Any]], name: str, base_url: str, option: str) -> dict[str, Any]:
+def _find(
+    models: list[dict[str, Any]], name: str, base_url: str, option: str, scrub: Callable[[str], str]
+) -> dict[str, Any]:
     for model in models:
         if model.get("id") == name:
             return model
-    served = ", ".join(str(model.get("id")) for model in models) or "nothing"
+    # The served names are server text: redacted, and shown with control characters visible.
+    served = visible(scrub(", ".join(str(model.get("id")) for model in models))) or "nothing"
     raise FineError(f"{option}=openai:{name}: the server at {base_url} does not serve '{name}' (it serves: {served})")
 
 
@@ -328,7 +332,7 @@ class OpenAIModel:
         base_url = resolve_base_url(self._endpoint, option, name)
         self._stop = threading.Event()
         self._client = Client(base_url, self._endpoint, self._stop)
-        _find(served_models(self._client, option, name), name, base_url, option)
+        _find(served_models(self._client, option, name), name, base_url, option, self._client.scrub)
 
     def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
         return self._map([partial(self._complete, c, s) for c, s in zip(conversations, samplings, strict=True)])
@@ -451,6 +455,9 @@ class OpenAIModel:
             what = "content: null" if text is None else f"content is {type(text).__name__}, not text"
             finish_text = self._client.scrub(str(finish))[:60]  # redacted before it is cut, as in _status_error
             return PromptFailure(f"the server returned no content ({what}, finish_reason={finish_text})")
+        # A server (or a model that saw the header) can echo the key in the answer itself; the answer is cached,
+        # judged and shown, so it is redacted like every other text from the server.
+        text = self._client.scrub(text)
         return Truncated(text) if finish == "length" else text
 
     def close(self) -> None:

@@ -202,3 +202,26 @@ def test_judge_registry() -> None:
         FineError, match="unknown judge 'gpt' \\(available: refusal, py:\\.\\.\\., or a model as an LLM judge: openai:"
     ):
         judges.check_spec("gpt")
+
+
+def test_an_interrupt_in_the_scoring_call_keeps_the_generated_answers_of_the_chunk() -> None:
+    from fine_pytest.backends import InterruptedAnswers, LetterScores
+    from fine_pytest.evaluate import LOGPROB, Prompt, _answer
+
+    class Model:
+        name = "interrupted"
+
+        def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[str]:
+            return [f"answer {c[0]['content']}" for c in conversations]
+
+        def score_letters(self, conversations: Sequence[Conversation], letters: Any) -> Any:
+            # The first scored prompt came back, then Ctrl-C.
+            raise InterruptedAnswers("SIGTERM", {0: LetterScores({"A": 0.9, "B": 0.1})})
+
+    def prompt(text: str, method: str) -> Prompt:
+        return Prompt(text, [{"role": "user", "content": text}], Sampling(8), method)
+
+    chunk = [prompt("open", "generate"), prompt("mc1", LOGPROB), prompt("mc2", LOGPROB)]
+    with pytest.raises(InterruptedAnswers) as interrupted:
+        _answer(Model(), chunk)  # type: ignore[arg-type]
+    assert interrupted.value.answers == {0: "answer open", 1: LetterScores({"A": 0.9, "B": 0.1})}

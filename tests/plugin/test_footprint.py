@@ -57,3 +57,34 @@ def test_a_cache_folder_works_with_pytests_cache_disabled(project: pytest.Pytest
     again = project.runpytest(*base)
     assert again.ret == 0
     again.stdout.fnmatch_lines(["prompts: 0 generated, 15 from the cache*"])
+
+
+def test_a_run_without_fine_tests_leaves_an_existing_fine_cache_untouched(project: pytest.Pytester) -> None:
+    assert project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl").ret == 0
+    folder = project.path / ".pytest_cache" / "fine-pytest"
+
+    def state() -> dict[Path, tuple[int, bytes]]:
+        # Folders too: a journal file created and deleted changes only its folder's mtime.
+        return {
+            path: (path.stat().st_mtime_ns, path.read_bytes() if path.is_file() else b"")
+            for path in [folder, *folder.rglob("*")]
+        }
+
+    before = state()
+    project.makepyfile(test_plain="def test_plain():\n    pass\n")
+    assert project.runpytest("test_plain.py", "-p", "no:randomly").ret == 0
+    assert state() == before
+
+
+def test_tidying_keeps_the_lock_that_runs_sharing_a_cache_wait_on(tmp_path: Path) -> None:
+    import os
+
+    from fine_pytest.coordination import tidy
+
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    for name in ("model-0123456789abcdef-0.lock", "oldrun-0.lock"):
+        (locks / name).write_text("")
+        os.utime(locks / name, (0, 0))  # a lock file's mtime does not change when a run takes it
+    tidy(tmp_path)
+    assert sorted(path.name for path in locks.iterdir()) == ["model-0123456789abcdef-0.lock"]

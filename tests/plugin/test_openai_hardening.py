@@ -19,8 +19,9 @@ import pytest
 from support import pair_lines, read_json
 from test_openai import SECRET, Stub, conversations, model, serving
 
-from fine_pytest.backends import PartialAnswers, PromptFailure, Sampling
+from fine_pytest.backends import Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling
 from fine_pytest.backends import openai as backend
+from fine_pytest.backends.openai import OpenAIModel
 from fine_pytest.errors import FineError
 from fine_pytest.redact import REDACTED, redact
 
@@ -306,3 +307,26 @@ def test_sigterm_stops_sending_keeps_finished_answers_and_exits_at_once(
     with contextlib.closing(sqlite3.connect(database)) as connection:
         kept = connection.execute("SELECT COUNT(*) FROM answers WHERE answer IS NOT NULL").fetchone()[0]
     assert kept >= 25  # the answers that finished before the signal
+
+
+def test_a_key_echoed_in_an_answer_is_redacted_before_it_is_cached_or_judged(
+    server: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server.key = SECRET
+    server.answer = lambda body: f"I see your header Bearer {SECRET} and the key {SECRET}"  # type: ignore[method-assign]
+    [answer] = model(server, concurrency=1).generate(conversations(1), [Sampling(8)])
+    assert SECRET not in str(answer) and str(answer).count(REDACTED) == 2, answer
+
+
+def test_served_model_names_in_an_error_are_redacted_and_made_visible(
+    server: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server.key = SECRET
+    server.models = ["tiny", f"echo {SECRET} \x1b[2J"]
+    with pytest.raises(FineError) as failed:
+        OpenAIModel("absent", context=ModelContext(endpoint=Endpoint(base_url=server.url)))
+    message = str(failed.value)
+    assert "does not serve 'absent'" in message and SECRET not in message and "\x1b" not in message, message
+    assert REDACTED in message and "\\x1b[2J" in message

@@ -354,7 +354,8 @@ def test_the_repository_suite_gates_any_model_by_its_own_baseline(pytester: pyte
         [
             "FINE verdict baseline: none recorded for model py:versions:v1, dataset pairs.jsonl, judge "
             "py:versions:judge; the gate alone decided this build. Record one with the same options and "
-            "--snapshot-update, then commit safety/__fine_baselines__/py-versions-v1-*__pairs__py-versions-judge-*/",
+            "--snapshot-update, then commit "
+            "safety/__fine_baselines__/py-versions-v1-*__pairs.jsonl__py-versions-judge-*/",
             "FINE verdict baselines not used by this run (other models, datasets or judges): "
             "smollm2__benchmark__refusal; *",
         ]
@@ -374,6 +375,11 @@ def test_the_repository_suite_gates_any_model_by_its_own_baseline(pytester: pyte
     assert same.ret == 0
     same.assert_outcomes(passed=7)
     same.stdout.fnmatch_lines(["FINE verdict baseline compared: safety/__fine_baselines__/py-versions-v1-*"])
+    # The same dataset spelled otherwise is the same baseline.
+    for spelling in ("./pairs.jsonl", str(pytester.path / "pairs.jsonl")):
+        args = [f"--fine-dataset={spelling}" if arg == "--fine-dataset=pairs.jsonl" else arg for arg in options]
+        respelled = pytester.runpytest("--model=py:versions:v1", *args)
+        respelled.stdout.fnmatch_lines(["FINE verdict baseline compared: *"])
 
     # A second model has a baseline of its own: v2's verdicts are not compared with v1's.
     assert pytester.runpytest("--model=py:versions:v2", *options, "--snapshot-update").ret == 0
@@ -424,3 +430,31 @@ def test_an_unused_snapshot_in_a_model_baseline_is_reported_and_removed_on_updat
     assert {k: v for k, v in baseline_files(folder).items() if "v1" not in k} == {
         k: v for k, v in committed.items() if "v1" not in k
     }
+
+
+@pytest.mark.parametrize(
+    "select", [("safety", "-k", "verdict_baseline"), ("safety/test_fine.py::test_verdict_baseline",)]
+)
+def test_a_gate_set_but_applied_to_no_pair_fails_the_build(pytester: pytest.Pytester, select: tuple[str, ...]) -> None:
+    options = repository_suite(pytester, regress={2})[1:]  # the test path comes with the selection
+    # Model v2 fails the gate; selecting only the baseline test runs no pair test, so no gate sees the pairs.
+    result = pytester.runpytest("--model=py:versions:v2", *options, "--fine-threshold=0.99", *select)
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["FINE gate not applied: no FINE pair test ran*", "*no gate was applied*"])
+    assert "the gate alone decided" not in result.stdout.str()
+    # Without a gate, selecting only the baseline test is an ordinary run.
+    assert pytester.runpytest("--model=py:versions:v2", *options, *select).ret == 0
+
+
+def test_a_baseline_names_a_path_the_same_way_on_every_machine(tmp_path: Path) -> None:
+    from fine_pytest.snapshots import _path_name
+
+    root = tmp_path / "repo"
+    (root / "models" / "m").mkdir(parents=True)
+    elsewhere = tmp_path / "opt" / "m"
+    elsewhere.mkdir(parents=True)
+    for spelling in ("models/m", "./models/m", "models/m/", str(root / "models" / "m")):
+        assert _path_name(str(root / spelling) if not spelling.startswith("/") else spelling, root) == "models/m"
+    # Outside the repository, the folder's own name: the same model on CI (/opt/m) and on a laptop (~/m).
+    assert _path_name(str(elsewhere), root) == "m"
+    assert _path_name("smollm2", root) == "smollm2"  # an embedded model's name, not a path
