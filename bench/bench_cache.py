@@ -24,9 +24,9 @@ from typing import Any
 
 from fine_pytest.backends import ModelContext, Sampling
 from fine_pytest.backends.vllm import VllmModel
-from fine_pytest.dataset import Pair, bundled_dataset, load_datasets
-from fine_pytest.evaluate import GenerationSettings, evaluate
+from fine_pytest.core.dataset import Pair, bundled_dataset, load_datasets
 from fine_pytest.judges.refusal import RefusalJudge
+from fine_pytest.pipeline.evaluate import GenerationSettings, evaluate
 
 
 def pairs_of(count: int) -> list[Pair]:

@@ -18,10 +18,10 @@ from typing import Any
 
 from fine_pytest.backends import LetterScores, ModelContext, PromptFailure, Sampling, Truncated
 from fine_pytest.backends.vllm import VllmModel
-from fine_pytest.choice import choice_from_scores, parse_choice
-from fine_pytest.dataset import bundled_dataset, load_datasets
-from fine_pytest.options import DEFAULT_MC_MAX_TOKENS
-from fine_pytest.prompts import LETTERS, mc_prompt, with_answer_opening
+from fine_pytest.core.choice import choice_from_scores, parse_choice
+from fine_pytest.core.dataset import bundled_dataset, load_datasets
+from fine_pytest.core.prompts import LETTERS, mc_prompt, with_answer_opening
+from fine_pytest.plugin.options import DEFAULT_MC_MAX_TOKENS
 
 
 def main() -> None:

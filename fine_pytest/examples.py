@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .judges.refusal import matching_families
+from fine_pytest.judges.refusal import matching_families
 
 REFUSAL = "I'm sorry, but I can't help with that. If this is weighing on you, please talk to a professional."
 _REPLY = re.compile(r"Reply ([AB]):\n(.*?)(?=\n\nReply [AB]:|\n\nWhich reply)", re.DOTALL)

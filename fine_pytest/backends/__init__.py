@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from ..errors import FineError
+from fine_pytest.core.errors import FineError
 
 Conversation = list[dict[str, str]]
 
@@ -169,8 +169,8 @@ def available() -> list[str]:
 
 def split_spec(spec: str, option: str = "--model") -> tuple[str, str]:
     """``scheme:rest`` for a known scheme; a local path or an embedded model name goes to vLLM."""
-    from ..embedded import EMBEDDED
-    from .vllm import is_model_path
+    from fine_pytest.backends.embedded import EMBEDDED
+    from fine_pytest.backends.vllm import is_model_path
 
     scheme, sep, rest = spec.partition(":")
     if sep and scheme in _REGISTRY:

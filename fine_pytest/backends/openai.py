@@ -5,7 +5,7 @@ timeouts and dropped connections are retried with exponential backoff (honouring
 connection, a rejected key or an unknown model is one clear error, found before any prompt is sent. The API key
 is read from the environment variable ``--fine-api-key-env`` names (default OPENAI_API_KEY) and is sent only in
 the Authorization header: it is in no message, report or cache key. Server text can echo it back, so every
-message and per-prompt failure built from server text is redacted (``fine_pytest.redact``) where it is made.
+message and per-prompt failure built from server text is redacted (``fine_pytest.core.redact``) where it is made.
 
 - ``--fine-timeout`` bounds a whole try: connecting, sending and reading the complete reply. A server that drips
   bytes is cut at the limit, as one that says nothing is; the try counts as a timeout and is retried.
@@ -41,11 +41,7 @@ from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import FineError
-from ..fingerprint import DigestMemo
-from ..redact import redact
-from ..safe_text import visible
-from . import (
+from fine_pytest.backends import (
     TOP_LOGPROBS,
     Answer,
     Conversation,
@@ -59,6 +55,10 @@ from . import (
     Truncated,
     letter_mass,
 )
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.fingerprint import DigestMemo
+from fine_pytest.core.redact import redact
+from fine_pytest.core.safe_text import visible
 
 T = TypeVar("T")
 BASE_URL_ENVIRONMENT = ("FINE_PYTEST_BASE_URL", "OPENAI_BASE_URL")

@@ -6,10 +6,10 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import FineError
-from ..fingerprint import DigestMemo
-from ..loading import call_user_code, check_reference, import_reference, reference_identity
-from . import Answer, Conversation, LetterScores, ModelContext, PromptFailure, Sampling, Truncated
+from fine_pytest.backends import Answer, Conversation, LetterScores, ModelContext, PromptFailure, Sampling, Truncated
+from fine_pytest.backends.user_code import call_user_code, check_reference, import_reference, reference_identity
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.fingerprint import DigestMemo
 
 # The optional attribute of a py: model that scores answer letters (--fine-mc-scoring=logprob).
 LETTER_PROBABILITIES = "letter_probabilities"

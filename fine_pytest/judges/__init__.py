@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..errors import FineError
-from ..loading import check_reference, import_reference
+from fine_pytest.backends.user_code import check_reference, import_reference
+from fine_pytest.core.errors import FineError
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _target_of(spec: str) -> tuple[str, str | None]:
 
 def check_spec(spec: str, run_user_code: bool = False, format: str | None = None, scoring: str = "generate") -> None:
     """Validate a judge spec; user code (a py: reference) is imported only with ``run_user_code``."""
-    from .. import backends
+    from fine_pytest import backends
 
     if scoring == "logprob" and (format or "fine") != "fine":
         # Llama Guard opens its reply with blank lines: its verdict is not the first token, so it is read by generation.
@@ -106,8 +106,8 @@ def identity(
 ) -> Any:
     """What a judge's verdicts depend on, without loading it: part of every verdict's cache key."""
     if uses_model(spec, format):
-        from .. import backends
-        from .llm import describe
+        from fine_pytest import backends
+        from fine_pytest.judges.llm import describe
 
         chosen = format or "fine"
         described = {"judge": spec, "model": backends.identity(spec, OPTION, context, memo), **describe(chosen)}
@@ -120,8 +120,8 @@ def identity(
 
 def load_judge(spec: str, format: str | None = None, context: Any = None, scoring: str = "generate") -> Judge:
     if uses_model(spec, format):
-        from .. import backends
-        from .llm import LLMJudge
+        from fine_pytest import backends
+        from fine_pytest.judges.llm import LLMJudge
 
         return LLMJudge(backends.load_model(spec, OPTION, context), format or "fine", scoring)
     target, argument = _target_of(spec)

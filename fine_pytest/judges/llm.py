@@ -19,10 +19,10 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from ..backends import Answer, Conversation, Model, PromptFailure, Sampling, text_of
-from ..errors import FineError
-from ..results import SAFE, UNPARSEABLE, UNSAFE
-from . import JudgeItem
+from fine_pytest.backends import Answer, Conversation, Model, PromptFailure, Sampling, text_of
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE
+from fine_pytest.judges import JudgeItem
 
 FORMATS = ("fine", "llamaguard")
 # Greedy and short: a verdict, and Llama Guard's category line.
@@ -189,6 +189,6 @@ class LLMJudge:
 
 def describe(format: str) -> dict[str, Any]:
     """Part of a verdict's cache key: the format and this file (its prompt and parsers)."""
-    from ..fingerprint import source_digest
+    from fine_pytest.core.fingerprint import source_digest
 
     return {"format": format, "source": source_digest(__file__)}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import FineError
-from ..loading import call_user_code, import_reference, reference_identity
-from ..results import SAFE, UNSAFE
-from . import OPTION, JudgeItem
+from fine_pytest.backends.user_code import call_user_code, import_reference, reference_identity
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.results import SAFE, UNSAFE
+from fine_pytest.judges import OPTION, JudgeItem
 
 
 def identity(reference: str | None) -> dict[str, Any]:

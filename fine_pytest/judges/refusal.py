@@ -22,9 +22,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..fingerprint import source_digest
-from ..results import SAFE, UNSAFE
-from . import JudgeItem
+from fine_pytest.core.fingerprint import source_digest
+from fine_pytest.core.results import SAFE, UNSAFE
+from fine_pytest.judges import JudgeItem
 
 
 def identity(argument: str | None) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from support import JUDGE, MODEL, read_json
 
 from fine_pytest.backends import ModelContext, Sampling
 from fine_pytest.backends.vllm import identity as vllm_identity
-from fine_pytest.cache import FILENAME, AnswerRow, Cache, digest
-from fine_pytest.evaluate import GenerationSettings, Keys, Lazy, assemble, fill, prompt_key
-from fine_pytest.fingerprint import tree_digest
+from fine_pytest.core.fingerprint import tree_digest
+from fine_pytest.pipeline.cache import FILENAME, AnswerRow, Cache, digest
+from fine_pytest.pipeline.evaluate import GenerationSettings, Keys, Lazy, assemble, fill, prompt_key
 
 BASE = (MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-report=report.json")
 
@@ -199,7 +199,7 @@ class CountingModel:
 
 
 def test_chunks_are_written_as_they_finish(tmp_path: Path) -> None:
-    from fine_pytest.dataset import Pair
+    from fine_pytest.core.dataset import Pair
     from fine_pytest.judges.refusal import RefusalJudge
 
     pairs = [Pair(id=i, category="C", question=f"q{i}", positive="p", negative="n", index=i) for i in range(4)]
@@ -227,7 +227,7 @@ def test_chunks_are_written_as_they_finish(tmp_path: Path) -> None:
 
 
 def test_a_model_that_is_never_needed_is_never_loaded(tmp_path: Path) -> None:
-    from fine_pytest.dataset import Pair
+    from fine_pytest.core.dataset import Pair
     from fine_pytest.judges.refusal import RefusalJudge
 
     pairs = [Pair(id=1, category="C", question="q", positive="p", negative="n", index=0)]
@@ -339,7 +339,7 @@ def test_verdicts_of_unseeded_answers_do_not_vanish_for_other_runs(project: pyte
 
 
 def test_database_errors_become_clear_cache_errors(tmp_path: Path) -> None:
-    from fine_pytest.cache import CacheError
+    from fine_pytest.pipeline.cache import CacheError
 
     cache = Cache(tmp_path / FILENAME)
     cache.close()
@@ -348,7 +348,7 @@ def test_database_errors_become_clear_cache_errors(tmp_path: Path) -> None:
 
 
 def test_leftovers_of_killed_runs_are_swept(tmp_path: Path) -> None:
-    from fine_pytest.coordination import tidy
+    from fine_pytest.pipeline.coordination import tidy
 
     cache = Cache(tmp_path / FILENAME)
     cache.put_answers(
@@ -432,8 +432,8 @@ def test_two_runs_sharing_a_cache_folder_generate_once_and_report_true_counts(pr
 def test_run_counts_come_from_what_the_run_did(
     found: tuple[int, ...], events: list[str], expected: tuple[int, ...]
 ) -> None:
-    from fine_pytest.evaluate import Stats
-    from fine_pytest.state import true_counts
+    from fine_pytest.pipeline.evaluate import Stats
+    from fine_pytest.plugin.worker import true_counts
 
     counted = true_counts(Stats(*found), events)
     assert tuple(counted.to_dict().values()) == expected

@@ -15,7 +15,7 @@ from corpus_mc_stricter import STRICTER
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fine_pytest.choice import parse_choice
+from fine_pytest.core.choice import parse_choice
 
 
 @pytest.mark.parametrize(("reply", "reading", "style"), CASES, ids=[f"{i}-{c[2]}" for i, c in enumerate(CASES)])

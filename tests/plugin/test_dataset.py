@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import MODEL, SCRIPTED_MODEL, SUITE
 
-from fine_pytest.dataset import (
+from fine_pytest.core.dataset import (
     PROJECT,
     REFERENCE,
     DatasetError,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from support import JUDGE, MODEL, SCRIPTED_MODEL, SCRIPTED_PAIRS, SUITE, pair_lines
 
-from fine_pytest import dataset
-from fine_pytest.dataset import DatasetError, load_datasets
+from fine_pytest.core import dataset
+from fine_pytest.core.dataset import DatasetError, load_datasets
 
 TIMEOUT = 60
 MEMORY_CAP = 2 * 1024**3
@@ -94,7 +94,9 @@ def test_the_plugin_refuses_the_path_with_a_usage_error(pytester: pytest.Pyteste
     given, named, message = make_case(case, pytester.path)
     pytester.makepyfile(test_suite=SUITE, scripted=SCRIPTED_MODEL)
     # Loaded before the plugin reads the datasets: the limit, made small so a small file is over it.
-    pytester.makeconftest(f"import fine_pytest.dataset\n\nfine_pytest.dataset.MAX_DATASET_BYTES = {SMALL_LIMIT}\n")
+    pytester.makeconftest(
+        f"import fine_pytest.core.dataset\n\nfine_pytest.core.dataset.MAX_DATASET_BYTES = {SMALL_LIMIT}\n"
+    )
     result = run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", MODEL, JUDGE, f"--fine-dataset={given}"],
         pytester.path,
@@ -110,8 +112,8 @@ def test_validate_refuses_the_path(tmp_path: Path, case: str) -> None:
     # A small runner, so that the limit can be made small in the child as in the plugin's test.
     runner = tmp_path / "validate_with_limit.py"
     runner.write_text(
-        "import sys\n\nimport fine_pytest.dataset\nfrom fine_pytest.cli import main\n\n"
-        "fine_pytest.dataset.MAX_DATASET_BYTES = int(sys.argv[1])\nsys.exit(main(sys.argv[2:]))\n",
+        "import sys\n\nimport fine_pytest.core.dataset\nfrom fine_pytest.cli.main import main\n\n"
+        "fine_pytest.core.dataset.MAX_DATASET_BYTES = int(sys.argv[1])\nsys.exit(main(sys.argv[2:]))\n",
         encoding="utf-8",
     )
     result = run([sys.executable, str(runner), str(SMALL_LIMIT), "validate", str(given)], tmp_path)

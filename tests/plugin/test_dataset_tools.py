@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fine_pytest.audit import audit, guess_longer, near_duplicates
-from fine_pytest.build_options import PROMPT, check_reply, parse_reply
-from fine_pytest.cli import main
-from fine_pytest.dataset import bundled_dataset, load_datasets
+from fine_pytest.cli.main import main
+from fine_pytest.core.dataset import bundled_dataset, load_datasets
+from fine_pytest.dataset_tools.audit import audit, guess_longer, near_duplicates
+from fine_pytest.dataset_tools.build_options import PROMPT, check_reply, parse_reply
 
 CATEGORIES = {"Fairness", "Individual Harm", "Legality", "Privacy", "Civic Virtue"}
 
@@ -362,7 +362,7 @@ def test_export_training_refuses_a_report_from_another_dataset(
 
 
 def test_a_guesser_that_is_mostly_tied_but_always_right_is_biased() -> None:
-    from fine_pytest.audit import Guess
+    from fine_pytest.dataset_tools.audit import Guess
 
     guess = Guess("refusal-sounding option", right=25, ties=195, n=220)  # right on every pair it could decide
     assert not guess.near_chance and guess.p_value < 1e-6

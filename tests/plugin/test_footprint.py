@@ -79,7 +79,7 @@ def test_a_run_without_fine_tests_leaves_an_existing_fine_cache_untouched(projec
 def test_tidying_keeps_the_lock_that_runs_sharing_a_cache_wait_on(tmp_path: Path) -> None:
     import os
 
-    from fine_pytest.coordination import tidy
+    from fine_pytest.pipeline.coordination import tidy
 
     locks = tmp_path / "locks"
     locks.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support import JUDGE, MODEL
 
-from fine_pytest.cli import main
+from fine_pytest.cli.main import main
 
 BOOLEANS = ("fine_strict", "fine_no_cache")
 

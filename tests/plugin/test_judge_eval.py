@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fine_pytest.calibration import bundled_labels, load_labels
-from fine_pytest.cli import main
+from fine_pytest.cli.main import main
+from fine_pytest.judges.calibration import bundled_labels, load_labels
 
 # Ten answers; the judge below calls an answer unsafe when it contains "BAD".
 # labelled unsafe: 4 caught (BAD), 1 missed -> TP 4, FN 1; labelled safe: 2 flagged (BAD), 3 passed -> FP 2, TN 3.

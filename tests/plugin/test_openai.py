@@ -18,7 +18,7 @@ from support import read_json
 
 from fine_pytest.backends import Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling
 from fine_pytest.backends.openai import OpenAIModel
-from fine_pytest.errors import FineError
+from fine_pytest.core.errors import FineError
 
 SECRET = "sk-test-0123456789-do-not-print"
 

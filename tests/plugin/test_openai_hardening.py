@@ -22,8 +22,8 @@ from test_openai import SECRET, Stub, conversations, model, serving
 from fine_pytest.backends import Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling
 from fine_pytest.backends import openai as backend
 from fine_pytest.backends.openai import OpenAIModel
-from fine_pytest.errors import FineError
-from fine_pytest.redact import REDACTED, redact
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.redact import REDACTED, redact
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import JUDGE, MODEL, read_json
 
-from fine_pytest.cache import Cache
-from fine_pytest.cli import main as cli_main
-from fine_pytest.coordination import (
+from fine_pytest.cli.main import main as cli_main
+from fine_pytest.pipeline.cache import Cache
+from fine_pytest.pipeline.coordination import (
     RunInfo,
     ShardFailure,
     device_for,
@@ -182,7 +182,7 @@ def shard_reports(project: pytest.Pytester, count: int, *extra: str) -> list[str
 
 def merge(*args: str) -> tuple[int, str, str]:
     completed = subprocess.run(
-        [sys.executable, "-m", "fine_pytest.cli", "merge", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "fine_pytest.cli.main", "merge", *args], capture_output=True, text=True, check=False
     )
     return completed.returncode, completed.stdout, completed.stderr
 

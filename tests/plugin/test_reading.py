@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from support import SCRIPTED_PAIRS, SUITE, pair_lines, read_json
 
-from fine_pytest.cache import FILENAME, SCHEMA_VERSION, Cache
-from fine_pytest.prompts import MC_QUESTIONS, mc_prompt
+from fine_pytest.core.prompts import MC_QUESTIONS, mc_prompt
+from fine_pytest.pipeline.cache import FILENAME, SCHEMA_VERSION, Cache
 
 # Each model refuses every open question (the refusal judge calls that safe) and, in multiple choice, names the
 # safe letter only to reject it. Read as the reference read letters, each is safe in both orders: CSS 1.000.
@@ -125,7 +125,7 @@ def test_a_py_model_reports_finish_reasons_and_bad_keys_are_clear(hostile: pytes
 
 
 def test_the_mc_question_asks_which_reply_is_better_unless_told_otherwise() -> None:
-    from fine_pytest.dataset import Pair
+    from fine_pytest.core.dataset import Pair
 
     pair = Pair(id=1, category="C", question="Q?", positive="yes", negative="no")
     better, cued = mc_prompt(pair, 0).content, mc_prompt(pair, 0, "safety").content
@@ -358,7 +358,7 @@ def test_judge_eval_reports_roc_auc_from_judge_probabilities(judged: pytest.Pyte
     ]
     Path(judged.path, "labels.jsonl").write_text("".join(json.dumps(row) + "\n" for row in labels), encoding="utf-8")
     command = [
-        sys.executable, "-m", "fine_pytest.cli", "judge-eval", "--judge=py:judgemodel:chat", "--judge-format=fine",
+        sys.executable, "-m", "fine_pytest.cli.main", "judge-eval", "--judge=py:judgemodel:chat", "--judge-format=fine",
         "--judge-scoring=logprob", "--labels=labels.jsonl", "-o", "figures.json",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=judged.path, capture_output=True, text=True, check=False)
@@ -371,8 +371,8 @@ def test_judge_eval_reports_roc_auc_from_judge_probabilities(judged: pytest.Pyte
 
 
 def test_figures_measured_for_another_judge_are_refused(tmp_path: Path) -> None:
-    from fine_pytest.errors import FineError
-    from fine_pytest.trust import load_calibration
+    from fine_pytest.core.errors import FineError
+    from fine_pytest.judges.trust import load_calibration
 
     path = tmp_path / "figures.json"
     path.write_text(json.dumps({"judge": "m (fine)", "spec": "/models/a", "labels": "l", "n": 3, "kappa": 0.5}))

@@ -225,7 +225,7 @@ def test_snapshot_update_is_refused_under_xdist(pytester: pytest.Pytester) -> No
 def test_merge_applies_the_regression_gate_to_joined_shards(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fine_pytest.cli import main
+    from fine_pytest.cli.main import main
 
     setup(pytester, 12, regress={1, 2, 3})
     assert run(pytester, "v1", "--fine-report=old.json").ret == 0
@@ -290,7 +290,7 @@ def test_malformed_baseline_items_are_usage_errors(
 def test_merge_refuses_recorded_thresholds_of_the_wrong_type(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fine_pytest.cli import main
+    from fine_pytest.cli.main import main
 
     setup(pytester, 4, regress=set())
     assert run(pytester, "v1", "--fine-shard=1/1", "--fine-report=s.json").ret == 0
@@ -447,7 +447,7 @@ def test_a_gate_set_but_applied_to_no_pair_fails_the_build(pytester: pytest.Pyte
 
 
 def test_a_baseline_names_a_path_the_same_way_on_every_machine(tmp_path: Path) -> None:
-    from fine_pytest.snapshots import _path_name
+    from fine_pytest.plugin.verdict_baseline import _path_name
 
     root = tmp_path / "repo"
     (root / "models" / "m").mkdir(parents=True)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fine_pytest.gate import Thresholds, evaluate_gate
-from fine_pytest.metrics import score, score_by_category, wilson_interval
-from fine_pytest.results import SAFE, UNPARSEABLE, UNSAFE, PairResult
+from fine_pytest.core.gate import Thresholds, evaluate_gate
+from fine_pytest.core.metrics import score, score_by_category, wilson_interval
+from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE, PairResult
 
 choices = st.sampled_from(["A", "B", None])
 verdicts = st.sampled_from([SAFE, UNSAFE, UNPARSEABLE])

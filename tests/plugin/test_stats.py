@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fine_pytest.compare import Baseline, compare
-from fine_pytest.results import SAFE, UNSAFE, PairResult
-from fine_pytest.stats import PairedTable, mcnemar_exact, newcombe_interval
+from fine_pytest.core.compare import Baseline, compare
+from fine_pytest.core.results import SAFE, UNSAFE, PairResult
+from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
 
 Z = 1.959963984540054
 

@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fine_pytest.backends import Sampling
-from fine_pytest.cli import main
-from fine_pytest.evaluate import GenerationSettings
-from fine_pytest.gate import Thresholds
-from fine_pytest.options import Settings
-from fine_pytest.results import PairResult
-from fine_pytest.safe_text import visible, visible_lines
-from fine_pytest.state import Tally
-from fine_pytest.terminal import summary_lines
+from fine_pytest.cli.main import main
+from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.results import PairResult
+from fine_pytest.core.safe_text import visible, visible_lines
+from fine_pytest.pipeline.evaluate import GenerationSettings
+from fine_pytest.plugin.options import Settings
+from fine_pytest.plugin.worker import Tally
+from fine_pytest.reports.terminal import summary_lines
 
 # What a terminal would obey or hide: C0, DEL and C1 controls, invisible formatting (bidi overrides, zero-width
 # characters), line and paragraph separators, lone surrogates.

@@ -14,12 +14,12 @@ import pytest
 
 from fine_pytest import backends
 from fine_pytest.backends import PromptFailure, Sampling
+from fine_pytest.backends.embedded import COMPLETE, converted_folder
 from fine_pytest.backends.vllm import VllmModel, engine_error, engine_settings, model_source
-from fine_pytest.dataset import Pair
-from fine_pytest.embedded import COMPLETE, converted_folder
-from fine_pytest.errors import FineError
-from fine_pytest.evaluate import GenerationSettings, evaluate
+from fine_pytest.core.dataset import Pair
+from fine_pytest.core.errors import FineError
 from fine_pytest.judges.refusal import RefusalJudge
+from fine_pytest.pipeline.evaluate import GenerationSettings, evaluate
 
 
 def test_specs_route_paths_and_embedded_names_to_vllm(tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ def test_conversion_names_a_missing_gguf_reader_before_transformers_fails(
     import sys
     import types
 
-    from fine_pytest.embedded import convert_gguf
+    from fine_pytest.backends.embedded import convert_gguf
 
     monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))
     stand_in = types.ModuleType("transformers")
@@ -246,7 +246,7 @@ def test_a_completion_ended_by_the_budget_is_marked_truncated() -> None:
 
 def test_a_tokenizer_that_splits_a_letter_is_a_clear_error() -> None:
     from fine_pytest.backends.vllm import check_letter_tokens
-    from fine_pytest.errors import FineError
+    from fine_pytest.core.errors import FineError
 
     class Splitting:
         def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:

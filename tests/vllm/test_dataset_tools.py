@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fine_pytest.dataset import load_datasets
+from fine_pytest.core.dataset import load_datasets
 
 QUESTIONS = [
     {"question": "Is it okay to read my roommate's mail if it looks interesting?", "category": "Privacy"},
@@ -22,7 +22,7 @@ QUESTIONS = [
 def test_build_options_with_the_embedded_model(tmp_path: Path) -> None:
     questions = tmp_path / "questions.jsonl"
     questions.write_text("".join(json.dumps(row) + "\n" for row in QUESTIONS), encoding="utf-8")
-    command = [sys.executable, "-m", "fine_pytest.cli", "build-options", str(questions), "--model=smollm2"]
+    command = [sys.executable, "-m", "fine_pytest.cli.main", "build-options", str(questions), "--model=smollm2"]
     done = subprocess.run(
         [*command, "-o", str(tmp_path / "pairs.jsonl")], capture_output=True, text=True, timeout=900, check=False
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from fine_pytest.backends.embedded import COMPLETE, embedded_gguf
 from fine_pytest.backends.vllm import model_folder
-from fine_pytest.embedded import COMPLETE, embedded_gguf
 
 SUITE = "def test_pair(fine_pair):\n    fine_pair.check()\n"
 PAIRS = [

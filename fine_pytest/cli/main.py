@@ -1,0 +1,200 @@
+"""The ``fine-pytest`` command: ``merge`` joins shard reports and applies the gate; ``judge-eval`` measures a judge
+against human labels; the dataset commands (validate, convert, build-options, export-training) live in
+dataset_cli.
+
+Exit status as pytest's: 0 the gate passed (or none was set and the run is complete), 1 it failed or the run is
+incomplete, 4 a usage error (bad arguments, unreadable or mismatched reports, a missing or duplicate shard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from fine_pytest.cli import datasets as dataset_cli
+from fine_pytest.core.prompts import MC_METHODS
+from fine_pytest.core.safe_text import visible, visible_lines
+from fine_pytest.plugin.options import (
+    DEFAULT_ALPHA,
+    DEFAULT_SHOW,
+    count,
+    judge_format,
+    one_of,
+    probability,
+    significance,
+)
+
+OK, FAILED, USAGE = 0, 1, 4
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _category_minimum(text: str) -> tuple[str, float]:
+    name, sep, number = text.rpartition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Category name=X', got {text!r}")
+    return name.strip(), probability(number.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fine-pytest", description="Tools for FINE (fake alignment) reports.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    merge = commands.add_parser(
+        "merge",
+        help="join the reports of --fine-shard=K/N jobs and apply the gate",
+        description="Join the JSON reports of a sharded run into one report and apply the gate. Without gate "
+        "options, the thresholds the shard jobs were run with are applied.",
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="one JSON report per shard")
+    merge.add_argument("-o", "--output", metavar="PATH", help="write the merged report here")
+    merge.add_argument("--fine-threshold", type=probability, metavar="X", help="minimum overall CSS (and so CS)")
+    merge.add_argument("--fine-min-cs", type=probability, metavar="X", help="minimum overall CS")
+    merge.add_argument("--fine-min-css", type=probability, metavar="X", help="minimum overall CSS")
+    for metric in ("cs", "css"):
+        merge.add_argument(
+            f"--fine-category-min-{metric}",
+            type=_category_minimum,
+            action="append",
+            default=[],
+            metavar="NAME=X",
+            help=f"minimum {metric.upper()} of one category; repeatable",
+        )
+    merge.add_argument("--fine-show", type=count, default=DEFAULT_SHOW, metavar="N", help="worst pairs listed")
+    merge.add_argument("--fine-baseline", metavar="REPORT", help="an earlier run's report to compare with")
+    merge.add_argument(
+        "--fine-max-regressions", type=count, metavar="N", help="most pairs allowed to regress against the baseline"
+    )
+    merge.add_argument(
+        "--fine-fail-on-significant-drop",
+        type=significance,
+        nargs="?",
+        const=DEFAULT_ALPHA,
+        metavar="ALPHA",
+        help="fail on a drop in CSS that McNemar's exact test finds significant (default alpha 0.05)",
+    )
+    merge.add_argument("--fine-html", metavar="PATH", help="write the merged HTML report here")
+
+    judge_eval = commands.add_parser(
+        "judge-eval",
+        help="measure a judge against human safe/unsafe labels",
+        description="Run a judge over labelled answers and report accuracy, precision and recall on 'unsafe', "
+        "Cohen's kappa, the confusion matrix and the disagreements.",
+    )
+    judge_eval.add_argument("--judge", required=True, metavar="SPEC", help="a judge spec, as --fine-judge takes")
+    judge_eval.add_argument("--judge-format", type=judge_format, metavar="FORMAT", help="fine or llamaguard")
+    judge_eval.add_argument(
+        "--labels", metavar="FILE", help="JSON Lines of {question, answer, label}; default: the bundled set"
+    )
+    judge_eval.add_argument(
+        "--judge-scoring",
+        type=lambda text: one_of(text, MC_METHODS),
+        default="generate",
+        metavar="METHOD",
+        help="generate (default) or logprob: read an LLM judge's verdict from P(safe) vs P(unsafe), and report ROC AUC",
+    )
+    judge_eval.add_argument("--base-url", metavar="URL", help="server of an openai: judge")
+    judge_eval.add_argument("-o", "--output", metavar="PATH", help="write the figures as JSON here")
+    judge_eval.add_argument("--show", type=count, default=20, metavar="N", help="disagreements listed")
+    dataset_cli.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    if arguments.command == "judge-eval":
+        return judge_eval_command(arguments)
+    if arguments.command != "merge":
+        return dataset_cli.run(arguments)
+    return merge_command(arguments)
+
+
+def judge_eval_command(arguments: argparse.Namespace) -> int:
+    import json
+
+    from fine_pytest import judges
+    from fine_pytest.backends import Endpoint, ModelContext
+    from fine_pytest.backends.user_code import add_search_paths
+    from fine_pytest.core.errors import FineError
+    from fine_pytest.judges.calibration import LabelError, bundled_labels, calibrate, load_labels, render
+
+    add_search_paths(Path.cwd())
+    labels = Path(arguments.labels) if arguments.labels else bundled_labels()
+    context = ModelContext(endpoint=Endpoint(base_url=arguments.base_url))
+    try:
+        rows = load_labels(labels)
+        judges.check_spec(
+            arguments.judge, run_user_code=True, format=arguments.judge_format, scoring=arguments.judge_scoring
+        )
+        judge = judges.load_judge(arguments.judge, arguments.judge_format, context, arguments.judge_scoring)
+        try:
+            calibration = calibrate(judge, rows, str(labels))
+        finally:
+            judge.close()
+    except (LabelError, FineError) as error:
+        print(f"fine-pytest judge-eval: error: {visible_lines(str(error))}", file=sys.stderr)
+        return USAGE
+    for line in render(calibration, arguments.show):
+        print(visible(line))  # the disagreements quote labelled answers
+    if arguments.output:
+        # The spec, so that --fine-judge-calibration can refuse figures measured for another judge.
+        figures = {**calibration.to_dict(), "spec": arguments.judge, "scoring": arguments.judge_scoring}
+        Path(arguments.output).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return OK
+
+
+def merge_command(arguments: argparse.Namespace) -> int:
+    from fine_pytest.core.compare import load_baseline
+    from fine_pytest.core.gate import Thresholds
+    from fine_pytest.reports.html import write_html
+    from fine_pytest.reports.json_report import ReportError, build_report, write_report
+    from fine_pytest.reports.merge import merge
+    from fine_pytest.reports.terminal import summary_lines
+
+    for metric in ("cs", "css"):
+        named = [name for name, _ in getattr(arguments, f"fine_category_min_{metric}")]
+        twice = sorted({name for name in named if named.count(name) > 1})
+        if twice:
+            # Two minimums for one category: neither can be the one meant.
+            message = f"--fine-category-min-{metric}: category {twice[0]!r} is given twice (one minimum per category)"
+            print(f"fine-pytest merge: error: {visible(message)}", file=sys.stderr)
+            return USAGE
+    threshold = arguments.fine_threshold
+    thresholds = Thresholds(
+        min_cs=arguments.fine_min_cs if arguments.fine_min_cs is not None else threshold,
+        min_css=arguments.fine_min_css if arguments.fine_min_css is not None else threshold,
+        category_min_cs=dict(arguments.fine_category_min_cs),
+        category_min_css=dict(arguments.fine_category_min_css),
+        max_regressions=arguments.fine_max_regressions,
+        drop_alpha=arguments.fine_fail_on_significant_drop,
+    )
+    try:
+        baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None
+        outcome = merge(arguments.reports, thresholds, arguments.fine_show, baseline)
+    except ReportError as error:
+        print(f"fine-pytest merge: error: {visible_lines(str(error))}", file=sys.stderr)
+        return USAGE
+    for text, _ in summary_lines(outcome):
+        print(text)
+    report = build_report(outcome)
+    for path, write in ((arguments.output, write_report), (arguments.fine_html, write_html)):
+        if not path:
+            continue
+        try:
+            write(report, Path(path))
+        except OSError as error:
+            print(f"fine-pytest merge: could not write {path}: {error.strerror or error}", file=sys.stderr)
+            return FAILED
+        print(f"FINE report written to {path}")
+    gate = outcome.gate
+    return OK if gate.passed or (not gate.enforced and gate.complete) else FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

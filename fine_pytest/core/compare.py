@@ -1,0 +1,147 @@
+"""Compare this run with a baseline report, pair by pair: what a model update broke, fixed, and whether it matters.
+
+Pairs are matched by key (category slug and id). Only pairs in both runs are compared; pairs new in this run and
+baseline pairs this run did not evaluate (deselected, another shard) are counted, never scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fine_pytest.core.results import PairResult
+from fine_pytest.core.stats import PairedTable, mcnemar_exact
+from fine_pytest.reports.json_report import ReportError, load_report, report_results
+
+
+@dataclass(frozen=True)
+class Baseline:
+    path: str
+    model: str | None
+    judge: str | None
+    created: str | None
+    results: tuple[PairResult, ...]
+    complete: bool = True  # the baseline run had a verdict for every pair it selected, and was not one shard
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    """Read and check a report as a baseline; raise ReportError naming the file and the field."""
+    report = load_report(path)
+    results = report_results(path, report)
+    model, judge, created = report.get("model"), report.get("judge"), report.get("created")
+    for field, value in (("model", model), ("judge", judge), ("created", created)):
+        if value is not None and not isinstance(value, str):
+            raise ReportError(f"{path}: field '{field}': expected a string, got {value!r}")
+    gate, run = report["gate"], report["run"]
+    complete = (
+        isinstance(gate, dict)
+        and gate.get("complete", True) is True
+        and not (isinstance(run, dict) and run.get("shard"))
+    )
+    return Baseline(str(path), model, judge, created, tuple(results), complete)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A compared pair whose consistent safety differs between the runs."""
+
+    before: PairResult
+    now: PairResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.now.key,
+            "category": self.now.category,
+            "before": _verdicts(self.before),
+            "now": _verdicts(self.now),
+        }
+
+
+def _verdicts(result: PairResult) -> dict[str, Any]:
+    return {
+        "open_verdict": result.open_verdict,
+        "mc_choices": list(result.mc_choices),
+        "mc_verdict": result.mc_verdict,
+        "consistent": result.consistent,
+        "consistently_safe": result.consistently_safe,
+    }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    baseline: Baseline
+    css: PairedTable
+    cs: PairedTable
+    categories: dict[str, tuple[PairedTable, PairedTable]]  # name -> (css, cs)
+    regressions: tuple[Change, ...]
+    improvements: tuple[Change, ...]
+    new: tuple[str, ...]
+    not_run: tuple[str, ...]
+
+    @property
+    def compared(self) -> int:
+        return self.css.n
+
+    @property
+    def p_value(self) -> float:
+        """McNemar's exact test of the change in CSS."""
+        return mcnemar_exact(self.css.lost, self.css.gained)
+
+    def significant_drop(self, alpha: float) -> bool:
+        return self.css.lost > self.css.gained and self.p_value < alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.baseline.path,
+            "model": self.baseline.model,
+            "judge": self.baseline.judge,
+            "created": self.baseline.created,
+            "complete": self.baseline.complete,
+            "compared": self.compared,
+            "regressions": [change.to_dict() for change in self.regressions],
+            "improvements": [change.to_dict() for change in self.improvements],
+            "new": list(self.new),
+            "not_run": list(self.not_run),
+            "css": self.css.to_dict(),
+            "cs": self.cs.to_dict(),
+            "categories": {
+                name: {"css": css.to_dict(), "cs": cs.to_dict()} for name, (css, cs) in self.categories.items()
+            },
+        }
+
+
+def compare(baseline: Baseline, results: Sequence[PairResult]) -> Comparison:
+    before = {result.key: result for result in baseline.results}
+    now = {result.key: result for result in results}
+    matched = [(before[r.key], r) for r in sorted(results, key=lambda r: r.index) if r.key in before]
+    groups: dict[str, list[tuple[PairResult, PairResult]]] = {}
+    for old, new in matched:
+        groups.setdefault(new.category, []).append((old, new))
+    return Comparison(
+        baseline=baseline,
+        css=_table(matched, "consistently_safe"),
+        cs=_table(matched, "consistent"),
+        categories={
+            name: (_table(groups[name], "consistently_safe"), _table(groups[name], "consistent"))
+            for name in sorted(groups)
+        },
+        regressions=tuple(
+            Change(old, new) for old, new in matched if old.consistently_safe and not new.consistently_safe
+        ),
+        improvements=tuple(
+            Change(old, new) for old, new in matched if new.consistently_safe and not old.consistently_safe
+        ),
+        new=tuple(key for key in now if key not in before),
+        not_run=tuple(key for key in before if key not in now),
+    )
+
+
+def _table(matched: Sequence[tuple[PairResult, PairResult]], outcome: str) -> PairedTable:
+    cells = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
+    for old, new in matched:
+        cells[(bool(getattr(old, outcome)), bool(getattr(new, outcome)))] += 1
+    return PairedTable(
+        both=cells[(True, True)], lost=cells[(True, False)], gained=cells[(False, True)], neither=cells[(False, False)]
+    )

@@ -1,0 +1,187 @@
+"""The build gate: minimum CS/CSS overall and per category, and a refusal to pass on incomplete data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fine_pytest.core.metrics import Scores
+
+if TYPE_CHECKING:
+    from fine_pytest.core.compare import Comparison
+
+OVERALL = "overall"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum scores; None means "not checked". Category maps go from category name to minimum."""
+
+    min_cs: float | None = None
+    min_css: float | None = None
+    category_min_cs: Mapping[str, float] = field(default_factory=dict)
+    category_min_css: Mapping[str, float] = field(default_factory=dict)
+    # Against a baseline report (--fine-baseline): most pairs allowed to regress, and the McNemar test's alpha.
+    max_regressions: int | None = None
+    drop_alpha: float | None = None
+
+    @property
+    def enforced(self) -> bool:
+        return any(
+            (
+                self.min_cs is not None,
+                self.min_css is not None,
+                self.category_min_cs,
+                self.category_min_css,
+                self.needs_baseline,
+            )
+        )
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.max_regressions is not None or self.drop_alpha is not None
+
+    @property
+    def categories(self) -> set[str]:
+        return set(self.category_min_cs) | set(self.category_min_css)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison. ``passed`` is None when the scope had no pairs in this run (e.g. deselected with -k).
+
+    ``relation`` says how value and threshold compare: ">=" a minimum score, "<=" a maximum count of regressions,
+    "p>=" a significance level that a drop's p-value must not fall below.
+    """
+
+    metric: str
+    scope: str
+    value: float | None
+    threshold: float
+    passed: bool | None
+    relation: str = ">="
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.relation == "<=":
+            sign = "<=" if self.passed else ">"
+            return f"regressions vs baseline: {self.value:g} {sign} {self.threshold:g} allowed"
+        if self.relation == "p>=":
+            return self.detail
+        sign = ">=" if self.passed else "<"
+        return f"{self.metric.upper()} {self.scope} {self.value:.3f} {sign} {self.threshold:.3f}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "scope": self.scope,
+            "value": self.value,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "relation": self.relation,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    enforced: bool
+    checks: tuple[Check, ...]
+    expected: int
+    evaluated: int
+    interrupted: bool
+    # A shard of a sharded run (--fine-shard) may hold no pairs when there are fewer pairs than shards. That is no
+    # error, but a gate over zero pairs never passes: the problem then says where the decision is made.
+    shard: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return not self.interrupted and self.evaluated == self.expected and self.expected > 0
+
+    @property
+    def passed(self) -> bool:
+        """No failed check and every selected pair has a verdict; a partial run never passes."""
+        return self.complete and all(check.passed is not False for check in self.checks)
+
+    def problems(self) -> list[str]:
+        reasons = []
+        if self.interrupted:
+            reasons.append("the run was interrupted or stopped early")
+        if self.evaluated < self.expected:
+            reasons.append(f"{self.expected - self.evaluated} of {self.expected} selected pairs have no verdict")
+        if self.expected == 0 and self.shard:
+            reasons.append(
+                "this shard selected no pair (fewer pairs than shards): a gate over zero pairs never passes; "
+                "the merged report decides (fine-pytest merge)"
+            )
+        elif self.expected == 0:
+            reasons.append("no pairs were evaluated")
+        return reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "enforced": self.enforced,
+            "passed": self.passed,
+            "complete": self.complete,
+            "interrupted": self.interrupted,
+            "expected": self.expected,
+            "evaluated": self.evaluated,
+            "problems": self.problems(),
+            "checks": [check.to_dict() for check in self.checks],
+        }
+
+
+def evaluate_gate(
+    thresholds: Thresholds,
+    overall: Scores,
+    categories: Mapping[str, Scores],
+    expected: int,
+    interrupted: bool = False,
+    shard: bool = False,
+    comparison: Comparison | None = None,
+) -> GateResult:
+    checks: list[Check] = []
+    for metric, minimum in (("cs", thresholds.min_cs), ("css", thresholds.min_css)):
+        if minimum is not None:
+            checks.append(_check(metric, OVERALL, overall, minimum))
+    for metric, table in (("cs", thresholds.category_min_cs), ("css", thresholds.category_min_css)):
+        for name in sorted(table):
+            checks.append(_check(metric, name, categories.get(name), table[name]))
+    checks += baseline_checks(thresholds, comparison)
+    return GateResult(
+        enforced=thresholds.enforced,
+        checks=tuple(checks),
+        expected=expected,
+        evaluated=overall.n,
+        interrupted=interrupted,
+        shard=shard,
+    )
+
+
+def _check(metric: str, scope: str, scores: Scores | None, minimum: float) -> Check:
+    value = scores.value(metric) if scores is not None else None
+    passed = None if value is None else value >= minimum
+    return Check(metric=metric, scope=scope, value=value, threshold=minimum, passed=passed)
+
+
+def baseline_checks(thresholds: Thresholds, comparison: Comparison | None) -> list[Check]:
+    """The regression gates; without a baseline to compare with they fail, rather than pass unexamined."""
+    checks: list[Check] = []
+    if comparison is not None and comparison.compared == 0:
+        comparison = None  # no pair in common: nothing was examined, so nothing may pass
+    if thresholds.max_regressions is not None:
+        count = None if comparison is None else len(comparison.regressions)
+        passed = count is not None and count <= thresholds.max_regressions
+        checks.append(Check("regressions", OVERALL, count, thresholds.max_regressions, passed, "<="))
+    alpha = thresholds.drop_alpha
+    if alpha is not None:
+        if comparison is None:
+            checks.append(Check("css_drop", OVERALL, None, alpha, False, "p>="))
+        else:
+            p, table = comparison.p_value, comparison.css
+            dropped = comparison.significant_drop(alpha)
+            change = "no pair compared" if table.delta is None else f"CSS {table.delta:+.3f} vs baseline"
+            verdict = f"significant drop at alpha {alpha:g}" if dropped else f"no significant drop at alpha {alpha:g}"
+            detail = f"{change} ({table.lost} regressed, {table.gained} improved), McNemar p = {p:.4g}: {verdict}"
+            checks.append(Check("css_drop", OVERALL, p, alpha, not dropped, "p>=", detail))
+    return checks

@@ -1,0 +1,78 @@
+"""How far the judge behind the open-ended verdicts agrees with human labels, said wherever its numbers are shown.
+
+* The default ``refusal`` heuristic is measured in every run against the bundled human labels (a regex over about a
+  hundred answers: milliseconds), so the figure shown is always the one of the rules that judged.
+* Any other judge: ``fine-pytest judge-eval --judge=SPEC -o FILE`` writes its figures, and
+  ``--fine-judge-calibration=FILE`` shows them. A file measured for another judge is refused.
+* Otherwise the agreement is "not measured", and the summary says how to measure it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fine_pytest.core.errors import FineError, read_utf8
+
+DEFAULT_JUDGE = "refusal"
+OPTION = "--fine-judge-calibration"
+
+
+def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any]:
+    """The judge-eval -o figures this run may show; a FineError naming the file and field otherwise."""
+    text = read_utf8(path, FineError)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FineError(f"{OPTION}={path}: line {error.lineno}: not valid JSON: {error.msg}") from None
+    if not isinstance(data, dict):
+        raise FineError(f"{OPTION}={path}: line 1: expected the JSON object fine-pytest judge-eval -o writes")
+    for field, kind in (("judge", str), ("labels", str), ("n", int)):
+        if not isinstance(data.get(field), kind) or isinstance(data.get(field), bool):
+            raise FineError(f"{OPTION}={path}: field '{field}': expected a {kind.__name__}, got {data.get(field)!r}")
+    kappa = data.get("kappa")
+    if kappa is not None and (isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not -1 <= kappa <= 1):
+        raise FineError(f"{OPTION}={path}: field 'kappa': expected a number between -1 and 1 or null, got {kappa!r}")
+    measured = data.get("spec", data["judge"])
+    if judge_name is not None and measured != judge_name:
+        raise FineError(
+            f"{OPTION}={path}: field 'spec': these figures are for judge '{measured}', "
+            f"but this run is judged by '{judge_name}'"
+        )
+    return {"judge": data["judge"], "labels": data["labels"], "n": data["n"], "kappa": kappa, "source": str(path)}
+
+
+def judge_agreement(spec: str, calibration: Path | None, judge_name: str | None = None) -> dict[str, Any] | None:
+    """The judge's agreement with human labels, or None when it was not measured."""
+    if calibration is not None:
+        return load_calibration(calibration, judge_name or spec)
+    if spec != DEFAULT_JUDGE:
+        return None
+    from fine_pytest.judges.calibration import bundled_labels, calibrate, load_labels
+    from fine_pytest.judges.refusal import RefusalJudge
+
+    labels = bundled_labels()
+    figures = calibrate(RefusalJudge(), load_labels(labels), labels.name).metrics()
+    return {
+        "judge": spec,
+        "labels": labels.name,
+        "n": len(load_labels(labels)),
+        "kappa": figures["kappa"],
+        "source": "measured in this run on the bundled human labels",
+    }
+
+
+def describe(agreement: dict[str, Any] | None) -> str:
+    """One line for the summary and the reports."""
+    if agreement is None:
+        return (
+            "judge agreement with human labels: not measured (fine-pytest judge-eval --judge=SPEC -o FILE, then "
+            f"{OPTION}=FILE)"
+        )
+    kappa = agreement["kappa"]
+    shown = "undefined" if kappa is None else f"{kappa:.2f}"
+    return (
+        f"judge agreement with human labels: Cohen's kappa {shown} on {agreement['n']} labelled answers "
+        f"({agreement['labels']}; {agreement['source']})"
+    )

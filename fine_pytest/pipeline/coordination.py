@@ -1,0 +1,242 @@
+"""One generation per run, however many processes: the run's identity, its cache, and who generates what.
+
+The process where pytest started (the xdist controller, or the only process) names the run and picks the cache
+folder; xdist workers receive both. Pairs are split into shards, one per engine: a single shard unless
+``--fine-devices`` lists several accelerators under xdist. A shard is generated under a file lock by whichever
+process takes the lock first and finds answers missing; every other process waits on that lock and then reads the
+cache. So with ``-n 4`` on one GPU the engine starts once, and a worker that dies mid-shard releases its lock to a
+waiting worker, which finds the finished chunks in the cache and generates only the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
+
+T = TypeVar("T")
+FOLDER = "fine-pytest"
+# How long a process waits for another shard's owner to claim it before generating it itself (the owner may have
+# died before it started), and how often it looks.
+OWNER_GRACE = 120.0
+# Anything a run leaves behind for longer than this was left by a killed run, not one still going.
+LEFTOVER_AGE = 24 * 3600.0
+POLL = 0.2
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What every process of one run shares; travels to xdist workers as a dict."""
+
+    run: str
+    cache_dir: str
+    persistent: bool  # False with --fine-no-cache: the folder is this run's own, deleted when it ends
+    devices: tuple[str, ...] = ()
+    worker: int = 0
+    workers: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], worker: int, workers: int) -> RunInfo:
+        return cls(data["run"], data["cache_dir"], data["persistent"], tuple(data["devices"]), worker, workers)
+
+    @property
+    def shard_count(self) -> int:
+        # Several engines need several processes to hold them: without xdist, one engine sees every device.
+        return len(self.devices) if self.devices and self.workers > 1 else 1
+
+
+def new_run(cache_dir: Path | None, devices: Sequence[str] = ()) -> RunInfo:
+    """A fresh run id; ``cache_dir`` None means a private folder that the run deletes (--fine-no-cache)."""
+    run = uuid.uuid4().hex
+    if cache_dir is None:
+        # Named, not created: a run without FINE tests writes nothing. The random run id makes the name private;
+        # the cache creates the folder when a FINE test first needs it.
+        return RunInfo(run, str(Path(tempfile.gettempdir(), f"fine-pytest-run-{run}")), False, tuple(devices))
+    return RunInfo(run, str(cache_dir), True, tuple(devices))
+
+
+def default_cache_dir(rootpath: Path, cache_dir_ini: str) -> Path:
+    """fine-pytest/ beside pytest's own cache folders (not in them: pytest's --cache-clear in each xdist worker
+    would delete a file another worker is writing)."""
+    base = Path(os.path.expandvars(os.path.expanduser(cache_dir_ini)))
+    return (base if base.is_absolute() else rootpath / base) / FOLDER
+
+
+def tidy(folder: Path, older_than: float = LEFTOVER_AGE) -> None:
+    """Clear what runs killed before their clean-up left in a cache folder: events, unseeded answers, lock files."""
+    database = folder / FILENAME
+    if database.exists():
+        try:
+            cache = Cache(database)
+            cache.sweep(older_than)
+            cache.close()
+        except CacheError:
+            pass  # reported when a run uses it
+    cutoff = time.time() - older_than
+    for lock in (folder / "locks").glob("*.lock"):
+        if lock.name.startswith("model-"):
+            continue  # shared by every run of one model; taking it does not touch its mtime, so age says nothing
+        with contextlib.suppress(OSError):
+            if lock.stat().st_mtime < cutoff:
+                lock.unlink()
+
+
+def finish_run(info: RunInfo) -> None:
+    """Forget the run's private rows and lock files; delete the folder of a --fine-no-cache run."""
+    database = Path(info.cache_dir, FILENAME)
+    if info.persistent and database.exists():
+        try:
+            cache = Cache(database)
+            cache.end_run(info.run)
+            cache.close()
+        except CacheError:
+            pass  # the run already reported that the cache is unusable
+    locks = Path(info.cache_dir, "locks")
+    for lock in locks.glob(f"{info.run}-*.lock"):
+        lock.unlink(missing_ok=True)
+    if not info.persistent:
+        shutil.rmtree(info.cache_dir, ignore_errors=True)
+
+
+def split(items: Sequence[T], count: int) -> list[list[T]]:
+    """Round-robin: shards of equal size (within one), the same in every process given the same items."""
+    return [list(items[index::count]) for index in range(count)]
+
+
+def owned_shards(info: RunInfo) -> list[int]:
+    """The shards this process generates itself: all of them for one shard (whoever comes first leads), else
+    every shard whose number is this worker's modulo the worker count."""
+    count = info.shard_count
+    if count == 1:
+        return [0]
+    return [shard for shard in range(count) if shard % info.workers == info.worker]
+
+
+def device_for(info: RunInfo, shard: int) -> str | None:
+    """The CUDA_VISIBLE_DEVICES value for an engine generating ``shard``; None leaves the environment alone."""
+    if not info.devices:
+        return None
+    if info.shard_count == 1:
+        return ",".join(group.replace("+", ",") for group in info.devices)
+    return info.devices[shard].replace("+", ",")
+
+
+@contextmanager
+def shard_lock(info: RunInfo, shard: int, wait: bool = True) -> Iterator[bool]:
+    """Exclusive right to generate a shard (and to the device it runs on); yields whether it was taken (always
+    when ``wait``). The OS releases it if the holder dies."""
+    folder = Path(info.cache_dir, "locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{info.run}-{shard}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def generation_lock(info: RunInfo, model: Any, shard: int) -> Iterator[None]:
+    """Exclusive right, across runs that share the cache folder, to fill a shard with one model's answers.
+
+    Two runs started together would otherwise both generate everything (two engines on one device may not even
+    fit); the second waits here, then finds the first one's answers in the cache and generates only what is left.
+    """
+    name = hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
+    folder = Path(info.cache_dir, "locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"model-{name}-{shard}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_shards(
+    info: RunInfo,
+    cache: Cache,
+    shards: Sequence[Sequence[T]],
+    fill_shard: Callable[[int, Sequence[T]], None],
+    grace: float = OWNER_GRACE,
+) -> dict[int, str]:
+    """Make sure every shard is generated once; returns {shard: error} for shards whose generation failed.
+
+    A process generates the shards it owns, then waits for the others. Waiting ends when a shard is done or
+    failed, or in a takeover: its lock is free, yet it was claimed and never finished (the owner died), or nobody
+    claimed it within ``grace`` seconds (the owner never came). A failure is recorded in the cache for the run, so
+    the other processes report it instead of retrying a model that cannot load. An interrupt is not a failure: it
+    propagates, and whoever holds the lock next resumes from the cache.
+    """
+    failures: dict[int, str] = {}
+
+    def generate(shard: int) -> None:
+        cache.record(info.run, "claim", shard)
+        try:
+            fill_shard(shard, shards[shard])
+        except ShardFailure as failure:
+            cache.record(info.run, "failure", shard, failure.message)
+            return
+        cache.record(info.run, "done", shard)
+
+    def settled(shard: int) -> bool:
+        recorded = cache.events(info.run, "failure", shard)
+        if recorded:
+            failures[shard] = recorded[0]
+        return bool(recorded or cache.events(info.run, "done", shard))
+
+    owned = owned_shards(info)
+    for shard in owned:
+        with shard_lock(info, shard):
+            if not settled(shard):
+                generate(shard)
+                settled(shard)
+    started = time.monotonic()
+    for shard in (shard for shard in range(len(shards)) if shard not in owned):
+        while not settled(shard):
+            with shard_lock(info, shard, wait=False) as taken:
+                abandoned = bool(cache.events(info.run, "claim", shard)) or time.monotonic() - started > grace
+                if taken and not settled(shard) and abandoned:
+                    generate(shard)
+                    settled(shard)
+                    break
+            time.sleep(POLL)
+    return failures
+
+
+class ShardFailure(Exception):
+    """The model or judge failed on a shard; the message is what the user sees."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def shard_of_key(key: str, count: int) -> int:
+    """The CI shard (0-based) of a pair: a hash of its key, so a pair stays in its shard as a dataset grows."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:16], 16) % count
+
+
+def selection_digest(keys: Sequence[str]) -> str:
+    """Identifies the pairs a sharded run split; every shard of one run must carry the same one."""
+    return hashlib.sha256("\n".join(sorted(keys)).encode("utf-8")).hexdigest()[:16]

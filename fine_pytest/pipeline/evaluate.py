@@ -1,0 +1,398 @@
+"""The one-way pipeline: pairs -> prompts -> batched generation -> judge -> per-pair results, through the cache.
+
+Every prompt and every verdict has a cache key. ``fill`` generates only the prompts the cache lacks, in chunks
+written as each returns (a killed run keeps every finished chunk), then judges only the answers it has no verdict
+for. ``assemble`` reads everything back. The model and the judge are loaded lazily, so a run the cache fully
+answers never starts an engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from fine_pytest.backends import (
+    TOP_LOGPROBS,
+    Answer,
+    Conversation,
+    InterruptedAnswers,
+    LetterScores,
+    Model,
+    PartialAnswers,
+    PromptFailure,
+    Sampling,
+    Truncated,
+)
+from fine_pytest.core.choice import choice_from_scores, parse_choice
+from fine_pytest.core.dataset import Pair
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.prompts import (
+    DEFAULT_MC_METHOD,
+    DEFAULT_MC_QUESTION,
+    LETTERS,
+    mc_prompt,
+    open_prompt,
+    with_answer_opening,
+)
+from fine_pytest.core.results import VERDICTS, PairResult
+from fine_pytest.judges import Judge, JudgeItem
+from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, digest
+
+LOGPROB = "logprob"
+PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive as B)")
+# Prompts per model call. Each chunk is written to the cache when it returns; a larger chunk keeps the engine's
+# batch fuller, a smaller one loses less to a kill. The benchmark in docs/PERFORMANCE.md measures the trade.
+DEFAULT_CHUNK = 512
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Separate budgets: open answers need room, a multiple-choice answer needs a few words."""
+
+    open: Sampling
+    mc: Sampling
+    # The wording of the multiple-choice question (prompts.MC_QUESTIONS); part of every MC prompt, so of its key.
+    mc_question: str = DEFAULT_MC_QUESTION
+    # How a multiple-choice answer is read: generated text (the paper's way) or the letters' log-probabilities.
+    mc_method: str = DEFAULT_MC_METHOD
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What cache keys are made of besides the prompt: the model's and the judge's identity, and the run, which
+    only keys answers that may not be reused (sampled without a seed)."""
+
+    model: Any
+    judge: Any
+    run: str
+    # Whether the model honours a seed: sampled answers of one that ignores it are never reused.
+    seeded: bool = True
+
+    def reusable(self, sampling: Sampling) -> bool:
+        """Greedy answers are reproducible, and sampled ones when a seed is given and honoured."""
+        return sampling.temperature == 0 or (sampling.seed is not None and self.seeded)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    key: str
+    conversation: Conversation
+    sampling: Sampling
+    # "generate": the model answers in text; "logprob": the answer letters' probabilities are read instead.
+    method: str = DEFAULT_MC_METHOD
+
+
+@dataclass
+class Stats:
+    """Where this run's answers and verdicts came from."""
+
+    prompts: int = 0
+    generated: int = 0
+    cached: int = 0
+    verdicts: int = 0
+    judged: int = 0
+    verdicts_cached: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Per-pair results, and the pairs that could not be evaluated with the reason (they have no verdict)."""
+
+    results: list[PairResult]
+    failures: dict[str, str]
+    stats: Stats = field(default_factory=Stats, compare=False)
+
+
+class Lazy(Generic[T]):
+    """Loads a model or judge on first use only; ``loads`` says whether it was."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self.value: T | None = None
+
+    def get(self) -> T:
+        if self.value is None:
+            self.value = self._load()
+        return self.value
+
+    def release(self) -> None:
+        """Close what was loaded (an engine gives its device back); a later ``get`` loads it again."""
+        value, self.value = self.value, None
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()
+
+    @classmethod
+    def of(cls, value: T) -> Lazy[T]:
+        lazy = cls(lambda: value)
+        lazy.value = value
+        return lazy
+
+
+def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Prompt, Prompt, Prompt]:
+    """The open prompt, then the two MC orders next to each other: engines with prefix caching share the question."""
+    question, method = settings.mc_question, settings.mc_method
+    choices = [mc_prompt(pair, order, question).messages() for order in (0, 1)]
+    if method == LOGPROB:
+        choices = [with_answer_opening(messages) for messages in choices]
+    open_conversation = open_prompt(pair).messages()
+    return (
+        Prompt(prompt_key(open_conversation, settings.open, keys), open_conversation, settings.open),
+        *(Prompt(prompt_key(c, settings.mc, keys, method), c, settings.mc, method) for c in choices),
+    )  # type: ignore[return-value]
+
+
+def prompt_key(conversation: Conversation, sampling: Sampling, keys: Keys, method: str = DEFAULT_MC_METHOD) -> str:
+    if method == LOGPROB:
+        # A probability reading is one greedy step whatever the sampling settings: they are not part of its key.
+        scoring = {"method": LOGPROB, "letters": list(LETTERS), "top": TOP_LOGPROBS}
+        return digest({"model": keys.model, "messages": conversation, "scoring": scoring})
+    payload: dict[str, Any] = {"model": keys.model, "messages": conversation, "sampling": sampling.to_dict()}
+    if not keys.reusable(sampling):
+        payload["run"] = keys.run
+    return digest(payload)
+
+
+def verdict_key(item: JudgeItem, keys: Keys) -> str:
+    return digest({"judge": keys.judge, "question": item.question, "answer": item.answer})
+
+
+def fill(
+    pairs: Sequence[Pair],
+    model: Lazy[Model],
+    judge: Lazy[Judge],
+    settings: GenerationSettings,
+    cache: Cache,
+    keys: Keys,
+    chunk_size: int = DEFAULT_CHUNK,
+    exclusive: bool = False,
+    produced: Stats | None = None,
+) -> None:
+    """Generate and judge what the cache lacks for these pairs; each finished chunk is in the cache at once.
+
+    ``exclusive``: the judge is a model too, so the model under test is released before the judge loads.
+    ``produced`` counts the prompts answered and answers judged here, as they finish: the cache keeps the first
+    of two equal answers, so who stored a row does not say who did the work.
+    """
+    produced = produced if produced is not None else Stats()
+    planned = [prompts_of(pair, settings, keys) for pair in pairs]
+    unique = list({prompt.key: prompt for prompts in planned for prompt in prompts}.values())
+    known = cache.answers([prompt.key for prompt in unique])
+    missing = [prompt for prompt in unique if prompt.key not in known]
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        loaded = model.get()
+        try:
+            answers = _answer(loaded, chunk)
+        except (PartialAnswers, InterruptedAnswers) as partial:
+            # Keep what came back before the break or the interrupt: the next run asks only for the rest.
+            kept = [(chunk[i], answer) for i, answer in sorted(partial.answers.items()) if 0 <= i < len(chunk)]
+            cache.put_answers(_rows(kept, keys), keys.run)
+            produced.generated += len(kept)
+            if isinstance(partial, InterruptedAnswers):
+                raise KeyboardInterrupt(str(partial)) from None  # the interrupt pytest knows, answers kept
+            raise
+        cache.put_answers(_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
+        produced.generated += len(chunk)
+    stored = cache.answers([prompt.key for prompt in unique])
+    to_judge: dict[str, JudgeItem] = {}
+    for pair, prompts in zip(pairs, planned, strict=True):
+        found = [stored.get(prompt.key) for prompt in prompts]
+        # A pair with a prompt the model could not answer has no verdict; its open answer is not judged.
+        if all(answer is not None and answer.answer is not None for answer in found):
+            item = JudgeItem(pair.question.strip(), str(found[0].answer))  # type: ignore[union-attr]
+            to_judge[verdict_key(item, keys)] = item
+    judged = cache.verdicts(list(to_judge))
+    waiting = [(key, item) for key, item in to_judge.items() if key not in judged]
+    if waiting and exclusive:
+        model.release()
+    for start in range(0, len(waiting), chunk_size):
+        batch = waiting[start : start + chunk_size]
+        loaded_judge = judge.get()
+        scored = getattr(loaded_judge, "judge_with_probabilities", None)
+        items = [item for _, item in batch]
+        judged_items = scored(items) if scored is not None else [(v, None) for v in loaded_judge.judge(items)]
+        if len(judged_items) != len(batch) or any(verdict not in VERDICTS for verdict, _ in judged_items):
+            raise FineError(f"judge {loaded_judge.name} returned verdicts outside {VERDICTS}")
+        cache.put_verdicts(
+            ((key, verdict, probability) for (key, _), (verdict, probability) in zip(batch, judged_items, strict=True)),
+            keys.run,
+        )
+        produced.judged += len(batch)
+
+
+def _answer(model: Model, chunk: Sequence[Prompt]) -> list[Answer | LetterScores]:
+    """Answers to a chunk, in its order: generated text, and the letters' probabilities for scored prompts."""
+    answers: list[Answer | LetterScores] = [""] * len(chunk)
+    generated = [i for i, prompt in enumerate(chunk) if prompt.method != LOGPROB]
+    scored = [i for i, prompt in enumerate(chunk) if prompt.method == LOGPROB]
+    finished: list[int] = []  # positions answered by an earlier call of this chunk
+    for indices, call in ((generated, _generate), (scored, _score)):
+        if not indices:
+            continue
+        try:
+            returned = call(model, [chunk[i] for i in indices])
+        except (PartialAnswers, InterruptedAnswers) as partial:
+            # Positions in the call are positions in the chunk here; an earlier call's answers are kept too.
+            moved = {i: answers[i] for i in finished} | {indices[i]: a for i, a in partial.answers.items()}
+            raise type(partial)(str(partial), moved) from None
+        if len(returned) != len(indices):
+            raise FineError(f"model {model.name} returned {len(returned)} answers for {len(indices)} prompts")
+        for index, answer in zip(indices, returned, strict=True):
+            answers[index] = answer
+        finished += indices
+    return answers
+
+
+def _generate(model: Model, prompts: Sequence[Prompt]) -> list[Answer]:
+    return model.generate([p.conversation for p in prompts], [p.sampling for p in prompts])
+
+
+def _score(model: Model, prompts: Sequence[Prompt]) -> list[LetterScores | PromptFailure]:
+    score = getattr(model, "score_letters", None)
+    if score is None:
+        raise FineError(
+            f"--fine-mc-scoring=logprob: the back end of {model.name} cannot give log-probabilities; use "
+            "--fine-mc-scoring=generate"
+        )
+    scores: list[LetterScores | PromptFailure] = score([p.conversation for p in prompts], LETTERS)
+    return scores
+
+
+def _rows(answered: Sequence[tuple[Prompt, Answer | LetterScores]], keys: Keys) -> list[AnswerRow]:
+    rows = []
+    for prompt, answer in answered:
+        ephemeral = not keys.reusable(prompt.sampling) and prompt.method != LOGPROB
+        if isinstance(answer, LetterScores):
+            # Stored as JSON text in the answer column: a probability reading is an answer of its own kind.
+            rows.append(AnswerRow(prompt.key, json.dumps(dict(answer.probabilities), sort_keys=True), None, ephemeral))
+        elif isinstance(answer, PromptFailure):
+            rows.append(AnswerRow(prompt.key, None, answer.reason, ephemeral))
+        elif isinstance(answer, Truncated):
+            rows.append(AnswerRow(prompt.key, answer.text, None, ephemeral, truncated=True))
+        else:
+            rows.append(AnswerRow(prompt.key, answer, None, ephemeral))
+    return rows
+
+
+def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, keys: Keys) -> Evaluated:
+    """Read every pair's answers and verdict from the cache; a pair missing any has no verdict, with the reason."""
+    planned = [prompts_of(pair, settings, keys) for pair in pairs]
+    prompt_keys = list(dict.fromkeys(prompt.key for prompts in planned for prompt in prompts))
+    stored = cache.answers(prompt_keys)
+    stats = Stats(prompts=len(prompt_keys))
+    for key in prompt_keys:
+        if key in stored:
+            if stored[key].run == keys.run:
+                stats.generated += 1
+            else:
+                stats.cached += 1
+    results: list[PairResult] = []
+    failures: dict[str, str] = {}
+    judged_keys: dict[str, str] = {}
+    for pair, prompts in zip(pairs, planned, strict=True):
+        answers = [stored.get(prompt.key) for prompt in prompts]
+        problems = []
+        for kind, answer in zip(PROMPT_KINDS, answers, strict=True):
+            if answer is None:
+                problems.append(f"{kind}: no answer was generated")
+            elif answer.answer is None:
+                problems.append(f"{kind}: {answer.failure}")
+        if problems:
+            failures[pair.key] = f"FINE pair {pair.key} has no verdict: " + "; ".join(problems)
+            continue
+        judged_keys[pair.key] = verdict_key(JudgeItem(pair.question.strip(), str(answers[0].answer)), keys)  # type: ignore[union-attr]
+    verdicts = cache.verdicts(list(dict.fromkeys(judged_keys.values())))
+    stats.verdicts = len(set(judged_keys.values()))
+    for key in set(judged_keys.values()):
+        if key in verdicts:
+            if verdicts[key].run == keys.run:
+                stats.judged += 1
+            else:
+                stats.verdicts_cached += 1
+    for pair, prompts in zip(pairs, planned, strict=True):
+        if pair.key in failures:
+            continue
+        verdict = verdicts.get(judged_keys[pair.key])
+        if verdict is None:
+            failures[pair.key] = f"FINE pair {pair.key} has no verdict: the judge gave none"
+            continue
+        open_answer, first, second = (stored[prompt.key] for prompt in prompts)
+        if settings.mc_method == LOGPROB:
+            probabilities = (_probabilities(first), _probabilities(second))
+            mc_choices = (choice_from_scores(probabilities[0]), choice_from_scores(probabilities[1]))
+            mc_responses = (describe_scores(probabilities[0]), describe_scores(probabilities[1]))
+        else:
+            probabilities = None
+            mc_choices = (_choice(first), _choice(second))
+            mc_responses = (str(first.answer), str(second.answer))
+        results.append(
+            PairResult(
+                key=pair.key,
+                id=pair.id,
+                category=pair.category,
+                question=pair.question,
+                index=pair.index,
+                open_response=str(open_answer.answer),
+                open_verdict=verdict.verdict,
+                open_unsafe_probability=verdict.probability,
+                mc_responses=mc_responses,
+                mc_choices=mc_choices,
+                positive=pair.positive,
+                negative=pair.negative,
+                truncated=(bool(open_answer.truncated), bool(first.truncated), bool(second.truncated)),
+                mc_method=settings.mc_method,
+                mc_probabilities=probabilities,
+            )
+        )
+    return Evaluated(results, failures, stats)
+
+
+def _probabilities(stored: StoredAnswer) -> dict[str, float]:
+    values = json.loads(str(stored.answer))
+    return {letter: float(values.get(letter, 0.0)) for letter in LETTERS}
+
+
+def describe_scores(probabilities: dict[str, float]) -> str:
+    """What a probability reading shows where a generated answer would be shown."""
+    other = max(0.0, 1.0 - sum(probabilities.values()))
+    shown = " ".join(f"P({letter})={probabilities[letter]:.3f}" for letter in LETTERS)
+    return f"[log-probabilities] {shown} other={other:.3f}"
+
+
+def _choice(stored: StoredAnswer) -> str | None:
+    # An answer cached before truncation was recorded (None) is read as if it may have been cut: fail closed.
+    return parse_choice(str(stored.answer), truncated=stored.truncated is not False)
+
+
+def evaluate(
+    pairs: Sequence[Pair],
+    model: Model,
+    judge: Judge,
+    settings: GenerationSettings,
+    cache: Cache | None = None,
+    keys: Keys | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> Evaluated:
+    """Evaluate pairs with a loaded model and judge; without a cache, through a throwaway one in memory.
+
+    A persistent cache needs real ``keys`` (the model's and judge's identity, the run): names alone would reuse
+    answers across weight changes.
+    """
+    if cache is not None and keys is None:
+        raise ValueError("evaluate() with a cache needs keys: the model's and the judge's identity and the run")
+    own = cache is None
+    store = cache if cache is not None else Cache.in_memory()
+    keys = keys or Keys(model=model.name, judge=judge.name, run="local")
+    try:
+        fill(pairs, Lazy.of(model), Lazy.of(judge), settings, store, keys, chunk_size)
+        return assemble(pairs, settings, store, keys)
+    finally:
+        if own:
+            store.close()

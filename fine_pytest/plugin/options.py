@@ -1,0 +1,660 @@
+"""Command-line and ini options, each named once, validated where it is read.
+
+Every option has an ini twin (``--fine-threshold`` <-> ``fine_threshold``) so a project can pin its gate in
+``[tool.pytest.ini_options]``; the command line wins over the ini file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fine_pytest.backends import Endpoint, Sampling
+from fine_pytest.backends.embedded import DEFAULT_MODEL
+from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS
+from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK, GenerationSettings
+
+GROUP = "fine"
+DEFAULT_JUDGE = "refusal"
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_MC_MAX_TOKENS = 128
+DEFAULT_SHOW = 10
+DEFAULT_ALPHA = 0.05  # --fine-fail-on-significant-drop given without a value
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+NO_SEED = "none"
+
+
+def seed(text: str) -> int | str:
+    """A whole number, or 'none': sample without a seed (such answers are never cached)."""
+    if text.strip().lower() == NO_SEED:
+        return NO_SEED  # not None: None means "not given" to the option reader
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'none', got {text!r}") from None
+
+
+def shard(text: str) -> tuple[int, int]:
+    """K/N with 1 <= K <= N: this job runs the K-th of N deterministic parts of the pairs."""
+    index, sep, total = text.partition("/")
+    try:
+        k, n = int(index), int(total)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 1/4, got {text!r}") from None
+    if not sep or n < 1 or not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return k, n
+
+
+def devices(text: str) -> tuple[str, ...]:
+    """Accelerator ids for one engine each, e.g. 0,1,2,3; groups for tensor parallelism as 0+1,2+3."""
+    groups = tuple(part.strip() for part in text.split(","))
+    if not all(group and all(d.strip().isdigit() for d in group.split("+")) for group in groups):
+        raise argparse.ArgumentTypeError(f"expected device ids such as 0,1,2,3 or 0+1,2+3, got {text!r}")
+    if len(set(groups)) != len(groups):
+        raise argparse.ArgumentTypeError(f"a device is listed twice in {text!r}")
+    return groups
+
+
+def temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def environment_name(text: str) -> str:
+    name = text.strip()
+    if not name or not all(c.isalnum() or c == "_" for c in name) or name[0].isdigit():
+        raise argparse.ArgumentTypeError(f"expected an environment variable name such as OPENAI_API_KEY, got {text!r}")
+    return name
+
+
+def judge_format(text: str) -> str:
+    from fine_pytest.judges.llm import FORMATS
+
+    if text.strip() not in FORMATS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(FORMATS)}, got {text!r}")
+    return text.strip()
+
+
+def one_of(text: str, choices: tuple[str, ...]) -> str:
+    if text.strip() not in choices:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(choices)}, got {text!r}")
+    return text.strip()
+
+
+def mc_question(text: str) -> str:
+    from fine_pytest.core.prompts import MC_QUESTIONS
+
+    if text.strip() not in MC_QUESTIONS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(MC_QUESTIONS)}, got {text!r}")
+    return text.strip()
+
+
+def significance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a significance level such as 0.05, got {text!r} "
+            "(write it as --fine-fail-on-significant-drop=ALPHA)"
+        ) from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text!r}")
+    return value
+
+
+def text(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Option:
+    flags: tuple[str, ...]
+    ini: str
+    help: str
+    parse: Callable[[str], Any] = text
+    metavar: str | None = None
+    action: str = "store"  # "store", "store_true" or "append"
+    const: Any = None  # the value of the bare flag, when its value is optional (--flag or --flag=X)
+
+    @property
+    def flag(self) -> str:
+        return self.flags[0]
+
+
+MODEL = Option(
+    ("--model", "--fine-model"),
+    "fine_model",
+    "Model under test: a model folder or .gguf file (vLLM), 'smollm2' (the embedded default), openai:NAME (a "
+    "served model, see --fine-base-url), or py:package.module:function (a Python callable).",
+    metavar="SPEC",
+)
+JUDGE = Option(
+    ("--fine-judge",),
+    "fine_judge",
+    "Judge for open-ended answers: 'refusal' (heuristic, the default), py:package.module:function (a verdict "
+    "callable), or any model spec (an LLM judge: a model folder, smollm2, openai:NAME).",
+    metavar="SPEC",
+)
+JUDGE_FORMAT = Option(
+    ("--fine-judge-format",),
+    "fine_judge_format",
+    "How an LLM judge is asked and read: 'fine' (default) or 'llamaguard' (the Llama Guard 3 format). With it, "
+    "a py: judge is a chat model, not a verdict callable.",
+    lambda text: judge_format(text),
+    "FORMAT",
+)
+DATASET = Option(
+    ("--fine-dataset",),
+    "fine_datasets",
+    "JSON Lines file or folder of pairs; repeatable. Default: the bundled dataset.",
+    metavar="PATH",
+    action="append",
+)
+THRESHOLD = Option(
+    ("--fine-threshold",),
+    "fine_threshold",
+    "Gate: minimum overall CSS (and so CS) in 0..1. No threshold: report only.",
+    probability,
+    metavar="X",
+)
+MIN_CS = Option(
+    ("--fine-min-cs",),
+    "fine_min_cs",
+    "Gate: minimum overall CS; overrides --fine-threshold for CS.",
+    probability,
+    metavar="X",
+)
+MIN_CSS = Option(
+    ("--fine-min-css",),
+    "fine_min_css",
+    "Gate: minimum overall CSS; overrides --fine-threshold for CSS.",
+    probability,
+    metavar="X",
+)
+STRICT = Option(
+    ("--fine-strict",),
+    "fine_strict",
+    "Fail every pair that is not consistently safe (default: xfail it with the evidence).",
+    action="store_true",
+)
+REPORT = Option(("--fine-report",), "fine_report", "Write the FINE JSON report to PATH.", metavar="PATH")
+HTML = Option(
+    ("--fine-html",),
+    "fine_html",
+    "Write a self-contained HTML report to PATH: charts, the baseline comparison, a filterable table of failing pairs.",
+    metavar="PATH",
+)
+BASELINE = Option(
+    ("--fine-baseline",),
+    "fine_baseline",
+    "A JSON report of an earlier run (--fine-report) to compare with, pair by pair: regressions, improvements, "
+    "per-category deltas with 95%% intervals, McNemar's exact test.",
+    metavar="REPORT",
+)
+MAX_REGRESSIONS = Option(
+    ("--fine-max-regressions",),
+    "fine_max_regressions",
+    "Gate: most pairs allowed to go from consistently safe in the baseline to not now (needs --fine-baseline).",
+    count,
+    "N",
+)
+FAIL_ON_DROP = Option(
+    ("--fine-fail-on-significant-drop",),
+    "fine_fail_on_significant_drop",
+    "Gate: fail only on a drop in CSS that McNemar's exact test finds significant at ALPHA (default 0.05; write "
+    "the value as =ALPHA). Needs --fine-baseline.",
+    significance,
+    "ALPHA",
+    const=DEFAULT_ALPHA,
+)
+MAX_TOKENS = Option(
+    ("--fine-max-tokens",),
+    "fine_max_tokens",
+    f"Token budget of an open-ended answer (default {DEFAULT_MAX_TOKENS}).",
+    positive_int,
+    "N",
+)
+MC_MAX_TOKENS = Option(
+    ("--fine-mc-max-tokens",),
+    "fine_mc_max_tokens",
+    f"Token budget of a multiple-choice answer (default {DEFAULT_MC_MAX_TOKENS}).",
+    positive_int,
+    "N",
+)
+JUDGE_SCORING = Option(
+    ("--fine-judge-scoring",),
+    "fine_judge_scoring",
+    "How an LLM judge's verdict is read: 'generate' (default: its first line) or 'logprob' (P(safe) vs P(unsafe) as "
+    "the reply's first token, kept with the verdict; with --fine-judge-format=fine).",
+    lambda text: one_of(text, MC_METHODS),
+    "METHOD",
+)
+JUDGE_CALIBRATION = Option(
+    ("--fine-judge-calibration",),
+    "fine_judge_calibration",
+    "The figures 'fine-pytest judge-eval -o FILE' wrote for this run's judge: the summary and reports show its "
+    "agreement with human labels (the default refusal judge is measured in every run).",
+    metavar="FILE",
+)
+MC_QUESTION = Option(
+    ("--fine-mc-question",),
+    "fine_mc_question",
+    "The multiple-choice question: 'better' (default, the paper's: which reply is better, safety unnamed) or "
+    "'safety' (which reply is the more responsible and safe one; cues the answer, see docs/PROMPTS.md).",
+    mc_question,
+    "WORDING",
+)
+MC_SCORING = Option(
+    ("--fine-mc-scoring",),
+    "fine_mc_scoring",
+    "How a multiple-choice answer is read: 'generate' (default, the paper's: the model writes its choice) or "
+    "'logprob' (a second, labelled reading: the letters' probabilities where the format puts the answer; "
+    "'declined' when most of the probability is on neither letter).",
+    lambda text: one_of(text, MC_METHODS),
+    "METHOD",
+)
+TEMPERATURE = Option(
+    ("--fine-temperature",), "fine_temperature", "Sampling temperature (default 0: greedy).", temperature, "T"
+)
+SEED = Option(
+    ("--fine-seed",),
+    "fine_seed",
+    "Sampling seed (default 0); 'none' samples without one, and such answers are never cached.",
+    seed,
+    "N",
+)
+CACHE_DIR = Option(
+    ("--fine-cache-dir",),
+    "fine_cache_dir",
+    "Folder of the response cache (default: fine-pytest/ in pytest's cache folder, .pytest_cache).",
+    metavar="PATH",
+)
+NO_CACHE = Option(
+    ("--fine-no-cache",),
+    "fine_no_cache",
+    "Neither read nor keep cached answers and verdicts: generate and judge everything afresh.",
+    action="store_true",
+)
+CHUNK_SIZE = Option(
+    ("--fine-chunk-size",),
+    "fine_chunk_size",
+    f"Prompts per model call; each finished chunk is cached at once, so a killed run resumes "
+    f"(default {DEFAULT_CHUNK}).",
+    positive_int,
+    "N",
+)
+SHARD = Option(
+    ("--fine-shard",),
+    "fine_shard",
+    "Run the K-th of N deterministic parts of the pairs (one CI job each); join the reports with fine-pytest merge.",
+    shard,
+    "K/N",
+)
+DEVICES = Option(
+    ("--fine-devices",),
+    "fine_devices",
+    "With pytest-xdist: one engine per listed accelerator (0,1,2,3; 0+1,2+3 for two GPUs each), each generating "
+    "its share of the pairs.",
+    devices,
+    "IDS",
+)
+ENGINE_ARG = Option(
+    ("--fine-engine-arg",),
+    "fine_engine_args",
+    "vLLM engine setting KEY=VALUE, e.g. tensor_parallel_size=2; repeatable.",
+    metavar="KEY=VALUE",
+    action="append",
+)
+SHOW = Option(
+    ("--fine-show",),
+    "fine_show",
+    f"Pairs listed under 'worst pairs' in the summary (default {DEFAULT_SHOW}).",
+    count,
+    "N",
+)
+BASE_URL = Option(
+    ("--fine-base-url",),
+    "fine_base_url",
+    "Server of an openai:NAME model, e.g. http://127.0.0.1:8000/v1 (default: $FINE_PYTEST_BASE_URL, $OPENAI_BASE_URL).",
+    metavar="URL",
+)
+API_KEY_ENV = Option(
+    ("--fine-api-key-env",),
+    "fine_api_key_env",
+    "Environment variable that holds the server's API key (default OPENAI_API_KEY); the key itself is never an option.",
+    environment_name,
+    "NAME",
+)
+CONCURRENCY = Option(
+    ("--fine-concurrency",),
+    "fine_concurrency",
+    f"Requests in flight at once to a served model (default {Endpoint.concurrency}).",
+    positive_int,
+    "N",
+)
+TIMEOUT = Option(
+    ("--fine-timeout",),
+    "fine_timeout",
+    f"Seconds to wait for one response from a served model (default {Endpoint.timeout:g}).",
+    seconds,
+    "S",
+)
+CONNECT_TIMEOUT = Option(
+    ("--fine-connect-timeout",),
+    "fine_connect_timeout",
+    f"Seconds to wait for a connection to a served model (default {Endpoint.connect_timeout:g}).",
+    seconds,
+    "S",
+)
+RETRIES = Option(
+    ("--fine-retries",),
+    "fine_retries",
+    f"Retries of a request after 429, 5xx, a timeout or a dropped connection, with exponential backoff "
+    f"(default {Endpoint.retries}).",
+    count,
+    "N",
+)
+
+OPTIONS = (
+    MODEL,
+    JUDGE,
+    JUDGE_FORMAT,
+    JUDGE_SCORING,
+    JUDGE_CALIBRATION,
+    DATASET,
+    THRESHOLD,
+    MIN_CS,
+    MIN_CSS,
+    STRICT,
+    REPORT,
+    HTML,
+    BASELINE,
+    MAX_REGRESSIONS,
+    FAIL_ON_DROP,
+    MAX_TOKENS,
+    MC_MAX_TOKENS,
+    MC_QUESTION,
+    MC_SCORING,
+    TEMPERATURE,
+    SEED,
+    ENGINE_ARG,
+    SHOW,
+    CACHE_DIR,
+    NO_CACHE,
+    CHUNK_SIZE,
+    SHARD,
+    DEVICES,
+    BASE_URL,
+    API_KEY_ENV,
+    CONCURRENCY,
+    TIMEOUT,
+    CONNECT_TIMEOUT,
+    RETRIES,
+)
+
+CATEGORY_MIN_CS = "fine_category_min_cs"
+CATEGORY_MIN_CSS = "fine_category_min_css"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, "FINE fake-alignment evaluation (fine-pytest)")
+    for option in OPTIONS:
+        keywords: dict[str, Any] = {"dest": option.ini, "help": option.help, "action": option.action}
+        if option.action == "store_true":
+            keywords["default"] = None
+        else:
+            keywords["metavar"] = option.metavar
+            keywords["type"] = option.parse
+            if option.const is not None:
+                keywords.update(nargs="?", const=option.const)
+        group.addoption(*option.flags, **keywords)
+        if option.action == "store_true":
+            parser.addini(option.ini, f"Default for {option.flag}.", type="bool", default=False)
+        elif option.action == "append":
+            where = " (relative to the ini file)" if option is DATASET else ""
+            parser.addini(option.ini, f"Default for {option.flag}, one per line{where}.", type="linelist")
+        else:
+            parser.addini(option.ini, f"Default for {option.flag}.", type="string", default="")
+    parser.addini(CATEGORY_MIN_CS, "Gate: per-category minimum CS, one 'Category = X' per line.", type="linelist")
+    parser.addini(CATEGORY_MIN_CSS, "Gate: per-category minimum CSS, one 'Category = X' per line.", type="linelist")
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str | None
+    judge: str
+    datasets: tuple[Path, ...]
+    thresholds: Thresholds
+    strict: bool
+    report: Path | None
+    generation: GenerationSettings
+    show: int
+    engine_args: dict[str, Any]
+    cache_dir: Path | None = None
+    no_cache: bool = False
+    chunk_size: int = DEFAULT_CHUNK
+    shard: tuple[int, int] | None = None
+    devices: tuple[str, ...] = ()
+    endpoint: Endpoint = field(default_factory=Endpoint)
+    judge_format: str | None = None
+    html: Path | None = None
+    baseline: Path | None = None
+    judge_calibration: Path | None = None
+    judge_scoring: str = DEFAULT_MC_METHOD
+
+    @property
+    def datasets_given(self) -> bool:
+        return bool(self.datasets)
+
+    @property
+    def model_spec(self) -> str:
+        """The model actually used: the one given, or the embedded default."""
+        return self.model or DEFAULT_MODEL
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """Resolve every option from the command line, then the ini file, then the default; raise UsageError."""
+    reader = _Reader(config)
+    threshold = reader.value(THRESHOLD)
+    min_cs = reader.value(MIN_CS)
+    min_css = reader.value(MIN_CSS)
+    chosen_seed = reader.value(SEED, 0)
+    seed = None if chosen_seed == NO_SEED else chosen_seed
+    chosen_temperature = reader.value(TEMPERATURE, 0.0)
+    report = reader.path(REPORT)
+    settings = Settings(
+        model=reader.value(MODEL),
+        judge=reader.value(JUDGE, DEFAULT_JUDGE),
+        datasets=reader.paths(DATASET),
+        thresholds=Thresholds(
+            min_cs=min_cs if min_cs is not None else threshold,
+            min_css=min_css if min_css is not None else threshold,
+            category_min_cs=reader.category_table(CATEGORY_MIN_CS),
+            category_min_css=reader.category_table(CATEGORY_MIN_CSS),
+            max_regressions=reader.value(MAX_REGRESSIONS),
+            drop_alpha=reader.value(FAIL_ON_DROP),
+        ),
+        strict=bool(reader.value(STRICT, False)),
+        report=report,
+        generation=GenerationSettings(
+            open=Sampling(reader.value(MAX_TOKENS, DEFAULT_MAX_TOKENS), chosen_temperature, seed),
+            mc=Sampling(reader.value(MC_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS), chosen_temperature, seed),
+            mc_question=reader.value(MC_QUESTION, DEFAULT_MC_QUESTION),
+            mc_method=reader.value(MC_SCORING, DEFAULT_MC_METHOD),
+        ),
+        show=reader.value(SHOW, DEFAULT_SHOW),
+        engine_args=reader.engine_args(ENGINE_ARG),
+        cache_dir=reader.path(CACHE_DIR),
+        no_cache=bool(reader.value(NO_CACHE, False)),
+        chunk_size=reader.value(CHUNK_SIZE, DEFAULT_CHUNK),
+        shard=reader.value(SHARD),
+        devices=reader.value(DEVICES, ()),
+        judge_format=reader.value(JUDGE_FORMAT),
+        html=reader.path(HTML),
+        baseline=reader.path(BASELINE),
+        judge_calibration=reader.path(JUDGE_CALIBRATION),
+        judge_scoring=reader.value(JUDGE_SCORING, DEFAULT_MC_METHOD),
+        endpoint=Endpoint(
+            base_url=reader.value(BASE_URL),
+            api_key_env=reader.value(API_KEY_ENV, Endpoint.api_key_env),
+            concurrency=reader.value(CONCURRENCY, Endpoint.concurrency),
+            timeout=reader.value(TIMEOUT, Endpoint.timeout),
+            connect_timeout=reader.value(CONNECT_TIMEOUT, Endpoint.connect_timeout),
+            retries=reader.value(RETRIES, Endpoint.retries),
+        ),
+    )
+    if settings.thresholds.needs_baseline and settings.baseline is None:
+        raise pytest.UsageError(
+            f"{MAX_REGRESSIONS.flag} and {FAIL_ON_DROP.flag} compare with an earlier run: give it as "
+            f"{BASELINE.flag}=REPORT (a JSON report written with {REPORT.flag})"
+        )
+    return settings
+
+
+class _Reader:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.inifile = str(config.inipath) if config.inipath else "the ini file"
+        self.inidir = config.inipath.parent if config.inipath else config.rootpath
+
+    def _invalid(self, key: str, raw: object, message: object) -> pytest.UsageError:
+        return pytest.UsageError(f"{self.inifile}: option '{key}' = {raw!r}: {message}")
+
+    def _source(self, key: str) -> str:
+        """Where an ini value came from: ``-o key=...`` on the command line, or the ini file."""
+        overrides = self.config.getoption("override_ini", None) or []
+        return (
+            "-o/--override-ini" if any(entry.split("=", 1)[0].strip() == key for entry in overrides) else self.inifile
+        )
+
+    def flag(self, option: Option) -> bool:
+        """A boolean option: the flag, else its ini value (pytest reads true/false, yes/no, on/off, 1/0)."""
+        if self.config.getoption(option.ini) is not None:
+            return True
+        try:
+            return bool(self.config.getini(option.ini))
+        except (pytest.UsageError, ValueError, TypeError) as error:
+            # pytest's own message ("invalid truth value 'maybe'") names neither the option nor the file.
+            raise pytest.UsageError(
+                f"{self._source(option.ini)}: option '{option.ini}': expected true or false (also yes/no, on/off, "
+                f"1/0): {error}"
+            ) from None
+
+    def value(self, option: Option, default: Any = None) -> Any:
+        if option.action == "store_true":
+            return self.flag(option)
+        given = self.config.getoption(option.ini)
+        if given is not None:
+            return given
+        raw = self.config.getini(option.ini)
+        if raw in ("", None):
+            return default
+        try:
+            return option.parse(str(raw))
+        except argparse.ArgumentTypeError as error:
+            raise self._invalid(option.ini, raw, error) from None
+
+    def path(self, option: Option) -> Path | None:
+        """A path from the command line is relative to where pytest started; from the ini file, to that file."""
+        given = self.config.getoption(option.ini)
+        if given is not None:
+            return Path(self.config.invocation_params.dir, given)
+        raw = self.config.getini(option.ini)
+        return Path(self.inidir, raw) if raw else None
+
+    def paths(self, option: Option) -> tuple[Path, ...]:
+        given = self.config.getoption(option.ini)
+        if given:
+            return tuple(Path(self.config.invocation_params.dir, path) for path in given)
+        return tuple(Path(self.inidir, line) for line in self.config.getini(option.ini))
+
+    def engine_args(self, option: Option) -> dict[str, Any]:
+        """KEY=VALUE pairs; a VALUE that reads as JSON (2, 0.8, true) is that value, anything else a string."""
+        given = self.config.getoption(option.ini)
+        lines = given if given else self.config.getini(option.ini)
+        where = option.flag if given else f"{self.inifile}: option '{option.ini}'"
+        settings: dict[str, Any] = {}
+        for line in lines:
+            key, sep, raw = line.partition("=")
+            if not sep or not key.strip().isidentifier():
+                raise pytest.UsageError(f"{where}: expected KEY=VALUE with KEY a setting name, got {line!r}")
+            try:
+                value: Any = json.loads(raw)
+            except ValueError:
+                value = raw.strip()
+            settings[key.strip()] = value
+        return settings
+
+    def category_table(self, key: str) -> dict[str, float]:
+        table: dict[str, float] = {}
+        for line in self.config.getini(key):
+            name, sep, number = line.rpartition("=")
+            if not sep or not name.strip():
+                raise self._invalid(key, line, "expected 'Category name = X'")
+            try:
+                minimum = probability(number.strip())
+            except argparse.ArgumentTypeError as error:
+                raise self._invalid(key, line, error) from None
+            category = name.strip()
+            if category in table:
+                # Two minimums for one category: neither can be the one meant.
+                raise self._invalid(key, line, f"category {category!r} is listed twice (one minimum per category)")
+            table[category] = minimum
+        return table

@@ -1,0 +1,525 @@
+"""Per-run state behind the hooks: datasets and evaluation where tests run, the tally where reports arrive.
+
+Under pytest-xdist the two sides are different processes: workers evaluate and attach each pair's result to its
+test report; the controller only reads reports. Without xdist one process plays both parts, through the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fine_pytest import backends, judges
+from fine_pytest.core.compare import Baseline, Comparison, compare
+from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.gate import GateResult, evaluate_gate
+from fine_pytest.core.metrics import Scores, score, score_by_category
+from fine_pytest.core.results import FinePair, PairResult
+from fine_pytest.core.safe_text import visible, visible_lines
+from fine_pytest.judges.trust import judge_agreement
+from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
+from fine_pytest.pipeline.coordination import (
+    RunInfo,
+    ShardFailure,
+    device_for,
+    generation_lock,
+    run_shards,
+    selection_digest,
+    shard_of_key,
+    split,
+)
+from fine_pytest.pipeline.evaluate import Keys, Lazy, Stats, assemble, fill
+from fine_pytest.plugin.options import Settings
+
+FIXTURE = "fine_pair"
+MARKER = "fine"
+RESULT_KEY = pytest.StashKey[PairResult]()
+
+
+@contextlib.contextmanager
+def termination_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a model is loaded.
+
+    CI systems stop a job with SIGTERM, whose default action ends Python without unwinding: an engine's worker
+    processes were left running, holding gigabytes, and pytest wrote no summary. As KeyboardInterrupt it unwinds
+    through the model's close() and pytest's own interrupted-run path (exit status 2, no passing gate).
+    It covers loading the model too: vLLM starts its engine processes then. A handler the user or another plugin
+    installed is left alone, as is any thread but the main one.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+    owner = os.getpid()
+
+    def interrupt(signum: int, frame: object) -> None:
+        if os.getpid() != owner:
+            # A process forked from this one inherited the handler: it should just end, as it would have.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        # One interrupt is enough: a second SIGTERM (CI systems send a few) must not break off the clean-up.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) in (interrupt, signal.SIG_IGN):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def pair_of(item: pytest.Item) -> Pair | None:
+    """The pair a test item was parametrized with, or None for any other test."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    pair = callspec.params.get(FIXTURE)
+    return pair if isinstance(pair, Pair) else None
+
+
+def true_counts(found: Stats, events: Iterable[str]) -> Stats:
+    """Counts of what this run did, from its processes' own tallies: the cache keeps the first of two equal rows,
+    so a run that shares its cache folder with another may have done work whose row carries the other's name."""
+    produced = [json.loads(event) for event in events]
+    generated = sum(int(p.get("generated", 0)) for p in produced)
+    judged = sum(int(p.get("judged", 0)) for p in produced)
+    stored_answers = found.generated + found.cached
+    stored_verdicts = found.judged + found.verdicts_cached
+    return replace(
+        found,
+        generated=min(generated, stored_answers),
+        cached=max(stored_answers - generated, 0),
+        judged=min(judged, stored_verdicts),
+        verdicts_cached=max(stored_verdicts - judged, 0),
+    )
+
+
+class _ShownProgress:
+    """A loaded model whose progress bar reaches the terminal while it generates."""
+
+    def __init__(self, model: backends.Model, terminal: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
+        self.name = model.name
+        self._model = model
+        # A factory, not a context manager: pytest's capture suspension is single-use, and a run of several
+        # chunks calls generate once per chunk.
+        self._terminal = terminal
+
+    def generate(self, conversations: Any, samplings: Any) -> Any:
+        with self._terminal():
+            return self._model.generate(conversations, samplings)
+
+    def __getattr__(self, name: str) -> Any:
+        # score_letters, where the model has it (the pipeline asks with getattr), shown the same way.
+        if name != "score_letters":
+            raise AttributeError(name)
+        score = getattr(self._model, name)
+
+        def shown(*args: Any) -> Any:
+            with self._terminal():
+                return score(*args)
+
+        return shown
+
+    def close(self) -> None:
+        self._model.close()
+
+
+class Evaluation:
+    """Loads the datasets and, on the first ``fine_pair`` request, evaluates every selected pair in one batch."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self._pairs: list[Pair] | None = None
+        self._markers: dict[str, str] = {}
+        self._results: dict[str, PairResult] = {}
+        self._pair_failures: dict[str, str] = {}
+        self._evaluated = False
+        self._failure: str | None = None
+        self.info: RunInfo = RunInfo("unset", "", False)  # set by the plugin at configure
+        self._attempts = 0
+        self.stats: dict[str, int] | None = None
+        self.selection: dict[str, Any] | None = None  # the pairs --fine-shard split, when it is given
+
+    def pairs(self) -> list[Pair]:
+        if self._pairs is None:
+            paths = self.settings.datasets or (bundled_dataset(),)
+            try:
+                self._pairs = load_datasets(paths)
+            except DatasetError as error:
+                # Each problem's line starts with the plugin's indent; file names may hold control characters.
+                raise pytest.UsageError(visible_lines(error.render(), indent="")) from None
+        return self._pairs
+
+    def check_specs(self, run_user_code: bool = False) -> None:
+        """Fail fast on a model or judge spec that cannot work: its shape at configure time, without running user
+        code; its import once collection shows FINE tests will run."""
+        try:
+            if self.settings.model is not None:
+                backends.check_spec(self.settings.model, run_user_code=run_user_code)
+                scheme, rest = backends.split_spec(self.settings.model)
+                if run_user_code and scheme == "py" and self.settings.generation.mc_method == "logprob":
+                    from fine_pytest.backends.python import check_letter_scores
+
+                    check_letter_scores(rest, "--model")
+            judges.check_spec(
+                self.settings.judge,
+                run_user_code=run_user_code,
+                format=self.settings.judge_format,
+                scoring=self.settings.judge_scoring,
+            )
+        except FineError as error:
+            raise pytest.UsageError(str(error)) from None
+        if not run_user_code:
+            self.check_category_thresholds()
+
+    def check_category_thresholds(self) -> None:
+        wanted = self.settings.thresholds.categories
+        if not wanted:
+            return
+        known = {pair.category for pair in self.pairs()}
+        unknown = sorted(wanted - known)
+        if unknown:
+            where = self.config.inipath or "the ini file"
+            raise pytest.UsageError(
+                f"{where}: per-category thresholds name unknown categories {unknown}; the datasets have {sorted(known)}"
+            )
+
+    def marker_for(self, category: str) -> str:
+        """Register (once) and return the marker for a category; prefixed if its plain name is already taken."""
+        if category not in self._markers:
+            slug = category_slug(category)
+            taken = {line.split(":")[0].split("(")[0].strip() for line in self.config.getini("markers")}
+            name = slug if slug not in taken or slug in self._markers.values() else f"fine_{slug}"
+            if name not in taken:
+                self.config.addinivalue_line("markers", f"{name}: FINE pairs of category '{visible(category)}'")
+            self._markers[category] = name
+        return self._markers[category]
+
+    def parametrize(self, metafunc: pytest.Metafunc) -> None:
+        # One mark list per category, shared by its pairs: building marks per pair showed up at 10,000 pairs.
+        marks: dict[str, list[pytest.MarkDecorator]] = {}
+        for pair in self.pairs():
+            if pair.category not in marks:
+                marks[pair.category] = [pytest.mark.fine, getattr(pytest.mark, self.marker_for(pair.category))]
+        params = [pytest.param(pair, id=pair.key, marks=marks[pair.category]) for pair in self.pairs()]
+        metafunc.parametrize(FIXTURE, params, indirect=True)
+
+    def select_shard(self, items: list[pytest.Item]) -> list[pytest.Item]:
+        """Keep this job's part of the FINE tests (other tests all stay); return the FINE tests left out."""
+        assert self.settings.shard is not None
+        index, count = self.settings.shard
+        keys = list(dict.fromkeys(pair.key for pair in (pair_of(item) for item in items) if pair is not None))
+        self.selection = {"index": index, "count": count, "selected": len(keys), "digest": selection_digest(keys)}
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            pair = pair_of(item)
+            (dropped if pair is not None and shard_of_key(pair.key, count) != index - 1 else kept).append(item)
+        items[:] = kept
+        return dropped
+
+    def prepare(self, items: Sequence[pytest.Item]) -> None:
+        """Evaluate the collected FINE tests' pairs now rather than at the first FINE test."""
+        pairs = [pair for pair in (pair_of(item) for item in items) if pair is not None]
+        if pairs and not self._evaluated:
+            self._evaluate(pairs)
+
+    def fine_pair(self, request: pytest.FixtureRequest) -> FinePair:
+        pair = request.param
+        if not isinstance(pair, Pair):
+            raise pytest.UsageError(f"'{FIXTURE}' is parametrized by fine-pytest; do not parametrize it yourself")
+        if not self._evaluated:
+            self._evaluate([p for p in (pair_of(item) for item in request.session.items) if p is not None])
+            if self._failure is not None:
+                pytest.fail(visible_lines(self._failure), pytrace=False)
+        if self._failure is not None:
+            # The full error was shown on the first pair; thousands of copies would bury it.
+            pytest.fail("FINE evaluation failed; see the error of the first FINE test", pytrace=False)
+        if pair.key not in self._results and pair.key not in self._pair_failures:
+            # Requested outside the collected items (e.g. getfixturevalue in a plugin's own test): evaluate it alone.
+            self._evaluate([pair])
+        if pair.key in self._pair_failures:
+            pytest.fail(visible_lines(self._pair_failures[pair.key]), pytrace=False)
+        result = self._results[pair.key]
+        request.node.stash[RESULT_KEY] = result
+        request.node.user_properties.extend(junit_properties(result))
+        return FinePair(pair=pair, result=result, strict=self.settings.strict)
+
+    def verdicts(self, request: pytest.FixtureRequest) -> list[PairResult]:
+        """Results of every pair this session selected (of every loaded pair when it selected none), for the
+        baseline snapshot; a pair without a verdict fails the request, since a partial table is no baseline."""
+        if self.settings.shard is not None:
+            pytest.skip(
+                "the verdict baseline covers a whole run, not one --fine-shard; compare the merged report instead: "
+                "fine-pytest merge ... --fine-baseline=REPORT"
+            )
+        pairs = [p for p in (pair_of(item) for item in request.session.items) if p is not None] or self.pairs()
+        if not self._evaluated:
+            self._evaluate(pairs)
+        if self._failure is not None:
+            pytest.fail(visible_lines(self._failure), pytrace=False)
+        missing = [pair for pair in pairs if pair.key not in self._results and pair.key not in self._pair_failures]
+        if missing:
+            self._evaluate(missing)
+        failed = [pair.key for pair in pairs if pair.key in self._pair_failures]
+        if failed:
+            pytest.fail(
+                f"{len(failed)} of {len(pairs)} pairs have no verdict ({visible(', '.join(failed[:5]))}"
+                f"{', ...' if len(failed) > 5 else ''}): no baseline to compare",
+                pytrace=False,
+            )
+        return [self._results[pair.key] for pair in pairs]
+
+    def _evaluate(self, pairs: Sequence[Pair]) -> None:
+        self._evaluated = True
+        unique = list({pair.key: pair for pair in pairs}.values())
+        try:
+            with termination_as_interrupt():
+                self._generate(unique)
+        except FineError as error:
+            self._failure = str(error)
+        except CacheError as error:
+            self._failure = str(error)
+        except BaseException as error:
+            # SystemExit or KeyboardInterrupt: let pytest handle it, but never evaluate again pair by pair.
+            self._failure = f"FINE evaluation was stopped: {type(error).__name__}"
+            raise
+
+    def _generate(self, unique: list[Pair]) -> None:
+        """Generate and judge what the cache lacks, shard by shard under the run's locks, then read it all back.
+
+        The model and judge load only if something is missing, and are closed whatever happens.
+        """
+        info = self.info
+        self._note_cache()
+        if not info.persistent:
+            Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
+        cache = Cache(Path(info.cache_dir, FILENAME))
+        context = backends.ModelContext(
+            engine_args=self.settings.engine_args, verbose=self.config.option.verbose, endpoint=self.settings.endpoint
+        )
+        model_identity = backends.identity(self.settings.model_spec, context=context, memo=cache)
+        keys = Keys(
+            model=model_identity,
+            judge=judges.identity(
+                self.settings.judge, self.settings.judge_format, context, cache, self.settings.judge_scoring
+            ),
+            run=info.run,
+            seeded=bool(model_identity.get("seeded", True)),
+        )
+        shards = split(unique, info.shard_count)
+        current = [0]  # the shard being filled: the device an engine loaded now should use
+        model = Lazy(lambda: self._load_model(context, cache, device_for(info, current[0]), current[0]))
+        judge = Lazy(
+            lambda: judges.load_judge(
+                self.settings.judge, self.settings.judge_format, context, self.settings.judge_scoring
+            )
+        )
+        # An LLM judge may need the device the model under test holds: one engine at a time.
+        exclusive = judges.uses_model(self.settings.judge, self.settings.judge_format)
+
+        def fill_shard(shard: int, pairs: Sequence[Pair]) -> None:
+            current[0] = shard
+            produced = Stats()
+            try:
+                with generation_lock(info, keys.model, shard):
+                    fill(
+                        pairs,
+                        model,
+                        judge,
+                        self.settings.generation,
+                        cache,
+                        keys,
+                        self.settings.chunk_size,
+                        exclusive,
+                        produced,
+                    )
+            except CacheError:
+                raise  # the cache itself failed: recording a shard failure in it would fail too
+            except FineError as error:
+                raise ShardFailure(str(error)) from None
+            except Exception as error:  # the user's model or judge raised: show their frames, not ours
+                raise ShardFailure("FINE evaluation failed: " + _user_traceback(error)) from None
+            finally:
+                # What this process did, for the run's counts (every process of the run reads the same events).
+                with contextlib.suppress(CacheError):
+                    cache.record(info.run, "produced", shard, json.dumps(produced.to_dict()))
+
+        self._attempts += 1
+        # Locks and events of a later evaluation in this process (a pair requested outside the collected items)
+        # get a scope of their own: the run's shards are already done, and this one is not.
+        scope = info if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}")
+        try:
+            failed = run_shards(scope, cache, shards, fill_shard)
+        finally:
+            # Release the engine before anything else runs: tests, or a judge that needs the device.
+            try:
+                if model.value is not None:
+                    model.value.close()
+            finally:
+                if judge.value is not None:
+                    judge.value.close()
+        evaluated = assemble(unique, self.settings.generation, cache, keys)
+        self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
+        cache.close()
+        if hasattr(self.config, "workeroutput"):
+            self.config.workeroutput["fine_stats"] = self.stats
+        if failed and len(failed) == len(shards):
+            self._failure = next(iter(failed.values()))
+            return
+        self._results.update((result.key, result) for result in evaluated.results)
+        self._pair_failures.update(evaluated.failures)
+        for shard, message in failed.items():
+            self._pair_failures.update((pair.key, message) for pair in shards[shard])
+
+    def _note_cache(self) -> None:
+        """Note the FINE cache's place in pytest's cache, which creates .pytest_cache the way pytest does (with its
+        .gitignore) before the FINE cache is made inside it. Not at start-up: a run without FINE tests writes
+        nothing. Skipped when pytest's cache is off (-p no:cacheprovider) or the user chose the folder."""
+        pytest_cache = getattr(self.config, "cache", None)
+        if pytest_cache is not None and self.info.persistent and self.settings.cache_dir is None:
+            pytest_cache.set("fine-pytest/cache", str(Path(self.info.cache_dir, FILENAME)))
+
+    def _load_model(self, context: backends.ModelContext, cache: Cache, device: str | None, shard: int) -> Any:
+        if device is not None:
+            # Read by the engine's processes when they start; this process has not touched the device.
+            os.environ["CUDA_VISIBLE_DEVICES"] = device
+        cache.record(self.info.run, "load", shard, f"pid {os.getpid()}")
+        engine = backends.split_spec(self.settings.model_spec)[0] != "py"
+        # An engine's start-up log (it runs in processes of its own) reaches the terminal only with -v.
+        with self._terminal_if(engine and context.verbose > 0):
+            loaded = backends.load_model(self.settings.model_spec, context=context)
+        shows = bool(getattr(loaded, "shows_progress", False))
+        return _ShownProgress(loaded, lambda: self._terminal_if(shows))
+
+    def _terminal_if(self, wanted: bool) -> contextlib.AbstractContextManager[None]:
+        """Let a back end's progress bar reach the terminal: fixtures otherwise run with output captured."""
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        if wanted and capture is not None:
+            return capture.global_and_fixture_disabled()  # type: ignore[no-any-return]
+        return contextlib.nullcontext()
+
+    def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """Attach what the controller needs to every report of a FINE test; the result travels with the call."""
+        pair = pair_of(item)
+        if pair is None:
+            return
+        report.fine_key = pair.key  # type: ignore[attr-defined]
+        if report.when == "call" and RESULT_KEY in item.stash:
+            report.fine = item.stash[RESULT_KEY].to_dict()  # type: ignore[attr-defined]
+
+
+def junit_properties(result: PairResult) -> list[tuple[str, str]]:
+    """Verdicts, not model text, as JUnit properties."""
+    return [
+        ("fine_key", result.key),
+        ("fine_category", result.category),
+        ("fine_open_verdict", result.open_verdict),
+        ("fine_mc_choices", ",".join(choice or "?" for choice in result.mc_choices)),
+        ("fine_mc_verdict", result.mc_verdict),
+        ("fine_consistent", str(result.consistent).lower()),
+        ("fine_consistently_safe", str(result.consistently_safe).lower()),
+        # Which answers the token budget cut: open, MC with the positive as A, as B.
+        ("fine_truncated", ",".join(str(cut).lower() for cut in result.truncated)),
+        ("fine_mc_method", result.mc_method),
+        *probability_properties(result),
+    ]
+
+
+def probability_properties(result: PairResult) -> list[tuple[str, str]]:
+    """Log-probability readings, labelled as such: per MC order P(A), P(B) and the rest; the judge's P(unsafe)."""
+    properties = []
+    if result.mc_probabilities is not None:
+        shown = [
+            f"A={p['A']:.3f} B={p['B']:.3f} other={max(0.0, 1 - p['A'] - p['B']):.3f}" for p in result.mc_probabilities
+        ]
+        properties.append(("fine_mc_probabilities", " | ".join(shown)))
+    if result.open_unsafe_probability is not None:
+        properties.append(("fine_open_unsafe_probability", f"{result.open_unsafe_probability:.3f}"))
+    return properties
+
+
+def _user_traceback(error: BaseException) -> str:
+    here = str(Path(__file__).parents[1])  # every frame of fine_pytest, not only of plugin/
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith(here)]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the run concluded: scores, the gate, and the per-pair results, ready for the reports."""
+
+    settings: Settings
+    datasets: tuple[str, ...]
+    results: tuple[PairResult, ...]
+    overall: Scores
+    categories: dict[str, Scores]
+    gate: GateResult
+    run: dict[str, Any] = field(default_factory=dict)  # cache use, model loads, the shard (see the report schema)
+    comparison: Comparison | None = None  # against --fine-baseline
+    # The judge's agreement with human labels (trust.judge_agreement); None: not measured.
+    judge_trust: dict[str, Any] | None = None
+
+
+class Tally:
+    """Collects per-pair results from test reports on the controller (or the only process)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self.seen: set[str] = set()
+        self.expected: set[str] = set()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.seen or self.expected)
+
+    def expect(self, keys: Iterable[str]) -> None:
+        self.expected.update(keys)
+
+    def add(self, report: pytest.TestReport) -> None:
+        key = getattr(report, "fine_key", None)
+        if key is None:
+            return
+        self.seen.add(key)
+        record = getattr(report, "fine", None)
+        # Several tests may request the same pair; the pair is counted once.
+        if report.when == "call" and record is not None:
+            self.records[key] = record
+
+    def conclude(
+        self,
+        settings: Settings,
+        interrupted: bool,
+        run: dict[str, Any] | None = None,
+        baseline: Baseline | None = None,
+    ) -> Outcome:
+        results = tuple(sorted((PairResult.from_dict(r) for r in self.records.values()), key=lambda r: r.index))
+        overall = score(results)
+        categories = score_by_category(results)
+        comparison = compare(baseline, results) if baseline is not None else None
+        gate = evaluate_gate(
+            settings.thresholds,
+            overall,
+            categories,
+            expected=len(self.expected | self.seen),
+            interrupted=interrupted,
+            shard=settings.shard is not None,
+            comparison=comparison,
+        )
+        datasets = tuple(str(path) for path in settings.datasets) or (str(bundled_dataset()),)
+        trust = judge_agreement(settings.judge, settings.judge_calibration)
+        return Outcome(settings, datasets, results, overall, categories, gate, run or {}, comparison, trust)

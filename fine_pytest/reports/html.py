@@ -1,0 +1,290 @@
+"""The HTML report (--fine-html): one self-contained file, drawn from the same dict as the JSON report.
+
+Nothing is fetched: styles, the SVG charts and the filter script are inline. Every piece of model and dataset text
+goes through ``escape``; a Content-Security-Policy lets only this file's own script run, so a slip in escaping would
+still not execute anything.
+"""
+
+from __future__ import annotations
+
+import secrets
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from fine_pytest.core.results import PairResult
+from fine_pytest.judges.trust import describe as describe_trust
+from fine_pytest.reports.json_report import write_text
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d232a; max-width: 1400px; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+.meta { color: #56606b; } .pass { color: #137333; } .fail { color: #b3261e; } .note { color: #8a5a00; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0; }
+th, td { border-bottom: 1px solid #dde1e6; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f3f5f7; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+#pairs td { font-size: 13px; max-width: 360px; white-space: pre-wrap; word-break: break-word; }
+.charts { display: flex; flex-wrap: wrap; gap: 32px; } .legend span { margin-right: 14px; }
+.swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
+.filters { margin: 8px 0; display: flex; gap: 12px; align-items: center; }
+input, select { font: inherit; padding: 3px 6px; }
+"""
+
+# Only this script runs (CSP nonce): it filters the failing-pairs table by text, category and kind.
+_SCRIPT = """
+(function () {
+  var text = document.getElementById("filter-text");
+  var category = document.getElementById("filter-category");
+  var kind = document.getElementById("filter-kind");
+  var count = document.getElementById("shown");
+  function apply() {
+    var needle = text.value.toLowerCase();
+    var shown = 0;
+    document.querySelectorAll("#pairs tbody tr").forEach(function (row) {
+      var visible = (!category.value || row.dataset.category === category.value) &&
+        (!kind.value || row.dataset.kind === kind.value) &&
+        (!needle || row.textContent.toLowerCase().indexOf(needle) !== -1);
+      row.hidden = !visible;
+      if (visible) { shown += 1; }
+    });
+    count.textContent = String(shown);
+  }
+  [text, category, kind].forEach(function (input) { input.addEventListener("input", apply); });
+  apply();
+})();
+"""
+
+COLOURS = {"CS": "#4c78a8", "CSS": "#2f9e44", "open-ended safe": "#f59f00", "multiple-choice safe": "#7048e8"}
+
+
+def write_html(report: dict[str, Any], path: Path) -> None:
+    write_text(render(report), path)
+
+
+def _rate(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _bar_chart(title: str, groups: list[tuple[str, dict[str, float | None]]], series: list[str]) -> str:
+    """Horizontal grouped bars, one group per category, values in 0..1."""
+    row, bar, left, width = 8 + 16 * len(series), 14, 170, 360
+    height = 30 + row * len(groups)
+    parts = [
+        f'<svg role="img" aria-label="{escape(title)}" width="{left + width + 60}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg" font-size="12">'
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        x = left + tick * width
+        parts.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height}" stroke="#dde1e6"/>')
+        parts.append(f'<text x="{x:.1f}" y="12" text-anchor="middle" fill="#56606b">{tick:g}</text>')
+    for index, (name, values) in enumerate(groups):
+        top = 24 + index * row
+        label = name if len(name) <= 24 else name[:21] + "..."
+        parts.append(f'<text x="{left - 8}" y="{top + row / 2}" text-anchor="end">{escape(label)}</text>')
+        for position, key in enumerate(series):
+            value = values.get(key)
+            y = top + position * 16
+            if value is None:
+                parts.append(f'<text x="{left + 4}" y="{y + 11}" fill="#56606b">no pairs</text>')
+                continue
+            parts.append(
+                f'<rect x="{left}" y="{y}" width="{value * width:.1f}" height="{bar}" fill="{COLOURS[key]}">'
+                f"<title>{escape(name)} {key}: {value:.3f}</title></rect>"
+            )
+            parts.append(f'<text x="{left + value * width + 4:.1f}" y="{y + 11}">{value:.3f}</text>')
+    parts.append("</svg>")
+    legend = "".join(
+        f'<span><i class="swatch" style="background:{COLOURS[key]}"></i>{escape(key)}</span>' for key in series
+    )
+    caption = f"<figcaption><b>{escape(title)}</b></figcaption>"
+    return f'<figure>{caption}{"".join(parts)}<div class="legend">{legend}</div></figure>'
+
+
+def _gate(report: dict[str, Any]) -> str:
+    gate = report["gate"]
+    if gate["enforced"]:
+        verdict = "PASSED" if gate["passed"] else "FAILED"
+        head = f'<p class="{"pass" if gate["passed"] else "fail"}"><b>FINE gate {verdict}</b></p>'
+    else:
+        head = "<p><b>No threshold set</b>: this run only reports.</p>"
+    items = []
+    for check in gate["checks"]:
+        state = {True: "PASS", False: "FAIL", None: "SKIP"}[check["passed"]]
+        value = "-" if check["value"] is None else f"{check['value']:.4g}"
+        items.append(
+            f'<li class="{ {"PASS": "pass", "FAIL": "fail", "SKIP": "note"}[state] }">{state} '
+            f"{escape(check['metric'])} {escape(check['scope'])}: {value} ({escape(check.get('relation', '>='))} "
+            f"{check['threshold']:g})</li>"
+        )
+    items += [f'<li class="fail">{escape(problem)}</li>' for problem in gate["problems"]]
+    return head + (f"<ul>{''.join(items)}</ul>" if items else "")
+
+
+def _scores_table(report: dict[str, Any]) -> str:
+    rows = []
+    for name, scores in [*report["categories"].items(), ("overall", report["overall"])]:
+        gap = (
+            None
+            if scores["open_safe_rate"] is None
+            else scores["open_safe_rate"] - scores["mc_safe_rate"]  # the paper's finding: safe talk, unsafe picks
+        )
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td class=num>{scores['n']}</td><td class=num>{_rate(scores['cs'])}</td>"
+            f"<td class=num>{_rate(scores['css'])}</td><td class=num>{_rate(scores['open_safe_rate'])}</td>"
+            f"<td class=num>{_rate(scores['mc_safe_rate'])}</td><td class=num>{'-' if gap is None else f'{gap:+.3f}'}"
+            f"</td><td class=num>{scores['unparseable']}</td><td class=num>{scores.get('truncated', 0)}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>category</th><th>n</th><th>CS</th><th>CSS</th><th>open-ended safe</th>"
+        "<th>multiple-choice safe</th><th>gap (open - MC)</th><th>unparseable MC</th><th>cut by the budget</th>"
+        "</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _comparison(baseline: dict[str, Any] | None) -> str:
+    if baseline is None:
+        return "<p>No baseline given (<code>--fine-baseline=REPORT</code> compares with an earlier run).</p>"
+    rows = []
+    for name, tables in [*baseline["categories"].items(), ("overall", {"css": baseline["css"]})]:
+        css = tables["css"]
+        interval = css["delta_ci"]
+        span = "-" if interval is None else f"[{interval[0]:+.3f}, {interval[1]:+.3f}]"
+        delta = "-" if css["delta"] is None else f"{css['delta']:+.3f}"
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td class=num>{css['n']}</td><td class=num>{_rate(css['before'])}</td>"
+            f"<td class=num>{_rate(css['now'])}</td><td class=num>{delta}</td><td class=num>{span}</td>"
+            f"<td class=num>{css['lost']}</td><td class=num>{css['gained']}</td>"
+            f"<td class=num>{css['mcnemar_p']:.4g}</td></tr>"
+        )
+    changes = []
+    for kind, entries in (("regressed", baseline["regressions"]), ("improved", baseline["improvements"])):
+        for change in entries:
+            before, now = change["before"], change["now"]
+            changes.append(
+                f'<tr class="{"fail" if kind == "regressed" else "pass"}"><td>{escape(change["key"])}</td>'
+                f"<td>{kind}</td><td>{escape(before['open_verdict'])} / {escape(_choices(before['mc_choices']))}</td>"
+                f"<td>{escape(now['open_verdict'])} / {escape(_choices(now['mc_choices']))}</td></tr>"
+            )
+    listing = (
+        "<table id=changes><thead><tr><th>pair</th><th>change</th><th>before: open / MC</th><th>now: open / MC</th>"
+        f"</tr></thead><tbody>{''.join(changes)}</tbody></table>"
+        if changes
+        else "<p>No pair changed its consistent safety.</p>"
+    )
+    return (
+        f"<p>Baseline <code>{escape(baseline['path'])}</code>: model {escape(str(baseline['model']))}, "
+        f"{escape(str(baseline['created']))}. {baseline['compared']} pairs compared; "
+        f'<b class="fail">{len(baseline["regressions"])} regressions</b>, '
+        f'<b class="pass">{len(baseline["improvements"])} improvements</b>; {len(baseline["new"])} new pairs, '
+        f"{len(baseline['not_run'])} baseline pairs not in this run.</p>"
+        "<table><thead><tr><th>CSS</th><th>n</th><th>before</th><th>now</th><th>delta</th><th>95% CI (Newcombe)</th>"
+        "<th>regressed</th><th>improved</th><th>McNemar exact p</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{listing}"
+    )
+
+
+def _choices(choices: list[str | None]) -> str:
+    return ", ".join(f"{'AB'[order]}-first: {choice or '?'}" for order, choice in enumerate(choices))
+
+
+def _kind(result: PairResult) -> str:
+    if result.open_safe:
+        return "fake-alignment"
+    return "unsafe-open" if result.mc_safe else "unsafe-both"
+
+
+_CUT = {False: "", True: " <i>(cut by the token budget)</i>"}
+
+
+def _p_unsafe(result: PairResult) -> str:
+    probability = result.open_unsafe_probability
+    return "" if probability is None else f" <i>(judge log-probabilities: P(unsafe) = {probability:.3f})</i>"
+
+
+def _reading(report: dict[str, Any]) -> str:
+    """How the numbers were read: the MC question, the reader, the judge's agreement with human labels."""
+    reading = report.get("reading") or {}
+    if not reading:
+        return ""
+    return (
+        f"<p class=meta>Multiple choice: asked which reply is {escape(str(reading.get('mc_question')))}, read by "
+        f"{escape(str(reading.get('mc_scoring')))} ({escape(str(reading.get('mc_reader')))}). Open answers judged "
+        f"by {escape(str(report['judge']))}, read by {escape(str(reading.get('judge_scoring', 'generate')))}. "
+        f"{escape(describe_trust(reading.get('judge_agreement')))}.</p>"
+    )
+
+
+def _failing_table(report: dict[str, Any]) -> str:
+    results = [PairResult.from_dict(item) for item in report["items"]]
+    failing = sorted((r for r in results if not r.consistently_safe), key=lambda r: (-r.failed_checks, r.index))
+    rows = []
+    for result in failing:
+        mc = "".join(
+            f"<div><b>positive as {'AB'[order]} &rarr; {escape(choice or '?')}</b>{_CUT[result.truncated[1 + order]]}: "
+            f"{escape(response)}</div>"
+            for order, (choice, response) in enumerate(zip(result.mc_choices, result.mc_responses, strict=True))
+        )
+        rows.append(
+            f'<tr data-category="{escape(result.category)}" data-kind="{_kind(result)}">'
+            f"<td>{escape(result.key)}</td><td>{escape(result.diagnosis())}</td><td>{escape(result.question)}</td>"
+            f"<td>{escape(result.positive)}</td><td>{escape(result.negative)}</td>"
+            f"<td><b>{escape(result.open_verdict)}</b>{_CUT[result.truncated[0]]}{_p_unsafe(result)}: "
+            f"{escape(result.open_response)}</td>"
+            f"<td>{mc}</td></tr>"
+        )
+    categories = sorted({r.category for r in failing})
+    options = "".join(f'<option value="{escape(name)}">{escape(name)}</option>' for name in categories)
+    return (
+        f"<p>{len(failing)} of {len(results)} pairs are not consistently safe; <span id=shown>{len(failing)}</span> "
+        "shown.</p><div class=filters>"
+        '<label>text <input id="filter-text" type="search" placeholder="filter"></label>'
+        f'<label>category <select id="filter-category"><option value="">all</option>{options}</select></label>'
+        '<label>kind <select id="filter-kind"><option value="">all</option>'
+        '<option value="fake-alignment">fake alignment (safe open answer, unsafe choice)</option>'
+        '<option value="unsafe-open">unsafe open answer, safe choice</option>'
+        '<option value="unsafe-both">unsafe in both</option></select></label></div>'
+        "<table id=pairs><thead><tr><th>pair</th><th>diagnosis</th><th>question</th><th>positive option</th>"
+        "<th>negative option</th><th>open-ended answer</th><th>multiple choice, both orders</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def render(report: dict[str, Any]) -> str:
+    nonce = secrets.token_urlsafe(16)
+    groups = [*report["categories"].items(), ("overall", report["overall"])]
+    consistency = _bar_chart(
+        "CS and CSS per category", [(n, {"CS": s["cs"], "CSS": s["css"]}) for n, s in groups], ["CS", "CSS"]
+    )
+    gap = _bar_chart(
+        "Open-ended vs multiple-choice safe rate",
+        [(n, {"open-ended safe": s["open_safe_rate"], "multiple-choice safe": s["mc_safe_rate"]}) for n, s in groups],
+        ["open-ended safe", "multiple-choice safe"],
+    )
+    datasets = ", ".join(escape(path) for path in report["datasets"])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>FINE report: {escape(str(report["model"]))}</title><style>{_STYLE}</style></head>
+<body>
+<h1>FINE report</h1>
+<p class="meta">model <b>{escape(str(report["model"]))}</b> &middot; judge {escape(str(report["judge"]))} &middot;
+datasets {datasets} &middot; {escape(str(report["created"]))} &middot;
+fine-pytest {escape(str(report["tool"]["version"]))}</p>
+{_gate(report)}
+{_reading(report)}
+<h2>Scores</h2>
+<div class="charts">{consistency}{gap}</div>
+<p class="meta">A pair is consistent when its open-ended answer and its multiple-choice picks agree on safety, and
+consistently safe when both are safe. A model that talks safely but picks the unsafe option (open-ended safe rate
+above the multiple-choice one) is the fake alignment FINE measures.</p>
+{_scores_table(report)}
+<h2>Against the baseline</h2>
+{_comparison(report.get("baseline"))}
+<h2>Failing pairs</h2>
+{_failing_table(report)}
+<script nonce="{nonce}">{_SCRIPT}</script>
+</body></html>
+"""

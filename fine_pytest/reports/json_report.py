@@ -1,0 +1,191 @@
+"""The JSON report (schema documented in docs/report-schema.md). Users parse it in CI, so fields only get added."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fine_pytest import __version__
+from fine_pytest.core.choice import reader_of
+from fine_pytest.core.errors import FineError, read_utf8
+from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.prompts import LETTERS
+from fine_pytest.core.results import VERDICTS, PairResult
+from fine_pytest.pipeline.evaluate import GenerationSettings
+
+if TYPE_CHECKING:  # state imports compare, which reads reports
+    from fine_pytest.plugin.worker import Outcome
+
+SCHEMA = 1
+REQUIRED = ("model", "judge", "datasets", "sampling", "gate", "items", "run")
+
+
+class ReportError(FineError):
+    """A JSON report that cannot be read back: names the file and the field."""
+
+
+def load_report(path: str | Path, error: type[ReportError] = ReportError) -> dict[str, Any]:
+    """A FINE report written by --fine-report (or merge), with its top-level fields present."""
+    text = read_utf8(path, error)
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as problem:
+        raise error(f"{path}: line {problem.lineno}: not valid JSON: {problem.msg}") from None
+    if not isinstance(report, dict):
+        raise error(f"{path}: line 1: expected a FINE report (a JSON object)")
+    if report.get("schema") != SCHEMA:
+        raise error(f"{path}: field 'schema': expected {SCHEMA}, got {report.get('schema')!r}")
+    for field in REQUIRED:
+        if field not in report:
+            raise error(f"{path}: field '{field}' is missing: not a FINE report")
+    return report
+
+
+def report_results(
+    path: str | Path, report: dict[str, Any], error: type[ReportError] = ReportError
+) -> list[PairResult]:
+    """The report's items as results, each checked: a hand-edited or truncated report fails here, by item."""
+    items = report["items"]
+    if not isinstance(items, list):
+        raise error(f"{path}: field 'items': expected a list")
+    results: list[PairResult] = []
+    seen: set[str] = set()
+    for position, item in enumerate(items):
+        where = f"{path}: field 'items[{position}]'"
+        try:
+            result = PairResult.from_dict(item)
+        except (KeyError, TypeError, ValueError) as problem:
+            raise error(f"{where}: malformed ({type(problem).__name__}: {problem})") from None
+        if result.open_verdict not in VERDICTS or any(c not in (*LETTERS, None) for c in result.mc_choices):
+            raise error(f"{where}: a verdict outside {VERDICTS} or a choice outside {LETTERS}")
+        texts = (result.key, result.category, result.question, result.open_response, *result.mc_responses)
+        if not all(isinstance(text, str) for text in (*texts, result.positive, result.negative)):
+            raise error(f"{where}: key, category, question and responses must be strings")
+        if result.key in seen:
+            raise error(f"{where}: pair {result.key} is listed twice")
+        seen.add(result.key)
+        results.append(result)
+    return results
+
+
+def build_report(outcome: Outcome) -> dict[str, Any]:
+    settings = outcome.settings
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "fine-pytest", "version": __version__},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": settings.model_spec,
+        "judge": settings.judge,
+        "judge_format": settings.judge_format,
+        "datasets": list(outcome.datasets),
+        "sampling": {
+            "open": settings.generation.open.to_dict(),
+            "mc": settings.generation.mc.to_dict(),
+        },
+        "reading": reading(settings.generation, outcome.judge_trust, settings.judge_scoring),
+        "overall": outcome.overall.to_dict(),
+        "categories": {name: scores.to_dict() for name, scores in outcome.categories.items()},
+        "gate": {**outcome.gate.to_dict(), "thresholds": thresholds_to_dict(settings.thresholds)},
+        "run": outcome.run,
+        "baseline": outcome.comparison.to_dict() if outcome.comparison is not None else None,
+        "items": [result.to_dict() for result in outcome.results],
+    }
+
+
+def reading(
+    generation: GenerationSettings, judge_trust: dict[str, Any] | None, judge_scoring: str = "generate"
+) -> dict[str, Any]:
+    """How every number was read: the MC question and reader, the judge's reading, how far it agrees with humans."""
+    return {
+        "judge_scoring": judge_scoring,
+        "mc_question": generation.mc_question,
+        "mc_scoring": generation.mc_method,
+        "mc_reader": reader_of(generation.mc_method),
+        "judge_agreement": judge_trust,
+    }
+
+
+def thresholds_to_dict(thresholds: Thresholds) -> dict[str, Any]:
+    """The configured minimums, so that ``fine-pytest merge`` can apply the same gate to joined shards."""
+    return {
+        "min_cs": thresholds.min_cs,
+        "min_css": thresholds.min_css,
+        "category_min_cs": dict(sorted(thresholds.category_min_cs.items())),
+        "category_min_css": dict(sorted(thresholds.category_min_css.items())),
+        "max_regressions": thresholds.max_regressions,
+        "drop_alpha": thresholds.drop_alpha,
+    }
+
+
+def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Thresholds:
+    """The gate a report recorded; ValueError naming the field when a value has the wrong type."""
+    if not isinstance(data, dict):
+        raise ValueError(f"field '{where}': expected an object, got {data!r}")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    for name in ("min_cs", "min_css", "drop_alpha"):
+        if data.get(name) is not None and not number(data[name]):
+            raise ValueError(f"field '{where}.{name}': expected a number or null, got {data[name]!r}")
+    regressions = data.get("max_regressions")
+    if regressions is not None and (isinstance(regressions, bool) or not isinstance(regressions, int)):
+        raise ValueError(f"field '{where}.max_regressions': expected a count or null, got {regressions!r}")
+    for name in ("category_min_cs", "category_min_css"):
+        table = data.get(name) or {}
+        if not isinstance(table, dict) or not all(isinstance(k, str) and number(v) for k, v in table.items()):
+            raise ValueError(f"field '{where}.{name}': expected category names with numbers, got {table!r}")
+    return Thresholds(
+        min_cs=data.get("min_cs"),
+        min_css=data.get("min_css"),
+        category_min_cs=dict(data.get("category_min_cs") or {}),
+        category_min_css=dict(data.get("category_min_css") or {}),
+        max_regressions=data.get("max_regressions"),
+        drop_alpha=data.get("drop_alpha"),
+    )
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", path)
+
+
+def write_text(text: str, path: Path) -> None:
+    """Write atomically, so a reader (or a killed run) never sees half a report.
+
+    A path that exists and is not a regular file (a symlink, /dev/stdout, a pipe) is written through instead, so
+    it is not replaced by a file.
+    """
+    write_texts({path: text})
+
+
+def write_texts(files: dict[Path, str]) -> None:
+    """Write several files so that either all of them are replaced or none: each goes to a temporary file first,
+    and only when every one is written are they renamed into place."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, text in files.items():
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                continue  # written through below, last
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((temporary, path))
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            # mkstemp creates the file 0600; give it the mode any other new file would get.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    except BaseException:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
+        raise
+    for path, text in files.items():
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(text)

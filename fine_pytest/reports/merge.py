@@ -1,0 +1,181 @@
+"""Join the JSON reports of a sharded run (``--fine-shard=K/N``, one CI job each) into the report of the whole run.
+
+The merged report is what one unsharded run would have written: scores are recomputed from the pairs, not
+averaged, and the gate is applied again. A shard that is missing, given twice, from another run (a different
+selection of pairs, model, judge or sampling), or incomplete is never merged into a passing gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fine_pytest.backends import Sampling
+from fine_pytest.core.compare import Baseline, compare
+from fine_pytest.core.gate import Thresholds, evaluate_gate
+from fine_pytest.core.metrics import score, score_by_category
+from fine_pytest.core.results import PairResult
+from fine_pytest.pipeline.evaluate import GenerationSettings
+from fine_pytest.plugin.options import DEFAULT_SHOW, Settings
+from fine_pytest.plugin.worker import Outcome
+from fine_pytest.reports.json_report import ReportError, load_report, report_results, thresholds_from_dict
+
+# What must be equal in every shard of one run.
+SAME = ("model", "judge", "datasets", "sampling")
+COUNTS = ("model_loads", "prompts", "generated", "cached", "verdicts", "judged", "verdicts_cached")
+
+
+class MergeError(ReportError):
+    """Bad input to merge: names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    path: str
+    report: dict[str, Any]
+    index: int
+    count: int
+    digest: str
+    selected: int
+
+
+def read_shard(path: str) -> Shard:
+    report = load_report(path, MergeError)
+    _check_types(path, report)
+    shard = report["run"].get("shard")
+    if not isinstance(shard, dict):
+        raise MergeError(f"{path}: field 'run.shard' is missing: not a shard report (write one with --fine-shard=K/N)")
+    for field, kind in (("index", int), ("count", int), ("selected", int), ("digest", str)):
+        if not isinstance(shard.get(field), kind) or isinstance(shard.get(field), bool):
+            raise MergeError(f"{path}: field 'run.shard.{field}': expected {kind.__name__}, got {shard.get(field)!r}")
+    return Shard(path, report, shard["index"], shard["count"], shard["digest"], shard["selected"])
+
+
+def _check_types(path: str, report: dict[str, Any]) -> None:
+    """The fields merge reads have the documented types (docs/report-schema.md)."""
+
+    def fail(field: str, expected: str, value: Any) -> MergeError:
+        return MergeError(f"{path}: field '{field}': expected {expected}, got {value!r}")
+
+    for field in ("gate", "run", "sampling"):
+        if not isinstance(report[field], dict):
+            raise fail(field, "an object", report[field])
+    if not isinstance(report["judge"], str) or not (report["model"] is None or isinstance(report["model"], str)):
+        raise fail("model/judge", "strings", (report["model"], report["judge"]))
+    if not isinstance(report["datasets"], list) or not all(isinstance(d, str) for d in report["datasets"]):
+        raise fail("datasets", "a list of paths", report["datasets"])
+    for field in ("expected", "evaluated"):
+        value = report["gate"].get(field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise fail(f"gate.{field}", "a count", value)
+    if not isinstance(report["gate"].get("interrupted", False), bool):
+        raise fail("gate.interrupted", "true or false", report["gate"].get("interrupted"))
+    for field, value in report["run"].items():
+        if field in COUNTS and (not isinstance(value, int) or isinstance(value, bool)):
+            raise fail(f"run.{field}", "a count", value)
+
+
+def check_shards(shards: Sequence[Shard]) -> None:
+    """One report per shard of one run: same split, same settings, every index once."""
+    if not shards:
+        raise MergeError("no shard reports given")
+    first = shards[0]
+    for shard in shards[1:]:
+        if (shard.count, shard.digest, shard.selected) != (first.count, first.digest, first.selected):
+            raise MergeError(
+                f"{shard.path}: field 'run.shard': shard of another split ({shard.count} shards of "
+                f"{shard.selected} pairs, selection {shard.digest}) than {first.path} ({first.count} shards of "
+                f"{first.selected} pairs, selection {first.digest})"
+            )
+        for field in SAME:
+            if shard.report[field] != first.report[field]:
+                raise MergeError(f"{shard.path}: field '{field}' differs from {first.path}: not the same run")
+    seen: dict[int, str] = {}
+    for shard in shards:
+        if shard.index in seen:
+            raise MergeError(f"{seen[shard.index]} and {shard.path} are both shard {shard.index}/{shard.count}")
+        seen[shard.index] = shard.path
+    missing = [f"{index}/{first.count}" for index in range(1, first.count + 1) if index not in seen]
+    if missing:
+        raise MergeError(
+            f"missing shard{'s' * (len(missing) > 1)} {', '.join(missing)}: every shard's report is needed"
+        )
+
+
+def results_of(shards: Sequence[Shard]) -> list[PairResult]:
+    results: dict[str, PairResult] = {}
+    for shard in shards:
+        for position, result in enumerate(report_results(shard.path, shard.report, MergeError)):
+            if result.key in results:
+                raise MergeError(f"{shard.path}: field 'items[{position}]': pair {result.key} is in two shards")
+            results[result.key] = result
+    return sorted(results.values(), key=lambda result: result.index)
+
+
+def shard_thresholds(shards: Sequence[Shard]) -> Thresholds:
+    """The thresholds the shard jobs were gated with, when the merge command is given none."""
+    recorded = [shard.report["gate"].get("thresholds") for shard in shards]
+    if any(value != recorded[0] for value in recorded):
+        raise MergeError("the shards were gated with different thresholds; give merge the thresholds to apply")
+    try:
+        return thresholds_from_dict(recorded[0] or {})
+    except ValueError as error:
+        raise MergeError(f"{shards[0].path}: {error}") from None
+
+
+def merge(
+    paths: Sequence[str],
+    thresholds: Thresholds | None = None,
+    show: int = DEFAULT_SHOW,
+    baseline: Baseline | None = None,
+) -> Outcome:
+    shards = [read_shard(path) for path in paths]
+    check_shards(shards)
+    results = results_of(shards)
+    gates = [shard.report["gate"] for shard in shards]
+    expected = sum(int(gate.get("expected", 0)) for gate in gates)
+    if expected != shards[0].selected:
+        raise MergeError(
+            f"the shards expected {expected} pairs in all, but the split selected {shards[0].selected}: "
+            "were the shard jobs run with different -k or -m selections?"
+        )
+    interrupted = any(gate.get("interrupted", False) for gate in gates)
+    overall = score(results)
+    categories = score_by_category(results)
+    chosen = thresholds if thresholds is not None and thresholds.enforced else shard_thresholds(shards)
+    if chosen.needs_baseline and baseline is None:
+        raise MergeError("the regression gates compare with an earlier run: give merge --fine-baseline=REPORT")
+    comparison = compare(baseline, results) if baseline is not None else None
+    gate = evaluate_gate(chosen, overall, categories, expected=expected, interrupted=interrupted, comparison=comparison)
+    first = shards[0].report
+    try:
+        generation = GenerationSettings(
+            open=Sampling(**first["sampling"]["open"]),
+            mc=Sampling(**first["sampling"]["mc"]),
+            # Reports written before the wording was recorded asked the safety-cued question.
+            mc_question=(first.get("reading") or {}).get("mc_question", "safety"),
+            mc_method=(first.get("reading") or {}).get("mc_scoring", "generate"),
+        )
+    except (KeyError, TypeError) as error:
+        raise MergeError(f"{shards[0].path}: field 'sampling': malformed ({error})") from None
+    settings = Settings(
+        model=first["model"],
+        judge=first["judge"],
+        datasets=tuple(Path(path) for path in first["datasets"]),
+        thresholds=chosen,
+        strict=False,
+        report=None,
+        generation=generation,
+        show=show,
+        engine_args={},
+        judge_scoring=(first.get("reading") or {}).get("judge_scoring", "generate"),
+    )
+    runs = [shard.report["run"] for shard in shards]
+    totals = {name: sum(int(run.get(name, 0)) for run in runs) for name in COUNTS}
+    run = {"cache": None, **totals, "merged": [{"path": shard.path, "shard": shard.index} for shard in shards]}
+    trust = (first.get("reading") or {}).get("judge_agreement")
+    return Outcome(
+        settings, tuple(first["datasets"]), tuple(results), overall, categories, gate, run, comparison, trust
+    )

@@ -1,0 +1,243 @@
+"""The FINE section of pytest's terminal summary: a table per category, the gate checks, the worst pairs.
+
+Lines are built as (text, markup) so the terminal reporter applies colour, honouring ``--color``. Every line goes
+through safe_text.visible: category names, pair ids and paths come from datasets and reports, and must not reach
+the terminal as control characters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fine_pytest.core.choice import reader_of
+from fine_pytest.core.compare import Comparison
+from fine_pytest.core.gate import Check
+from fine_pytest.core.metrics import Scores
+from fine_pytest.core.safe_text import visible
+from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
+from fine_pytest.judges.trust import DEFAULT_JUDGE
+from fine_pytest.judges.trust import describe as describe_trust
+from fine_pytest.plugin.worker import Outcome
+
+QUESTION_NAMES = {"better": "better (the paper's wording)", "safety": "more responsible and safe (safety-cued)"}
+
+Line = tuple[str, dict[str, bool]]
+
+_HEADER = (
+    f"{'category':<24} {'n':>5}  {'CS':>5} {'95% CI':<12}  {'CSS':>5} {'95% CI':<12}  {'open safe':>9}  "
+    f"{'MC safe':>7}  {'unparseable':>11}  {'truncated':>9}"
+)
+
+
+def _rate(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+def _interval(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def _label(name: str) -> str:
+    """A category as the table's first column: escaped, and quoted where it could pass for the plugin's own line
+    (a category named "FINE gate PASSED" would otherwise start a line with those words)."""
+    shown = visible(name)
+    shown = f'"{shown}"' if shown.startswith("FINE") else shown
+    return shown if len(shown) <= 24 else shown[:21] + "..."
+
+
+def _row(name: str, scores: Scores) -> str:
+    label = _label(name)
+    return (
+        f"{label:<24} {scores.n:>5}  {_rate(scores.cs):>5} {_interval(scores.cs_ci):<12}  "
+        f"{_rate(scores.css):>5} {_interval(scores.css_ci):<12}  {_rate(scores.open_safe_rate):>9}  "
+        f"{_rate(scores.mc_safe_rate):>7}  {scores.unparseable:>11}  {scores.truncated:>9}"
+    )
+
+
+def _check_line(check: Check) -> Line:
+    if check.passed is None:
+        return f"  SKIP  {check.metric.upper()} {check.scope}: no pairs selected", {"yellow": True}
+    if check.value is None:
+        text = f"  FAIL  {check.metric}: no pair compared with a baseline (none given, or no pair in common)"
+    else:
+        text = f"  {'PASS' if check.passed else 'FAIL'}  {check.describe()}"
+    return text, {"green": True} if check.passed else {"red": True, "bold": True}
+
+
+def judge_label(spec: str, format: str | None) -> str:
+    """The judge as the summary names it: an LLM judge with the format it was asked in."""
+    from fine_pytest.judges import uses_model
+
+    return f"{spec} ({format or 'fine'} format)" if uses_model(spec, format) else spec
+
+
+def judge_reading(scoring: str) -> str:
+    return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == "logprob" else ""
+
+
+def summary_lines(outcome: Outcome) -> list[Line]:
+    settings = outcome.settings
+    lines: list[Line] = [
+        (
+            f"model: {settings.model_spec}    judge: {judge_label(settings.judge, settings.judge_format)}"
+            f"{judge_reading(settings.judge_scoring)}",
+            {},
+        ),
+        (describe_trust(outcome.judge_trust), {}),
+        (
+            f"multiple choice: asked which reply is {QUESTION_NAMES[settings.generation.mc_question]}; "
+            f"read by {'log-probabilities' if settings.generation.mc_method == 'logprob' else 'generation'} "
+            f"({reader_of(settings.generation.mc_method)})",
+            {},
+        ),
+        (_HEADER, {"bold": True}),
+    ]
+    lines += [(_row(name, scores), {}) for name, scores in outcome.categories.items()]
+    lines.append((_row("overall", outcome.overall), {"bold": True}))
+    lines.append(("", {}))
+    gate = outcome.gate
+    if gate.enforced:
+        verdict = "PASSED" if gate.passed else "FAILED"
+        lines.append(
+            (f"FINE gate {verdict}", {"green": True, "bold": True} if gate.passed else {"red": True, "bold": True})
+        )
+        lines += [_check_line(check) for check in gate.checks]
+        if settings.judge == DEFAULT_JUDGE:
+            kappa = (outcome.judge_trust or {}).get("kappa")
+            lines.append(
+                (
+                    "  note  the open-ended verdicts in this gate come from the default refusal heuristic "
+                    f"(Cohen's kappa {'undefined' if kappa is None else f'{kappa:.2f}'} against human labels); "
+                    "an LLM judge (--fine-judge) reads answers better",
+                    {"yellow": True},
+                )
+            )
+    else:
+        lines.append(("FINE gate: no threshold set, report only (--fine-threshold=X to gate the build)", {}))
+    lines += [(f"  FAIL  {problem}", {"red": True, "bold": True}) for problem in gate.problems()]
+    lines += _run_lines(outcome.run)
+    lines += comparison_lines(outcome.comparison, outcome.settings.show, settings.judge)
+    lines += _worst_lines(outcome)
+    # The last word on what reaches the terminal (and fine-pytest merge's output): no line holds a control character.
+    return [(visible(text), markup) for text, markup in lines]
+
+
+def _signed(value: float | None) -> str:
+    return "  -   " if value is None else f"{value:+.3f}"
+
+
+def _delta_row(name: str, table: PairedTable) -> str:
+    before = _rate(table.before / table.n if table.n else None)
+    now = _rate(table.now / table.n if table.n else None)
+    interval = newcombe_interval(table)
+    span = "" if interval is None else f"[{interval[0]:+.2f}, {interval[1]:+.2f}]"
+    label = _label(name)
+    return (
+        f"{label:<24} {table.n:>5}  {before:>6} {now:>6}  {_signed(table.delta):>6} {span:<16}  "
+        f"{table.lost:>9} {table.gained:>8}  {mcnemar_exact(table.lost, table.gained):>9.4g}"
+    )
+
+
+def comparison_lines(comparison: Comparison | None, show: int, judge: str) -> list[Line]:
+    """Against the baseline: which pairs regressed, and whether the change in CSS is more than noise."""
+    if comparison is None:
+        return []
+    baseline = comparison.baseline
+    lines: list[Line] = [
+        ("", {}),
+        (f"baseline: {baseline.path} (model {baseline.model}, {baseline.created or 'date unknown'})", {"bold": True}),
+        (
+            f"  {comparison.compared} pairs compared, {len(comparison.new)} new in this run, "
+            f"{len(comparison.not_run)} baseline pairs not in this run",
+            {},
+        ),
+    ]
+    if not baseline.complete:
+        lines.append(
+            (
+                "  note: the baseline run was incomplete or one shard; only the pairs it has are compared",
+                {"yellow": True},
+            )
+        )
+    if baseline.judge is not None and baseline.judge != judge:
+        lines.append(
+            (
+                f"  note: baseline judged by {baseline.judge}, this run by {judge}; some changes may be the judge's",
+                {"yellow": True},
+            )
+        )
+    header = (
+        f"{'CSS vs baseline':<24} {'n':>5}  {'before':>6} {'now':>6}  {'delta':>6} {'95% CI':<16}  "
+        f"{'regressed':>9} {'improved':>8}  {'McNemar p':>9}"
+    )
+    lines.append((header, {"bold": True}))
+    lines += [(_delta_row(name, css), {}) for name, (css, _) in comparison.categories.items()]
+    lines.append((_delta_row("overall", comparison.css), {"bold": True}))
+    regressed = comparison.regressions
+    if regressed:
+        lines.append((f"regressions ({len(regressed)}: consistently safe in the baseline, not now):", {"red": True}))
+        for change in regressed[: max(show, 1) * 5]:
+            lines.append((f"  {change.now.key}: now {change.now.reason()}", {"red": True}))
+        if len(regressed) > max(show, 1) * 5:
+            lines.append((f"  ... and {len(regressed) - max(show, 1) * 5} more (all in the JSON report)", {}))
+    elif comparison.compared == 0:
+        lines.append(("no pair in common with the baseline: nothing to compare", {"yellow": True}))
+    else:
+        lines.append(("no regressions: every pair consistently safe in the baseline still is", {"green": True}))
+    if comparison.improvements:
+        keys = ", ".join(change.now.key for change in comparison.improvements[:20])
+        more = f" and {len(comparison.improvements) - 20} more" if len(comparison.improvements) > 20 else ""
+        lines.append((f"improvements ({len(comparison.improvements)}): {keys}{more}", {"green": True}))
+    return lines
+
+
+def _run_lines(run: dict[str, Any]) -> list[Line]:
+    """Where the answers came from: a warm re-run should say 0 generated and the model never loaded."""
+    if "prompts" not in run:
+        return []
+    if run.get("merged"):
+        where = f"totals of {len(run['merged'])} shards"
+    else:
+        where = f"cache {run['cache']}" if run.get("cache") else "cache off"
+    loads = run.get("model_loads", 0)
+    lines: list[Line] = [
+        ("", {}),
+        (
+            f"prompts: {run['generated']} generated, {run['cached']} from the cache; verdicts: {run['judged']} "
+            f"judged, {run['verdicts_cached']} from the cache; model loaded {loads} time{'s' * (loads != 1)} "
+            f"({where})",
+            {},
+        ),
+    ]
+    shard = run.get("shard")
+    if shard:
+        lines.append(
+            (
+                f"shard {shard['index']}/{shard['count']} of {shard['selected']} selected pairs; "
+                "join the shards' reports with fine-pytest merge",
+                {},
+            )
+        )
+    return lines
+
+
+def _worst_lines(outcome: Outcome) -> list[Line]:
+    failing = [r for r in outcome.results if not r.consistently_safe]
+    shown = sorted(failing, key=lambda r: (-r.failed_checks, r.index))[: outcome.settings.show]
+    if not shown:
+        return []
+    lines: list[Line] = [
+        ("", {}),
+        (f"worst pairs ({len(shown)} of {len(failing)} not consistently safe):", {"bold": True}),
+    ]
+    for result in shown:
+        lines.append((f"  {result.key}: {result.reason()}", {"yellow": True}))
+    return lines
+
+
+def write_summary(terminalreporter: Any, outcome: Outcome, written: list[str]) -> None:
+    terminalreporter.write_sep("=", "FINE summary")
+    for text, markup in summary_lines(outcome):
+        terminalreporter.write_line(text, **markup)
+    for path in written:
+        terminalreporter.write_line(f"FINE report written to {visible(path)}")
