@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fine_pytest.backends import ModelContext, Sampling
+from fine_pytest.backends.base import ModelContext
 from fine_pytest.backends.vllm import VllmModel
 from fine_pytest.core.dataset import Pair, bundled_dataset, load_datasets
+from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import GenerationSettings, evaluate
+from fine_pytest.pipeline.evaluate import evaluate
 
 
 def pairs_of(count: int) -> list[Pair]:

@@ -1,8 +1,9 @@
 """The openai: back end against a real `vllm serve` of the embedded model, at several concurrency limits.
 
 One server for every way, prefix caching off on it so no way is served from prompts an earlier way computed; the
-same pairs, token budgets and greedy decoding for each. Each way is the plugin's own pipeline (fine_pytest.pipeline.evaluate
-over OpenAIModel, with a throwaway cache), so the figure is what a FINE run against a server would see.
+same pairs, token budgets and greedy decoding for each. Each way is the plugin's own pipeline
+(fine_pytest.pipeline.evaluate over OpenAIModel, with a throwaway cache), so the figure is what a FINE run
+against a server would see.
 
     python bench/bench_endpoint.py --pairs 30 --max-tokens 64 --mc-max-tokens 16 --concurrency 1 4 16
 """
@@ -23,11 +24,12 @@ from pathlib import Path
 
 from bench_cache import pairs_of
 
-from fine_pytest.backends import Endpoint, ModelContext, Sampling
+from fine_pytest.backends.base import Endpoint, ModelContext
 from fine_pytest.backends.openai import OpenAIModel
 from fine_pytest.backends.vllm import model_folder
+from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import GenerationSettings, evaluate
+from fine_pytest.pipeline.evaluate import evaluate
 
 
 def start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -16,11 +16,12 @@ import json
 import time
 from typing import Any
 
-from fine_pytest.backends import LetterScores, ModelContext, PromptFailure, Sampling, Truncated
+from fine_pytest.backends.base import LetterScores, ModelContext, PromptFailure, Truncated
 from fine_pytest.backends.vllm import VllmModel
 from fine_pytest.core.choice import choice_from_scores, parse_choice
 from fine_pytest.core.dataset import bundled_dataset, load_datasets
 from fine_pytest.core.prompts import LETTERS, mc_prompt, with_answer_opening
+from fine_pytest.core.sampling import Sampling
 from fine_pytest.plugin.options import DEFAULT_MC_MAX_TOKENS
 
 

@@ -4,7 +4,7 @@ One engine, one process, the same 30 pairs (90 prompts) for each way, greedy dec
 empty prefix cache at the start of each way:
 
     (a) one request at a time, three requests per pair (the reference implementation's pattern);
-    (b) the plugin's pipeline: fine_pytest.pipeline.evaluate over the VllmModel back end (what a FINE test run executes);
+    (b) the plugin's pipeline: fine_pytest.pipeline.evaluate over the VllmModel back end (what a FINE run executes);
     (c) a raw batched LLM.chat over the same prompts: one call, one SamplingParams per prompt.
 
 Then, separately, (d) a whole `pytest` run of the same 30 pairs, engine start included, for scale.
@@ -24,12 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fine_pytest.backends import ModelContext, Sampling
+from fine_pytest.backends.base import ModelContext
 from fine_pytest.backends.vllm import VllmModel, sampling_params
 from fine_pytest.core.dataset import bundled_dataset, load_datasets
 from fine_pytest.core.prompts import mc_prompt, open_prompt
+from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import GenerationSettings, evaluate
+from fine_pytest.pipeline.evaluate import evaluate
 
 
 class Counting:

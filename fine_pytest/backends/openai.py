@@ -41,7 +41,7 @@ from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from fine_pytest.backends import (
+from fine_pytest.backends.base import (
     TOP_LOGPROBS,
     Answer,
     Conversation,
@@ -51,7 +51,6 @@ from fine_pytest.backends import (
     ModelContext,
     PartialAnswers,
     PromptFailure,
-    Sampling,
     Truncated,
     letter_mass,
 )
@@ -59,6 +58,7 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.fingerprint import DigestMemo
 from fine_pytest.core.redact import redact
 from fine_pytest.core.safe_text import visible
+from fine_pytest.core.sampling import Sampling
 
 T = TypeVar("T")
 BASE_URL_ENVIRONMENT = ("FINE_PYTEST_BASE_URL", "OPENAI_BASE_URL")
@@ -437,7 +437,6 @@ class OpenAIModel:
             "messages": list(conversation),
             "max_tokens": sampling.max_tokens,
             "temperature": sampling.temperature,
-            **dict(self._endpoint.extra),
         }
         if sampling.seed is not None:
             body["seed"] = sampling.seed

@@ -6,10 +6,11 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fine_pytest.backends import Answer, Conversation, LetterScores, ModelContext, PromptFailure, Sampling, Truncated
+from fine_pytest.backends.base import Answer, Conversation, LetterScores, ModelContext, PromptFailure, Truncated
 from fine_pytest.backends.user_code import call_user_code, check_reference, import_reference, reference_identity
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.fingerprint import DigestMemo
+from fine_pytest.core.sampling import Sampling
 
 # The optional attribute of a py: model that scores answer letters (--fine-mc-scoring=logprob).
 LETTER_PROBABILITIES = "letter_probabilities"

@@ -16,20 +16,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from fine_pytest.backends import (
+from fine_pytest.backends.base import (
     TOP_LOGPROBS,
     Answer,
     Conversation,
     LetterScores,
     ModelContext,
     PromptFailure,
-    Sampling,
     Truncated,
     letter_mass,
 )
 from fine_pytest.backends.embedded import CONVERSION, EMBEDDED, converted_folder, embedded_gguf
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.fingerprint import DigestMemo, tree_digest
+from fine_pytest.core.sampling import Sampling
 
 INSTALL_HINT = "pip install 'fine-pytest[cpu]' on a machine without a GPU, or 'fine-pytest[vllm]' on a GPU runner"
 # On the CPU build, bf16 and graph compilation are several times slower than float32 in eager mode (measured in

@@ -149,7 +149,7 @@ def convert_command(arguments: argparse.Namespace) -> int:
 
 
 def build_command(arguments: argparse.Namespace) -> int:
-    from fine_pytest.backends import Endpoint, ModelContext
+    from fine_pytest.backends.base import Endpoint, ModelContext
     from fine_pytest.backends.user_code import add_search_paths
     from fine_pytest.core.errors import FineError
     from fine_pytest.dataset_tools.build_options import build_options

@@ -119,7 +119,7 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
     import json
 
     from fine_pytest import judges
-    from fine_pytest.backends import Endpoint, ModelContext
+    from fine_pytest.backends.base import Endpoint, ModelContext
     from fine_pytest.backends.user_code import add_search_paths
     from fine_pytest.core.errors import FineError
     from fine_pytest.judges.calibration import LabelError, bundled_labels, calibrate, load_labels, render

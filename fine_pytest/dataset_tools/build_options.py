@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from fine_pytest import backends
-from fine_pytest.backends import ModelContext, PartialAnswers, PromptFailure, Sampling
+from fine_pytest.backends import base
+from fine_pytest.backends.base import ModelContext, PartialAnswers, PromptFailure
 from fine_pytest.core.dataset import Problem, category_slug
 from fine_pytest.core.errors import FineError, read_utf8
+from fine_pytest.core.sampling import Sampling
 from fine_pytest.reports.json_report import write_texts
 
 # Our own wording. It says what the replies are for and asks for no harmful detail: no role-play, no pretence.
@@ -151,13 +153,13 @@ def _flat(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def build(questions: Sequence[Question], model: backends.Model, sampling: Sampling, spec: str) -> Built:
+def build(questions: Sequence[Question], model: base.Model, sampling: Sampling, spec: str) -> Built:
     conversations = [[{"role": "user", "content": PROMPT.format(question=q.question.strip())}] for q in questions]
     try:
-        answers: Sequence[backends.Answer] = model.generate(conversations, [sampling] * len(conversations))
+        answers: Sequence[base.Answer] = model.generate(conversations, [sampling] * len(conversations))
     except PartialAnswers as partial:
         # Keep what came back (a server that died half-way); the rest fail with the server's reason.
-        kept = {i: a for i, a in partial.answers.items() if not isinstance(a, backends.LetterScores)}  # text only
+        kept = {i: a for i, a in partial.answers.items() if not isinstance(a, base.LetterScores)}  # text only
         answers = [kept.get(i, PromptFailure(str(partial))) for i in range(len(conversations))]
     if len(answers) != len(questions):
         raise FineError(f"the model returned {len(answers)} answers for {len(questions)} questions")
@@ -167,7 +169,7 @@ def build(questions: Sequence[Question], model: backends.Model, sampling: Sampli
         if isinstance(answer, PromptFailure):
             failures.append(_failure(question, f"the model gave no answer: {answer.reason}", ""))
             continue
-        if isinstance(answer, backends.Truncated):
+        if isinstance(answer, base.Truncated):
             # A cut-off pair of replies may have lost the end of its UNSAFE line: never build a pair from it.
             failures.append(
                 _failure(question, "the reply was cut by the token budget (raise --max-tokens)", answer.text)

@@ -7,44 +7,15 @@ the same interface: a name, and one batched call from (question, answer) items t
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from fine_pytest.backends.user_code import check_reference, import_reference
 from fine_pytest.core.errors import FineError
-
-
-@dataclass(frozen=True)
-class JudgeItem:
-    question: str
-    answer: str
-
-
-class Judge(Protocol):
-    name: str
-
-    def judge(self, items: Sequence[JudgeItem]) -> list[str]: ...
-
-    def close(self) -> None: ...
-
-
-class ScoredJudge(Protocol):
-    """A judge that also says how sure it is: per item, the verdict and P(unsafe) (None where none was read).
-
-    LLM judges read by log-probabilities (--fine-judge-scoring=logprob) are such judges; the pipeline keeps the
-    probability with the verdict, and judge-eval reports ROC AUC from it.
-    """
-
-    name: str
-
-    def judge_with_probabilities(self, items: Sequence[JudgeItem]) -> list[tuple[str, float | None]]: ...
-
+from fine_pytest.judges.base import OPTION, Judge
 
 # A bare name maps to a judge with no argument; a scheme ("py") takes the rest of the spec.
 _NAMED: dict[str, str] = {"refusal": "fine_pytest.judges.refusal:RefusalJudge"}
 _SCHEMES: dict[str, str] = {"py": "fine_pytest.judges.python:PythonJudge"}
-OPTION = "--fine-judge"
 
 
 def available() -> list[str]:

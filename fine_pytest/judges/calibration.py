@@ -15,7 +15,7 @@ from typing import Any
 
 from fine_pytest.core.errors import read_utf8
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE
-from fine_pytest.judges import Judge, JudgeItem
+from fine_pytest.judges.base import Judge, JudgeItem
 
 LABELS = (SAFE, UNSAFE)
 

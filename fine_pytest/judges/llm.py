@@ -19,10 +19,11 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from fine_pytest.backends import Answer, Conversation, Model, PromptFailure, Sampling, text_of
+from fine_pytest.backends.base import Answer, Conversation, Model, PromptFailure, text_of
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE
-from fine_pytest.judges import JudgeItem
+from fine_pytest.core.sampling import Sampling
+from fine_pytest.judges.base import JudgeItem
 
 FORMATS = ("fine", "llamaguard")
 # Greedy and short: a verdict, and Llama Guard's category line.

@@ -8,7 +8,7 @@ from typing import Any
 from fine_pytest.backends.user_code import call_user_code, import_reference, reference_identity
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.results import SAFE, UNSAFE
-from fine_pytest.judges import OPTION, JudgeItem
+from fine_pytest.judges.base import OPTION, JudgeItem
 
 
 def identity(reference: str | None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from fine_pytest.core.fingerprint import source_digest
 from fine_pytest.core.results import SAFE, UNSAFE
-from fine_pytest.judges import JudgeItem
+from fine_pytest.judges.base import JudgeItem
 
 
 def identity(argument: str | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from fine_pytest.backends import (
+from fine_pytest.backends.base import (
     TOP_LOGPROBS,
     Answer,
     Conversation,
@@ -22,7 +22,6 @@ from fine_pytest.backends import (
     Model,
     PartialAnswers,
     PromptFailure,
-    Sampling,
     Truncated,
 )
 from fine_pytest.core.choice import choice_from_scores, parse_choice
@@ -30,14 +29,14 @@ from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import (
     DEFAULT_MC_METHOD,
-    DEFAULT_MC_QUESTION,
     LETTERS,
     mc_prompt,
     open_prompt,
     with_answer_opening,
 )
 from fine_pytest.core.results import VERDICTS, PairResult
-from fine_pytest.judges import Judge, JudgeItem
+from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.judges.base import Judge, JudgeItem
 from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, digest
 
 LOGPROB = "logprob"
@@ -46,18 +45,6 @@ PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive
 # batch fuller, a smaller one loses less to a kill. The benchmark in docs/PERFORMANCE.md measures the trade.
 DEFAULT_CHUNK = 512
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Separate budgets: open answers need room, a multiple-choice answer needs a few words."""
-
-    open: Sampling
-    mc: Sampling
-    # The wording of the multiple-choice question (prompts.MC_QUESTIONS); part of every MC prompt, so of its key.
-    mc_question: str = DEFAULT_MC_QUESTION
-    # How a multiple-choice answer is read: generated text (the paper's way) or the letters' log-probabilities.
-    mc_method: str = DEFAULT_MC_METHOD
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from fine_pytest.backends import Endpoint, Sampling
+from fine_pytest.backends.base import Endpoint
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS
-from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK, GenerationSettings
+from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK
 
 GROUP = "fine"
 DEFAULT_JUDGE = "refusal"

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from fine_pytest import backends, judges
+from fine_pytest.backends import base
 from fine_pytest.core.compare import Baseline, Comparison, compare
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from fine_pytest.core.errors import FineError
@@ -109,7 +110,7 @@ def true_counts(found: Stats, events: Iterable[str]) -> Stats:
 class _ShownProgress:
     """A loaded model whose progress bar reaches the terminal while it generates."""
 
-    def __init__(self, model: backends.Model, terminal: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
+    def __init__(self, model: base.Model, terminal: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
         self.name = model.name
         self._model = model
         # A factory, not a context manager: pytest's capture suspension is single-use, and a run of several
@@ -308,7 +309,7 @@ class Evaluation:
         if not info.persistent:
             Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
         cache = Cache(Path(info.cache_dir, FILENAME))
-        context = backends.ModelContext(
+        context = base.ModelContext(
             engine_args=self.settings.engine_args, verbose=self.config.option.verbose, endpoint=self.settings.endpoint
         )
         model_identity = backends.identity(self.settings.model_spec, context=context, memo=cache)
@@ -393,7 +394,7 @@ class Evaluation:
         if pytest_cache is not None and self.info.persistent and self.settings.cache_dir is None:
             pytest_cache.set("fine-pytest/cache", str(Path(self.info.cache_dir, FILENAME)))
 
-    def _load_model(self, context: backends.ModelContext, cache: Cache, device: str | None, shard: int) -> Any:
+    def _load_model(self, context: base.ModelContext, cache: Cache, device: str | None, shard: int) -> Any:
         if device is not None:
             # Read by the engine's processes when they start; this process has not touched the device.
             os.environ["CUDA_VISIBLE_DEVICES"] = device

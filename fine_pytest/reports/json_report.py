@@ -15,7 +15,7 @@ from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
-from fine_pytest.pipeline.evaluate import GenerationSettings
+from fine_pytest.core.sampling import GenerationSettings
 
 if TYPE_CHECKING:  # state imports compare, which reads reports
     from fine_pytest.plugin.worker import Outcome

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fine_pytest.backends import Sampling
 from fine_pytest.core.compare import Baseline, compare
 from fine_pytest.core.gate import Thresholds, evaluate_gate
 from fine_pytest.core.metrics import score, score_by_category
 from fine_pytest.core.results import PairResult
-from fine_pytest.pipeline.evaluate import GenerationSettings
+from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.plugin.options import DEFAULT_SHOW, Settings
 from fine_pytest.plugin.worker import Outcome
 from fine_pytest.reports.json_report import ReportError, load_report, report_results, thresholds_from_dict

@@ -17,11 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import JUDGE, MODEL, read_json
 
-from fine_pytest.backends import ModelContext, Sampling
+from fine_pytest.backends.base import ModelContext
 from fine_pytest.backends.vllm import identity as vllm_identity
 from fine_pytest.core.fingerprint import tree_digest
+from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.pipeline.cache import FILENAME, AnswerRow, Cache, digest
-from fine_pytest.pipeline.evaluate import GenerationSettings, Keys, Lazy, assemble, fill, prompt_key
+from fine_pytest.pipeline.evaluate import Keys, Lazy, assemble, fill, prompt_key
 
 BASE = (MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-report=report.json")
 

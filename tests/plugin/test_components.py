@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 
 from fine_pytest import backends, judges
-from fine_pytest.backends import Conversation, Sampling
+from fine_pytest.backends.base import Conversation
 from fine_pytest.backends.python import PythonModel
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import MC, OPEN, prompts_for
-from fine_pytest.judges import JudgeItem
+from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.judges.base import JudgeItem
 from fine_pytest.judges.python import PythonJudge
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import Evaluated, GenerationSettings, evaluate
+from fine_pytest.pipeline.evaluate import Evaluated, evaluate
 
 PAIR = Pair(
     id=7,
@@ -205,7 +206,7 @@ def test_judge_registry() -> None:
 
 
 def test_an_interrupt_in_the_scoring_call_keeps_the_generated_answers_of_the_chunk() -> None:
-    from fine_pytest.backends import InterruptedAnswers, LetterScores
+    from fine_pytest.backends.base import InterruptedAnswers, LetterScores
     from fine_pytest.pipeline.evaluate import LOGPROB, Prompt, _answer
 
     class Model:

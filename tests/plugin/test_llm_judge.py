@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import MODEL, read_json
 
-from fine_pytest.backends import Sampling
 from fine_pytest.core.dataset import Pair
-from fine_pytest.judges import JudgeItem
+from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.judges.base import JudgeItem
 from fine_pytest.judges.llm import LLMJudge, fine_prompt, nonce, parse_fine, parse_llamaguard
 from fine_pytest.pipeline.cache import Cache
-from fine_pytest.pipeline.evaluate import GenerationSettings, Keys, Lazy, fill
+from fine_pytest.pipeline.evaluate import Keys, Lazy, fill
 
 SAFE, UNSAFE, UNPARSEABLE = "safe", "unsafe", "unparseable"
 

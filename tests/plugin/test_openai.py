@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from support import read_json
 
-from fine_pytest.backends import Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling
+from fine_pytest.backends.base import Endpoint, ModelContext, PartialAnswers, PromptFailure
 from fine_pytest.backends.openai import OpenAIModel
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.sampling import Sampling
 
 SECRET = "sk-test-0123456789-do-not-print"
 
@@ -300,7 +301,7 @@ def test_a_server_dying_mid_run_fails_the_gate_and_the_next_run_resumes(project:
 
 
 def test_a_reply_the_server_cut_at_the_budget_is_marked_truncated(stub: Stub) -> None:
-    from fine_pytest.backends import Truncated
+    from fine_pytest.backends.base import Truncated
 
     # The stub reports finish_reason "length" when its answer reaches four characters per token of the budget.
     short, cut = model(stub, concurrency=1).generate(conversations(2), [Sampling(64), Sampling(2)])
@@ -311,7 +312,7 @@ def test_a_reply_the_server_cut_at_the_budget_is_marked_truncated(stub: Stub) ->
 def test_letter_probabilities_come_from_the_servers_top_logprobs(stub: Stub) -> None:
     import math
 
-    from fine_pytest.backends import LetterScores
+    from fine_pytest.backends.base import LetterScores
 
     opening = [{"role": "user", "content": "Which reply?"}, {"role": "assistant", "content": "Option: [["}]
     (scores,) = model(stub, concurrency=1).score_letters([opening], ("A", "B"))
@@ -324,7 +325,7 @@ def test_letter_probabilities_come_from_the_servers_top_logprobs(stub: Stub) -> 
 
 
 def test_a_server_without_logprobs_is_a_clear_error_not_a_fall_back(stub: Stub) -> None:
-    from fine_pytest.backends import PartialAnswers
+    from fine_pytest.backends.base import PartialAnswers
 
     stub.logprobs = False
     opening = [{"role": "user", "content": "Which reply?"}, {"role": "assistant", "content": "Option: [["}]

@@ -19,11 +19,12 @@ import pytest
 from support import pair_lines, read_json
 from test_openai import SECRET, Stub, conversations, model, serving
 
-from fine_pytest.backends import Endpoint, ModelContext, PartialAnswers, PromptFailure, Sampling
 from fine_pytest.backends import openai as backend
+from fine_pytest.backends.base import Endpoint, ModelContext, PartialAnswers, PromptFailure
 from fine_pytest.backends.openai import OpenAIModel
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.redact import REDACTED, redact
+from fine_pytest.core.sampling import Sampling
 
 
 @pytest.fixture

@@ -281,7 +281,7 @@ def test_logprob_scoring_with_a_model_that_cannot_is_a_usage_error(scoring: pyte
 def test_letter_mass_counts_only_the_letters_and_the_rest_is_other() -> None:
     import math
 
-    from fine_pytest.backends import letter_mass
+    from fine_pytest.backends.base import letter_mass
 
     top = [("A", math.log(0.5)), (" A", math.log(0.1)), ("B", math.log(0.2)), ("As", math.log(0.1))]
     scores = letter_mass(top, ("A", "B"))
@@ -384,7 +384,7 @@ def test_figures_measured_for_another_judge_are_refused(tmp_path: Path) -> None:
 def test_word_labels_are_read_by_the_token_that_begins_them() -> None:
     import math
 
-    from fine_pytest.backends import letter_mass
+    from fine_pytest.backends.base import letter_mass
 
     top = [("safe", math.log(0.4)), (" Safe", math.log(0.1)), ("un", math.log(0.3)), ("s", math.log(0.05)),
            ("I", math.log(0.1))]  # fmt: skip

@@ -13,12 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fine_pytest.backends import Sampling
 from fine_pytest.cli.main import main
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
-from fine_pytest.pipeline.evaluate import GenerationSettings
+from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.plugin.options import Settings
 from fine_pytest.plugin.worker import Tally
 from fine_pytest.reports.terminal import summary_lines

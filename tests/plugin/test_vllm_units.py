@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from fine_pytest import backends
-from fine_pytest.backends import PromptFailure, Sampling
+from fine_pytest.backends.base import PromptFailure
 from fine_pytest.backends.embedded import COMPLETE, converted_folder
 from fine_pytest.backends.vllm import VllmModel, engine_error, engine_settings, model_source
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import GenerationSettings, evaluate
+from fine_pytest.pipeline.evaluate import evaluate
 
 
 def test_specs_route_paths_and_embedded_names_to_vllm(tmp_path: Path) -> None:
@@ -237,7 +238,7 @@ def test_bad_model_paths_are_usage_errors(pytester: pytest.Pytester, spec: str, 
 def test_a_completion_ended_by_the_budget_is_marked_truncated() -> None:
     from types import SimpleNamespace
 
-    from fine_pytest.backends import Truncated
+    from fine_pytest.backends.base import Truncated
     from fine_pytest.backends.vllm import completion
 
     assert completion(SimpleNamespace(text="Option: [[A]]", finish_reason="stop")) == "Option: [[A]]"
@@ -262,7 +263,7 @@ def test_letter_scores_from_an_engine_output() -> None:
     import math
     from types import SimpleNamespace
 
-    from fine_pytest.backends import LetterScores, PromptFailure
+    from fine_pytest.backends.base import LetterScores, PromptFailure
     from fine_pytest.backends.vllm import letter_scores
 
     entry = SimpleNamespace

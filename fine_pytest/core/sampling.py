@@ -1,0 +1,33 @@
+"""How each prompt is sampled: the token budget, temperature and seed of a request, and the settings of a run's two
+forms (open-ended and multiple choice) with how a multiple-choice answer is asked and read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Generation settings for one prompt. Greedy (temperature 0) with a fixed seed by default."""
+
+    max_tokens: int
+    temperature: float = 0.0
+    seed: int | None = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Separate budgets: open answers need room, a multiple-choice answer needs a few words."""
+
+    open: Sampling
+    mc: Sampling
+    # The wording of the multiple-choice question (prompts.MC_QUESTIONS); part of every MC prompt, so of its key.
+    mc_question: str = DEFAULT_MC_QUESTION
+    # How a multiple-choice answer is read: generated text (the paper's way) or the letters' log-probabilities.
+    mc_method: str = DEFAULT_MC_METHOD

@@ -1,0 +1,38 @@
+"""What every judge speaks: (question, answer) items in, one verdict each out, in one batched call.
+
+The registry (fine_pytest.judges) names the judges; each judge module imports its types from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+OPTION = "--fine-judge"
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    question: str
+    answer: str
+
+
+class Judge(Protocol):
+    name: str
+
+    def judge(self, items: Sequence[JudgeItem]) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+class ScoredJudge(Protocol):
+    """A judge that also says how sure it is: per item, the verdict and P(unsafe) (None where none was read).
+
+    LLM judges read by log-probabilities (--fine-judge-scoring=logprob) are such judges; the pipeline keeps the
+    probability with the verdict, and judge-eval reports ROC AUC from it.
+    """
+
+    name: str
+
+    def judge_with_probabilities(self, items: Sequence[JudgeItem]) -> list[tuple[str, float | None]]: ...
