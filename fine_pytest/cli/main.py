@@ -17,15 +17,8 @@ from typing import NoReturn
 from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.core.prompts import MC_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
-from fine_pytest.plugin.options import (
-    DEFAULT_ALPHA,
-    DEFAULT_SHOW,
-    count,
-    judge_format,
-    one_of,
-    probability,
-    significance,
-)
+from fine_pytest.plugin.options import DEFAULT_ALPHA, count, judge_format, one_of, probability, significance
+from fine_pytest.reports.terminal import DEFAULT_SHOW
 
 OK, FAILED, USAGE = 0, 1, 4
 
@@ -150,10 +143,9 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
 
 
 def merge_command(arguments: argparse.Namespace) -> int:
-    from fine_pytest.core.compare import load_baseline
     from fine_pytest.core.gate import Thresholds
     from fine_pytest.reports.html import write_html
-    from fine_pytest.reports.json_report import ReportError, build_report, write_report
+    from fine_pytest.reports.json_report import ReportError, build_report, load_baseline, write_report
     from fine_pytest.reports.merge import merge
     from fine_pytest.reports.terminal import summary_lines
 
@@ -176,11 +168,11 @@ def merge_command(arguments: argparse.Namespace) -> int:
     )
     try:
         baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None
-        outcome = merge(arguments.reports, thresholds, arguments.fine_show, baseline)
+        outcome = merge(arguments.reports, thresholds, baseline)
     except ReportError as error:
         print(f"fine-pytest merge: error: {visible_lines(str(error))}", file=sys.stderr)
         return USAGE
-    for text, _ in summary_lines(outcome):
+    for text, _ in summary_lines(outcome, arguments.fine_show):
         print(text)
     report = build_report(outcome)
     for path, write in ((arguments.output, write_report), (arguments.fine_html, write_html)):

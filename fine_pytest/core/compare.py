@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.stats import PairedTable, mcnemar_exact
-from fine_pytest.reports.json_report import ReportError, load_report, report_results
 
 
 @dataclass(frozen=True)
@@ -24,23 +22,6 @@ class Baseline:
     created: str | None
     results: tuple[PairResult, ...]
     complete: bool = True  # the baseline run had a verdict for every pair it selected, and was not one shard
-
-
-def load_baseline(path: str | Path) -> Baseline:
-    """Read and check a report as a baseline; raise ReportError naming the file and the field."""
-    report = load_report(path)
-    results = report_results(path, report)
-    model, judge, created = report.get("model"), report.get("judge"), report.get("created")
-    for field, value in (("model", model), ("judge", judge), ("created", created)):
-        if value is not None and not isinstance(value, str):
-            raise ReportError(f"{path}: field '{field}': expected a string, got {value!r}")
-    gate, run = report["gate"], report["run"]
-    complete = (
-        isinstance(gate, dict)
-        and gate.get("complete", True) is True
-        and not (isinstance(run, dict) and run.get("shard"))
-    )
-    return Baseline(str(path), model, judge, created, tuple(results), complete)
 
 
 @dataclass(frozen=True)

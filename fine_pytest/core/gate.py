@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from fine_pytest.core.compare import Comparison
 from fine_pytest.core.metrics import Scores
-
-if TYPE_CHECKING:
-    from fine_pytest.core.compare import Comparison
 
 OVERALL = "overall"
 

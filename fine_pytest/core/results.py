@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
-from fine_pytest.core.dataset import Pair
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.safe_text import visible
 
@@ -177,26 +174,6 @@ class PairResult:
             mc_method=data.get("mc_method", "generate"),
             mc_probabilities=_probabilities(data.get("mc_probabilities")),
         )
-
-
-@dataclass(frozen=True)
-class FinePair:
-    """What the ``fine_pair`` fixture gives a test: the pair, its evaluated result, and the check to apply."""
-
-    pair: Pair
-    result: PairResult
-    strict: bool = False
-
-    def check(self) -> None:
-        """Pass when consistently safe; otherwise xfail with the evidence, or fail under ``--fine-strict``."""
-        __tracebackhide__ = True
-        if self.result.consistently_safe:
-            return
-        if self.strict:
-            pytest.fail(self.result.evidence(), pytrace=False)
-        # pytrace=False: the reason is the evidence. A formatted traceback adds nothing and, over thousands of
-        # pairs, costs more than the rest of the run (pytest re-parses the source of every frame).
-        raise pytest.xfail.Exception(self.result.evidence(width=160), pytrace=False)
 
 
 _CUT = {False: "", True: " [cut by the token budget]"}

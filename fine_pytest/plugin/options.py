@@ -10,24 +10,24 @@ import argparse
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fine_pytest.backends.base import Endpoint
-from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK
+from fine_pytest.pipeline.settings import Settings
+from fine_pytest.reports.terminal import DEFAULT_SHOW
 
 GROUP = "fine"
 DEFAULT_JUDGE = "refusal"
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_MC_MAX_TOKENS = 128
-DEFAULT_SHOW = 10
 DEFAULT_ALPHA = 0.05  # --fine-fail-on-significant-drop given without a value
 
 
@@ -475,39 +475,6 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(option.ini, f"Default for {option.flag}.", type="string", default="")
     parser.addini(CATEGORY_MIN_CS, "Gate: per-category minimum CS, one 'Category = X' per line.", type="linelist")
     parser.addini(CATEGORY_MIN_CSS, "Gate: per-category minimum CSS, one 'Category = X' per line.", type="linelist")
-
-
-@dataclass(frozen=True)
-class Settings:
-    model: str | None
-    judge: str
-    datasets: tuple[Path, ...]
-    thresholds: Thresholds
-    strict: bool
-    report: Path | None
-    generation: GenerationSettings
-    show: int
-    engine_args: dict[str, Any]
-    cache_dir: Path | None = None
-    no_cache: bool = False
-    chunk_size: int = DEFAULT_CHUNK
-    shard: tuple[int, int] | None = None
-    devices: tuple[str, ...] = ()
-    endpoint: Endpoint = field(default_factory=Endpoint)
-    judge_format: str | None = None
-    html: Path | None = None
-    baseline: Path | None = None
-    judge_calibration: Path | None = None
-    judge_scoring: str = DEFAULT_MC_METHOD
-
-    @property
-    def datasets_given(self) -> bool:
-        return bool(self.datasets)
-
-    @property
-    def model_spec(self) -> str:
-        """The model actually used: the one given, or the embedded default."""
-        return self.model or DEFAULT_MODEL
 
 
 def read_settings(config: pytest.Config) -> Settings:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +19,10 @@ import pytest
 
 from fine_pytest import backends, judges
 from fine_pytest.backends import base
-from fine_pytest.core.compare import Baseline, Comparison, compare
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.gate import GateResult, evaluate_gate
-from fine_pytest.core.metrics import Scores, score, score_by_category
-from fine_pytest.core.results import FinePair, PairResult
+from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
-from fine_pytest.judges.trust import judge_agreement
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import (
     RunInfo,
@@ -41,44 +35,13 @@ from fine_pytest.pipeline.coordination import (
     split,
 )
 from fine_pytest.pipeline.evaluate import Keys, Lazy, Stats, assemble, fill
-from fine_pytest.plugin.options import Settings
+from fine_pytest.pipeline.settings import Settings
+from fine_pytest.plugin.pair import FinePair
+from fine_pytest.plugin.signals import termination_as_interrupt
 
 FIXTURE = "fine_pair"
 MARKER = "fine"
 RESULT_KEY = pytest.StashKey[PairResult]()
-
-
-@contextlib.contextmanager
-def termination_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while a model is loaded.
-
-    CI systems stop a job with SIGTERM, whose default action ends Python without unwinding: an engine's worker
-    processes were left running, holding gigabytes, and pytest wrote no summary. As KeyboardInterrupt it unwinds
-    through the model's close() and pytest's own interrupted-run path (exit status 2, no passing gate).
-    It covers loading the model too: vLLM starts its engine processes then. A handler the user or another plugin
-    installed is left alone, as is any thread but the main one.
-    """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        yield
-        return
-    owner = os.getpid()
-
-    def interrupt(signum: int, frame: object) -> None:
-        if os.getpid() != owner:
-            # A process forked from this one inherited the handler: it should just end, as it would have.
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        # One interrupt is enough: a second SIGTERM (CI systems send a few) must not break off the clean-up.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt("SIGTERM")
-
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        if signal.getsignal(signal.SIGTERM) in (interrupt, signal.SIG_IGN):
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def pair_of(item: pytest.Item) -> Pair | None:
@@ -460,67 +423,5 @@ def _user_traceback(error: BaseException) -> str:
     return "".join(lines).rstrip()
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What the run concluded: scores, the gate, and the per-pair results, ready for the reports."""
-
-    settings: Settings
-    datasets: tuple[str, ...]
-    results: tuple[PairResult, ...]
-    overall: Scores
-    categories: dict[str, Scores]
-    gate: GateResult
-    run: dict[str, Any] = field(default_factory=dict)  # cache use, model loads, the shard (see the report schema)
-    comparison: Comparison | None = None  # against --fine-baseline
-    # The judge's agreement with human labels (trust.judge_agreement); None: not measured.
-    judge_trust: dict[str, Any] | None = None
-
-
-class Tally:
-    """Collects per-pair results from test reports on the controller (or the only process)."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-        self.seen: set[str] = set()
-        self.expected: set[str] = set()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.seen or self.expected)
-
-    def expect(self, keys: Iterable[str]) -> None:
-        self.expected.update(keys)
-
-    def add(self, report: pytest.TestReport) -> None:
-        key = getattr(report, "fine_key", None)
-        if key is None:
-            return
-        self.seen.add(key)
-        record = getattr(report, "fine", None)
-        # Several tests may request the same pair; the pair is counted once.
-        if report.when == "call" and record is not None:
-            self.records[key] = record
-
-    def conclude(
-        self,
-        settings: Settings,
-        interrupted: bool,
-        run: dict[str, Any] | None = None,
-        baseline: Baseline | None = None,
-    ) -> Outcome:
-        results = tuple(sorted((PairResult.from_dict(r) for r in self.records.values()), key=lambda r: r.index))
-        overall = score(results)
-        categories = score_by_category(results)
-        comparison = compare(baseline, results) if baseline is not None else None
-        gate = evaluate_gate(
-            settings.thresholds,
-            overall,
-            categories,
-            expected=len(self.expected | self.seen),
-            interrupted=interrupted,
-            shard=settings.shard is not None,
-            comparison=comparison,
-        )
-        datasets = tuple(str(path) for path in settings.datasets) or (str(bundled_dataset()),)
-        trust = judge_agreement(settings.judge, settings.judge_calibration)
-        return Outcome(settings, datasets, results, overall, categories, gate, run or {}, comparison, trust)
+# Where the hooks keep the run's Evaluation (one per pytest process).
+EVALUATION = pytest.StashKey[Evaluation]()

@@ -7,18 +7,17 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fine_pytest import __version__
 from fine_pytest.core.choice import reader_of
+from fine_pytest.core.compare import Baseline
+from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings
-
-if TYPE_CHECKING:  # state imports compare, which reads reports
-    from fine_pytest.plugin.worker import Outcome
 
 SCHEMA = 1
 REQUIRED = ("model", "judge", "datasets", "sampling", "gate", "items", "run")
@@ -73,12 +72,12 @@ def report_results(
 
 
 def build_report(outcome: Outcome) -> dict[str, Any]:
-    settings = outcome.settings
+    settings = outcome.described
     return {
         "schema": SCHEMA,
         "tool": {"name": "fine-pytest", "version": __version__},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": settings.model_spec,
+        "model": settings.model,
         "judge": settings.judge,
         "judge_format": settings.judge_format,
         "datasets": list(outcome.datasets),
@@ -189,3 +188,20 @@ def write_texts(files: dict[Path, str]) -> None:
         if path.is_symlink() or (path.exists() and not path.is_file()):
             with open(path, "w", encoding="utf-8") as stream:
                 stream.write(text)
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    """Read and check a report as a baseline; raise ReportError naming the file and the field."""
+    report = load_report(path)
+    results = report_results(path, report)
+    model, judge, created = report.get("model"), report.get("judge"), report.get("created")
+    for field, value in (("model", model), ("judge", judge), ("created", created)):
+        if value is not None and not isinstance(value, str):
+            raise ReportError(f"{path}: field '{field}': expected a string, got {value!r}")
+    gate, run = report["gate"], report["run"]
+    complete = (
+        isinstance(gate, dict)
+        and gate.get("complete", True) is True
+        and not (isinstance(run, dict) and run.get("shard"))
+    )
+    return Baseline(str(path), model, judge, created, tuple(results), complete)

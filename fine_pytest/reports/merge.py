@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from fine_pytest.core.compare import Baseline, compare
-from fine_pytest.core.gate import Thresholds, evaluate_gate
-from fine_pytest.core.metrics import score, score_by_category
+from fine_pytest.core.compare import Baseline
+from fine_pytest.core.conclude import Outcome, RunDescription, conclude
+from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
-from fine_pytest.plugin.options import DEFAULT_SHOW, Settings
-from fine_pytest.plugin.worker import Outcome
 from fine_pytest.reports.json_report import ReportError, load_report, report_results, thresholds_from_dict
 
 # What must be equal in every shard of one run.
@@ -127,7 +124,6 @@ def shard_thresholds(shards: Sequence[Shard]) -> Thresholds:
 def merge(
     paths: Sequence[str],
     thresholds: Thresholds | None = None,
-    show: int = DEFAULT_SHOW,
     baseline: Baseline | None = None,
 ) -> Outcome:
     shards = [read_shard(path) for path in paths]
@@ -141,40 +137,39 @@ def merge(
             "were the shard jobs run with different -k or -m selections?"
         )
     interrupted = any(gate.get("interrupted", False) for gate in gates)
-    overall = score(results)
-    categories = score_by_category(results)
     chosen = thresholds if thresholds is not None and thresholds.enforced else shard_thresholds(shards)
     if chosen.needs_baseline and baseline is None:
         raise MergeError("the regression gates compare with an earlier run: give merge --fine-baseline=REPORT")
-    comparison = compare(baseline, results) if baseline is not None else None
-    gate = evaluate_gate(chosen, overall, categories, expected=expected, interrupted=interrupted, comparison=comparison)
     first = shards[0].report
+    reading = first.get("reading") or {}
     try:
         generation = GenerationSettings(
             open=Sampling(**first["sampling"]["open"]),
             mc=Sampling(**first["sampling"]["mc"]),
             # Reports written before the wording was recorded asked the safety-cued question.
-            mc_question=(first.get("reading") or {}).get("mc_question", "safety"),
-            mc_method=(first.get("reading") or {}).get("mc_scoring", "generate"),
+            mc_question=reading.get("mc_question", "safety"),
+            mc_method=reading.get("mc_scoring", "generate"),
         )
     except (KeyError, TypeError) as error:
         raise MergeError(f"{shards[0].path}: field 'sampling': malformed ({error})") from None
-    settings = Settings(
+    described = RunDescription(
         model=first["model"],
         judge=first["judge"],
-        datasets=tuple(Path(path) for path in first["datasets"]),
-        thresholds=chosen,
-        strict=False,
-        report=None,
         generation=generation,
-        show=show,
-        engine_args={},
-        judge_scoring=(first.get("reading") or {}).get("judge_scoring", "generate"),
+        thresholds=chosen,
+        judge_format=first.get("judge_format"),
+        judge_scoring=reading.get("judge_scoring", "generate"),
     )
     runs = [shard.report["run"] for shard in shards]
     totals = {name: sum(int(run.get(name, 0)) for run in runs) for name in COUNTS}
     run = {"cache": None, **totals, "merged": [{"path": shard.path, "shard": shard.index} for shard in shards]}
-    trust = (first.get("reading") or {}).get("judge_agreement")
-    return Outcome(
-        settings, tuple(first["datasets"]), tuple(results), overall, categories, gate, run, comparison, trust
+    return conclude(
+        described,
+        tuple(first["datasets"]),
+        results,
+        expected=expected,
+        interrupted=interrupted,
+        baseline=baseline,
+        run=run,
+        judge_trust=reading.get("judge_agreement"),
     )

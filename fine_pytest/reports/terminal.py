@@ -11,14 +11,15 @@ from typing import Any
 
 from fine_pytest.core.choice import reader_of
 from fine_pytest.core.compare import Comparison
+from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.gate import Check
 from fine_pytest.core.metrics import Scores
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
 from fine_pytest.judges.trust import DEFAULT_JUDGE
 from fine_pytest.judges.trust import describe as describe_trust
-from fine_pytest.plugin.worker import Outcome
 
+DEFAULT_SHOW = 10  # pairs listed under "worst pairs" (--fine-show)
 QUESTION_NAMES = {"better": "better (the paper's wording)", "safety": "more responsible and safe (safety-cued)"}
 
 Line = tuple[str, dict[str, bool]]
@@ -75,11 +76,12 @@ def judge_reading(scoring: str) -> str:
     return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == "logprob" else ""
 
 
-def summary_lines(outcome: Outcome) -> list[Line]:
-    settings = outcome.settings
+def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
+    """The summary of a run, as ``(text, markup)`` lines; ``show`` pairs are listed under 'worst pairs'."""
+    settings = outcome.described
     lines: list[Line] = [
         (
-            f"model: {settings.model_spec}    judge: {judge_label(settings.judge, settings.judge_format)}"
+            f"model: {settings.model}    judge: {judge_label(settings.judge, settings.judge_format)}"
             f"{judge_reading(settings.judge_scoring)}",
             {},
         ),
@@ -116,8 +118,8 @@ def summary_lines(outcome: Outcome) -> list[Line]:
         lines.append(("FINE gate: no threshold set, report only (--fine-threshold=X to gate the build)", {}))
     lines += [(f"  FAIL  {problem}", {"red": True, "bold": True}) for problem in gate.problems()]
     lines += _run_lines(outcome.run)
-    lines += comparison_lines(outcome.comparison, outcome.settings.show, settings.judge)
-    lines += _worst_lines(outcome)
+    lines += comparison_lines(outcome.comparison, show, settings.judge)
+    lines += _worst_lines(outcome, show)
     # The last word on what reaches the terminal (and fine-pytest merge's output): no line holds a control character.
     return [(visible(text), markup) for text, markup in lines]
 
@@ -221,9 +223,9 @@ def _run_lines(run: dict[str, Any]) -> list[Line]:
     return lines
 
 
-def _worst_lines(outcome: Outcome) -> list[Line]:
+def _worst_lines(outcome: Outcome, show: int) -> list[Line]:
     failing = [r for r in outcome.results if not r.consistently_safe]
-    shown = sorted(failing, key=lambda r: (-r.failed_checks, r.index))[: outcome.settings.show]
+    shown = sorted(failing, key=lambda r: (-r.failed_checks, r.index))[:show]
     if not shown:
         return []
     lines: list[Line] = [
@@ -235,9 +237,9 @@ def _worst_lines(outcome: Outcome) -> list[Line]:
     return lines
 
 
-def write_summary(terminalreporter: Any, outcome: Outcome, written: list[str]) -> None:
+def write_summary(terminalreporter: Any, outcome: Outcome, written: list[str], show: int = DEFAULT_SHOW) -> None:
     terminalreporter.write_sep("=", "FINE summary")
-    for text, markup in summary_lines(outcome):
+    for text, markup in summary_lines(outcome, show):
         terminalreporter.write_line(text, **markup)
     for path in written:
         terminalreporter.write_line(f"FINE report written to {visible(path)}")

@@ -364,7 +364,7 @@ def test_sigterm_during_generation_stops_like_ctrl_c(project: pytest.Pytester) -
 
 SIGNAL_SCRIPT = """
 import os, signal
-from fine_pytest.plugin.worker import termination_as_interrupt
+from fine_pytest.plugin.signals import termination_as_interrupt
 
 with termination_as_interrupt():
     try:

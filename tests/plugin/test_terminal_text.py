@@ -18,8 +18,8 @@ from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.core.sampling import GenerationSettings, Sampling
-from fine_pytest.plugin.options import Settings
-from fine_pytest.plugin.worker import Tally
+from fine_pytest.pipeline.settings import Settings
+from fine_pytest.plugin.controller import Tally
 from fine_pytest.reports.terminal import summary_lines
 
 # What a terminal would obey or hide: C0, DEL and C1 controls, invisible formatting (bidi overrides, zero-width

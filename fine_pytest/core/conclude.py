@@ -1,0 +1,76 @@
+"""From per-pair results to what a run concluded: scores overall and per category, the comparison with a baseline,
+and the gate. One function for both a live run (the plugin's controller) and ``fine-pytest merge``, so the two can
+never score or gate the same results differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fine_pytest.core.compare import Baseline, Comparison, compare
+from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
+from fine_pytest.core.metrics import Scores, score, score_by_category
+from fine_pytest.core.results import PairResult
+from fine_pytest.core.sampling import GenerationSettings
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """What was asked of whom, and how the answers were read: the heading of every report."""
+
+    model: str  # the model actually used (the embedded default when none was given)
+    judge: str
+    generation: GenerationSettings
+    thresholds: Thresholds
+    judge_format: str | None = None
+    judge_scoring: str = "generate"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the run concluded: scores, the gate, and the per-pair results, ready for the reports."""
+
+    described: RunDescription
+    datasets: tuple[str, ...]
+    results: tuple[PairResult, ...]
+    overall: Scores
+    categories: dict[str, Scores]
+    gate: GateResult
+    run: dict[str, Any] = field(default_factory=dict)  # cache use, model loads, the shard (see the report schema)
+    comparison: Comparison | None = None  # against --fine-baseline
+    # The judge's agreement with human labels (judges.trust.judge_agreement); None: not measured.
+    judge_trust: dict[str, Any] | None = None
+
+
+def conclude(
+    described: RunDescription,
+    datasets: tuple[str, ...],
+    results: Iterable[PairResult],
+    *,
+    expected: int,
+    interrupted: bool,
+    shard: bool = False,
+    baseline: Baseline | None = None,
+    run: dict[str, Any] | None = None,
+    judge_trust: dict[str, Any] | None = None,
+) -> Outcome:
+    """Score ``results`` (in dataset order), compare them with ``baseline`` and apply the description's gate.
+
+    ``expected`` is how many pairs the run selected: fewer results than that never pass an enforced gate.
+    """
+    ordered = tuple(sorted(results, key=lambda result: result.index))
+    overall = score(ordered)
+    categories = score_by_category(ordered)
+    comparison = compare(baseline, ordered) if baseline is not None else None
+    gate = evaluate_gate(
+        described.thresholds,
+        overall,
+        categories,
+        expected=expected,
+        interrupted=interrupted,
+        shard=shard,
+        comparison=comparison,
+    )
+    return Outcome(described, datasets, ordered, overall, categories, gate, run or {}, comparison, judge_trust)

@@ -1,0 +1,62 @@
+"""Everything a FINE run was asked to do, resolved from the command line, the ini file and the defaults.
+
+Plain data: the pytest plugin fills it in (plugin.options.read_settings); the pipeline and the reports read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fine_pytest.backends.base import Endpoint
+from fine_pytest.backends.embedded import DEFAULT_MODEL
+from fine_pytest.core.conclude import RunDescription
+from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.prompts import DEFAULT_MC_METHOD
+from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str | None
+    judge: str
+    datasets: tuple[Path, ...]
+    thresholds: Thresholds
+    strict: bool
+    report: Path | None
+    generation: GenerationSettings
+    show: int
+    engine_args: dict[str, Any]
+    cache_dir: Path | None = None
+    no_cache: bool = False
+    chunk_size: int = DEFAULT_CHUNK
+    shard: tuple[int, int] | None = None
+    devices: tuple[str, ...] = ()
+    endpoint: Endpoint = field(default_factory=Endpoint)
+    judge_format: str | None = None
+    html: Path | None = None
+    baseline: Path | None = None
+    judge_calibration: Path | None = None
+    judge_scoring: str = DEFAULT_MC_METHOD
+
+    @property
+    def datasets_given(self) -> bool:
+        return bool(self.datasets)
+
+    @property
+    def model_spec(self) -> str:
+        """The model actually used: the one given, or the embedded default."""
+        return self.model or DEFAULT_MODEL
+
+    def described(self) -> RunDescription:
+        """The run as its reports describe it."""
+        return RunDescription(
+            model=self.model_spec,
+            judge=self.judge,
+            generation=self.generation,
+            thresholds=self.thresholds,
+            judge_format=self.judge_format,
+            judge_scoring=self.judge_scoring,
+        )

@@ -1,0 +1,213 @@
+"""The controller side: the process that sees every test report (the xdist controller, or the only process).
+
+It tallies each pair's result as its report arrives, concludes the run (core.conclude) at session finish, applies
+the gate to the exit status, writes the reports and prints the summary. Under xdist it also hands each worker the
+run's identity and reads back what the workers counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fine_pytest.core.compare import Baseline
+from fine_pytest.core.conclude import Outcome, conclude
+from fine_pytest.core.dataset import bundled_dataset
+from fine_pytest.core.results import PairResult
+from fine_pytest.judges.trust import judge_agreement
+from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
+from fine_pytest.pipeline.coordination import RunInfo, tidy
+from fine_pytest.pipeline.settings import Settings
+from fine_pytest.plugin.worker import EVALUATION, pair_of
+
+
+def after_run(info: RunInfo) -> None:
+    """Clear what killed runs left in the cache folder; only after a run with FINE tests."""
+    if info.persistent:
+        tidy(Path(info.cache_dir))
+
+
+class Tally:
+    """Collects per-pair results from test reports on the controller (or the only process)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self.seen: set[str] = set()
+        self.expected: set[str] = set()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.seen or self.expected)
+
+    def expect(self, keys: Iterable[str]) -> None:
+        self.expected.update(keys)
+
+    def add(self, report: pytest.TestReport) -> None:
+        key = getattr(report, "fine_key", None)
+        if key is None:
+            return
+        self.seen.add(key)
+        record = getattr(report, "fine", None)
+        # Several tests may request the same pair; the pair is counted once.
+        if report.when == "call" and record is not None:
+            self.records[key] = record
+
+    def conclude(
+        self,
+        settings: Settings,
+        interrupted: bool,
+        run: dict[str, Any] | None = None,
+        baseline: Baseline | None = None,
+    ) -> Outcome:
+        datasets = tuple(str(path) for path in settings.datasets) or (str(bundled_dataset()),)
+        return conclude(
+            settings.described(),
+            datasets,
+            (PairResult.from_dict(record) for record in self.records.values()),
+            expected=len(self.expected | self.seen),
+            interrupted=interrupted,
+            shard=settings.shard is not None,
+            baseline=baseline,
+            run=run,
+            judge_trust=judge_agreement(settings.judge, settings.judge_calibration),
+        )
+
+
+class Controller:
+    """Hooks of the process that sees every report: tally, gate, JSON report, terminal summary."""
+
+    def __init__(self, config: pytest.Config, tally: Tally, baseline: Baseline | None = None) -> None:
+        self.config = config
+        self.tally = tally
+        self.baseline = baseline
+        self.outcome: Outcome | None = None
+        self.written: list[str] = []  # reports written: JSON, HTML
+        self.report_errors: list[str] = []
+        # What xdist workers sent back (without xdist the evaluation holds it): cache use and the shard's pairs.
+        self.worker_stats: dict[str, int] | None = None
+        self.worker_selection: dict[str, Any] | None = None
+        self.baseline_use: Any = None  # what the verdict-baseline test did (snapshots.BaselineUse)
+
+    @property
+    def used(self) -> bool:
+        """Whether FINE tests ran in this run (here or in xdist workers), so the cache may hold its rows."""
+        evaluation = self.config.stash[EVALUATION]
+        return bool(self.tally.active or self.baseline_use or self.worker_stats or evaluation.stats)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.tally.expect(pair.key for pair in (pair_of(item) for item in session.items) if pair is not None)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.tally.add(report)
+        if report.when == "setup" and report.user_properties:
+            from fine_pytest.plugin.verdict_baseline import BaselineUse
+
+            self.baseline_use = BaselineUse.from_properties(report.user_properties) or self.baseline_use
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # Collecting runs no test, so there is nothing to score and no gate to apply.
+        sharded = (self.config.stash[EVALUATION].selection or self.worker_selection or {}).get("selected", 0) > 0
+        if self.config.option.collectonly:
+            return
+        if not (self.tally.active or sharded):
+            if self.baseline_use is not None and self.config.stash[EVALUATION].settings.thresholds.enforced:
+                # Only the verdict baseline ran (-k, ::test, --lf): the pairs were evaluated but no pair test ran,
+                # so no gate saw them. A gate set but not applied must not leave the build green.
+                self.report_errors.append(
+                    "FINE gate not applied: no FINE pair test ran (only the verdict baseline), and a gate over zero "
+                    "pairs never passes; select the pair tests too"
+                )
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return
+        if sharded and not self.tally.active and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            # Fewer pairs than shards: this shard is empty, which is no error; its report still goes to the merge.
+            session.exitstatus = pytest.ExitCode.OK
+        from fine_pytest.reports.html import write_html
+        from fine_pytest.reports.json_report import build_report, write_report
+
+        settings = self.config.stash[EVALUATION].settings
+        after_run(self.config.stash[EVALUATION].info)
+        stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped
+        self.outcome = self.tally.conclude(
+            settings, interrupted=interrupted, run=self.run_facts(), baseline=self.baseline
+        )
+        failed = self.outcome.gate.enforced and not self.outcome.gate.passed
+        report = build_report(self.outcome)
+        for path, write in ((settings.report, write_report), (settings.html, write_html)):
+            if path is None:
+                continue
+            try:
+                write(report, path)
+                self.written.append(str(path))
+            except (OSError, ValueError) as error:
+                reason = getattr(error, "strerror", None) or error
+                self.report_errors.append(f"could not write the FINE report to {path}: {reason}")
+                failed = True
+        # Only turn a green run red; never overwrite another status, and never OR codes together.
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def run_facts(self) -> dict[str, Any]:
+        """How the run got its answers (cache hits, engine starts) and which shard it was, for the reports."""
+        evaluation = self.config.stash[EVALUATION]
+        info = evaluation.info
+        loads = 0
+        database = Path(info.cache_dir, FILENAME)
+        if info.cache_dir and database.exists():
+            try:
+                cache = Cache(database)
+                loads = len(cache.events(info.run, "load"))
+                cache.close()
+            except CacheError:
+                pass
+        facts: dict[str, Any] = {
+            "cache": str(database) if info.persistent else None,
+            "model_loads": loads,
+            **(evaluation.stats or self.worker_stats or {}),
+        }
+        selection = evaluation.selection or self.worker_selection
+        if selection is not None:
+            facts["shard"] = selection
+        return facts
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.outcome is not None:
+            from fine_pytest.reports.terminal import write_summary
+
+            write_summary(terminalreporter, self.outcome, self.written, self.config.stash[EVALUATION].settings.show)
+        for error in self.report_errors:
+            terminalreporter.write_line(error, red=True, bold=True)
+        if self.baseline_use is not None:
+            from fine_pytest.core.safe_text import visible
+
+            for line in self.baseline_use.lines(gated=self.outcome is not None):  # names shown, never obeyed
+                terminalreporter.write_line(visible(line), yellow=self.baseline_use.status == "missing")
+
+
+class XdistController:
+    """Registered only when xdist is installed, since its hooks are unknown to pytest otherwise."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    def pytest_configure_node(self, node: Any) -> None:
+        # Every worker joins this run: same run id, same cache, so one of them generates and the rest read.
+        node.workerinput["fine_run"] = self.controller.config.stash[EVALUATION].info.to_dict()
+
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        # A crashed worker sends no output; the pairs it collected are known from the other workers.
+        output = getattr(node, "workeroutput", None) or {}
+        self.controller.tally.expect(output.get("fine_keys", ()))
+        stats = output.get("fine_stats")
+        # Every worker that evaluated read the same finished cache; the one that saw the most prompts is complete.
+        if stats and (
+            self.controller.worker_stats is None or stats["prompts"] > self.controller.worker_stats["prompts"]
+        ):
+            self.controller.worker_stats = stats
+        if output.get("fine_selection"):
+            self.controller.worker_selection = output["fine_selection"]
