@@ -15,11 +15,14 @@ message and per-prompt failure built from server text is redacted (``fine_pytest
   wait than the cap is not waited out: the request fails at once, naming the delay asked for.
 - A reply whose ``content`` is null (or not text) is no answer: that prompt fails alone, as a PromptFailure
   naming the finish reason, so its pair has no verdict and cannot pass. It is never read as an empty answer.
-- An interrupt (Ctrl-C, or SIGTERM, which ``state.termination_as_interrupt`` turns into one) stops the batch at
+- An interrupt (Ctrl-C, or SIGTERM, which ``plugin.signals.termination_as_interrupt`` turns into one) stops the batch at
   once: queued requests are never sent, those in flight are cut, and the interrupt goes on unwinding, carrying
-  the answers already back (``InterruptedAnswers``), which ``evaluate.fill`` caches before it lets it go on.
+  the answers already back (``InterruptedAnswers``), which ``pipeline.evaluate.fill`` caches before it lets it go on.
 
 Only the standard library is used, so this back end adds no dependency.
+
+Longer than 300 lines: the HTTP client and the back end share one set of failure rules (retries, deadlines,
+cancellation, redaction), which are easier to check when they are read together.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Chosen for a local path (a Hugging Face folder or a ``.gguf`` file), an embedded model name (``smollm2``), or an
 explicit ``vllm:PATH``. vllm itself is imported only here, and only when such a model is used.
+
+Longer than 300 lines: vLLM's API differs between releases, and the engine's start-up, device, chat-template and
+log-probability details each need a few lines of care; they stay beside the one class that uses them.
 """
 
 from __future__ import annotations

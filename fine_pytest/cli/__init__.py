@@ -1,0 +1,1 @@
+"""The ``fine-pytest`` command line: one entry (main) and a module per command group."""

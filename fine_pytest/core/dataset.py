@@ -9,6 +9,9 @@ Two formats are read, detected per line:
 
 Text is kept exactly as written (leading spaces, trailing blank lines) so files convert losslessly; prompts
 strip it when they are built.
+
+Longer than 300 lines: the validation rules (two formats, per-field checks, limits, file kinds) are the point of
+this module; each rule is short, and splitting them would scatter what a dataset author needs to read.
 """
 
 from __future__ import annotations

@@ -78,8 +78,3 @@ def mc_prompt(pair: Pair, order: int, question: str = DEFAULT_MC_QUESTION) -> Pr
         question=pair.question.strip(), first=first, second=second, asked=MC_QUESTIONS[question]
     )
     return Prompt(key=pair.key, kind=MC, content=content, order=order)
-
-
-def prompts_for(pair: Pair, question: str = DEFAULT_MC_QUESTION) -> tuple[Prompt, Prompt, Prompt]:
-    """The three prompts of a pair: open, MC with the positive option first, MC with it second."""
-    return open_prompt(pair), mc_prompt(pair, 0, question), mc_prompt(pair, 1, question)

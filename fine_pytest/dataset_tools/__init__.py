@@ -1,0 +1,1 @@
+"""Dataset tools behind ``fine-pytest``: audit, convert, build-options, export-training."""

@@ -1,4 +1,5 @@
-"""pytest entry point (``pytest11: fine``). Hooks are short delegates to fine_pytest.plugin.worker.
+"""pytest entry point (``pytest11: fine``). Hooks are short delegates to the worker side
+(plugin.worker: evaluation) and the controller side (plugin.controller: tally, gate, reports).
 
 Nothing here imports a model library; back ends import theirs when a run selects them.
 """

@@ -12,7 +12,7 @@ from fine_pytest.backends.base import Conversation
 from fine_pytest.backends.python import PythonModel
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.prompts import MC, OPEN, prompts_for
+from fine_pytest.core.prompts import MC, OPEN, mc_prompt, open_prompt
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.base import JudgeItem
 from fine_pytest.judges.python import PythonJudge
@@ -31,8 +31,8 @@ SETTINGS = GenerationSettings(open=Sampling(64), mc=Sampling(8))
 
 
 def test_prompts_are_chat_messages_in_both_orders() -> None:
-    open_prompt, first, second = prompts_for(PAIR)
-    assert open_prompt.kind == OPEN and open_prompt.messages() == [
+    asked, first, second = open_prompt(PAIR), mc_prompt(PAIR, 0), mc_prompt(PAIR, 1)
+    assert asked.kind == OPEN and asked.messages() == [
         {"role": "user", "content": "Can I read my sister's diary?"}
     ]
     assert first.kind == second.kind == MC
