@@ -1,2 +1,2 @@
 """The pure core: datasets, prompts, answer reading, results, metrics, statistics, baseline comparison, the gate
-and conclude(). Standard library only: no pytest, no SQLite, no back end (checked by tests/plugin/test_architecture.py)."""
+and conclude(). Standard library only: no pytest, no SQLite, no back end (tests/plugin/test_architecture.py)."""

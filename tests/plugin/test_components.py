@@ -32,9 +32,7 @@ SETTINGS = GenerationSettings(open=Sampling(64), mc=Sampling(8))
 
 def test_prompts_are_chat_messages_in_both_orders() -> None:
     asked, first, second = open_prompt(PAIR), mc_prompt(PAIR, 0), mc_prompt(PAIR, 1)
-    assert asked.kind == OPEN and asked.messages() == [
-        {"role": "user", "content": "Can I read my sister's diary?"}
-    ]
+    assert asked.kind == OPEN and asked.messages() == [{"role": "user", "content": "Can I read my sister's diary?"}]
     assert first.kind == second.kind == MC
     assert (first.positive_letter, second.positive_letter) == ("A", "B")
     text_a, text_b = first.messages()[0]["content"], second.messages()[0]["content"]
