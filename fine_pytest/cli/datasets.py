@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fine_pytest.core.safe_text import visible, visible_lines
-from fine_pytest.plugin.options import probability
+from fine_pytest.plugin.options import engine_setting, probability
 
 OK, FAILED, USAGE = 0, 1, 4
 
@@ -158,13 +158,11 @@ def build_command(arguments: argparse.Namespace) -> int:
         return _error("build-options", "--max-tokens must be at least 1")
     engine_args: dict[str, Any] = {}
     for setting in arguments.engine_arg:
-        key, sep, value = setting.partition("=")
-        if not sep or not key.strip():
-            return _error("build-options", f"--engine-arg: expected KEY=VALUE, got {setting!r}")
         try:
-            engine_args[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            engine_args[key.strip()] = value
+            key, value = engine_setting(setting)
+        except argparse.ArgumentTypeError as error:
+            return _error("build-options", f"--engine-arg: {error}")
+        engine_args[key] = value
     output = Path(arguments.output)
     failures = Path(arguments.failures) if arguments.failures else output.with_name(output.stem + ".failed.jsonl")
     add_search_paths(Path.cwd())

@@ -1,6 +1,6 @@
 """The ``fine-pytest`` command: ``merge`` joins shard reports and applies the gate; ``judge-eval`` measures a judge
 against human labels; the dataset commands (validate, convert, build-options, export-training) live in
-dataset_cli.
+cli.datasets.
 
 Exit status as pytest's: 0 the gate passed (or none was set and the run is complete), 1 it failed or the run is
 incomplete, 4 a usage error (bad arguments, unreadable or mismatched reports, a missing or duplicate shard).
@@ -17,7 +17,7 @@ from typing import NoReturn
 from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.core.prompts import MC_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
-from fine_pytest.plugin.options import DEFAULT_ALPHA, count, judge_format, one_of, probability, significance
+from fine_pytest.plugin.options import MERGE_OPTIONS, add_arguments, count, judge_format, one_of
 from fine_pytest.reports.terminal import DEFAULT_SHOW
 
 OK, FAILED, USAGE = 0, 1, 4
@@ -27,13 +27,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _category_minimum(text: str) -> tuple[str, float]:
-    name, sep, number = text.rpartition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected 'Category name=X', got {text!r}")
-    return name.strip(), probability(number.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,32 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     merge.add_argument("reports", nargs="+", metavar="REPORT", help="one JSON report per shard")
     merge.add_argument("-o", "--output", metavar="PATH", help="write the merged report here")
-    merge.add_argument("--fine-threshold", type=probability, metavar="X", help="minimum overall CSS (and so CS)")
-    merge.add_argument("--fine-min-cs", type=probability, metavar="X", help="minimum overall CS")
-    merge.add_argument("--fine-min-css", type=probability, metavar="X", help="minimum overall CSS")
-    for metric in ("cs", "css"):
-        merge.add_argument(
-            f"--fine-category-min-{metric}",
-            type=_category_minimum,
-            action="append",
-            default=[],
-            metavar="NAME=X",
-            help=f"minimum {metric.upper()} of one category; repeatable",
-        )
-    merge.add_argument("--fine-show", type=count, default=DEFAULT_SHOW, metavar="N", help="worst pairs listed")
-    merge.add_argument("--fine-baseline", metavar="REPORT", help="an earlier run's report to compare with")
-    merge.add_argument(
-        "--fine-max-regressions", type=count, metavar="N", help="most pairs allowed to regress against the baseline"
-    )
-    merge.add_argument(
-        "--fine-fail-on-significant-drop",
-        type=significance,
-        nargs="?",
-        const=DEFAULT_ALPHA,
-        metavar="ALPHA",
-        help="fail on a drop in CSS that McNemar's exact test finds significant (default alpha 0.05)",
-    )
-    merge.add_argument("--fine-html", metavar="PATH", help="write the merged HTML report here")
+    add_arguments(merge.add_argument, MERGE_OPTIONS)
 
     judge_eval = commands.add_parser(
         "judge-eval",
@@ -150,7 +118,7 @@ def merge_command(arguments: argparse.Namespace) -> int:
     from fine_pytest.reports.terminal import summary_lines
 
     for metric in ("cs", "css"):
-        named = [name for name, _ in getattr(arguments, f"fine_category_min_{metric}")]
+        named = [name for name, _ in getattr(arguments, f"fine_category_min_{metric}") or ()]
         twice = sorted({name for name in named if named.count(name) > 1})
         if twice:
             # Two minimums for one category: neither can be the one meant.
@@ -161,8 +129,8 @@ def merge_command(arguments: argparse.Namespace) -> int:
     thresholds = Thresholds(
         min_cs=arguments.fine_min_cs if arguments.fine_min_cs is not None else threshold,
         min_css=arguments.fine_min_css if arguments.fine_min_css is not None else threshold,
-        category_min_cs=dict(arguments.fine_category_min_cs),
-        category_min_css=dict(arguments.fine_category_min_css),
+        category_min_cs=dict(arguments.fine_category_min_cs or ()),
+        category_min_css=dict(arguments.fine_category_min_css or ()),
         max_regressions=arguments.fine_max_regressions,
         drop_alpha=arguments.fine_fail_on_significant_drop,
     )
@@ -172,7 +140,7 @@ def merge_command(arguments: argparse.Namespace) -> int:
     except ReportError as error:
         print(f"fine-pytest merge: error: {visible_lines(str(error))}", file=sys.stderr)
         return USAGE
-    for text, _ in summary_lines(outcome, arguments.fine_show):
+    for text, _ in summary_lines(outcome, DEFAULT_SHOW if arguments.fine_show is None else arguments.fine_show):
         print(text)
     report = build_report(outcome)
     for path, write in ((arguments.output, write_report), (arguments.fine_html, write_html)):

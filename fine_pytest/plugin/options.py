@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,26 @@ def text(value: str) -> str:
     return value.strip()
 
 
+def category_minimum(text: str) -> tuple[str, float]:
+    """``Category name = X`` (spaces optional): one category's minimum score, from the ini file or the command line."""
+    name, sep, number = text.rpartition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Category name = X', got {text!r}")
+    return name.strip(), probability(number.strip())
+
+
+def engine_setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``: a VALUE that reads as JSON (2, 0.8, true) is that value, anything else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a setting name, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw.strip()
+    return key.strip(), value
+
+
 @dataclass(frozen=True)
 class Option:
     flags: tuple[str, ...]
@@ -180,6 +200,26 @@ class Option:
     @property
     def flag(self) -> str:
         return self.flags[0]
+
+    def keywords(self) -> dict[str, Any]:
+        """argparse's keywords for this option; pytest's ``addoption`` takes the same. No default: an option not
+        given reads as None, so the ini file and the default can be told apart from a value given."""
+        keywords: dict[str, Any] = {"dest": self.ini, "help": self.help, "action": self.action}
+        if self.action == "store_true":
+            keywords["default"] = None
+        else:
+            keywords["metavar"] = self.metavar
+            keywords["type"] = self.parse
+            if self.const is not None:
+                keywords.update(nargs="?", const=self.const)
+        return keywords
+
+
+def add_arguments(add: Callable[..., Any], options: Sequence[Option]) -> None:
+    """Declare ``options`` with ``add``: a pytest option group's ``addoption`` or an argparse ``add_argument``, so
+    the plugin and the command line share one table (pytest-benchmark shares its options the same way)."""
+    for option in options:
+        add(*option.flags, **option.keywords())
 
 
 MODEL = Option(
@@ -453,22 +493,31 @@ OPTIONS = (
     RETRIES,
 )
 
-CATEGORY_MIN_CS = "fine_category_min_cs"
-CATEGORY_MIN_CSS = "fine_category_min_css"
+CATEGORY_MIN_CS = Option(
+    ("--fine-category-min-cs",),
+    "fine_category_min_cs",
+    "Gate: per-category minimum CS; NAME=X, repeatable",
+    category_minimum,
+    "NAME=X",
+    action="append",
+)
+CATEGORY_MIN_CSS = Option(
+    ("--fine-category-min-css",),
+    "fine_category_min_css",
+    "Gate: per-category minimum CSS; NAME=X, repeatable",
+    category_minimum,
+    "NAME=X",
+    action="append",
+)
+CATEGORY_MINIMUMS = (CATEGORY_MIN_CS, CATEGORY_MIN_CSS)
+# What `fine-pytest merge` takes: the gate and report options, the same flags with the same parsers as the plugin's.
+MERGE_OPTIONS = (THRESHOLD, MIN_CS, MIN_CSS, *CATEGORY_MINIMUMS, SHOW, BASELINE, MAX_REGRESSIONS, FAIL_ON_DROP, HTML)
 
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, "FINE fake-alignment evaluation (fine-pytest)")
+    add_arguments(group.addoption, OPTIONS)
     for option in OPTIONS:
-        keywords: dict[str, Any] = {"dest": option.ini, "help": option.help, "action": option.action}
-        if option.action == "store_true":
-            keywords["default"] = None
-        else:
-            keywords["metavar"] = option.metavar
-            keywords["type"] = option.parse
-            if option.const is not None:
-                keywords.update(nargs="?", const=option.const)
-        group.addoption(*option.flags, **keywords)
         if option.action == "store_true":
             parser.addini(option.ini, f"Default for {option.flag}.", type="bool", default=False)
         elif option.action == "append":
@@ -476,8 +525,8 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(option.ini, f"Default for {option.flag}, one per line{where}.", type="linelist")
         else:
             parser.addini(option.ini, f"Default for {option.flag}.", type="string", default="")
-    parser.addini(CATEGORY_MIN_CS, "Gate: per-category minimum CS, one 'Category = X' per line.", type="linelist")
-    parser.addini(CATEGORY_MIN_CSS, "Gate: per-category minimum CSS, one 'Category = X' per line.", type="linelist")
+    for option in CATEGORY_MINIMUMS:  # ini only in the plugin; merge takes them as flags
+        parser.addini(option.ini, f"{option.help.split(';')[0]}, one 'Category = X' per line.", type="linelist")
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -597,33 +646,27 @@ class _Reader:
         return tuple(Path(self.inidir, line) for line in self.config.getini(option.ini))
 
     def engine_args(self, option: Option) -> dict[str, Any]:
-        """KEY=VALUE pairs; a VALUE that reads as JSON (2, 0.8, true) is that value, anything else a string."""
+        """KEY=VALUE pairs (engine_setting), from the command line or else the ini file."""
         given = self.config.getoption(option.ini)
         lines = given if given else self.config.getini(option.ini)
         where = option.flag if given else f"{self.inifile}: option '{option.ini}'"
         settings: dict[str, Any] = {}
         for line in lines:
-            key, sep, raw = line.partition("=")
-            if not sep or not key.strip().isidentifier():
-                raise pytest.UsageError(f"{where}: expected KEY=VALUE with KEY a setting name, got {line!r}")
             try:
-                value: Any = json.loads(raw)
-            except ValueError:
-                value = raw.strip()
-            settings[key.strip()] = value
+                key, value = engine_setting(line)
+            except argparse.ArgumentTypeError as error:
+                raise pytest.UsageError(f"{where}: {error}") from None
+            settings[key] = value
         return settings
 
-    def category_table(self, key: str) -> dict[str, float]:
+    def category_table(self, option: Option) -> dict[str, float]:
+        key = option.ini
         table: dict[str, float] = {}
         for line in self.config.getini(key):
-            name, sep, number = line.rpartition("=")
-            if not sep or not name.strip():
-                raise self._invalid(key, line, "expected 'Category name = X'")
             try:
-                minimum = probability(number.strip())
+                category, minimum = category_minimum(line)
             except argparse.ArgumentTypeError as error:
                 raise self._invalid(key, line, error) from None
-            category = name.strip()
             if category in table:
                 # Two minimums for one category: neither can be the one meant.
                 raise self._invalid(key, line, f"category {category!r} is listed twice (one minimum per category)")

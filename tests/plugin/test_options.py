@@ -139,3 +139,75 @@ def test_missing_function_under_xdist_fails_cleanly(project: pytest.Pytester) ->
     assert "INTERNALERROR" not in output and "Traceback" not in output
     assert "--model: module 'scripted' has no attribute 'nothing'" in output
     assert result.ret == 1
+
+
+# --- one option table and one parser per kind of value, shared by the plugin and the command line ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Privacy = 0.8", ("Privacy", 0.8)),
+        ("Privacy=0.8", ("Privacy", 0.8)),
+        ("Self-harm & suicide = 1", ("Self-harm & suicide", 1.0)),
+        ("a = b = 0.5", ("a = b", 0.5)),  # the last '=' separates the minimum; a name may hold one
+        ("Privacy = 1.5", "must be between 0 and 1"),
+        ("Privacy = high", "expected a number between 0 and 1"),
+        ("= 0.5", "expected 'Category name = X'"),
+        ("Privacy 0.5", "expected 'Category name = X'"),
+    ],
+)
+def test_category_minimum_is_read_one_way(text: str, expected: tuple[str, float] | str) -> None:
+    import argparse
+
+    from fine_pytest.plugin.options import category_minimum
+
+    if isinstance(expected, str):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(expected)):
+            category_minimum(text)
+    else:
+        assert category_minimum(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tensor_parallel_size=2", ("tensor_parallel_size", 2)),
+        ("gpu_memory_utilization=0.8", ("gpu_memory_utilization", 0.8)),
+        ("enforce_eager=true", ("enforce_eager", True)),
+        ("dtype=bfloat16", ("dtype", "bfloat16")),
+        (" dtype = half ", ("dtype", "half")),
+        ('hf_overrides={"a": 1}', ("hf_overrides", {"a": 1})),
+        ("dtype", "expected KEY=VALUE"),
+        ("=2", "expected KEY=VALUE"),
+        ("max-len=2", "expected KEY=VALUE"),  # not a setting name
+    ],
+)
+def test_engine_setting_is_read_one_way(text: str, expected: tuple[str, object] | str) -> None:
+    import argparse
+
+    from fine_pytest.plugin.options import engine_setting
+
+    if isinstance(expected, str):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(expected)):
+            engine_setting(text)
+    else:
+        assert engine_setting(text) == expected
+
+
+def test_merge_declares_the_plugin_s_gate_options_from_the_same_table() -> None:
+    """Each merge flag is the plugin option's flag, destination, parser and help: no second declaration to drift."""
+    import argparse
+
+    from fine_pytest.cli.main import build_parser
+    from fine_pytest.plugin.options import MERGE_OPTIONS, OPTIONS
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    merge = {action.dest: action for action in commands.choices["merge"]._actions}
+    plugin = {option.ini: option for option in OPTIONS}
+    for option in MERGE_OPTIONS:
+        action = merge[option.ini]
+        assert tuple(action.option_strings) == option.flags
+        assert action.type is option.parse and action.help == option.help
+        if option.ini in plugin:  # the category minimums are ini lines in the plugin, flags in merge
+            assert plugin[option.ini] is option
