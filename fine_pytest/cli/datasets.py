@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fine_pytest.core.safe_text import visible, visible_lines
+from fine_pytest.dataset_tools.convert import TARGETS
 from fine_pytest.plugin.options import engine_setting, probability
 
 OK, FAILED, USAGE = 0, 1, 4
@@ -55,7 +56,7 @@ def add_commands(commands: Any) -> None:
     )
     convert.add_argument("source", metavar="IN", help="a dataset file or folder")
     convert.add_argument("-o", "--output", required=True, metavar="OUT", help="the converted file")
-    convert.add_argument("--to", choices=("fine", "project"), help="target format (default: the other one)")
+    convert.add_argument("--to", choices=TARGETS, help="target format (default: the other one)")
 
     build = commands.add_parser(
         "build-options",
