@@ -8,6 +8,7 @@ wrote it, which is how a run tells what it generated from what it found. Answers
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -63,6 +64,12 @@ class StoredAnswer(NamedTuple):
     truncated: bool | None  # None: stored before truncation was recorded
 
 
+class VerdictRow(NamedTuple):
+    key: str
+    verdict: str
+    unsafe_probability: float | None = None  # for judges read by log-probabilities
+
+
 class StoredVerdict(NamedTuple):
     verdict: str
     run: str
@@ -110,8 +117,8 @@ def digest(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class Cache:
-    """A connection to the cache file; cheap to open, so each process opens its own."""
+class Cache(contextlib.AbstractContextManager["Cache"]):
+    """A connection to the cache file; cheap to open, so each process opens its own. ``with`` closes it."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = path
@@ -163,8 +170,13 @@ class Cache:
     def _transaction(self) -> Any:
         return _Transaction(self._db)
 
+    @_guarded
     def close(self) -> None:
         self._db.close()
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        with contextlib.suppress(CacheError) if kind is not None else contextlib.nullcontext():
+            self.close()  # an error in the block is the one to report, not a failure to close after it
 
     # Answers and verdicts -------------------------------------------------------------------------------------
 
@@ -172,8 +184,8 @@ class Cache:
     def answers(self, keys: Sequence[str]) -> dict[str, StoredAnswer]:
         """key -> the stored answer, for the keys present."""
         return {
-            row[0]: StoredAnswer(row[1], row[2], row[3], None if row[4] is None else bool(row[4]))
-            for row in self._select("answers", "answer, failure, run, truncated", keys)
+            key: StoredAnswer(answer, failure, run, None if truncated is None else bool(truncated))
+            for key, answer, failure, run, truncated in self._select("answers", "answer, failure, run, truncated", keys)
         }
 
     @_guarded
@@ -194,20 +206,19 @@ class Cache:
     def verdicts(self, keys: Sequence[str]) -> dict[str, StoredVerdict]:
         """key -> the stored verdict."""
         return {
-            row[0]: StoredVerdict(row[1], row[2], row[3])
-            for row in self._select("verdicts", "verdict, run, probability", keys)
+            key: StoredVerdict(verdict, run, probability)
+            for key, verdict, run, probability in self._select("verdicts", "verdict, run, probability", keys)
         }
 
     @_guarded
-    def put_verdicts(self, rows: Iterable[tuple[str, str] | tuple[str, str, float | None]], run: str) -> None:
-        """(key, verdict) or (key, verdict, P(unsafe)) rows. A verdict depends on the judge, the question and the
-        answer only, never on the run, so it is kept even when the answer it judged was not (sampled without a
-        seed)."""
+    def put_verdicts(self, rows: Iterable[VerdictRow], run: str) -> None:
+        """Verdict rows. A verdict depends on the judge, the question and the answer only, never on the run, so it
+        is kept even when the answer it judged was not (sampled without a seed)."""
         now = time.time()
         with self._transaction():
             self._db.executemany(
                 "INSERT OR IGNORE INTO verdicts (key, verdict, run, created, probability) VALUES (?, ?, ?, ?, ?)",
-                [(row[0], row[1], run, now, row[2] if len(row) > 2 else None) for row in rows],
+                [(r.key, r.verdict, run, now, r.unsafe_probability) for r in rows],
             )
 
     def _select(self, table: str, columns: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:

@@ -83,9 +83,8 @@ def tidy(folder: Path, older_than: float = LEFTOVER_AGE) -> None:
     database = folder / FILENAME
     if database.exists():
         try:
-            cache = Cache(database)
-            cache.sweep(older_than)
-            cache.close()
+            with Cache(database) as cache:
+                cache.sweep(older_than)
         except CacheError:
             pass  # reported when a run uses it
     cutoff = time.time() - older_than
@@ -102,9 +101,8 @@ def finish_run(info: RunInfo) -> None:
     database = Path(info.cache_dir, FILENAME)
     if info.persistent and database.exists():
         try:
-            cache = Cache(database)
-            cache.end_run(info.run)
-            cache.close()
+            with Cache(database) as cache:
+                cache.end_run(info.run)
         except CacheError:
             pass  # the run already reported that the cache is unusable
     locks = Path(info.cache_dir, "locks")

@@ -4,10 +4,14 @@ Every prompt and every verdict has a cache key. ``fill`` generates only the prom
 written as each returns (a killed run keeps every finished chunk), then judges only the answers it has no verdict
 for. ``assemble`` reads everything back. The model and the judge are loaded lazily, so a run the cache fully
 answers never starts an engine.
+
+Longer than 300 lines: it is the pipeline, start to finish (prompts and keys, generation in chunks, the letters'
+probabilities, judging, reading back); each step is a short function, and they read best in order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +41,7 @@ from fine_pytest.core.prompts import (
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.base import Judge, JudgeItem
-from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, digest
+from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, VerdictRow, digest
 
 LOGPROB = "logprob"
 PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive as B)")
@@ -129,10 +133,8 @@ def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Pr
     if method == LOGPROB:
         choices = [with_answer_opening(messages) for messages in choices]
     open_conversation = open_prompt(pair).messages()
-    return (
-        Prompt(prompt_key(open_conversation, settings.open, keys), open_conversation, settings.open),
-        *(Prompt(prompt_key(c, settings.mc, keys, method), c, settings.mc, method) for c in choices),
-    )  # type: ignore[return-value]
+    first, second = (Prompt(prompt_key(c, settings.mc, keys, method), c, settings.mc, method) for c in choices)
+    return Prompt(prompt_key(open_conversation, settings.open, keys), open_conversation, settings.open), first, second
 
 
 def prompt_key(conversation: Conversation, sampling: Sampling, keys: Keys, method: str = DEFAULT_MC_METHOD) -> str:
@@ -190,10 +192,11 @@ def fill(
     stored = cache.answers([prompt.key for prompt in unique])
     to_judge: dict[str, JudgeItem] = {}
     for pair, prompts in zip(pairs, planned, strict=True):
-        found = [stored.get(prompt.key) for prompt in prompts]
+        texts = [_text(stored.get(prompt.key)) for prompt in prompts]
+        open_text = texts[0]
         # A pair with a prompt the model could not answer has no verdict; its open answer is not judged.
-        if all(answer is not None and answer.answer is not None for answer in found):
-            item = JudgeItem(pair.question.strip(), str(found[0].answer))  # type: ignore[union-attr]
+        if open_text is not None and None not in texts:
+            item = JudgeItem(pair.question.strip(), open_text)
             to_judge[verdict_key(item, keys)] = item
     judged = cache.verdicts(list(to_judge))
     waiting = [(key, item) for key, item in to_judge.items() if key not in judged]
@@ -208,10 +211,18 @@ def fill(
         if len(judged_items) != len(batch) or any(verdict not in VERDICTS for verdict, _ in judged_items):
             raise FineError(f"judge {loaded_judge.name} returned verdicts outside {VERDICTS}")
         cache.put_verdicts(
-            ((key, verdict, probability) for (key, _), (verdict, probability) in zip(batch, judged_items, strict=True)),
+            (
+                VerdictRow(key, verdict, probability)
+                for (key, _), (verdict, probability) in zip(batch, judged_items, strict=True)
+            ),
             keys.run,
         )
         produced.judged += len(batch)
+
+
+def _text(answer: StoredAnswer | None) -> str | None:
+    """A stored answer's text; None when there is none (never generated, or the model failed on the prompt)."""
+    return None if answer is None else answer.answer
 
 
 def _answer(model: Model, chunk: Sequence[Prompt]) -> list[Answer | LetterScores]:
@@ -291,10 +302,11 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 problems.append(f"{kind}: no answer was generated")
             elif answer.answer is None:
                 problems.append(f"{kind}: {answer.failure}")
-        if problems:
+        open_text = _text(answers[0])
+        if problems or open_text is None:  # the open answer has no text only with a problem
             failures[pair.key] = f"FINE pair {pair.key} has no verdict: " + "; ".join(problems)
             continue
-        judged_keys[pair.key] = verdict_key(JudgeItem(pair.question.strip(), str(answers[0].answer)), keys)  # type: ignore[union-attr]
+        judged_keys[pair.key] = verdict_key(JudgeItem(pair.question.strip(), open_text), keys)
     verdicts = cache.verdicts(list(dict.fromkeys(judged_keys.values())))
     stats.verdicts = len(set(judged_keys.values()))
     for key in set(judged_keys.values()):
@@ -374,12 +386,8 @@ def evaluate(
     """
     if cache is not None and keys is None:
         raise ValueError("evaluate() with a cache needs keys: the model's and the judge's identity and the run")
-    own = cache is None
-    store = cache if cache is not None else Cache.in_memory()
     keys = keys or Keys(model=model.name, judge=judge.name, run="local")
-    try:
+    # A cache of the caller's stays open; a throwaway one is closed here.
+    with Cache.in_memory() if cache is None else contextlib.nullcontext(cache) as store:
         fill(pairs, Lazy.of(model), Lazy.of(judge), settings, store, keys, chunk_size)
         return assemble(pairs, settings, store, keys)
-    finally:
-        if own:
-            store.close()

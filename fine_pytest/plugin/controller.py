@@ -7,7 +7,7 @@ run's identity and reads back what the workers counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +86,25 @@ class Controller:
         self.outcome: Outcome | None = None
         self.written: list[str] = []  # reports written: JSON, HTML
         self.report_errors: list[str] = []
-        # What xdist workers sent back (without xdist the evaluation holds it): cache use and the shard's pairs.
-        self.worker_stats: dict[str, int] | None = None
-        self.worker_selection: dict[str, Any] | None = None
+        # What the evaluating processes found (roles.publish): cache use and the shard's pairs.
+        self.stats: dict[str, int] | None = None
+        self.selection: dict[str, Any] | None = None
         self.baseline_use: Any = None  # what the verdict-baseline test did (snapshots.BaselineUse)
 
     @property
     def used(self) -> bool:
         """Whether FINE tests ran in this run (here or in xdist workers), so the cache may hold its rows."""
-        evaluation = self.config.stash[EVALUATION]
-        return bool(self.tally.active or self.baseline_use or self.worker_stats or evaluation.stats)
+        return bool(self.tally.active or self.baseline_use or self.stats)
+
+    def receive(self, found: Mapping[str, Any]) -> None:
+        """What an evaluating process found (roles.publish): the same call with or without xdist."""
+        self.tally.expect(found.get("fine_keys", ()))
+        stats = found.get("fine_stats")
+        # Every process that evaluated read the same finished cache; the one that saw the most prompts is complete.
+        if stats and (self.stats is None or stats["prompts"] > self.stats["prompts"]):
+            self.stats = stats
+        if found.get("fine_selection"):
+            self.selection = found["fine_selection"]
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.tally.expect(pair.key for pair in (pair_of(item) for item in session.items) if pair is not None)
@@ -109,7 +118,7 @@ class Controller:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Collecting runs no test, so there is nothing to score and no gate to apply.
-        sharded = (self.config.stash[EVALUATION].selection or self.worker_selection or {}).get("selected", 0) > 0
+        sharded = (self.selection or {}).get("selected", 0) > 0
         if self.config.option.collectonly:
             return
         if not (self.tally.active or sharded):
@@ -160,19 +169,17 @@ class Controller:
         database = Path(info.cache_dir, FILENAME)
         if info.cache_dir and database.exists():
             try:
-                cache = Cache(database)
-                loads = len(cache.events(info.run, "load"))
-                cache.close()
+                with Cache(database) as cache:
+                    loads = len(cache.events(info.run, "load"))
             except CacheError:
                 pass
         facts: dict[str, Any] = {
             "cache": str(database) if info.persistent else None,
             "model_loads": loads,
-            **(evaluation.stats or self.worker_stats or {}),
+            **(self.stats or {}),
         }
-        selection = evaluation.selection or self.worker_selection
-        if selection is not None:
-            facts["shard"] = selection
+        if self.selection is not None:
+            facts["shard"] = self.selection
         return facts
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
@@ -201,13 +208,4 @@ class XdistController:
 
     def pytest_testnodedown(self, node: object, error: object) -> None:
         # A crashed worker sends no output; the pairs it collected are known from the other workers.
-        output = getattr(node, "workeroutput", None) or {}
-        self.controller.tally.expect(output.get("fine_keys", ()))
-        stats = output.get("fine_stats")
-        # Every worker that evaluated read the same finished cache; the one that saw the most prompts is complete.
-        if stats and (
-            self.controller.worker_stats is None or stats["prompts"] > self.controller.worker_stats["prompts"]
-        ):
-            self.controller.worker_stats = stats
-        if output.get("fine_selection"):
-            self.controller.worker_selection = output["fine_selection"]
+        self.controller.receive(getattr(node, "workeroutput", None) or {})

@@ -18,6 +18,7 @@ from fine_pytest.pipeline.coordination import RunInfo, default_cache_dir, finish
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.controller import Controller, Tally, XdistController
 from fine_pytest.plugin.options import add_options, read_settings
+from fine_pytest.plugin.roles import CONTROLLER, is_worker, publish, worker_input
 from fine_pytest.plugin.worker import EVALUATION, FIXTURE, MARKER, Evaluation, pair_of
 from fine_pytest.reports.json_report import ReportError, load_baseline
 
@@ -43,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # Validate a user's files before collection or model work, so bad input exits with status 4.
         evaluation.pairs()
     # xdist workers only evaluate and annotate reports; the gate lives where all reports arrive.
-    workerinput = getattr(config, "workerinput", None)
+    workerinput = worker_input(config)
     if workerinput is not None:
         evaluation.info = RunInfo.from_dict(
             workerinput["fine_run"], worker=int(workerinput["workerid"][2:]), workers=int(workerinput["workercount"])
@@ -52,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     refuse_parallel_snapshot_update(config)
     evaluation.info = start_run(config, settings)
     controller = Controller(config, Tally(), load_baseline_option(settings))
-    config.pluginmanager.register(controller, "fine-controller")
+    config.pluginmanager.register(controller, CONTROLLER)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistController(controller), "fine-xdist-controller")
 
@@ -107,10 +108,10 @@ def start_run(config: pytest.Config, settings: Settings) -> RunInfo:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     evaluation = config.stash.get(EVALUATION, None)
-    controller = config.pluginmanager.get_plugin("fine-controller")
+    controller = config.pluginmanager.get_plugin(CONTROLLER)
     # Only a run that used the cache has rows and locks to forget: one without FINE tests does not open it.
     used = controller is not None and controller.used
-    if evaluation is not None and not hasattr(config, "workerinput") and evaluation.info.cache_dir and used:
+    if evaluation is not None and not is_worker(config) and evaluation.info.cache_dir and used:
         finish_run(evaluation.info)
 
 
@@ -156,7 +157,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Confi
             config.hook.pytest_deselected(items=deselected)
     # A usage error raised inside an xdist worker crashes xdist, so workers leave a bad reference to evaluation,
     # which fails each FINE test with the same clean message.
-    if not hasattr(config, "workerinput") and any(pair_of(item) is not None for item in items):
+    if not is_worker(config) and any(pair_of(item) is not None for item in items):
         evaluation.check_specs(run_user_code=True)
 
 
@@ -166,10 +167,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # One engine per device: each worker starts its share now, not when the scheduler first hands it a FINE
         # test (that may come after minutes of other tests, while the other workers wait for its share).
         evaluation.prepare(session.items)
-    if hasattr(session.config, "workerinput"):
-        keys = [pair.key for pair in (pair_of(item) for item in session.items) if pair is not None]
-        session.config.workeroutput["fine_keys"] = keys  # type: ignore[attr-defined]
-        session.config.workeroutput["fine_selection"] = session.config.stash[EVALUATION].selection  # type: ignore[attr-defined]
+    keys = [pair.key for pair in (pair_of(item) for item in session.items) if pair is not None]
+    publish(session.config, fine_keys=keys, fine_selection=evaluation.selection)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,7 +1,11 @@
-"""Per-run state behind the hooks: datasets and evaluation where tests run, the tally where reports arrive.
+"""The worker side: datasets, parametrization and the evaluation, in the process where the FINE tests run.
 
-Under pytest-xdist the two sides are different processes: workers evaluate and attach each pair's result to its
-test report; the controller only reads reports. Without xdist one process plays both parts, through the same code.
+It evaluates every selected pair in one batch at the first FINE test, then hands each test its pair's result and
+attaches the result to the test's report; the controller (plugin.controller) reads the reports. Without xdist one
+process plays both parts, through the same code (plugin.roles).
+
+Longer than 300 lines: the evaluation's life in a pytest process (when it starts, capture around the engine's
+output, the cache's locks, failures shown once) is one object's state; pipeline.evaluate holds the pure steps.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from fine_pytest.pipeline.coordination import (
 from fine_pytest.pipeline.evaluate import Keys, Lazy, Stats, assemble, fill
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.pair import FinePair
+from fine_pytest.plugin.roles import publish
 from fine_pytest.plugin.signals import termination_as_interrupt
 
 FIXTURE = "fine_pair"
@@ -271,76 +276,77 @@ class Evaluation:
         self._note_cache()
         if not info.persistent:
             Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
-        cache = Cache(Path(info.cache_dir, FILENAME))
-        context = base.ModelContext(
-            engine_args=self.settings.engine_args, verbose=self.config.option.verbose, endpoint=self.settings.endpoint
-        )
-        model_identity = backends.identity(self.settings.model_spec, context=context, memo=cache)
-        keys = Keys(
-            model=model_identity,
-            judge=judges.identity(
-                self.settings.judge, self.settings.judge_format, context, cache, self.settings.judge_scoring
-            ),
-            run=info.run,
-            seeded=bool(model_identity.get("seeded", True)),
-        )
-        shards = split(unique, info.shard_count)
-        current = [0]  # the shard being filled: the device an engine loaded now should use
-        model = Lazy(lambda: self._load_model(context, cache, device_for(info, current[0]), current[0]))
-        judge = Lazy(
-            lambda: judges.load_judge(
-                self.settings.judge, self.settings.judge_format, context, self.settings.judge_scoring
+        # Closed when the block ends, however it ends: nothing below it uses the cache.
+        with Cache(Path(info.cache_dir, FILENAME)) as cache:
+            context = base.ModelContext(
+                engine_args=self.settings.engine_args,
+                verbose=self.config.option.verbose,
+                endpoint=self.settings.endpoint,
             )
-        )
-        # An LLM judge may need the device the model under test holds: one engine at a time.
-        exclusive = judges.uses_model(self.settings.judge, self.settings.judge_format)
+            model_identity = backends.identity(self.settings.model_spec, context=context, memo=cache)
+            keys = Keys(
+                model=model_identity,
+                judge=judges.identity(
+                    self.settings.judge, self.settings.judge_format, context, cache, self.settings.judge_scoring
+                ),
+                run=info.run,
+                seeded=bool(model_identity.get("seeded", True)),
+            )
+            shards = split(unique, info.shard_count)
+            current = [0]  # the shard being filled: the device an engine loaded now should use
+            model = Lazy(lambda: self._load_model(context, cache, device_for(info, current[0]), current[0]))
+            judge = Lazy(
+                lambda: judges.load_judge(
+                    self.settings.judge, self.settings.judge_format, context, self.settings.judge_scoring
+                )
+            )
+            # An LLM judge may need the device the model under test holds: one engine at a time.
+            exclusive = judges.uses_model(self.settings.judge, self.settings.judge_format)
 
-        def fill_shard(shard: int, pairs: Sequence[Pair]) -> None:
-            current[0] = shard
-            produced = Stats()
-            try:
-                with generation_lock(info, keys.model, shard):
-                    fill(
-                        pairs,
-                        model,
-                        judge,
-                        self.settings.generation,
-                        cache,
-                        keys,
-                        self.settings.chunk_size,
-                        exclusive,
-                        produced,
-                    )
-            except CacheError:
-                raise  # the cache itself failed: recording a shard failure in it would fail too
-            except FineError as error:
-                raise ShardFailure(str(error)) from None
-            except Exception as error:  # the user's model or judge raised: show their frames, not ours
-                raise ShardFailure("FINE evaluation failed: " + _user_traceback(error)) from None
-            finally:
-                # What this process did, for the run's counts (every process of the run reads the same events).
-                with contextlib.suppress(CacheError):
-                    cache.record(info.run, "produced", shard, json.dumps(produced.to_dict()))
+            def fill_shard(shard: int, pairs: Sequence[Pair]) -> None:
+                current[0] = shard
+                produced = Stats()
+                try:
+                    with generation_lock(info, keys.model, shard):
+                        fill(
+                            pairs,
+                            model,
+                            judge,
+                            self.settings.generation,
+                            cache,
+                            keys,
+                            self.settings.chunk_size,
+                            exclusive,
+                            produced,
+                        )
+                except CacheError:
+                    raise  # the cache itself failed: recording a shard failure in it would fail too
+                except FineError as error:
+                    raise ShardFailure(str(error)) from None
+                except Exception as error:  # the user's model or judge raised: show their frames, not ours
+                    raise ShardFailure("FINE evaluation failed: " + _user_traceback(error)) from None
+                finally:
+                    # What this process did, for the run's counts (every process of the run reads the same events).
+                    with contextlib.suppress(CacheError):
+                        cache.record(info.run, "produced", shard, json.dumps(produced.to_dict()))
 
-        self._attempts += 1
-        # Locks and events of a later evaluation in this process (a pair requested outside the collected items)
-        # get a scope of their own: the run's shards are already done, and this one is not.
-        scope = info if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}")
-        try:
-            failed = run_shards(scope, cache, shards, fill_shard)
-        finally:
-            # Release the engine before anything else runs: tests, or a judge that needs the device.
+            self._attempts += 1
+            # Locks and events of a later evaluation in this process (a pair requested outside the collected items)
+            # get a scope of their own: the run's shards are already done, and this one is not.
+            scope = info if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}")
             try:
-                if model.value is not None:
-                    model.value.close()
+                failed = run_shards(scope, cache, shards, fill_shard)
             finally:
-                if judge.value is not None:
-                    judge.value.close()
-        evaluated = assemble(unique, self.settings.generation, cache, keys)
-        self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
-        cache.close()
-        if hasattr(self.config, "workeroutput"):
-            self.config.workeroutput["fine_stats"] = self.stats
+                # Release the engine before anything else runs: tests, or a judge that needs the device.
+                try:
+                    if model.value is not None:
+                        model.value.close()
+                finally:
+                    if judge.value is not None:
+                        judge.value.close()
+            evaluated = assemble(unique, self.settings.generation, cache, keys)
+            self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
+        publish(self.config, fine_stats=self.stats)
         if failed and len(failed) == len(shards):
             self._failure = next(iter(failed.values()))
             return

@@ -21,7 +21,7 @@ from fine_pytest.backends.base import ModelContext
 from fine_pytest.backends.vllm import identity as vllm_identity
 from fine_pytest.core.fingerprint import tree_digest
 from fine_pytest.core.sampling import GenerationSettings, Sampling
-from fine_pytest.pipeline.cache import FILENAME, AnswerRow, Cache, digest
+from fine_pytest.pipeline.cache import FILENAME, AnswerRow, Cache, CacheError, VerdictRow, digest
 from fine_pytest.pipeline.evaluate import Keys, Lazy, assemble, fill, prompt_key
 
 BASE = (MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-report=report.json")
@@ -346,6 +346,57 @@ def test_database_errors_become_clear_cache_errors(tmp_path: Path) -> None:
     cache.close()
     with pytest.raises(CacheError, match=f"the FINE cache {tmp_path / FILENAME} failed"):
         cache.answers(["key"])
+
+
+def test_a_cache_used_as_a_context_manager_is_closed_when_the_block_ends(tmp_path: Path) -> None:
+    with Cache(tmp_path / FILENAME) as cache:
+        cache.put_answers([AnswerRow("key", "text", None, False)], "run")
+    with pytest.raises(CacheError, match="failed: Cannot operate on a closed database"):
+        cache.answers(["key"])
+    cache.close()  # closing again is harmless
+    with Cache(tmp_path / FILENAME) as reopened:
+        assert reopened.answers(["key"])["key"].answer == "text"  # the block's writes were kept
+
+
+def test_a_cache_is_closed_when_its_block_raises_and_the_error_goes_through(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="from the block"), Cache(tmp_path / FILENAME) as cache:
+        cache.record("run", "load", 0)
+        raise KeyError("from the block")
+    with pytest.raises(CacheError, match="Cannot operate on a closed database"):
+        cache.events("run", "load")
+
+
+def test_a_cache_that_fails_to_close_says_so_but_never_hides_the_blocks_error(tmp_path: Path) -> None:
+    class FailingConnection:
+        def close(self) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    def failing_cache() -> Cache:
+        cache = Cache(tmp_path / FILENAME)
+        cache.close()
+        cache._db = FailingConnection()  # type: ignore[assignment]
+        return cache
+
+    with pytest.raises(CacheError, match=f"the FINE cache {tmp_path / FILENAME} failed: disk I/O error"):
+        failing_cache().close()
+    with pytest.raises(CacheError, match="disk I/O error"), failing_cache():
+        pass
+    with pytest.raises(KeyError, match="from the block"), failing_cache():
+        raise KeyError("from the block")
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_verdict_rows_round_trip(tmp_path: Path, where: str) -> None:
+    with Cache.in_memory() if where == "memory" else Cache(tmp_path / FILENAME) as cache:
+        cache.put_verdicts([VerdictRow("plain", "safe"), VerdictRow("scored", "unsafe", 0.875)], "run")
+        stored = cache.verdicts(["plain", "scored", "absent"])
+    assert set(stored) == {"plain", "scored"}
+    assert (stored["plain"].verdict, stored["plain"].run, stored["plain"].probability) == ("safe", "run", None)
+    assert (stored["scored"].verdict, stored["scored"].probability) == ("unsafe", 0.875)
+    assert VerdictRow("k", "safe").unsafe_probability is None
+    if where == "file":  # the rows outlive the connection
+        with Cache(tmp_path / FILENAME) as again:
+            assert again.verdicts(["scored"]) == {"scored": stored["scored"]}
 
 
 def test_leftovers_of_killed_runs_are_swept(tmp_path: Path) -> None:

@@ -1,0 +1,34 @@
+"""Which part this pytest process plays, and the one way what it found reaches the controller.
+
+Without pytest-xdist one process is both the worker (it evaluates) and the controller (it tallies and gates).
+Under xdist each worker sends its findings in xdist's ``workeroutput``, which the controller receives when the
+worker's node goes down. Both paths end in ``Controller.receive``, so the controller never asks which it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+CONTROLLER = "fine-controller"  # the controller's name in pytest's plugin manager
+
+
+def worker_input(config: pytest.Config) -> dict[str, Any] | None:
+    """What xdist's controller sent this worker; None in the controller, or when xdist is not running."""
+    found: dict[str, Any] | None = getattr(config, "workerinput", None)
+    return found
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return worker_input(config) is not None
+
+
+def publish(config: pytest.Config, **found: Any) -> None:
+    """Hand what this process found (pairs collected, a shard's selection, cache counts) to the controller."""
+    if is_worker(config):
+        config.workeroutput.update(found)  # type: ignore[attr-defined]
+        return
+    controller = config.pluginmanager.get_plugin(CONTROLLER)
+    if controller is not None:
+        controller.receive(found)
