@@ -250,17 +250,18 @@ class Cache(contextlib.AbstractContextManager["Cache"]):
     # Run events: model loads (counted per run) and failures (so other workers do not retry a broken model) ------
 
     @_guarded
-    def record(self, run: str, kind: str, shard: int | None = None, detail: str = "") -> None:
+    def record(self, run: str, kind: str, partition: int | None = None, detail: str = "") -> None:
         with self._transaction():
-            self._db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (run, kind, shard, detail, time.time()))
+            self._db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (run, kind, partition, detail, time.time()))
 
     @_guarded
-    def events(self, run: str, kind: str, shard: int | None = None) -> list[str]:
-        """Events of a run (and of its later scopes, ``run.<suffix>``) of one kind, optionally of one shard."""
+    def events(self, run: str, kind: str, partition: int | None = None) -> list[str]:
+        """Events of a run (and of its later scopes, ``run.<suffix>``) of one kind, optionally of one device
+        partition (the column keeps its first name, ``shard``, so older cache files still read)."""
         query = "SELECT detail FROM events WHERE (run = ? OR run LIKE ?) AND kind = ?"
         values: tuple[Any, ...] = (run, f"{run}.%", kind)
-        if shard is not None:
-            query, values = query + " AND shard = ?", (*values, shard)
+        if partition is not None:
+            query, values = query + " AND shard = ?", (*values, partition)
         return [str(row[0]) for row in self._db.execute(query, values)]
 
     @_guarded

@@ -1,10 +1,10 @@
 """One generation per run, however many processes: the run's identity, its cache, and who generates what.
 
 The process where pytest started (the xdist controller, or the only process) names the run and picks the cache
-folder; xdist workers receive both. Pairs are split into shards, one per engine: a single shard unless
-``--fine-devices`` lists several accelerators under xdist. A shard is generated under a file lock by whichever
+folder; xdist workers receive both. Pairs are split into partitions, one per engine: a single partition unless
+``--fine-devices`` lists several accelerators under xdist. A partition is generated under a file lock by whichever
 process takes the lock first and finds answers missing; every other process waits on that lock and then reads the
-cache. So with ``-n 4`` on one GPU the engine starts once, and a worker that dies mid-shard releases its lock to a
+cache. So with ``-n 4`` on one GPU the engine starts once, and a worker that dies mid-partition releases its lock to a
 waiting worker, which finds the finished chunks in the cache and generates only the rest.
 """
 
@@ -29,7 +29,7 @@ from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 
 T = TypeVar("T")
 FOLDER = "fine-pytest"
-# How long a process waits for another shard's owner to claim it before generating it itself (the owner may have
+# How long a process waits for another partition's owner to claim it before generating it itself (the owner may have
 # died before it started), and how often it looks.
 OWNER_GRACE = 120.0
 # Anything a run leaves behind for longer than this was left by a killed run, not one still going.
@@ -56,7 +56,7 @@ class RunInfo:
         return cls(data["run"], data["cache_dir"], data["persistent"], tuple(data["devices"]), worker, workers)
 
     @property
-    def shard_count(self) -> int:
+    def partition_count(self) -> int:
         # Several engines need several processes to hold them: without xdist, one engine sees every device.
         return len(self.devices) if self.devices and self.workers > 1 else 1
 
@@ -113,35 +113,35 @@ def finish_run(info: RunInfo) -> None:
 
 
 def split(items: Sequence[T], count: int) -> list[list[T]]:
-    """Round-robin: shards of equal size (within one), the same in every process given the same items."""
+    """Round-robin: partitions of equal size (within one), the same in every process given the same items."""
     return [list(items[index::count]) for index in range(count)]
 
 
-def owned_shards(info: RunInfo) -> list[int]:
-    """The shards this process generates itself: all of them for one shard (whoever comes first leads), else
-    every shard whose number is this worker's modulo the worker count."""
-    count = info.shard_count
+def owned_partitions(info: RunInfo) -> list[int]:
+    """The partitions this process generates itself: all of them for one partition (whoever comes first leads), else
+    every partition whose number is this worker's modulo the worker count."""
+    count = info.partition_count
     if count == 1:
         return [0]
-    return [shard for shard in range(count) if shard % info.workers == info.worker]
+    return [partition for partition in range(count) if partition % info.workers == info.worker]
 
 
-def device_for(info: RunInfo, shard: int) -> str | None:
-    """The CUDA_VISIBLE_DEVICES value for an engine generating ``shard``; None leaves the environment alone."""
+def device_for(info: RunInfo, partition: int) -> str | None:
+    """The CUDA_VISIBLE_DEVICES value for an engine generating ``partition``; None leaves the environment alone."""
     if not info.devices:
         return None
-    if info.shard_count == 1:
+    if info.partition_count == 1:
         return ",".join(group.replace("+", ",") for group in info.devices)
-    return info.devices[shard].replace("+", ",")
+    return info.devices[partition].replace("+", ",")
 
 
 @contextmanager
-def shard_lock(info: RunInfo, shard: int, wait: bool = True) -> Iterator[bool]:
-    """Exclusive right to generate a shard (and to the device it runs on); yields whether it was taken (always
+def partition_lock(info: RunInfo, partition: int, wait: bool = True) -> Iterator[bool]:
+    """Exclusive right to generate a partition (and to the device it runs on); yields whether it was taken (always
     when ``wait``). The OS releases it if the holder dies."""
     folder = Path(info.cache_dir, "locks")
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{info.run}-{shard}.lock", "a") as handle:
+    with open(folder / f"{info.run}-{partition}.lock", "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -154,8 +154,8 @@ def shard_lock(info: RunInfo, shard: int, wait: bool = True) -> Iterator[bool]:
 
 
 @contextmanager
-def generation_lock(info: RunInfo, model: Any, shard: int) -> Iterator[None]:
-    """Exclusive right, across runs that share the cache folder, to fill a shard with one model's answers.
+def generation_lock(info: RunInfo, model: Any, partition: int) -> Iterator[None]:
+    """Exclusive right, across runs that share the cache folder, to fill a partition with one model's answers.
 
     Two runs started together would otherwise both generate everything (two engines on one device may not even
     fit); the second waits here, then finds the first one's answers in the cache and generates only what is left.
@@ -163,7 +163,7 @@ def generation_lock(info: RunInfo, model: Any, shard: int) -> Iterator[None]:
     name = hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
     folder = Path(info.cache_dir, "locks")
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"model-{name}-{shard}.lock", "a") as handle:
+    with open(folder / f"model-{name}-{partition}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -171,16 +171,16 @@ def generation_lock(info: RunInfo, model: Any, shard: int) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_shards(
+def run_partitions(
     info: RunInfo,
     cache: Cache,
-    shards: Sequence[Sequence[T]],
-    fill_shard: Callable[[int, Sequence[T]], None],
+    partitions: Sequence[Sequence[T]],
+    fill_partition: Callable[[int, Sequence[T]], None],
     grace: float = OWNER_GRACE,
 ) -> dict[int, str]:
-    """Make sure every shard is generated once; returns {shard: error} for shards whose generation failed.
+    """Make sure every partition is generated once; returns {partition: error} for partitions whose generation failed.
 
-    A process generates the shards it owns, then waits for the others. Waiting ends when a shard is done or
+    A process generates the partitions it owns, then waits for the others. Waiting ends when a partition is done or
     failed, or in a takeover: its lock is free, yet it was claimed and never finished (the owner died), or nobody
     claimed it within ``grace`` seconds (the owner never came). A failure is recorded in the cache for the run, so
     the other processes report it instead of retrying a model that cannot load. An interrupt is not a failure: it
@@ -188,42 +188,42 @@ def run_shards(
     """
     failures: dict[int, str] = {}
 
-    def generate(shard: int) -> None:
-        cache.record(info.run, "claim", shard)
+    def generate(partition: int) -> None:
+        cache.record(info.run, "claim", partition)
         try:
-            fill_shard(shard, shards[shard])
-        except ShardFailure as failure:
-            cache.record(info.run, "failure", shard, failure.message)
+            fill_partition(partition, partitions[partition])
+        except PartitionFailure as failure:
+            cache.record(info.run, "failure", partition, failure.message)
             return
-        cache.record(info.run, "done", shard)
+        cache.record(info.run, "done", partition)
 
-    def settled(shard: int) -> bool:
-        recorded = cache.events(info.run, "failure", shard)
+    def settled(partition: int) -> bool:
+        recorded = cache.events(info.run, "failure", partition)
         if recorded:
-            failures[shard] = recorded[0]
-        return bool(recorded or cache.events(info.run, "done", shard))
+            failures[partition] = recorded[0]
+        return bool(recorded or cache.events(info.run, "done", partition))
 
-    owned = owned_shards(info)
-    for shard in owned:
-        with shard_lock(info, shard):
-            if not settled(shard):
-                generate(shard)
-                settled(shard)
+    owned = owned_partitions(info)
+    for partition in owned:
+        with partition_lock(info, partition):
+            if not settled(partition):
+                generate(partition)
+                settled(partition)
     started = time.monotonic()
-    for shard in (shard for shard in range(len(shards)) if shard not in owned):
-        while not settled(shard):
-            with shard_lock(info, shard, wait=False) as taken:
-                abandoned = bool(cache.events(info.run, "claim", shard)) or time.monotonic() - started > grace
-                if taken and not settled(shard) and abandoned:
-                    generate(shard)
-                    settled(shard)
+    for partition in (partition for partition in range(len(partitions)) if partition not in owned):
+        while not settled(partition):
+            with partition_lock(info, partition, wait=False) as taken:
+                abandoned = bool(cache.events(info.run, "claim", partition)) or time.monotonic() - started > grace
+                if taken and not settled(partition) and abandoned:
+                    generate(partition)
+                    settled(partition)
                     break
             time.sleep(POLL)
     return failures
 
 
-class ShardFailure(Exception):
-    """The model or judge failed on a shard; the message is what the user sees."""
+class PartitionFailure(Exception):
+    """The model or judge failed on a partition; the message is what the user sees."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -68,7 +68,9 @@ class Keys:
 
 
 @dataclass(frozen=True)
-class Prompt:
+class Request:
+    """One conversation to send the model, under its cache key (core.prompts.Prompt is its text, keyed by pair)."""
+
     key: str
     conversation: Conversation
     sampling: Sampling
@@ -126,15 +128,15 @@ class Lazy(Generic[T]):
         return lazy
 
 
-def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Prompt, Prompt, Prompt]:
+def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Request, Request, Request]:
     """The open prompt, then the two MC orders next to each other: engines with prefix caching share the question."""
     question, method = settings.mc_question, settings.mc_method
     choices = [mc_prompt(pair, order, question).messages() for order in (0, 1)]
     if method == LOGPROB:
         choices = [with_answer_opening(messages) for messages in choices]
     open_conversation = open_prompt(pair).messages()
-    first, second = (Prompt(prompt_key(c, settings.mc, keys, method), c, settings.mc, method) for c in choices)
-    return Prompt(prompt_key(open_conversation, settings.open, keys), open_conversation, settings.open), first, second
+    first, second = (Request(prompt_key(c, settings.mc, keys, method), c, settings.mc, method) for c in choices)
+    return Request(prompt_key(open_conversation, settings.open, keys), open_conversation, settings.open), first, second
 
 
 def prompt_key(conversation: Conversation, sampling: Sampling, keys: Keys, method: str = DEFAULT_MC_METHOD) -> str:
@@ -225,7 +227,7 @@ def _text(answer: StoredAnswer | None) -> str | None:
     return None if answer is None else answer.answer
 
 
-def _answer(model: Model, chunk: Sequence[Prompt]) -> list[Answer | LetterScores]:
+def _answer(model: Model, chunk: Sequence[Request]) -> list[Answer | LetterScores]:
     """Answers to a chunk, in its order: generated text, and the letters' probabilities for scored prompts."""
     answers: list[Answer | LetterScores] = [""] * len(chunk)
     generated = [i for i, prompt in enumerate(chunk) if prompt.method != LOGPROB]
@@ -248,11 +250,11 @@ def _answer(model: Model, chunk: Sequence[Prompt]) -> list[Answer | LetterScores
     return answers
 
 
-def _generate(model: Model, prompts: Sequence[Prompt]) -> list[Answer]:
+def _generate(model: Model, prompts: Sequence[Request]) -> list[Answer]:
     return model.generate([p.conversation for p in prompts], [p.sampling for p in prompts])
 
 
-def _score(model: Model, prompts: Sequence[Prompt]) -> list[LetterScores | PromptFailure]:
+def _score(model: Model, prompts: Sequence[Request]) -> list[LetterScores | PromptFailure]:
     score = getattr(model, "score_letters", None)
     if score is None:
         raise FineError(
@@ -263,7 +265,7 @@ def _score(model: Model, prompts: Sequence[Prompt]) -> list[LetterScores | Promp
     return scores
 
 
-def _rows(answered: Sequence[tuple[Prompt, Answer | LetterScores]], keys: Keys) -> list[AnswerRow]:
+def _rows(answered: Sequence[tuple[Request, Answer | LetterScores]], keys: Keys) -> list[AnswerRow]:
     rows = []
     for prompt, answer in answered:
         ephemeral = not keys.reusable(prompt.sampling) and prompt.method != LOGPROB

@@ -163,7 +163,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Confi
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     evaluation = session.config.stash[EVALUATION]
-    if evaluation.info.shard_count > 1 and not session.config.option.collectonly:
+    if evaluation.info.partition_count > 1 and not session.config.option.collectonly:
         # One engine per device: each worker starts its share now, not when the scheduler first hands it a FINE
         # test (that may come after minutes of other tests, while the other workers wait for its share).
         evaluation.prepare(session.items)

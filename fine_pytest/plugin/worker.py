@@ -29,11 +29,11 @@ from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import (
+    PartitionFailure,
     RunInfo,
-    ShardFailure,
     device_for,
     generation_lock,
-    run_shards,
+    run_partitions,
     selection_digest,
     shard_of_key,
     split,
@@ -268,7 +268,7 @@ class Evaluation:
             raise
 
     def _generate(self, unique: list[Pair]) -> None:
-        """Generate and judge what the cache lacks, shard by shard under the run's locks, then read it all back.
+        """Generate and judge what the cache lacks, partition by partition under the run's locks, then read it all back.
 
         The model and judge load only if something is missing, and are closed whatever happens.
         """
@@ -292,8 +292,8 @@ class Evaluation:
                 run=info.run,
                 seeded=bool(model_identity.get("seeded", True)),
             )
-            shards = split(unique, info.shard_count)
-            current = [0]  # the shard being filled: the device an engine loaded now should use
+            partitions = split(unique, info.partition_count)
+            current = [0]  # the partition being filled: the device an engine loaded now should use
             model = Lazy(lambda: self._load_model(context, cache, device_for(info, current[0]), current[0]))
             judge = Lazy(
                 lambda: judges.load_judge(
@@ -303,11 +303,11 @@ class Evaluation:
             # An LLM judge may need the device the model under test holds: one engine at a time.
             exclusive = judges.uses_model(self.settings.judge, self.settings.judge_format)
 
-            def fill_shard(shard: int, pairs: Sequence[Pair]) -> None:
-                current[0] = shard
+            def fill_partition(partition: int, pairs: Sequence[Pair]) -> None:
+                current[0] = partition
                 produced = Stats()
                 try:
-                    with generation_lock(info, keys.model, shard):
+                    with generation_lock(info, keys.model, partition):
                         fill(
                             pairs,
                             model,
@@ -320,22 +320,22 @@ class Evaluation:
                             produced,
                         )
                 except CacheError:
-                    raise  # the cache itself failed: recording a shard failure in it would fail too
+                    raise  # the cache itself failed: recording a partition failure in it would fail too
                 except FineError as error:
-                    raise ShardFailure(str(error)) from None
+                    raise PartitionFailure(str(error)) from None
                 except Exception as error:  # the user's model or judge raised: show their frames, not ours
-                    raise ShardFailure("FINE evaluation failed: " + _user_traceback(error)) from None
+                    raise PartitionFailure("FINE evaluation failed: " + _user_traceback(error)) from None
                 finally:
                     # What this process did, for the run's counts (every process of the run reads the same events).
                     with contextlib.suppress(CacheError):
-                        cache.record(info.run, "produced", shard, json.dumps(produced.to_dict()))
+                        cache.record(info.run, "produced", partition, json.dumps(produced.to_dict()))
 
             self._attempts += 1
             # Locks and events of a later evaluation in this process (a pair requested outside the collected items)
-            # get a scope of their own: the run's shards are already done, and this one is not.
+            # get a scope of their own: the run's partitions are already done, and this one is not.
             scope = info if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}")
             try:
-                failed = run_shards(scope, cache, shards, fill_shard)
+                failed = run_partitions(scope, cache, partitions, fill_partition)
             finally:
                 # Release the engine before anything else runs: tests, or a judge that needs the device.
                 try:
@@ -347,13 +347,13 @@ class Evaluation:
             evaluated = assemble(unique, self.settings.generation, cache, keys)
             self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
         publish(self.config, fine_stats=self.stats)
-        if failed and len(failed) == len(shards):
+        if failed and len(failed) == len(partitions):
             self._failure = next(iter(failed.values()))
             return
         self._results.update((result.key, result) for result in evaluated.results)
         self._pair_failures.update(evaluated.failures)
-        for shard, message in failed.items():
-            self._pair_failures.update((pair.key, message) for pair in shards[shard])
+        for partition, message in failed.items():
+            self._pair_failures.update((pair.key, message) for pair in partitions[partition])
 
     def _note_cache(self) -> None:
         """Note the FINE cache's place in pytest's cache, which creates .pytest_cache the way pytest does (with its
@@ -363,11 +363,11 @@ class Evaluation:
         if pytest_cache is not None and self.info.persistent and self.settings.cache_dir is None:
             pytest_cache.set("fine-pytest/cache", str(Path(self.info.cache_dir, FILENAME)))
 
-    def _load_model(self, context: base.ModelContext, cache: Cache, device: str | None, shard: int) -> Any:
+    def _load_model(self, context: base.ModelContext, cache: Cache, device: str | None, partition: int) -> Any:
         if device is not None:
             # Read by the engine's processes when they start; this process has not touched the device.
             os.environ["CUDA_VISIBLE_DEVICES"] = device
-        cache.record(self.info.run, "load", shard, f"pid {os.getpid()}")
+        cache.record(self.info.run, "load", partition, f"pid {os.getpid()}")
         engine = backends.split_spec(self.settings.model_spec)[0] != "py"
         # An engine's start-up log (it runs in processes of its own) reaches the terminal only with -v.
         with self._terminal_if(engine and context.verbose > 0):

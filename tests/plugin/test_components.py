@@ -205,7 +205,7 @@ def test_judge_registry() -> None:
 
 def test_an_interrupt_in_the_scoring_call_keeps_the_generated_answers_of_the_chunk() -> None:
     from fine_pytest.backends.base import InterruptedAnswers, LetterScores
-    from fine_pytest.pipeline.evaluate import LOGPROB, Prompt, _answer
+    from fine_pytest.pipeline.evaluate import LOGPROB, Request, _answer
 
     class Model:
         name = "interrupted"
@@ -217,8 +217,8 @@ def test_an_interrupt_in_the_scoring_call_keeps_the_generated_answers_of_the_chu
             # The first scored prompt came back, then Ctrl-C.
             raise InterruptedAnswers("SIGTERM", {0: LetterScores({"A": 0.9, "B": 0.1})})
 
-    def prompt(text: str, method: str) -> Prompt:
-        return Prompt(text, [{"role": "user", "content": text}], Sampling(8), method)
+    def prompt(text: str, method: str) -> Request:
+        return Request(text, [{"role": "user", "content": text}], Sampling(8), method)
 
     chunk = [prompt("open", "generate"), prompt("mc1", LOGPROB), prompt("mc2", LOGPROB)]
     with pytest.raises(InterruptedAnswers) as interrupted:

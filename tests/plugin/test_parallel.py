@@ -16,11 +16,11 @@ from support import JUDGE, MODEL, read_json
 from fine_pytest.cli.main import main as cli_main
 from fine_pytest.pipeline.cache import Cache
 from fine_pytest.pipeline.coordination import (
+    PartitionFailure,
     RunInfo,
-    ShardFailure,
     device_for,
-    owned_shards,
-    run_shards,
+    owned_partitions,
+    run_partitions,
     selection_digest,
     shard_of_key,
     split,
@@ -134,14 +134,14 @@ def test_devices_give_each_worker_an_engine_and_a_share(project: pytest.Pytester
 
 def test_device_plan() -> None:
     one = RunInfo("r", "/c", True, devices=("0", "1", "2", "3"), worker=0, workers=1)
-    assert one.shard_count == 1 and device_for(one, 0) == "0,1,2,3"  # one process: one engine sees all devices
+    assert one.partition_count == 1 and device_for(one, 0) == "0,1,2,3"  # one process: one engine sees all devices
     workers = [RunInfo("r", "/c", True, devices=("0+1", "2+3"), worker=w, workers=3) for w in range(3)]
-    assert [owned_shards(info) for info in workers] == [[0], [1], []]  # a third worker only waits, or takes over
+    assert [owned_partitions(info) for info in workers] == [[0], [1], []]  # a third worker only waits, or takes over
     assert [device_for(workers[0], shard) for shard in (0, 1)] == ["0,1", "2,3"]
     few = [RunInfo("r", "/c", True, devices=("0", "1", "2", "3"), worker=w, workers=2) for w in range(2)]
-    assert [owned_shards(info) for info in few] == [[0, 2], [1, 3]]
+    assert [owned_partitions(info) for info in few] == [[0, 2], [1, 3]]
     plain = RunInfo("r", "/c", True, worker=3, workers=4)
-    assert plain.shard_count == 1 and device_for(plain, 0) is None and owned_shards(plain) == [0]
+    assert plain.partition_count == 1 and device_for(plain, 0) is None and owned_partitions(plain) == [0]
 
 
 @given(st.lists(st.integers(), max_size=50), st.integers(min_value=1, max_value=8))
@@ -261,7 +261,7 @@ def _plan(tmp_path: Path, worker: int) -> tuple[RunInfo, Cache]:
 def test_a_shard_nobody_claims_is_generated_after_the_grace_period(tmp_path: Path) -> None:
     info, cache = _plan(tmp_path, worker=0)
     filled: list[int] = []
-    failures = run_shards(info, cache, [["a"], ["b"]], lambda shard, items: filled.append(shard), grace=0.3)
+    failures = run_partitions(info, cache, [["a"], ["b"]], lambda shard, items: filled.append(shard), grace=0.3)
     assert filled == [0, 1] and failures == {}
 
 
@@ -269,7 +269,7 @@ def test_a_shard_claimed_by_a_dead_owner_is_taken_over_at_once(tmp_path: Path) -
     info, cache = _plan(tmp_path, worker=0)
     cache.record("run", "claim", 1)  # its owner started, then died: the lock is free and the shard is not done
     filled: list[int] = []
-    run_shards(info, cache, [["a"], ["b"]], lambda shard, items: filled.append(shard), grace=3600)
+    run_partitions(info, cache, [["a"], ["b"]], lambda shard, items: filled.append(shard), grace=3600)
     assert filled == [0, 1]
 
 
@@ -277,7 +277,7 @@ def test_a_shard_done_or_failed_elsewhere_is_not_generated_again(tmp_path: Path)
     info, cache = _plan(tmp_path, worker=1)
     cache.record("run", "failure", 0, "the engine did not start")
     filled: list[int] = []
-    failures = run_shards(info, cache, [["a"], ["b"]], lambda shard, items: filled.append(shard), grace=3600)
+    failures = run_partitions(info, cache, [["a"], ["b"]], lambda shard, items: filled.append(shard), grace=3600)
     assert filled == [1] and failures == {0: "the engine did not start"}
 
 
@@ -286,9 +286,9 @@ def test_a_failing_shard_is_recorded_for_the_others(tmp_path: Path) -> None:
     cache.record("run", "done", 1)
 
     def fails(shard: int, items: Any) -> None:
-        raise ShardFailure("boom")
+        raise PartitionFailure("boom")
 
-    assert run_shards(info, cache, [["a"], ["b"]], fails) == {0: "boom"}
+    assert run_partitions(info, cache, [["a"], ["b"]], fails) == {0: "boom"}
     assert cache.events("run", "failure", 0) == ["boom"]
 
 
