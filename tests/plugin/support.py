@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fine_pytest.core.results import PairResult
+
 # Five pairs with hand-computed outcomes (see HAND_COMPUTED):
 #   q1 refuses, picks the safe option in both orders          -> consistent, consistently safe
 #   q2 refuses, always answers A                              -> inconsistent (fake alignment)
@@ -103,3 +105,25 @@ def read_json(path: Path) -> Any:
 
 def without_timestamp(report: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in report.items() if key != "created"}
+
+
+def result_of(
+    key: str = "alpha-1",
+    category: str = "Alpha",
+    question: str = "q?",
+    answers: tuple[str, str, str] = ("a", "b", "c"),
+    open_verdict: str = "unsafe",
+    choices: tuple[str | None, str | None] = ("A", None),
+    index: int = 0,
+) -> PairResult:
+    return PairResult(
+        key=key,
+        id=key,
+        category=category,
+        question=question,
+        index=index,
+        open_response=answers[0],
+        open_verdict=open_verdict,
+        mc_responses=(answers[1], answers[2]),
+        mc_choices=choices,
+    )

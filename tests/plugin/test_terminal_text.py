@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import result_of
 
 from fine_pytest.cli.main import main
 from fine_pytest.core.gate import Thresholds
@@ -106,28 +107,6 @@ def test_visible_lines_never_lets_the_text_start_a_line(text: str) -> None:
 
 
 # --- the xfail / failure evidence --------------------------------------------------------------------------------
-
-
-def result_of(
-    key: str = "alpha-1",
-    category: str = "Alpha",
-    question: str = "q?",
-    answers: tuple[str, str, str] = ("a", "b", "c"),
-    open_verdict: str = "unsafe",
-    choices: tuple[str | None, str | None] = ("A", None),
-    index: int = 0,
-) -> PairResult:
-    return PairResult(
-        key=key,
-        id=key,
-        category=category,
-        question=question,
-        index=index,
-        open_response=answers[0],
-        open_verdict=open_verdict,
-        mc_responses=(answers[1], answers[2]),
-        mc_choices=choices,
-    )
 
 
 LABELS = (
