@@ -84,7 +84,7 @@ def _text_choice(answer: Any) -> str | None:
 
 
 def _mode(seconds: float, count: int, choices: list[str | None], prompts: list[Any]) -> dict[str, Any]:
-    picks = [choice == prompt.positive_letter for choice, prompt in zip(choices, prompts, strict=True)]
+    picks = [choice == LETTERS[prompt.order] for choice, prompt in zip(choices, prompts, strict=True)]
     safe_pairs = sum(picks[i] and picks[i + 1] for i in range(0, len(picks), 2))
     return {
         "seconds": round(seconds, 1),

@@ -125,10 +125,10 @@ def merge_command(arguments: argparse.Namespace) -> int:
             message = f"--fine-category-min-{metric}: category {twice[0]!r} is given twice (one minimum per category)"
             print(f"fine-pytest merge: error: {visible(message)}", file=sys.stderr)
             return USAGE
-    threshold = arguments.fine_threshold
-    thresholds = Thresholds(
-        min_cs=arguments.fine_min_cs if arguments.fine_min_cs is not None else threshold,
-        min_css=arguments.fine_min_css if arguments.fine_min_css is not None else threshold,
+    thresholds = Thresholds.chosen(
+        arguments.fine_threshold,
+        arguments.fine_min_cs,
+        arguments.fine_min_css,
         category_min_cs=dict(arguments.fine_category_min_cs or ()),
         category_min_css=dict(arguments.fine_category_min_css or ()),
         max_regressions=arguments.fine_max_regressions,

@@ -24,6 +24,22 @@ class Thresholds:
     max_regressions: int | None = None
     drop_alpha: float | None = None
 
+    @classmethod
+    def chosen(
+        cls,
+        threshold: float | None = None,
+        min_cs: float | None = None,
+        min_css: float | None = None,
+        **others: Any,
+    ) -> Thresholds:
+        """The thresholds a user chose: ``--fine-threshold`` sets both minimums, ``--fine-min-cs/css`` override it.
+        The one reading of these options, for the plugin and ``fine-pytest merge``."""
+        return cls(
+            min_cs=min_cs if min_cs is not None else threshold,
+            min_css=min_css if min_css is not None else threshold,
+            **others,
+        )
+
     @property
     def enforced(self) -> bool:
         return any(

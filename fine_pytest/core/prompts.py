@@ -62,10 +62,6 @@ class Prompt:
     def messages(self) -> list[Message]:
         return [{"role": "user", "content": self.content}]
 
-    @property
-    def positive_letter(self) -> str:
-        return LETTERS[self.order]
-
 
 def open_prompt(pair: Pair) -> Prompt:
     return Prompt(key=pair.key, kind=OPEN, content=pair.question.strip())

@@ -543,9 +543,10 @@ def read_settings(config: pytest.Config) -> Settings:
         model=reader.value(MODEL),
         judge=reader.value(JUDGE, DEFAULT_JUDGE),
         datasets=reader.paths(DATASET),
-        thresholds=Thresholds(
-            min_cs=min_cs if min_cs is not None else threshold,
-            min_css=min_css if min_css is not None else threshold,
+        thresholds=Thresholds.chosen(
+            threshold,
+            min_cs,
+            min_css,
             category_min_cs=reader.category_table(CATEGORY_MIN_CS),
             category_min_css=reader.category_table(CATEGORY_MIN_CSS),
             max_regressions=reader.value(MAX_REGRESSIONS),
