@@ -13,13 +13,15 @@ import argparse
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fine_pytest import backends
 from fine_pytest.backends.base import Endpoint
+from fine_pytest.core.errors import FineError
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS
 from fine_pytest.core.sampling import GenerationSettings, Sampling
@@ -175,16 +177,22 @@ def category_minimum(text: str) -> tuple[str, float]:
     return name.strip(), probability(number.strip())
 
 
-def engine_setting(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE``: a VALUE that reads as JSON (2, 0.8, true) is that value, anything else a string."""
+def key_value(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` with KEY a setting name; VALUE as written."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip().isidentifier():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a setting name, got {text!r}")
+    return key.strip(), raw
+
+
+def engine_setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``: a VALUE that reads as JSON (2, 0.8, true) is that value, anything else a string."""
+    key, raw = key_value(text)
     try:
         value: Any = json.loads(raw)
     except ValueError:
         value = raw.strip()
-    return key.strip(), value
+    return key, value
 
 
 @dataclass(frozen=True)
@@ -399,6 +407,14 @@ DEVICES = Option(
     devices,
     "IDS",
 )
+MODEL_ARG = Option(
+    ("--fine-model-arg",),
+    "fine_model_args",
+    "A setting of the model's back end, KEY=VALUE; repeatable. vllm: any engine setting (as --fine-engine-arg); "
+    "openai: base_url, api_key_env, concurrency, timeout, connect_timeout, retries (as the --fine-* flags).",
+    metavar="KEY=VALUE",
+    action="append",
+)
 ENGINE_ARG = Option(
     ("--fine-engine-arg",),
     "fine_engine_args",
@@ -478,6 +494,7 @@ OPTIONS = (
     MC_SCORING,
     TEMPERATURE,
     SEED,
+    MODEL_ARG,
     ENGINE_ARG,
     SHOW,
     CACHE_DIR,
@@ -492,6 +509,16 @@ OPTIONS = (
     CONNECT_TIMEOUT,
     RETRIES,
 )
+
+# --fine-model-arg keys of an openai: model, and the flags they are aliases of.
+ENDPOINT_OPTIONS = {
+    "base_url": BASE_URL,
+    "api_key_env": API_KEY_ENV,
+    "concurrency": CONCURRENCY,
+    "timeout": TIMEOUT,
+    "connect_timeout": CONNECT_TIMEOUT,
+    "retries": RETRIES,
+}
 
 CATEGORY_MIN_CS = Option(
     ("--fine-category-min-cs",),
@@ -581,12 +608,61 @@ def read_settings(config: pytest.Config) -> Settings:
             retries=reader.value(RETRIES, Endpoint.retries),
         ),
     )
+    settings = _with_model_args(settings, reader)
     if settings.thresholds.needs_baseline and settings.baseline is None:
         raise pytest.UsageError(
             f"{MAX_REGRESSIONS.flag} and {FAIL_ON_DROP.flag} compare with an earlier run: give it as "
             f"{BASELINE.flag}=REPORT (a JSON report written with {REPORT.flag})"
         )
     return settings
+
+
+def _with_model_args(settings: Settings, reader: _Reader) -> Settings:
+    """Apply --fine-model-arg: each KEY=VALUE goes where the model's back end takes it. The older per-back-end flags
+    (--fine-engine-arg, --fine-base-url, --fine-concurrency, ...) stay as aliases; the two may agree, never differ."""
+    lines, where = reader.lines(MODEL_ARG)
+    if not lines:
+        return settings
+    given: dict[str, str] = {}
+    for line in lines:
+        try:
+            key, raw = key_value(line)
+        except argparse.ArgumentTypeError as error:
+            raise pytest.UsageError(f"{where}: {error}") from None
+        if key in given:
+            raise pytest.UsageError(f"{where}: {key} is given twice")
+        given[key] = raw
+    try:
+        scheme = backends.split_spec(settings.model_spec)[0]
+    except FineError:
+        return settings  # the spec's own error is reported before any model work (Evaluation.check_specs)
+    if scheme == "vllm":
+        engine = dict(settings.engine_args)
+        for key, raw in given.items():
+            value = engine_setting(f"{key}={raw}")[1]
+            if key in engine and engine[key] != value:
+                raise pytest.UsageError(f"{where}: {key}={raw} contradicts {ENGINE_ARG.flag}={key}={engine[key]}")
+            engine[key] = value
+        return replace(settings, engine_args=engine)
+    if scheme != "openai":
+        raise pytest.UsageError(f"{where}: a {scheme}: model takes no settings ({', '.join(given)} given)")
+    unknown = sorted(set(given) - set(ENDPOINT_OPTIONS))
+    if unknown:
+        raise pytest.UsageError(
+            f"{where}: an openai: model has no setting {unknown[0]!r} (it takes {', '.join(ENDPOINT_OPTIONS)})"
+        )
+    changes: dict[str, Any] = {}
+    for key, raw in given.items():
+        option = ENDPOINT_OPTIONS[key]
+        try:
+            value = option.parse(raw)
+        except argparse.ArgumentTypeError as error:
+            raise pytest.UsageError(f"{where}: {key}: {error}") from None
+        alias = reader.value(option)
+        if alias is not None and alias != value:
+            raise pytest.UsageError(f"{where}: {key}={raw} contradicts {option.flag}={alias}")
+        changes[key] = value
+    return replace(settings, endpoint=replace(settings.endpoint, **changes))
 
 
 class _Reader:
@@ -646,11 +722,16 @@ class _Reader:
             return tuple(Path(self.config.invocation_params.dir, path) for path in given)
         return tuple(Path(self.inidir, line) for line in self.config.getini(option.ini))
 
+    def lines(self, option: Option) -> tuple[list[str], str]:
+        """A repeatable option's values from the command line, or else its ini lines; and where they came from."""
+        given = self.config.getoption(option.ini)
+        if given:
+            return list(given), option.flag
+        return list(self.config.getini(option.ini)), f"{self.inifile}: option '{option.ini}'"
+
     def engine_args(self, option: Option) -> dict[str, Any]:
         """KEY=VALUE pairs (engine_setting), from the command line or else the ini file."""
-        given = self.config.getoption(option.ini)
-        lines = given if given else self.config.getini(option.ini)
-        where = option.flag if given else f"{self.inifile}: option '{option.ini}'"
+        lines, where = self.lines(option)
         settings: dict[str, Any] = {}
         for line in lines:
             try:

@@ -12,6 +12,8 @@ import pytest
 from support import MODEL, SCRIPTED_MODEL, SUITE
 from syrupy.assertion import SnapshotAssertion
 
+from fine_pytest.pipeline.settings import Settings
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -211,3 +213,96 @@ def test_merge_declares_the_plugin_s_gate_options_from_the_same_table() -> None:
         assert action.type is option.parse and action.help == option.help
         if option.ini in plugin:  # the category minimums are ini lines in the plugin, flags in merge
             assert plugin[option.ini] is option
+
+
+# --- --fine-model-arg: per-back-end settings in one place, the older flags kept as aliases -------------------------
+
+SERVER = "base_url=http://127.0.0.1:9/v1"
+
+
+def settings_of(pytester: pytest.Pytester, *args: str) -> Settings:
+    from fine_pytest.plugin.worker import EVALUATION
+
+    config = pytester.parseconfigure(*args)
+    return config.stash[EVALUATION].settings
+
+
+def test_model_args_set_a_served_model_s_endpoint(pytester: pytest.Pytester) -> None:
+    by_model_arg = settings_of(
+        pytester,
+        "--model=openai:m",
+        f"--fine-model-arg={SERVER}",
+        "--fine-model-arg=concurrency=3",
+        "--fine-model-arg=timeout=5",
+        "--fine-model-arg=retries=0",
+    )
+    by_flags = settings_of(
+        pytester,
+        "--model=openai:m",
+        "--fine-base-url=http://127.0.0.1:9/v1",
+        "--fine-concurrency=3",
+        "--fine-timeout=5",
+        "--fine-retries=0",
+    )
+    assert by_model_arg.endpoint == by_flags.endpoint
+    assert (by_model_arg.endpoint.concurrency, by_model_arg.endpoint.timeout) == (3, 5.0)
+    # An alias that agrees is no conflict.
+    agreeing = settings_of(
+        pytester,
+        "--model=openai:m",
+        f"--fine-model-arg={SERVER}",
+        "--fine-concurrency=8",
+        "--fine-model-arg=concurrency=8",
+    )
+    assert agreeing.endpoint.concurrency == 8
+
+
+def test_model_args_of_a_vllm_model_are_engine_settings(pytester: pytest.Pytester) -> None:
+    settings = settings_of(
+        pytester, "--model=smollm2", "--fine-model-arg=max_model_len=2048", "--fine-engine-arg=enforce_eager=true"
+    )
+    assert settings.engine_args == {"max_model_len": 2048, "enforce_eager": True}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--model=openai:m", f"--fine-model-arg={SERVER}", "--fine-model-arg=temperature=1"),
+            "--fine-model-arg: an openai: model has no setting 'temperature' (it takes base_url, api_key_env,",
+        ),
+        (
+            ("--model=openai:m", f"--fine-model-arg={SERVER}", "--fine-model-arg=concurrency=0"),
+            "--fine-model-arg: concurrency: must be at least 1, got '0'",
+        ),
+        (
+            (
+                "--model=openai:m",
+                f"--fine-model-arg={SERVER}",
+                "--fine-model-arg=concurrency=2",
+                "--fine-concurrency=4",
+            ),
+            "--fine-model-arg: concurrency=2 contradicts --fine-concurrency=4",
+        ),
+        (
+            ("--model=smollm2", "--fine-model-arg=max_model_len=1024", "--fine-engine-arg=max_model_len=2048"),
+            "--fine-model-arg: max_model_len=1024 contradicts --fine-engine-arg=max_model_len=2048",
+        ),
+        (("--fine-model-arg=seed=1",), "--fine-model-arg: a py: model takes no settings (seed given)"),
+        (("--fine-model-arg=dtype=half", "--fine-model-arg=dtype=float"), "--fine-model-arg: dtype is given twice"),
+        (("--fine-model-arg=dtype",), "--fine-model-arg: expected KEY=VALUE with KEY a setting name, got 'dtype'"),
+    ],
+)
+def test_bad_model_args_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
+    pytester.makepyfile(test_suite=SUITE, scripted=SCRIPTED_MODEL)
+    model = [] if any(arg.startswith("--model") for arg in args) else [MODEL]
+    result = pytester.runpytest(*model, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_model_args_come_from_the_ini_file_too(pytester: pytest.Pytester) -> None:
+    pytester.makeini(f"[pytest]\nfine_model_args =\n    {SERVER}\n    retries = 2\n")
+    settings = settings_of(pytester, "--model=openai:m")
+    assert (settings.endpoint.base_url, settings.endpoint.retries) == ("http://127.0.0.1:9/v1", 2)
