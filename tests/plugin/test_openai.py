@@ -20,6 +20,8 @@ from fine_pytest.backends import Endpoint, ModelContext, PartialAnswers, PromptF
 from fine_pytest.backends.openai import OpenAIModel
 from fine_pytest.errors import FineError
 
+pytestmark = pytest.mark.slow
+
 SECRET = "sk-test-0123456789-do-not-print"
 
 
