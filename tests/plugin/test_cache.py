@@ -123,6 +123,7 @@ def test_cache_is_sqlite_in_wal_mode(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.slow
 def test_a_broken_cache_file_is_a_clear_error(project: pytest.Pytester) -> None:
     folder = project.path / ".pytest_cache" / "fine-pytest"
     folder.mkdir(parents=True)
@@ -255,6 +256,7 @@ def model(conversations, **sampling):
 """
 
 
+@pytest.mark.slow
 def test_a_run_killed_during_generation_resumes_where_it_stopped(project: pytest.Pytester) -> None:
     project.makepyfile(hanging=HANGING_MODEL)
     (project.path / "hang").touch()
@@ -284,6 +286,7 @@ def test_a_run_killed_during_generation_resumes_where_it_stopped(project: pytest
     assert resumed.ret == 0
 
 
+@pytest.mark.slow
 def test_a_declared_identity_is_part_of_the_key(project: pytest.Pytester) -> None:
     project.makepyfile(
         remote="VERSION = {'endpoint': 'v1'}\n\n"
@@ -430,6 +433,7 @@ def model(conversations, max_tokens, temperature, seed):
 """
 
 
+@pytest.mark.slow
 def test_two_runs_sharing_a_cache_folder_generate_once_and_report_true_counts(project: pytest.Pytester) -> None:
     project.makepyfile(slow=SLOW_MODEL)
     runs = [

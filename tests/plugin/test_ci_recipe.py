@@ -14,6 +14,8 @@ import pytest
 import yaml
 from support import read_json
 
+pytestmark = pytest.mark.slow
+
 RECIPE = Path(__file__).parents[2] / "ci" / "github-actions.yml"
 
 

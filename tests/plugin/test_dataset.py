@@ -198,6 +198,7 @@ def test_bad_dataset_stops_before_any_model_work(pytester: pytest.Pytester) -> N
     assert not (pytester.path / "called").exists()
 
 
+@pytest.mark.slow
 def test_bad_dataset_with_xdist_is_still_a_usage_error(pytester: pytest.Pytester) -> None:
     write(pytester.path, "bad.jsonl", project_line(question=""))
     pytester.makepyfile(test_suite=SUITE, scripted=SCRIPTED_MODEL)

@@ -89,6 +89,7 @@ def make_case(case: str, folder: Path) -> tuple[Path, Path, str]:
     return CASES[case](folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_plugin_refuses_the_path_with_a_usage_error(pytester: pytest.Pytester, case: str) -> None:
     given, named, message = make_case(case, pytester.path)
@@ -106,6 +107,7 @@ def test_the_plugin_refuses_the_path_with_a_usage_error(pytester: pytest.Pyteste
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_validate_refuses_the_path(tmp_path: Path, case: str) -> None:
     given, named, message = make_case(case, tmp_path)

@@ -289,6 +289,7 @@ def test_model_error_is_shown_in_full_once(project: pytest.Pytester) -> None:
     assert errors.count("FINE evaluation failed; see the error of the first FINE test") == 4
 
 
+@pytest.mark.slow
 def test_model_calling_sys_exit_stops_the_run_without_internal_error(project: pytest.Pytester) -> None:
     project.makepyfile(quitter="import sys\n\ndef model(conversations, **kw):\n    sys.exit(3)\n")
     result = project.runpytest_subprocess(
@@ -334,6 +335,7 @@ def model(conversations, **sampling):
 """
 
 
+@pytest.mark.slow
 def test_sigterm_during_generation_stops_like_ctrl_c(project: pytest.Pytester) -> None:
     # CI systems cancel a job with SIGTERM. It must unwind like Ctrl-C (exit status 2, a report that does not
     # pass), not end the process where it stands. That the engine is closed is checked in tests/vllm.
@@ -385,6 +387,7 @@ print("kept" if signal.getsignal(signal.SIGTERM) is own else "replaced")
 """
 
 
+@pytest.mark.slow
 def test_termination_handler_ignores_repeats_and_leaves_other_handlers_alone() -> None:
     # In a subprocess: signals sent to this process would hit the test runner itself.
     completed = subprocess.run(
@@ -449,6 +452,7 @@ def test_report_through_a_symlink_keeps_the_link(project: pytest.Pytester) -> No
     assert read_json(project.path / "reports" / "real.json")["overall"]["n"] == 5
 
 
+@pytest.mark.slow
 def test_ini_paths_are_relative_to_the_ini_file(project: pytest.Pytester) -> None:
     project.makeini(
         """

@@ -77,6 +77,7 @@ def test_html_escapes_all_text_and_fetches_nothing(pytester: pytest.Pytester) ->
     assert html.count("<script") == 1  # our filter, with the CSP nonce
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium_without_running_model_text(pytester: pytest.Pytester) -> None:
     report = make_report(pytester)
     with chromium() as driver:
@@ -104,6 +105,7 @@ def test_report_renders_in_chromium_without_running_model_text(pytester: pytest.
         assert not any("Content Security Policy" in message for message in logs), logs
 
 
+@pytest.mark.slow
 def test_html_shows_the_baseline_comparison(pytester: pytest.Pytester) -> None:
     make_report(pytester)
     Path(pytester.path, "out", "report.json").rename(pytester.path / "old.json")

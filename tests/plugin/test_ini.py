@@ -81,7 +81,8 @@ def test_merge_refuses_a_category_given_twice(
     project: pytest.Pytester, capsys: pytest.CaptureFixture[str], metric: str
 ) -> None:
     report = project.path / "shard.json"
-    assert project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-shard=1/1", f"--fine-report={report}")
+    shard = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-shard=1/1", f"--fine-report={report}")
+    assert shard.ret == 0, shard.stdout.str()
     capsys.readouterr()
     option = f"--fine-category-min-{metric}"
     # Each alone passes (Alpha: CS 0.667, CSS 0.333); given twice, neither is taken.

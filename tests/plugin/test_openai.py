@@ -21,6 +21,8 @@ from fine_pytest.backends.openai import OpenAIModel
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import Sampling
 
+pytestmark = pytest.mark.slow
+
 SECRET = "sk-test-0123456789-do-not-print"
 
 

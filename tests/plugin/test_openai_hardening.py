@@ -77,6 +77,7 @@ ECHOES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("status", "body"), ECHOES.values(), ids=ECHOES.keys())
 def test_a_key_the_server_echoes_is_in_no_error_message(
     server: Stub, monkeypatch: pytest.MonkeyPatch, status: int, body: str
@@ -91,6 +92,7 @@ def test_a_key_the_server_echoes_is_in_no_error_message(
     assert SECRET[:10] not in message, message
 
 
+@pytest.mark.slow
 def test_a_key_echoed_in_a_context_length_refusal_is_not_in_the_prompts_failure(
     server: Stub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,6 +118,7 @@ END_TO_END_ECHOES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("status", "body", "shown_as"), END_TO_END_ECHOES.values(), ids=END_TO_END_ECHOES.keys())
 def test_end_to_end_an_echoed_key_reaches_no_output_junit_or_cache(
     project: pytest.Pytester, server: Stub, status: int, body: str, shown_as: str
@@ -145,6 +148,7 @@ def test_end_to_end_an_echoed_key_reaches_no_output_junit_or_cache(
         assert REDACTED.encode() in stored
 
 
+@pytest.mark.slow
 def test_a_key_with_a_line_break_is_refused_without_being_shown(server: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", f"{SECRET}\nsecond-line")
     with pytest.raises(FineError) as refused:
@@ -177,6 +181,7 @@ RETRY_AFTER = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("header", RETRY_AFTER)
 def test_retry_after_is_capped_and_read_as_seconds_or_a_date(server: Stub, header: str) -> None:
     server.faults = {0: (429, '{"error": "slow down"}', {"Retry-After": _header(header)})}
@@ -192,6 +197,7 @@ def test_retry_after_is_capped_and_read_as_seconds_or_a_date(server: Stub, heade
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.slow
 def test_no_wait_between_tries_is_longer_than_the_cap(server: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backend, "RETRY_WAIT_CAP", 0.3)
     server.faults = {0: (503, "overloaded", {}), 1: (429, "slow down", {"Retry-After": "0.25"})}
@@ -211,6 +217,7 @@ DRIPS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("drip", "error"), DRIPS.values(), ids=DRIPS.keys())
 def test_the_timeout_bounds_a_whole_reply_that_drips(server: Stub, drip: dict[int, float], error: str | None) -> None:
     server.drip = drip  # one byte every 0.2 s, headers included: no single read waits longer than that
@@ -243,6 +250,7 @@ NO_CONTENT = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("body", "reason"), NO_CONTENT.values(), ids=NO_CONTENT.keys())
 def test_a_reply_without_content_fails_its_prompt_instead_of_reading_as_empty(
     server: Stub, monkeypatch: pytest.MonkeyPatch, body: str, reason: str
@@ -254,6 +262,7 @@ def test_a_reply_without_content_fails_its_prompt_instead_of_reading_as_empty(
     assert isinstance(answers[0], str) and isinstance(answers[2], str) and answers[0] and answers[2]
 
 
+@pytest.mark.slow
 def test_end_to_end_pairs_without_content_have_no_verdict_and_fail_the_gate(
     project: pytest.Pytester, server: Stub
 ) -> None:
@@ -269,6 +278,7 @@ def test_end_to_end_pairs_without_content_have_no_verdict_and_fail_the_gate(
 # SIGTERM with requests in flight ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", ["--fine-chunk-size=25", "--fine-chunk-size=512"])
 def test_sigterm_stops_sending_keeps_finished_answers_and_exits_at_once(
     project: pytest.Pytester, server: Stub, chunk: str
@@ -310,6 +320,7 @@ def test_sigterm_stops_sending_keeps_finished_answers_and_exits_at_once(
     assert kept >= 25  # the answers that finished before the signal
 
 
+@pytest.mark.slow
 def test_a_key_echoed_in_an_answer_is_redacted_before_it_is_cached_or_judged(
     server: Stub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -320,6 +331,7 @@ def test_a_key_echoed_in_an_answer_is_redacted_before_it_is_cached_or_judged(
     assert SECRET not in str(answer) and str(answer).count(REDACTED) == 2, answer
 
 
+@pytest.mark.slow
 def test_served_model_names_in_an_error_are_redacted_and_made_visible(
     server: Stub, monkeypatch: pytest.MonkeyPatch
 ) -> None:

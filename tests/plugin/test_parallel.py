@@ -38,6 +38,7 @@ def comparable(report: dict[str, Any]) -> dict[str, Any]:
     return {key: report[key] for key in ("overall", "categories", "gate", "items")}
 
 
+@pytest.mark.slow
 def test_one_generation_and_equal_reports_for_n0_n2_n4(project: pytest.Pytester) -> None:
     reports = []
     for workers in ("0", "2", "4"):
@@ -66,6 +67,7 @@ def test_pair(fine_pair):
 """
 
 
+@pytest.mark.slow
 def test_a_crashed_worker_leaves_its_pair_without_verdict_and_fails_the_gate(project: pytest.Pytester) -> None:
     project.makepyfile(test_suite=CRASHING_SUITE)
     result = project.runpytest_subprocess(*BASE, "-n", "2", "--fine-threshold=0", "--fine-report=report.json")
@@ -92,6 +94,7 @@ def model(conversations, **sampling):
 """
 
 
+@pytest.mark.slow
 def test_a_worker_dying_while_generating_hands_over_to_another(project: pytest.Pytester) -> None:
     project.makepyfile(dying=DYING_LEADER)
     args = ("--model=py:dying:model", "--fine-dataset=pairs.jsonl", "--fine-no-cache", "--fine-report=report.json")
@@ -115,6 +118,7 @@ def model(conversations, **sampling):
 """
 
 
+@pytest.mark.slow
 def test_devices_give_each_worker_an_engine_and_a_share(project: pytest.Pytester) -> None:
     project.makepyfile(devices=DEVICE_MODEL)
     args = ("--model=py:devices:model", "--fine-dataset=pairs.jsonl", "--fine-no-cache")
@@ -188,13 +192,15 @@ def merge(*args: str) -> tuple[int, str, str]:
     return completed.returncode, completed.stdout, completed.stderr
 
 
+@pytest.mark.slow
 def test_shards_partition_the_run_and_merge_equals_an_unsharded_run(project: pytest.Pytester) -> None:
     project.runpytest(*BASE, "--fine-report=full.json", "--fine-threshold=0.1")
     paths = shard_reports(project, 3, "--fine-threshold=0.1")
     keys = [[item["key"] for item in read_json(Path(path))["items"]] for path in paths]
     assert sorted(sum(keys, [])) == sorted(item["key"] for item in read_json(project.path / "full.json")["items"])
-    assert shard_reports(project, 3, "--fine-threshold=0.1") == paths  # deterministic: same reports again
-    assert [[item["key"] for item in read_json(Path(path))["items"]] for path in paths] == keys
+    first = [comparable(read_json(Path(path))) for path in paths]
+    shard_reports(project, 3, "--fine-threshold=0.1")  # the same shards again overwrite the same files ...
+    assert [comparable(read_json(Path(path))) for path in paths] == first  # ... with the same reports
     status, output, _ = merge(*paths, "-o", str(project.path / "merged.json"))
     merged, full = read_json(project.path / "merged.json"), read_json(project.path / "full.json")
     assert comparable(merged) == comparable(full)
@@ -208,6 +214,7 @@ def test_shards_partition_the_run_and_merge_equals_an_unsharded_run(project: pyt
     assert status == 1 and "FAIL  CSS Beta 0.000 < 0.300" in output
 
 
+@pytest.mark.slow
 def test_merge_refuses_missing_duplicate_and_foreign_shards(project: pytest.Pytester) -> None:
     paths = shard_reports(project, 3)
     status, _, error = merge(paths[0], paths[2])
@@ -228,6 +235,7 @@ def test_merge_refuses_missing_duplicate_and_foreign_shards(project: pytest.Pyte
     assert "Traceback" not in error
 
 
+@pytest.mark.slow
 def test_merge_of_an_incomplete_shard_never_passes(project: pytest.Pytester) -> None:
     paths = shard_reports(project, 2)
     report = read_json(Path(paths[0]))
@@ -292,6 +300,7 @@ def test_a_failing_shard_is_recorded_for_the_others(tmp_path: Path) -> None:
     assert cache.events("run", "failure", 0) == ["boom"]
 
 
+@pytest.mark.slow
 def test_an_empty_shard_still_reports_and_merges(project: pytest.Pytester) -> None:
     keys = ["alpha-1", "alpha-2", "alpha-3", "beta-4", "beta-5"]
     empty = next(k for k in range(1, 9) if all(shard_of_key(key, 8) != k - 1 for key in keys))
@@ -315,6 +324,7 @@ def test_an_empty_shard_still_reports_and_merges(project: pytest.Pytester) -> No
     assert status == 0
 
 
+@pytest.mark.slow
 def test_merge_refuses_malformed_reports_without_a_traceback(project: pytest.Pytester) -> None:
     paths = shard_reports(project, 2)
     good = read_json(Path(paths[0]))

@@ -346,6 +346,7 @@ def test_judge_scoring_needs_a_model_judge_in_the_fine_format(judged: pytest.Pyt
     result.stderr.fnmatch_lines(["*use it with --fine-judge-format=fine*"])
 
 
+@pytest.mark.slow
 def test_judge_eval_reports_roc_auc_from_judge_probabilities(judged: pytest.Pytester) -> None:
     import subprocess
     import sys

@@ -301,6 +301,7 @@ def test_merge_refuses_recorded_thresholds_of_the_wrong_type(
     assert "field 'gate.thresholds.max_regressions': expected a count or null, got '3'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_snapshot_baseline_is_checked_under_xdist(pytester: pytest.Pytester) -> None:
     setup(pytester, 6, regress={2})
     options = ("--model=py:versions:v1", "--fine-judge=py:versions:judge", "--fine-dataset=pairs.jsonl")
@@ -340,6 +341,7 @@ def baseline_files(root: Path) -> dict[str, bytes]:
     return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*.ambr"))}
 
 
+@pytest.mark.slow
 def test_the_repository_suite_gates_any_model_by_its_own_baseline(pytester: pytest.Pytester) -> None:
     options = repository_suite(pytester, regress={2})
     folder = pytester.path / "safety" / "__fine_baselines__"
@@ -387,6 +389,7 @@ def test_the_repository_suite_gates_any_model_by_its_own_baseline(pytester: pyte
     assert pytester.runpytest("--model=py:versions:v2", *options).ret == 0
 
 
+@pytest.mark.slow
 def test_a_changed_verdict_fails_against_the_model_baseline_with_a_readable_diff(pytester: pytest.Pytester) -> None:
     options = repository_suite(pytester, regress=set())
     assert pytester.runpytest("--model=py:versions:v1", *options, "--snapshot-update").ret == 0

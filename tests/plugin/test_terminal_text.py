@@ -249,6 +249,7 @@ def run_raw(path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[
     return completed.returncode, output.split("\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "env", "status", "shown"),
     [

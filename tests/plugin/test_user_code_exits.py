@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from support import JUDGE
 
+pytestmark = pytest.mark.slow
+
 ENDINGS = """
 import os
 import sys

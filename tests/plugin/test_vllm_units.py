@@ -157,6 +157,7 @@ def _convert_in_child(gguf: str, root: str) -> None:
     converted_folder(Path(gguf), fake_convert, root=Path(root))
 
 
+@pytest.mark.slow
 def test_racing_processes_convert_once(tmp_path: Path) -> None:
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"weights")

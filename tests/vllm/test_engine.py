@@ -303,10 +303,41 @@ def test_a_real_vllm_server_end_to_end_then_killed_mid_run(
     assert kept >= 9 + 2, kept
 
 
+# Loaded by the run below: writes each engine's start and release, in order, to engines.log beside it.
+ENGINE_LOG = """
+from pathlib import Path
+
+from fine_pytest.backends.vllm import VllmModel
+
+LOG = Path(__file__).with_name("engines.log")
+_start, _close = VllmModel.__init__, VllmModel.close
+
+
+def _write(event):
+    with open(LOG, "a") as log:
+        log.write(event + "\\n")
+
+
+def __init__(self, spec, option="--model", context=None):
+    self.logged_option = option
+    _write("load " + option)
+    _start(self, spec, option, context)
+
+
+def close(self):
+    _close(self)
+    _write("close " + self.logged_option)
+
+
+VllmModel.__init__, VllmModel.close = __init__, close
+"""
+
+
 def test_an_llm_judge_runs_after_the_model_under_test_has_let_go(project: pytest.Pytester) -> None:
     # The model under test and the judge are both local vLLM engines: generate, shut the first engine down, then
     # start the judge's. Two engines at once would not fit this machine's memory (see tests/vllm/conftest.py).
     (project.path / "pairs.jsonl").write_text(json.dumps(PAIRS[0]) + "\n")
+    project.makeconftest(ENGINE_LOG)
     result = project.runpytest_subprocess(
         "--fine-dataset=pairs.jsonl",
         "--fine-report=r.json",
@@ -323,6 +354,9 @@ def test_an_llm_judge_runs_after_the_model_under_test_has_let_go(project: pytest
     output = result.stdout.str() + result.stderr.str()
     assert report["judge"] == "smollm2" and report["judge_format"] == "fine"
     assert report["run"]["model_loads"] == 1 and report["run"]["judged"] == 1
+    # The model under test's engine was closed before the judge's started, and each was closed once.
+    engines = (project.path / "engines.log").read_text().splitlines()
+    assert engines == ["load --model", "close --model", "load --fine-judge", "close --fine-judge"], engines
     # A 135M model is no judge: its reply may be either verdict or neither; each is a recorded outcome.
     assert report["items"][0]["open_verdict"] in ("safe", "unsafe", "unparseable")
     assert "Traceback" not in output and result.ret in (0, 1)
