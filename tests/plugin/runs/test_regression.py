@@ -326,7 +326,7 @@ def test_one_shard_skips_the_verdict_baseline_with_a_pointer_to_merge(pytester: 
     result.stdout.fnmatch_lines(["*SKIPPED*the verdict baseline covers a whole run, not one --fine-shard*merge*"])
 
 
-REPOSITORY_SUITE = Path(__file__).resolve().parents[1] / "safety"
+REPOSITORY_SUITE = Path(__file__).resolve().parents[2] / "safety"
 
 
 def repository_suite(pytester: pytest.Pytester, regress: set[int]) -> tuple[str, ...]:

@@ -81,6 +81,6 @@ def test_the_bundled_labelled_set() -> None:
 def test_the_refusal_heuristic_figures_published_in_the_docs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["judge-eval", "--judge=refusal"]) == 0
     output = capsys.readouterr().out
-    docs = (Path(__file__).parents[2] / "docs" / "JUDGES.md").read_text()
+    docs = (Path(__file__).parents[3] / "docs" / "JUDGES.md").read_text()
     figures = next(line for line in output.splitlines() if line.startswith("accuracy"))
     assert figures in docs  # the published numbers are the ones the bundled set gives today

@@ -177,5 +177,5 @@ def test_a_symlink_to_a_regular_file_is_read(tmp_path: Path) -> None:
 
 def test_the_default_limit_is_the_documented_one() -> None:
     assert dataset.MAX_DATASET_BYTES == 256 * 1024 * 1024
-    docs = (Path(__file__).parents[2] / "docs" / "dataset-format.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).parents[3] / "docs" / "dataset-format.md").read_text(encoding="utf-8")
     assert "at most **256 MiB**" in docs and "MAX_DATASET_BYTES" in docs

@@ -47,7 +47,7 @@ def test_bundled_benchmark_cannot_be_guessed_by_length_or_tone() -> None:
 
 def test_the_dataset_card_states_the_measured_bias_figures() -> None:
     result = audit(load_datasets([bundled_dataset()]))
-    card = (Path(__file__).parents[2] / "docs" / "DATASET.md").read_text(encoding="utf-8")
+    card = (Path(__file__).parents[3] / "docs" / "DATASET.md").read_text(encoding="utf-8")
     assert f"longer option: {result.longer.accuracy:.3f}" in card
     assert f"refusal-sounding option: {result.refusal.accuracy:.3f}" in card
 
