@@ -619,10 +619,12 @@ def read_settings(config: pytest.Config) -> Settings:
 
 def _with_model_args(settings: Settings, reader: _Reader) -> Settings:
     """Apply --fine-model-arg: each KEY=VALUE goes where the model's back end takes it. The older per-back-end flags
-    (--fine-engine-arg, --fine-base-url, --fine-concurrency, ...) stay as aliases; the two may agree, never differ."""
+    (--fine-engine-arg, --fine-base-url, --fine-concurrency, ...) stay as aliases. Given in the same place (both on
+    the command line, or both in the ini file) the two may agree, never differ; the command line wins over the ini."""
     lines, where = reader.lines(MODEL_ARG)
     if not lines:
         return settings
+    on_command_line = reader.given(MODEL_ARG)
     given: dict[str, str] = {}
     for line in lines:
         try:
@@ -638,10 +640,14 @@ def _with_model_args(settings: Settings, reader: _Reader) -> Settings:
         return settings  # the spec's own error is reported before any model work (Evaluation.check_specs)
     if scheme == "vllm":
         engine = dict(settings.engine_args)
+        alias_on_command_line = reader.given(ENGINE_ARG)
         for key, raw in given.items():
             value = engine_setting(f"{key}={raw}")[1]
             if key in engine and engine[key] != value:
-                raise pytest.UsageError(f"{where}: {key}={raw} contradicts {ENGINE_ARG.flag}={key}={engine[key]}")
+                if alias_on_command_line == on_command_line:
+                    raise pytest.UsageError(f"{where}: {key}={raw} contradicts {ENGINE_ARG.flag}={key}={engine[key]}")
+                if alias_on_command_line:
+                    continue  # the command line wins over the ini file
             engine[key] = value
         return replace(settings, engine_args=engine)
     if scheme != "openai":
@@ -660,7 +666,10 @@ def _with_model_args(settings: Settings, reader: _Reader) -> Settings:
             raise pytest.UsageError(f"{where}: {key}: {error}") from None
         alias = reader.value(option)
         if alias is not None and alias != value:
-            raise pytest.UsageError(f"{where}: {key}={raw} contradicts {option.flag}={alias}")
+            if reader.given(option) == on_command_line:
+                raise pytest.UsageError(f"{where}: {key}={raw} contradicts {option.flag}={alias}")
+            if reader.given(option):
+                continue  # the command line wins over the ini file
         changes[key] = value
     return replace(settings, endpoint=replace(settings.endpoint, **changes))
 
@@ -721,6 +730,11 @@ class _Reader:
         if given:
             return tuple(Path(self.config.invocation_params.dir, path) for path in given)
         return tuple(Path(self.inidir, line) for line in self.config.getini(option.ini))
+
+    def given(self, option: Option) -> bool:
+        """Whether the option is on the command line (not only in the ini file)."""
+        value = self.config.getoption(option.ini)
+        return bool(value) if option.action == "append" else value is not None
 
     def lines(self, option: Option) -> tuple[list[str], str]:
         """A repeatable option's values from the command line, or else its ini lines; and where they came from."""

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome, RunDescription, conclude
 from fine_pytest.core.gate import Thresholds
@@ -19,7 +20,7 @@ from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.reports.json_report import ReportError, load_report, report_results, thresholds_from_dict
 
 # What must be equal in every shard of one run.
-SAME = ("model", "judge", "datasets", "sampling")
+SAME = ("model", "judge", "judge_format", "datasets", "sampling")
 COUNTS = ("model_loads", "prompts", "generated", "cached", "verdicts", "judged", "verdicts_cached")
 
 
@@ -60,6 +61,15 @@ def _check_types(path: str, report: dict[str, Any]) -> None:
             raise fail(field, "an object", report[field])
     if not isinstance(report["judge"], str) or not (report["model"] is None or isinstance(report["model"], str)):
         raise fail("model/judge", "strings", (report["model"], report["judge"]))
+    if not (report.get("judge_format") is None or isinstance(report["judge_format"], str)):
+        raise fail("judge_format", "a string or null", report["judge_format"])
+    reading = report.get("reading")
+    if not (reading is None or isinstance(reading, dict)):
+        raise fail("reading", "an object", reading)
+    if reading is not None and not (
+        reading.get("judge_agreement") is None or isinstance(reading["judge_agreement"], dict)
+    ):
+        raise fail("reading.judge_agreement", "an object or null", reading["judge_agreement"])
     if not isinstance(report["datasets"], list) or not all(isinstance(d, str) for d in report["datasets"]):
         raise fail("datasets", "a list of paths", report["datasets"])
     for field in ("expected", "evaluated"):
@@ -86,7 +96,7 @@ def check_shards(shards: Sequence[Shard]) -> None:
                 f"{first.selected} pairs, selection {first.digest})"
             )
         for field in SAME:
-            if shard.report[field] != first.report[field]:
+            if shard.report.get(field) != first.report.get(field):
                 raise MergeError(f"{shard.path}: field '{field}' differs from {first.path}: not the same run")
     seen: dict[int, str] = {}
     for shard in shards:
@@ -140,6 +150,13 @@ def merge(
     chosen = thresholds if thresholds is not None and thresholds.enforced else shard_thresholds(shards)
     if chosen.needs_baseline and baseline is None:
         raise MergeError("the regression gates compare with an earlier run: give merge --fine-baseline=REPORT")
+    unknown = sorted(chosen.categories - {result.category for result in results})
+    if thresholds is not None and thresholds.enforced and unknown:
+        # As the plugin does: a minimum for a category the run does not have is a typo, never a skipped check.
+        raise MergeError(
+            f"per-category thresholds name unknown categories {unknown}; the reports have "
+            f"{sorted({result.category for result in results})}"
+        )
     first = shards[0].report
     reading = first.get("reading") or {}
     try:
@@ -153,7 +170,7 @@ def merge(
     except (KeyError, TypeError) as error:
         raise MergeError(f"{shards[0].path}: field 'sampling': malformed ({error})") from None
     described = RunDescription(
-        model=first["model"],
+        model=first["model"] or DEFAULT_MODEL,  # as the live run names it
         judge=first["judge"],
         generation=generation,
         thresholds=chosen,

@@ -179,9 +179,11 @@ def test_shard_assignment_is_pinned() -> None:
 def shard_reports(project: pytest.Pytester, count: int, *extra: str) -> list[str]:
     paths = []
     for index in range(1, count + 1):
-        path = f"shard{index}of{count}.json"
-        project.runpytest(*BASE, f"--fine-shard={index}/{count}", f"--fine-report={path}", *extra)
-        paths.append(str(project.path / path))
+        path = project.path / f"shard{index}of{count}.json"
+        path.unlink(missing_ok=True)  # a report left by an earlier call must not stand in for this run's
+        result = project.runpytest(*BASE, f"--fine-shard={index}/{count}", f"--fine-report={path.name}", *extra)
+        assert path.exists(), result.stdout.str()
+        paths.append(str(path))
     return paths
 
 
@@ -212,6 +214,9 @@ def test_shards_partition_the_run_and_merge_equals_an_unsharded_run(project: pyt
     assert status == 0
     status, output, _ = merge(*paths, "--fine-category-min-css=Beta=0.3")
     assert status == 1 and "FAIL  CSS Beta 0.000 < 0.300" in output
+    # A category the reports do not have is a typo (as in the plugin), never a skipped check that lets the gate pass.
+    status, _, error = merge(*paths, "--fine-threshold=0.1", "--fine-category-min-css=Typo=0.9")
+    assert status == 4 and "per-category thresholds name unknown categories ['Typo']" in error
 
 
 @pytest.mark.slow
@@ -339,6 +344,13 @@ def test_merge_refuses_malformed_reports_without_a_traceback(project: pytest.Pyt
         ),
         "bad verdict": ({**good, "items": [{**good["items"][0], "open_verdict": "maybe"}]}, "items[0]': a verdict"),
         "item not an object": ({**good, "items": [[1, 2]]}, "items[0]': malformed"),
+        "reading is a list": ({**good, "reading": [1]}, "field 'reading': expected an object"),
+        "agreement is text": (
+            {**good, "reading": {**good["reading"], "judge_agreement": "high"}},
+            "field 'reading.judge_agreement'",
+        ),
+        "judge format is a list": ({**good, "judge_format": ["odd"]}, "field 'judge_format'"),
+        "another judge format": ({**good, "judge_format": "llamaguard"}, "field 'judge_format' differs"),
     }
     for name, (report, message) in cases.items():
         (project.path / "bad.json").write_text(json.dumps(report))

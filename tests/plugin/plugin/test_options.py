@@ -294,3 +294,38 @@ def test_model_args_come_from_the_ini_file_too(pytester: pytest.Pytester) -> Non
     pytester.makeini(f"[pytest]\nfine_model_args =\n    {SERVER}\n    retries = 2\n")
     settings = settings_of(pytester, "--model=openai:m")
     assert (settings.endpoint.base_url, settings.endpoint.retries) == ("http://127.0.0.1:9/v1", 2)
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "expected"),
+    [
+        ("fine_concurrency = 4", ("--fine-model-arg=concurrency=8",), 8),
+        ("fine_model_args = concurrency=8", ("--fine-concurrency=4",), 4),
+        ("fine_model_args = concurrency=8\nfine_concurrency = 8", (), 8),
+    ],
+    ids=["model arg on the command line", "alias on the command line", "both in the ini, agreeing"],
+)
+def test_the_command_line_wins_over_the_ini_file_for_model_args(
+    pytester: pytest.Pytester, ini: str, args: tuple[str, ...], expected: int
+) -> None:
+    pytester.makeini(f"[pytest]\nfine_base_url = http://127.0.0.1:9/v1\n{ini}\n")
+    assert settings_of(pytester, "--model=openai:m", *args).endpoint.concurrency == expected
+
+
+def test_an_engine_setting_on_the_command_line_wins_over_the_ini_file(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nfine_engine_args = max_model_len=2048\n")
+    settings = settings_of(pytester, "--model=smollm2", "--fine-model-arg=max_model_len=4096")
+    assert settings.engine_args == {"max_model_len": 4096}
+    pytester.makeini("[pytest]\nfine_model_args = max_model_len=2048\n")
+    settings = settings_of(pytester, "--model=smollm2", "--fine-engine-arg=max_model_len=4096")
+    assert settings.engine_args == {"max_model_len": 4096}
+
+
+def test_model_args_and_aliases_that_differ_in_the_ini_file_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.makeini(
+        "[pytest]\nfine_base_url = http://127.0.0.1:9/v1\nfine_concurrency = 4\nfine_model_args = concurrency=8\n"
+    )
+    result = pytester.runpytest("--model=openai:m")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "option 'fine_model_args': concurrency=8 contradicts --fine-concurrency=4" in result.stderr.str()
