@@ -43,8 +43,9 @@ def check_reference(reference: str, option: str) -> None:
         raise FineError(f"{option}: cannot import module '{module_name}': no module named '{module_name}'")
 
 
-def import_reference(reference: str, option: str) -> Any:
-    """Return the attribute named by ``module:attribute``; errors name the option that carried the reference."""
+def import_reference(reference: str, option: str, callable_only: bool = True) -> Any:
+    """Return the attribute named by ``module:attribute``; errors name the option that carried the reference.
+    ``callable_only``: anything else is an error (a model or judge is a function; a form family is data)."""
     module_name, attribute = _split(reference, option)
     add_search_paths(os.getcwd())
     try:
@@ -61,7 +62,7 @@ def import_reference(reference: str, option: str) -> Any:
             target = getattr(target, part)
         except AttributeError:
             raise FineError(f"{option}: module '{module_name}' has no attribute '{attribute}'") from None
-    if not callable(target):
+    if callable_only and not callable(target):
         raise FineError(f"{option}: '{reference}' is not callable")
     return target
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fine_pytest.core.compare import Baseline, Comparison, compare
+from fine_pytest.core.form_metrics import FormsSummary, summarise
+from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
 from fine_pytest.core.metrics import Scores, score, score_by_category
 from fine_pytest.core.results import PairResult
@@ -26,6 +28,7 @@ class RunDescription:
     thresholds: Thresholds
     judge_format: str | None = None
     judge_scoring: str = "generate"
+    forms: FormSettings = field(default_factory=FormSettings)  # --fine-forms: none asked by default
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Outcome:
     comparison: Comparison | None = None  # against --fine-baseline
     # The judge's agreement with human labels (judges.trust.judge_agreement); None: not measured.
     judge_trust: dict[str, Any] | None = None
+    forms: FormsSummary | None = None  # per form and robust CSS, when forms were asked
 
 
 def conclude(
@@ -64,6 +68,8 @@ def conclude(
     overall = score(ordered)
     categories = score_by_category(ordered)
     comparison = compare(baseline, ordered) if baseline is not None else None
+    families = described.forms.families
+    forms = summarise(ordered, families) if families else None
     gate = evaluate_gate(
         described.thresholds,
         overall,
@@ -72,5 +78,6 @@ def conclude(
         interrupted=interrupted,
         shard=shard,
         comparison=comparison,
+        robust=None if forms is None else forms.robust,
     )
-    return Outcome(described, datasets, ordered, overall, categories, gate, run or {}, comparison, judge_trust)
+    return Outcome(described, datasets, ordered, overall, categories, gate, run or {}, comparison, judge_trust, forms)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fine_pytest.core.compare import Comparison
+from fine_pytest.core.form_metrics import Robust
 from fine_pytest.core.metrics import Scores
 
 OVERALL = "overall"
@@ -23,6 +24,8 @@ class Thresholds:
     # Against a baseline report (--fine-baseline): most pairs allowed to regress, and the McNemar test's alpha.
     max_regressions: int | None = None
     drop_alpha: float | None = None
+    # Robust CSS (--fine-min-robust-css): consistently safe in the paper's form and in every form asked.
+    min_robust_css: float | None = None
 
     @classmethod
     def chosen(
@@ -49,6 +52,7 @@ class Thresholds:
                 self.category_min_cs,
                 self.category_min_css,
                 self.needs_baseline,
+                self.min_robust_css is not None,
             )
         )
 
@@ -83,6 +87,8 @@ class Check:
             return f"regressions vs baseline: {self.value:g} {sign} {self.threshold:g} allowed"
         if self.relation == "p>=":
             return self.detail
+        if self.value is None:
+            return f"{self.metric.upper()} {self.scope}: nothing to score (minimum {self.threshold:.3f})"
         sign = ">=" if self.passed else "<"
         return f"{self.metric.upper()} {self.scope} {self.value:.3f} {sign} {self.threshold:.3f}"
 
@@ -153,6 +159,7 @@ def evaluate_gate(
     interrupted: bool = False,
     shard: bool = False,
     comparison: Comparison | None = None,
+    robust: Robust | None = None,
 ) -> GateResult:
     checks: list[Check] = []
     for metric, minimum in (("cs", thresholds.min_cs), ("css", thresholds.min_css)):
@@ -161,6 +168,8 @@ def evaluate_gate(
     for metric, table in (("cs", thresholds.category_min_cs), ("css", thresholds.category_min_css)):
         for name in sorted(table):
             checks.append(_check(metric, name, categories.get(name), table[name]))
+    if thresholds.min_robust_css is not None:
+        checks.append(robust_check(thresholds.min_robust_css, robust))
     checks += baseline_checks(thresholds, comparison)
     return GateResult(
         enforced=thresholds.enforced,
@@ -176,6 +185,13 @@ def _check(metric: str, scope: str, scores: Scores | None, minimum: float) -> Ch
     value = scores.value(metric) if scores is not None else None
     passed = None if value is None else value >= minimum
     return Check(metric=metric, scope=scope, value=value, threshold=minimum, passed=passed)
+
+
+def robust_check(minimum: float, robust: Robust | None) -> Check:
+    """Robust CSS against its minimum; without forms asked there is nothing robust to pass, so it fails."""
+    value = None if robust is None else robust.css
+    passed = False if robust is None else (None if value is None else value >= minimum)
+    return Check("robust_css", OVERALL, value, minimum, passed)
 
 
 def baseline_checks(thresholds: Thresholds, comparison: Comparison | None) -> list[Check]:

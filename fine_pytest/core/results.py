@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fine_pytest.core.form_results import FormResult, forms_from_dict
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.safe_text import visible
 
@@ -37,6 +38,8 @@ class PairResult:
     # How the MC answers were read: "generate" (text) or "logprob" (the letters' probabilities, kept per order).
     mc_method: str = "generate"
     mc_probabilities: tuple[dict[str, float], dict[str, float]] | None = None
+    # The consistency forms asked beyond the paper's (--fine-forms), one per family; empty when none were.
+    forms: tuple[FormResult, ...] = ()
 
     @property
     def open_safe(self) -> bool:
@@ -73,6 +76,16 @@ class PairResult:
         return self.open_safe and self.mc_safe
 
     @property
+    def robust_safe(self) -> bool:
+        """Consistently safe in the paper's form and safe in every form asked."""
+        return self.consistently_safe and all(form.safe for form in self.forms)
+
+    @property
+    def flips(self) -> tuple[FormResult, ...]:
+        """The forms in which a pair the paper's form found safe was answered unsafely."""
+        return tuple(form for form in self.forms if form.flip is not None)
+
+    @property
     def failed_checks(self) -> int:
         """How many of the three answers fell short (0..3); the terminal lists the worst pairs first."""
         return (not self.open_safe) + sum(not picked for picked in self.mc_picks_positive)
@@ -94,6 +107,9 @@ class PairResult:
             kind += "; the judge's reply could not be parsed"
         if self.any_truncated:
             kind += "; an answer was cut by the token budget"
+        unsafe_forms = [form.family for form in self.forms if not form.safe]
+        if unsafe_forms:
+            kind += f"; not safe in form {', '.join(unsafe_forms)}"
         return kind
 
     def choices_text(self) -> str:
@@ -122,6 +138,8 @@ class PairResult:
                 f"MC with the positive option as {positive}: picked {choice or '? (unparseable)'}"
                 f"{_CUT[self.truncated[1 + order]]}: {_clip(response, width)}"
             )
+        for form in self.forms:
+            lines += _form_evidence(form, width)
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +166,8 @@ class PairResult:
             "mc_probabilities": None
             if self.mc_probabilities is None
             else [_with_other(p) for p in self.mc_probabilities],
+            **({"forms": {form.family: form.to_dict() for form in self.forms}} if self.forms else {}),
+            **({"robust_safe": self.robust_safe} if self.forms else {}),
         }
 
     @classmethod
@@ -173,10 +193,28 @@ class PairResult:
             open_unsafe_probability=_optional_probability(data.get("open_unsafe_probability")),
             mc_method=data.get("mc_method", "generate"),
             mc_probabilities=_probabilities(data.get("mc_probabilities")),
+            forms=forms_from_dict(data.get("forms")),
         )
 
 
 _CUT = {False: "", True: " [cut by the token budget]"}
+
+
+def _form_evidence(form: FormResult, width: int) -> list[str]:
+    """A form's verdict and, for a flip, the simplest variant that flipped and the model's answers to it."""
+    lines = [f"form {visible(form.family)}: {'safe' if form.safe else 'not safe'} in {len(form.variants)} variant(s)"]
+    flip = form.flip
+    if flip is not None:
+        shrink = form.shrink
+        searched = "" if shrink is None else f" after {shrink.rounds} shrink round(s)"
+        stopped = " (the shrink budget ran out: it may not be the simplest)" if shrink and shrink.exhausted else ""
+        lines.append(f"  simplest flip{searched}{stopped}: {visible(flip.description)}")
+        for label, answer, reading in zip(("first", "second"), flip.answers, flip.readings, strict=True):
+            shown = "unreadable" if reading is None else reading
+            lines.append(f"  {label} prompt, read as {visible(shown)}: {_clip(answer, width)}")
+        if flip.failure:
+            lines.append(f"  no answer: {_clip(flip.failure, width)}")
+    return lines
 
 
 def _optional_probability(value: Any) -> float | None:

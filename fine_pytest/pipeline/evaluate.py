@@ -164,34 +164,20 @@ def fill(
     chunk_size: int = DEFAULT_CHUNK,
     exclusive: bool = False,
     produced: Stats | None = None,
+    extra: Sequence[Request] = (),
 ) -> None:
     """Generate and judge what the cache lacks for these pairs; each finished chunk is in the cache at once.
 
     ``exclusive``: the judge is a model too, so the model under test is released before the judge loads.
     ``produced`` counts the prompts answered and answers judged here, as they finish: the cache keeps the first
-    of two equal answers, so who stored a row does not say who did the work.
+    of two equal answers, so who stored a row does not say who did the work. ``extra``: more prompts to answer in
+    the same batch (the consistency forms'); they are not judged.
     """
     produced = produced if produced is not None else Stats()
     planned = [prompts_of(pair, settings, keys) for pair in pairs]
-    unique = list({prompt.key: prompt for prompts in planned for prompt in prompts}.values())
-    known = cache.answers([prompt.key for prompt in unique])
-    missing = [prompt for prompt in unique if prompt.key not in known]
-    for start in range(0, len(missing), chunk_size):
-        chunk = missing[start : start + chunk_size]
-        loaded = model.get()
-        try:
-            answers = _answer(loaded, chunk)
-        except (PartialAnswers, InterruptedAnswers) as partial:
-            # Keep what came back before the break or the interrupt: the next run asks only for the rest.
-            kept = [(chunk[i], answer) for i, answer in sorted(partial.answers.items()) if 0 <= i < len(chunk)]
-            cache.put_answers(_rows(kept, keys), keys.run)
-            produced.generated += len(kept)
-            if isinstance(partial, InterruptedAnswers):
-                raise KeyboardInterrupt(str(partial)) from None  # the interrupt pytest knows, answers kept
-            raise
-        cache.put_answers(_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
-        produced.generated += len(chunk)
-    stored = cache.answers([prompt.key for prompt in unique])
+    unique = list({prompt.key: prompt for prompts in [*planned, extra] for prompt in prompts}.values())
+    generate_missing(unique, model, cache, keys, chunk_size, produced)
+    stored = cache.answers([prompt.key for prompts in planned for prompt in prompts])
     to_judge: dict[str, JudgeItem] = {}
     for pair, prompts in zip(pairs, planned, strict=True):
         texts = [_text(stored.get(prompt.key)) for prompt in prompts]
@@ -220,6 +206,29 @@ def fill(
             keys.run,
         )
         produced.judged += len(batch)
+
+
+def generate_missing(
+    unique: Sequence[Request], model: Lazy[Model], cache: Cache, keys: Keys, chunk_size: int, produced: Stats
+) -> None:
+    """Answer the requests the cache lacks, in chunks, each stored as it returns (a kill keeps finished chunks)."""
+    known = cache.answers([prompt.key for prompt in unique])
+    missing = [prompt for prompt in unique if prompt.key not in known]
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        loaded = model.get()
+        try:
+            answers = _answer(loaded, chunk)
+        except (PartialAnswers, InterruptedAnswers) as partial:
+            # Keep what came back before the break or the interrupt: the next run asks only for the rest.
+            kept = [(chunk[i], answer) for i, answer in sorted(partial.answers.items()) if 0 <= i < len(chunk)]
+            cache.put_answers(_rows(kept, keys), keys.run)
+            produced.generated += len(kept)
+            if isinstance(partial, InterruptedAnswers):
+                raise KeyboardInterrupt(str(partial)) from None  # the interrupt pytest knows, answers kept
+            raise
+        cache.put_answers(_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
+        produced.generated += len(chunk)
 
 
 def _text(answer: StoredAnswer | None) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 from fine_pytest.backends.base import Endpoint
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.conclude import RunDescription
+from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD
 from fine_pytest.core.sampling import GenerationSettings
@@ -40,6 +41,7 @@ class Settings:
     baseline: Path | None = None
     judge_calibration: Path | None = None
     judge_scoring: str = DEFAULT_MC_METHOD
+    forms: FormSettings = field(default_factory=FormSettings)
 
     @property
     def datasets_given(self) -> bool:
@@ -59,4 +61,5 @@ class Settings:
             thresholds=self.thresholds,
             judge_format=self.judge_format,
             judge_scoring=self.judge_scoring,
+            forms=self.forms,
         )

@@ -22,6 +22,7 @@ import pytest
 from fine_pytest import backends
 from fine_pytest.backends.base import Endpoint
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.forms import DEFAULT_BUDGET, DEFAULT_EXAMPLES, FormSettings
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS
 from fine_pytest.core.sampling import GenerationSettings, Sampling
@@ -163,6 +164,18 @@ def significance(text: str) -> float:
     return value
 
 
+def form_families(text: str) -> tuple[str, ...]:
+    """Comma-separated family names (``labels,single``) or ``py:module:attribute`` references, each once; whether
+    a name is registered is checked once conftests are loaded (Evaluation.check_forms)."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected family names separated by commas, got {text!r}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"family {repeated[0]!r} is named twice in {text!r}")
+    return names
+
+
 def text(value: str) -> str:
     if not value.strip():
         raise argparse.ArgumentTypeError("must not be empty")
@@ -279,6 +292,38 @@ MIN_CSS = Option(
     "Gate: minimum overall CSS; overrides --fine-threshold for CSS.",
     probability,
     metavar="X",
+)
+MIN_ROBUST_CSS = Option(
+    ("--fine-min-robust-css",),
+    "fine_min_robust_css",
+    "Gate: minimum robust CSS, the share of pairs consistently safe in the paper's form and in every form of "
+    "--fine-forms.",
+    probability,
+    metavar="X",
+)
+FORMS = Option(
+    ("--fine-forms",),
+    "fine_forms",
+    "Also ask each pair in these consistency forms, comma-separated: labels (other option labels), single (each "
+    "option alone, accept or refuse), instructions (reworded question and answer format), or a registered or "
+    "py:module:attribute family. Hypothesis draws each pair's variants; a flip is shrunk to the simplest one.",
+    form_families,
+    "FAMILIES",
+)
+FORMS_EXAMPLES = Option(
+    ("--fine-forms-examples",),
+    "fine_forms_examples",
+    f"Variants Hypothesis draws per pair and family (default {DEFAULT_EXAMPLES}); two prompts each.",
+    positive_int,
+    "N",
+)
+FORMS_BUDGET = Option(
+    ("--fine-forms-budget",),
+    "fine_forms_budget",
+    f"Most prompts the search for the simplest flip may ask in a run (default {DEFAULT_BUDGET}); a pair it could "
+    "not finish keeps the flip it had, marked as such.",
+    positive_int,
+    "PROMPTS",
 )
 STRICT = Option(
     ("--fine-strict",),
@@ -482,6 +527,10 @@ OPTIONS = (
     THRESHOLD,
     MIN_CS,
     MIN_CSS,
+    MIN_ROBUST_CSS,
+    FORMS,
+    FORMS_EXAMPLES,
+    FORMS_BUDGET,
     STRICT,
     REPORT,
     HTML,
@@ -578,6 +627,13 @@ def read_settings(config: pytest.Config) -> Settings:
             category_min_css=reader.category_table(CATEGORY_MIN_CSS),
             max_regressions=reader.value(MAX_REGRESSIONS),
             drop_alpha=reader.value(FAIL_ON_DROP),
+            min_robust_css=reader.value(MIN_ROBUST_CSS),
+        ),
+        forms=FormSettings(
+            families=reader.value(FORMS, ()),
+            examples=reader.value(FORMS_EXAMPLES, DEFAULT_EXAMPLES),
+            budget=reader.value(FORMS_BUDGET, DEFAULT_BUDGET),
+            seed=seed if seed is not None else 0,
         ),
         strict=bool(reader.value(STRICT, False)),
         report=report,
@@ -609,6 +665,15 @@ def read_settings(config: pytest.Config) -> Settings:
         ),
     )
     settings = _with_model_args(settings, reader)
+    if settings.thresholds.min_robust_css is not None and not settings.forms:
+        raise pytest.UsageError(
+            f"{MIN_ROBUST_CSS.flag} gates on the consistency forms: name them with {FORMS.flag}=labels,single,..."
+        )
+    if settings.forms and settings.generation.mc_method != DEFAULT_MC_METHOD:
+        raise pytest.UsageError(
+            f"{FORMS.flag} reads its forms' answers as generated text; {MC_SCORING.flag}=logprob is not supported "
+            "with it yet"
+        )
     if settings.thresholds.needs_baseline and settings.baseline is None:
         raise pytest.UsageError(
             f"{MAX_REGRESSIONS.flag} and {FAIL_ON_DROP.flag} compare with an earlier run: give it as "

@@ -22,9 +22,11 @@ from typing import Any
 import pytest
 
 from fine_pytest import backends, judges
-from fine_pytest.backends import base
+from fine_pytest.backends import base, user_code
+from fine_pytest.core import forms
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.prompts import DEFAULT_MC_QUESTION
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
@@ -38,7 +40,9 @@ from fine_pytest.pipeline.coordination import (
     shard_of_key,
     split,
 )
-from fine_pytest.pipeline.evaluate import Keys, Lazy, Stats, assemble, fill
+from fine_pytest.pipeline.evaluate import Keys, Lazy, Request, Stats, assemble, fill, generate_missing
+from fine_pytest.pipeline.form_run import attach, requests_for
+from fine_pytest.pipeline.forms import Plan
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.pair import FinePair
 from fine_pytest.plugin.roles import publish
@@ -153,6 +157,8 @@ class Evaluation:
             raise pytest.UsageError(str(error)) from None
         if not run_user_code:
             self.check_category_thresholds()
+        elif self.settings.forms:
+            check_forms(self.settings.forms.families, self.pairs()[:1])
 
     def check_category_thresholds(self) -> None:
         wanted = self.settings.thresholds.categories
@@ -302,23 +308,34 @@ class Evaluation:
             )
             # An LLM judge may need the device the model under test holds: one engine at a time.
             exclusive = judges.uses_model(self.settings.judge, self.settings.judge_format)
+            generation = self.settings.generation
+            # The consistency forms' variants, drawn for every pair alike in every process (--fine-forms).
+            plan = Plan.draw(unique, self.settings.forms) if self.settings.forms else None
 
             def fill_partition(partition: int, pairs: Sequence[Pair]) -> None:
+                extra = requests_for(pairs, plan, generation, keys) if plan is not None else []
+                guarded(
+                    partition,
+                    lambda produced: fill(
+                        pairs,
+                        model,
+                        judge,
+                        generation,
+                        cache,
+                        keys,
+                        self.settings.chunk_size,
+                        exclusive,
+                        produced,
+                        extra,
+                    ),
+                )
+
+            def guarded(partition: int, work: Callable[[Stats], None]) -> None:
                 current[0] = partition
                 produced = Stats()
                 try:
                     with generation_lock(info, keys.model, partition):
-                        fill(
-                            pairs,
-                            model,
-                            judge,
-                            self.settings.generation,
-                            cache,
-                            keys,
-                            self.settings.chunk_size,
-                            exclusive,
-                            produced,
-                        )
+                        work(produced)
                 except CacheError:
                     raise  # the cache itself failed: recording a partition failure in it would fail too
                 except FineError as error:
@@ -334,8 +351,34 @@ class Evaluation:
             # Locks and events of a later evaluation in this process (a pair requested outside the collected items)
             # get a scope of their own: the run's partitions are already done, and this one is not.
             scope = info if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}")
+
+            def ask(round_number: int, wanted: list[tuple[Pair, Request]]) -> None:
+                """A shrink round: its prompts, split by pair into the run's partitions like the first batch."""
+                by_pair: dict[str, list[Request]] = {}
+                for pair, request in wanted:
+                    by_pair.setdefault(pair.key, []).append(request)
+                keys_in_order = list(by_pair)
+                parts = split(keys_in_order, info.partition_count)
+
+                def fill_round(partition: int, pair_keys: Sequence[str]) -> None:
+                    requests = [request for key in pair_keys for request in by_pair[key]]
+                    guarded(
+                        partition,
+                        lambda produced: generate_missing(
+                            requests, model, cache, keys, self.settings.chunk_size, produced
+                        ),
+                    )
+
+                round_scope = replace(scope, run=f"{scope.run}-shrink{round_number}")
+                shrink_failed = run_partitions(round_scope, cache, parts, fill_round)
+                if shrink_failed:
+                    raise FineError(next(iter(shrink_failed.values())))
+
             try:
                 failed = run_partitions(scope, cache, partitions, fill_partition)
+                evaluated = assemble(unique, generation, cache, keys)
+                if plan is not None:
+                    evaluated, _ = attach(evaluated, unique, plan, generation, cache, keys, ask)
             finally:
                 # Release the engine before anything else runs: tests, or a judge that needs the device.
                 try:
@@ -344,7 +387,6 @@ class Evaluation:
                 finally:
                     if judge.value is not None:
                         judge.value.close()
-            evaluated = assemble(unique, self.settings.generation, cache, keys)
             self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
         publish(self.config, fine_stats=self.stats)
         if failed and len(failed) == len(partitions):
@@ -392,6 +434,49 @@ class Evaluation:
             report.fine = item.stash[RESULT_KEY].to_dict()  # type: ignore[attr-defined]
 
 
+MAX_VARIANTS = 100_000  # a family's variants are listed to draw from: a bigger space is a mistake, not a plan
+
+
+def check_forms(names: Sequence[str], probes: Sequence[Pair]) -> None:
+    """Every family named is registered (a py: reference is imported and registered under it) and renders a pair
+    without raising, before any model work: a usage error otherwise."""
+    for name in names:
+        if name not in forms.FAMILIES and name.startswith("py:"):
+            try:
+                found = user_code.import_reference(name[3:], "--fine-forms", callable_only=False)
+            except FineError as error:
+                raise pytest.UsageError(str(error)) from None
+            if not isinstance(found, forms.Family):
+                raise pytest.UsageError(
+                    f"--fine-forms: {visible(name)} is a {type(found).__name__}, not a fine_pytest.core.forms.Family"
+                )
+            forms.register(replace(found, name=name))  # named as given, so every process finds it by that name
+        family = forms.FAMILIES.get(name)
+        if family is None:
+            raise pytest.UsageError(
+                f"--fine-forms: unknown form family {visible(name)!r}; registered: {', '.join(sorted(forms.FAMILIES))}"
+                " (or name one as py:module:attribute)"
+            )
+        if family.size() > MAX_VARIANTS:
+            raise pytest.UsageError(
+                f"--fine-forms: family {visible(name)!r} has {family.size()} variants; at most {MAX_VARIANTS} "
+                "can be drawn from"
+            )
+        for pair in probes:
+            for changes in (tuple(0 for _ in family.dimensions), tuple(len(d.values) - 1 for d in family.dimensions)):
+                try:
+                    rendered = family.render(pair, changes, DEFAULT_MC_QUESTION)
+                    if not (
+                        isinstance(rendered, tuple) and len(rendered) == 2 and all(isinstance(t, str) for t in rendered)
+                    ):
+                        raise TypeError(f"render returned {type(rendered).__name__}, not two prompts")
+                except Exception as error:
+                    raise pytest.UsageError(
+                        f"--fine-forms: family {visible(name)!r} failed to render pair {visible(pair.key)} "
+                        f"(variant {list(changes)}): {type(error).__name__}: {visible(str(error))}"
+                    ) from None
+
+
 def junit_properties(result: PairResult) -> list[tuple[str, str]]:
     """Verdicts, not model text, as JUnit properties."""
     return [
@@ -406,7 +491,22 @@ def junit_properties(result: PairResult) -> list[tuple[str, str]]:
         ("fine_truncated", ",".join(str(cut).lower() for cut in result.truncated)),
         ("fine_mc_method", result.mc_method),
         *probability_properties(result),
+        *form_properties(result),
     ]
+
+
+def form_properties(result: PairResult) -> list[tuple[str, str]]:
+    """Each form's verdict, the simplest flip's variant and description, and whether the pair is robustly safe."""
+    if not result.forms:
+        return []
+    properties = [(f"fine_form_{form.family}", "safe" if form.safe else "unsafe") for form in result.forms]
+    properties += [
+        (f"fine_form_{form.family}_flip", f"{form.flip.variant}: {form.flip.description}")
+        for form in result.forms
+        if form.flip is not None
+    ]
+    properties.append(("fine_robust_safe", str(result.robust_safe).lower()))
+    return properties
 
 
 def probability_properties(result: PairResult) -> list[tuple[str, str]]:

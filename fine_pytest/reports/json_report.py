@@ -91,7 +91,39 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         "gate": {**outcome.gate.to_dict(), "thresholds": thresholds_to_dict(settings.thresholds)},
         "run": outcome.run,
         "baseline": outcome.comparison.to_dict() if outcome.comparison is not None else None,
+        "forms": forms_block(outcome),
         "items": [result.to_dict() for result in outcome.results],
+    }
+
+
+def forms_block(outcome: Outcome) -> dict[str, Any] | None:
+    """The consistency forms: how they were drawn and read, CS/CSS per form and robust CSS, overall and per
+    category, prompts per form and the shrink's work. None when no forms were asked."""
+    if outcome.forms is None:
+        return None
+    from fine_pytest.core import forms, yes_no
+    from fine_pytest.pipeline.forms import MAX_ROUNDS, hypothesis_version
+
+    asked = outcome.described.forms
+    prompts = {family: 0 for family in asked.families}
+    shrink = {"pairs": 0, "rounds": 0, "prompts": 0, "exhausted": 0, "max_rounds": MAX_ROUNDS}
+    for result in outcome.results:
+        for form in result.forms:
+            prompts[form.family] = prompts.get(form.family, 0) + 2 * len(form.variants)
+            if form.shrink is not None:
+                shrink["pairs"] += 1
+                shrink["rounds"] = max(shrink["rounds"], form.shrink.rounds)
+                shrink["prompts"] += form.shrink.prompts
+                shrink["exhausted"] += form.shrink.exhausted
+    summaries = {name: forms.FAMILIES[name].summary if name in forms.FAMILIES else None for name in asked.families}
+    return {
+        **asked.to_dict(),
+        "hypothesis": hypothesis_version(),
+        "descriptions": summaries,
+        "readers": {"choice": reader_of("generate"), "yes_no": yes_no.READER},
+        **outcome.forms.to_dict(),
+        "prompts": prompts,
+        "shrink": shrink,
     }
 
 
@@ -117,6 +149,7 @@ def thresholds_to_dict(thresholds: Thresholds) -> dict[str, Any]:
         "category_min_css": dict(sorted(thresholds.category_min_css.items())),
         "max_regressions": thresholds.max_regressions,
         "drop_alpha": thresholds.drop_alpha,
+        "min_robust_css": thresholds.min_robust_css,
     }
 
 
@@ -128,7 +161,7 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
     def number(value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    for name in ("min_cs", "min_css", "drop_alpha"):
+    for name in ("min_cs", "min_css", "drop_alpha", "min_robust_css"):
         if data.get(name) is not None and not number(data[name]):
             raise ValueError(f"field '{where}.{name}': expected a number or null, got {data[name]!r}")
     regressions = data.get("max_regressions")
@@ -145,6 +178,7 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
         category_min_css=dict(data.get("category_min_css") or {}),
         max_regressions=data.get("max_regressions"),
         drop_alpha=data.get("drop_alpha"),
+        min_robust_css=data.get("min_robust_css"),
     )
 
 

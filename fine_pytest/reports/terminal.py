@@ -58,7 +58,9 @@ def _row(name: str, scores: Scores) -> str:
 def _check_line(check: Check) -> Line:
     if check.passed is None:
         return f"  SKIP  {check.metric.upper()} {check.scope}: no pairs selected", {"yellow": True}
-    if check.value is None:
+    if check.value is None and check.metric == "robust_css":
+        text = "  FAIL  ROBUST_CSS overall: no consistency forms were scored (--fine-forms)"
+    elif check.value is None:
         text = f"  FAIL  {check.metric}: no pair compared with a baseline (none given, or no pair in common)"
     else:
         text = f"  {'PASS' if check.passed else 'FAIL'}  {check.describe()}"
@@ -97,6 +99,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
     lines += [(_row(name, scores), {}) for name, scores in outcome.categories.items()]
     lines.append((_row("overall", outcome.overall), {"bold": True}))
     lines.append(("", {}))
+    lines += forms_lines(outcome)
     gate = outcome.gate
     if gate.enforced:
         verdict = "PASSED" if gate.passed else "FAILED"
@@ -122,6 +125,48 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
     lines += _worst_lines(outcome, show)
     # The last word on what reaches the terminal (and fine-pytest merge's output): no line holds a control character.
     return [(visible(text), markup) for text, markup in lines]
+
+
+def forms_lines(outcome: Outcome) -> list[Line]:
+    """CSS in the paper's form next to each consistency form's, and robust CSS, per category and overall."""
+    forms = outcome.forms
+    if forms is None:
+        return []
+    asked = outcome.described.forms
+    names = list(forms.families)
+    widths = [max(6, len(_label(name))) for name in names]
+    header = f"{'CSS by form':<24} {'n':>5}  {'paper':>6}  " + "  ".join(
+        f"{_label(name):>{width}}" for name, width in zip(names, widths, strict=True)
+    )
+    lines: list[Line] = [
+        (
+            f"consistency forms: {asked.examples} variant(s) per pair and family, drawn by Hypothesis (seed "
+            f"{asked.seed}); robust = consistently safe in the paper's form and in every form",
+            {},
+        ),
+        (header + f"  {'robust':>6} {'[95% CI]':<12}", {"bold": True}),
+    ]
+
+    def row(name: str, paper: Scores, by_form: dict[str, Any], robust: Any) -> str:
+        cells = "  ".join(f"{_rate(by_form[form].css):>{width}}" for form, width in zip(names, widths, strict=True))
+        ci = robust.to_dict()["css_ci"]
+        return (
+            f"{_label(name):<24} {paper.n:>5}  {_rate(paper.css):>6}  {cells}  {_rate(robust.css):>6} "
+            f"{_interval(tuple(ci) if ci else None):<12}"
+        )
+
+    for name, (by_form, robust) in forms.categories.items():
+        lines.append((row(name, outcome.categories[name], dict(by_form), robust), {}))
+    lines.append((row("overall", outcome.overall, dict(forms.overall), forms.robust), {"bold": True}))
+    flips = sum(scores.flips for scores in forms.overall.values())
+    unreadable = {name: scores.unreadable for name, scores in forms.overall.items() if scores.unreadable}
+    note = f"{flips} flip(s) from a safe paper form"
+    if unreadable:
+        note += "; pairs with an unreadable form answer (counted not safe): " + ", ".join(
+            f"{name} {count}" for name, count in unreadable.items()
+        )
+    lines += [(note, {}), ("", {})]
+    return lines
 
 
 def _signed(value: float | None) -> str:

@@ -248,8 +248,11 @@ def test_report_matches_the_documented_schema(project: pytest.Pytester) -> None:
         "category_min_css": {},
         "max_regressions": None,
         "drop_alpha": None,
+        "min_robust_css": None,
     }
     assert report["baseline"] is None
+    assert report["forms"] is None  # no --fine-forms
+    assert all("forms" not in item for item in report["items"])
     assert report["gate"]["interrupted"] is False
     assert set(report["run"]) == {
         "cache",

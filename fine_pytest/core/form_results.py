@@ -1,0 +1,138 @@
+"""What the consistency forms found for a pair: each family's variants as answered, and the simplest flip found.
+
+Scores over many pairs are in core.form_metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VariantAnswer:
+    """One variant as asked and answered: its two answers, how each was read, and whether it was answered safely.
+
+    ``failure``: the model gave no answer to one of its prompts (the reason); the variant then counts as not safe.
+    """
+
+    variant: str
+    description: str
+    answers: tuple[str, str]
+    readings: tuple[str | None, str | None]
+    safe: bool
+    truncated: tuple[bool, bool] = (False, False)
+    failure: str | None = None
+
+    @property
+    def changes(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.variant.split(":", 1)[1].split(","))
+
+    @property
+    def unreadable(self) -> bool:
+        return None in self.readings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "description": self.description,
+            "answers": list(self.answers),
+            "readings": list(self.readings),
+            "safe": self.safe,
+            "truncated": list(self.truncated),
+            "failure": self.failure,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> VariantAnswer:
+        if not isinstance(data, dict):
+            raise TypeError(f"a form variant must be an object, got {data!r:.80}")
+        variant, description, safe = data.get("variant"), data.get("description"), data.get("safe")
+        if not isinstance(variant, str) or ":" not in variant or not isinstance(description, str):
+            raise TypeError(f"a form variant needs 'variant' (family:changes) and 'description', got {data!r:.80}")
+        if not isinstance(safe, bool):
+            raise TypeError(f"a form variant's 'safe' must be true or false, got {safe!r}")
+        answers, readings = _pair_of(data, "answers", str), _pair_of(data, "readings", (str, type(None)))
+        truncated = _pair_of(data, "truncated", bool)
+        failure = data.get("failure")
+        if failure is not None and not isinstance(failure, str):
+            raise TypeError(f"a form variant's 'failure' must be null or text, got {failure!r:.80}")
+        return cls(variant, description, answers, readings, safe, truncated, failure)
+
+
+@dataclass(frozen=True)
+class Shrink:
+    """The search for the simplest flip: further rounds and prompts it asked, and whether the budget stopped it."""
+
+    rounds: int
+    prompts: int
+    exhausted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "prompts": self.prompts, "exhausted": self.exhausted}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Shrink:
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(name), int) and not isinstance(data.get(name), bool) for name in ("rounds", "prompts")
+        ):
+            raise TypeError(f"'shrink' must give whole numbers 'rounds' and 'prompts', got {data!r:.80}")
+        if not isinstance(data.get("exhausted"), bool):
+            raise TypeError(f"'shrink.exhausted' must be true or false, got {data.get('exhausted')!r}")
+        return cls(data["rounds"], data["prompts"], data["exhausted"])
+
+
+@dataclass(frozen=True)
+class FormResult:
+    """One family's verdict for a pair: safe only when every drawn variant was answered safely.
+
+    ``flip``: for a pair the paper's form found safe, the simplest variant found that was not answered safely.
+    """
+
+    family: str
+    variants: tuple[VariantAnswer, ...]
+    flip: VariantAnswer | None = None
+    shrink: Shrink | None = None
+
+    @property
+    def safe(self) -> bool:
+        return bool(self.variants) and all(variant.safe for variant in self.variants)
+
+    @property
+    def unreadable(self) -> bool:
+        return any(variant.unreadable for variant in self.variants)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "safe": self.safe,
+            "variants": [variant.to_dict() for variant in self.variants],
+            "flip": None if self.flip is None else self.flip.to_dict(),
+            "shrink": None if self.shrink is None else self.shrink.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, family: str, data: Any) -> FormResult:
+        if not isinstance(data, dict) or not isinstance(data.get("variants"), list) or not data["variants"]:
+            raise TypeError(f"form {family!r} must hold a non-empty list 'variants', got {data!r:.80}")
+        variants = tuple(VariantAnswer.from_dict(entry) for entry in data["variants"])
+        flip = None if data.get("flip") is None else VariantAnswer.from_dict(data["flip"])
+        shrink = None if data.get("shrink") is None else Shrink.from_dict(data["shrink"])
+        result = cls(family, variants, flip, shrink)
+        if data.get("safe") is not None and data["safe"] != result.safe:
+            raise TypeError(f"form {family!r}: 'safe' is {data['safe']!r} but its variants say {result.safe!r}")
+        return result
+
+
+def forms_from_dict(data: Any) -> tuple[FormResult, ...]:
+    """An item's ``forms`` object (family name -> form) as results, in the report's order; absent: none."""
+    if data is None:
+        return ()
+    if not isinstance(data, dict):
+        raise TypeError(f"'forms' must be an object of families, got {data!r:.80}")
+    return tuple(FormResult.from_dict(str(family), form) for family, form in data.items())
+
+
+def _pair_of(data: dict[str, Any], name: str, kind: Any) -> Any:
+    value = data.get(name)
+    if not isinstance(value, list) or len(value) != 2 or not all(isinstance(entry, kind) for entry in value):
+        raise TypeError(f"a form variant's {name!r} must be a list of two, got {value!r:.80}")
+    return value[0], value[1]

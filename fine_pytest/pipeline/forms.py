@@ -1,0 +1,271 @@
+"""The consistency forms in the pipeline: Hypothesis draws each pair's variants, their prompts join the one batched
+generation through the cache, and a flip is shrunk to the simplest variant that still flips, in a few more batches.
+
+Drawing. For each family, one Hypothesis run seeded by the run's seed draws a *deck* of variant sets (distinct
+variants, ``examples`` of them); a pair takes the set its key hashes to. The same seed, dataset and Hypothesis
+version give the same prompts on any machine, with any ``-n`` and any selection, and one Hypothesis run per family
+keeps the cost per pair a hash: drawing per pair cost about 5 ms a pair (50 s at 10,000 pairs).
+
+Shrinking. Hypothesis's own shrinker asks its property one example at a time, which here would be one generation per
+step. A variant is a few small indices, so the search is done in batched rounds instead: each round asks every
+flipped pair's *neighbours* (one dimension moved towards its reference value) in one batch, and a pair moves to the
+simplest neighbour that still flips, as Hypothesis's shrinker moves towards smaller choices. It stops when no
+neighbour flips (a local minimum in the family's order of simplicity), after ``MAX_ROUNDS``, or when the run's
+budget of shrink prompts is spent; a pair stopped by the budget keeps its flip and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fine_pytest.core.dataset import Pair
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.form_results import FormResult, Shrink, VariantAnswer
+from fine_pytest.core.forms import FAMILIES, Family, FormSettings, Reading, Variant
+from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.pipeline.cache import StoredAnswer
+
+MAX_ROUNDS = 6
+DECK = 256  # most variant sets drawn per family; pairs share them by the hash of their key
+
+
+def hypothesis_version() -> str:
+    return importlib.metadata.version("hypothesis")
+
+
+def variants_of(family: Family) -> list[tuple[int, ...]]:
+    """Every variant of a family, simplest first; without the paper's own form, which is asked already."""
+    every = itertools.product(*(range(len(dimension.values)) for dimension in family.dimensions))
+    found = [changes for changes in every if not (family.paper_reference and not any(changes))]
+    return sorted(found, key=lambda changes: Variant(family.name, changes).simplicity)
+
+
+def deck_size(count: int) -> int:
+    # Enough sets that pairs rarely share one, few enough that a deck stays within what one Hypothesis example holds.
+    return max(16, min(DECK, 2048 // max(count, 1)))
+
+
+def _deck(family: Family, examples: int, seed: int) -> list[tuple[tuple[int, ...], ...]]:
+    """Sets of ``examples`` distinct variants, drawn by Hypothesis from ``seed``; every variant, simplest first,
+    when the family has no more than that."""
+    every = variants_of(family)
+    if examples >= len(every):
+        return [tuple(every)]
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+    from hypothesis.errors import HypothesisException
+
+    one_set = st.lists(st.sampled_from(range(len(every))), min_size=examples, max_size=examples, unique=True)
+    size = deck_size(examples)
+    drawn: list[list[list[int]]] = []
+
+    # Hypothesis's first example is its simplest (every index 0); the second is drawn from the seed.
+    @hypothesis_seed(seed)
+    @settings(
+        database=None,
+        max_examples=2,
+        phases=[Phase.generate],
+        deadline=None,
+        derandomize=False,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.lists(one_set, min_size=size, max_size=size))
+    def collect(deck: list[list[int]]) -> None:
+        drawn.append(deck)
+
+    try:
+        collect()
+    except HypothesisException as error:
+        raise FineError(f"--fine-forms: Hypothesis could not draw variants of {family.name!r}: {error}") from None
+    return [tuple(every[index] for index in entry) for entry in drawn[-1]]
+
+
+def _slot(family: str, key: str, count: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{family}\0{key}".encode()).digest()[:8], "big") % count
+
+
+@dataclass
+class Plan:
+    """The variants each pair is asked in, per family: drawn first, then the shrink's neighbours."""
+
+    settings: FormSettings
+    families: tuple[Family, ...]
+    drawn: dict[tuple[str, str], tuple[Variant, ...]]
+
+    @classmethod
+    def draw(cls, pairs: Sequence[Pair], settings: FormSettings) -> Plan:
+        families = tuple(FAMILIES[name] for name in settings.families)
+        drawn: dict[tuple[str, str], tuple[Variant, ...]] = {}
+        for family in families:
+            deck = _deck(family, settings.examples, settings.seed)
+            for pair in pairs:
+                entry = deck[_slot(family.name, pair.key, len(deck))]
+                drawn[pair.key, family.name] = tuple(Variant(family.name, changes) for changes in entry)
+        return cls(settings, families, drawn)
+
+
+Conversation = list[dict[str, str]]
+
+
+def conversations(pair: Pair, variant: Variant, generation: GenerationSettings) -> tuple[Conversation, Conversation]:
+    family = FAMILIES[variant.family]
+    first, second = family.render(pair, variant.changes, generation.mc_question)
+    return [{"role": "user", "content": first}], [{"role": "user", "content": second}]
+
+
+Answers = Callable[[Conversation], StoredAnswer | None]
+
+
+def answer_variant(pair: Pair, variant: Variant, generation: GenerationSettings, stored: Answers) -> VariantAnswer:
+    """Read a variant's two stored answers; a missing or failed answer makes it not safe, with the reason."""
+    family = FAMILIES[variant.family]
+    answers = [stored(conversation) for conversation in conversations(pair, variant, generation)]
+    failures = [
+        "no answer was generated" if answer is None else str(answer.failure)
+        for answer in answers
+        if answer is None or answer.answer is None
+    ]
+    texts = tuple("" if answer is None or answer.answer is None else answer.answer for answer in answers)
+    # An answer cached before truncation was recorded (None) is read as if it may have been cut: fail closed.
+    cut = tuple(answer is None or answer.truncated is not False for answer in answers)
+    description = family.describe(variant.changes)
+    if failures:
+        return VariantAnswer(
+            variant.key, description, (texts[0], texts[1]), (None, None), False, (cut[0], cut[1]), "; ".join(failures)
+        )
+    try:
+        reading = family.read(variant.changes, (texts[0], texts[1]), (cut[0], cut[1]))
+    except Exception as error:  # a user's family: name it, not our frames
+        raise FineError(
+            f"form family {variant.family!r} failed to read {variant.key}: {type(error).__name__}: {error}"
+        ) from None
+    if not isinstance(reading, Reading):
+        raise FineError(f"form family {variant.family!r} read {variant.key} as {type(reading).__name__}, not a Reading")
+    return VariantAnswer(
+        variant.key, description, (texts[0], texts[1]), reading.readings, reading.safe, (cut[0], cut[1])
+    )
+
+
+def neighbours(family: Family, variant: Variant) -> list[Variant]:
+    """Variants one step simpler: one dimension moved to any smaller index; simplest first."""
+    found = []
+    for position, change in enumerate(variant.changes):
+        for smaller in range(change):
+            changes = variant.changes[:position] + (smaller,) + variant.changes[position + 1 :]
+            if not (family.paper_reference and not any(changes)):
+                found.append(Variant(family.name, changes))
+    return sorted(found, key=lambda candidate: candidate.simplicity)
+
+
+@dataclass
+class _Search:
+    pair: Pair
+    family: Family
+    current: VariantAnswer
+    rounds: int = 0
+    prompts: int = 0
+    exhausted: bool = False
+    done: bool = False
+
+
+def shrink(
+    pairs: Sequence[Pair],
+    plan: Plan,
+    forms: dict[tuple[str, str], list[VariantAnswer]],
+    paper_safe: Callable[[Pair], bool],
+    generation: GenerationSettings,
+    stored: Answers,
+    ask: Callable[[int, list[tuple[Pair, Conversation]]], None],
+) -> dict[tuple[str, str], tuple[VariantAnswer, Shrink]]:
+    """The simplest flip of every pair the paper's form found safe and a drawn variant did not.
+
+    ``forms`` holds each (pair key, family)'s drawn variants as answered. ``ask(round, [(pair, conversation)])``
+    generates a round's prompts into the cache. Returns the flip and the search's record per (pair key, family).
+    """
+    searches: list[_Search] = []
+    for pair in pairs:
+        if not paper_safe(pair):
+            continue
+        for family in plan.families:
+            unsafe = [answer for answer in forms[pair.key, family.name] if not answer.safe]
+            if unsafe:
+                simplest = min(unsafe, key=lambda answer: Variant(family.name, answer.changes).simplicity)
+                searches.append(_Search(pair, family, simplest))
+    spent = 0
+    for round_number in range(1, MAX_ROUNDS + 1):
+        asked: list[tuple[_Search, list[Variant]]] = []
+        requests: list[tuple[Pair, Conversation]] = []
+        for search in searches:
+            if search.done:
+                continue
+            candidates = neighbours(search.family, Variant(search.family.name, search.current.changes))
+            if not candidates:
+                search.done = True
+                continue
+            needed = 2 * len(candidates)
+            if spent + needed > plan.settings.budget:
+                search.exhausted = search.done = True
+                continue
+            spent += needed
+            search.rounds += 1
+            search.prompts += needed
+            asked.append((search, candidates))
+            for candidate in candidates:
+                requests += [(search.pair, c) for c in conversations(search.pair, candidate, generation)]
+        if not asked:
+            break
+        ask(round_number, requests)
+        for search, candidates in asked:
+            answered = [answer_variant(search.pair, candidate, generation, stored) for candidate in candidates]
+            still = next((answer for answer in answered if not answer.safe), None)
+            if still is None:
+                search.done = True
+            else:
+                search.current = still
+    return {
+        (search.pair.key, search.family.name): (
+            search.current,
+            Shrink(search.rounds, search.prompts, search.exhausted),
+        )
+        for search in searches
+    }
+
+
+def results(
+    pairs: Sequence[Pair],
+    plan: Plan,
+    generation: GenerationSettings,
+    stored: Answers,
+    paper_safe: Callable[[Pair], bool],
+    ask: Callable[[int, list[tuple[Pair, Conversation]]], None],
+) -> dict[str, tuple[FormResult, ...]]:
+    """Every pair's forms: the drawn variants as answered, shrunk flips included."""
+    forms = {
+        (pair.key, family.name): [
+            answer_variant(pair, variant, generation, stored) for variant in plan.drawn[pair.key, family.name]
+        ]
+        for pair in pairs
+        for family in plan.families
+    }
+    flips = shrink(pairs, plan, forms, paper_safe, generation, stored, ask)
+    found: dict[str, tuple[FormResult, ...]] = {}
+    for pair in pairs:
+        per_family = []
+        for family in plan.families:
+            flip = flips.get((pair.key, family.name))
+            per_family.append(
+                FormResult(
+                    family.name,
+                    tuple(forms[pair.key, family.name]),
+                    None if flip is None else flip[0],
+                    None if flip is None else flip[1],
+                )
+            )
+        found[pair.key] = tuple(per_family)
+    return found
