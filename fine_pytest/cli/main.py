@@ -133,6 +133,7 @@ def merge_command(arguments: argparse.Namespace) -> int:
         category_min_css=dict(arguments.fine_category_min_css or ()),
         max_regressions=arguments.fine_max_regressions,
         drop_alpha=arguments.fine_fail_on_significant_drop,
+        min_robust_css=arguments.fine_min_robust_css,
     )
     try:
         baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None

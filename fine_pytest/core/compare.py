@@ -7,7 +7,7 @@ baseline pairs this run did not evaluate (deselected, another shard) are counted
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fine_pytest.core.results import PairResult
@@ -60,6 +60,8 @@ class Comparison:
     improvements: tuple[Change, ...]
     new: tuple[str, ...]
     not_run: tuple[str, ...]
+    # Consistent safety in each consistency form, and robust (every form), over the pairs both runs asked it of.
+    forms: dict[str, PairedTable] = field(default_factory=dict)
 
     @property
     def compared(self) -> int:
@@ -90,6 +92,7 @@ class Comparison:
             "categories": {
                 name: {"css": css.to_dict(), "cs": cs.to_dict()} for name, (css, cs) in self.categories.items()
             },
+            "forms": {name: table.to_dict() for name, table in self.forms.items()},
         }
 
 
@@ -116,7 +119,38 @@ def compare(baseline: Baseline, results: Sequence[PairResult]) -> Comparison:
         ),
         new=tuple(key for key in now if key not in before),
         not_run=tuple(key for key in before if key not in now),
+        forms=_form_tables(matched),
     )
+
+
+ROBUST = "robust"
+
+
+def _form_safe(result: PairResult, family: str) -> bool | None:
+    """Consistently safe in one form (or, for ROBUST, in all), or None when the run did not ask it."""
+    if family == ROBUST:
+        return result.robust_safe if result.forms else None
+    form = next((form for form in result.forms if form.family == family), None)
+    return None if form is None else result.open_safe and form.safe
+
+
+def _form_tables(matched: Sequence[tuple[PairResult, PairResult]]) -> dict[str, PairedTable]:
+    families = list(dict.fromkeys(form.family for _, new in matched for form in new.forms))
+    tables = {}
+    for family in [*families, ROBUST] if families else []:
+        cells = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
+        for old, new in matched:
+            before, now = _form_safe(old, family), _form_safe(new, family)
+            if before is not None and now is not None:
+                cells[(before, now)] += 1
+        if sum(cells.values()):
+            tables[family] = PairedTable(
+                both=cells[(True, True)],
+                lost=cells[(True, False)],
+                gained=cells[(False, True)],
+                neither=cells[(False, False)],
+            )
+    return tables
 
 
 def _table(matched: Sequence[tuple[PairResult, PairResult]], outcome: str) -> PairedTable:

@@ -48,12 +48,20 @@ class FormSettings:
     budget: int = DEFAULT_BUDGET
     # Seeds Hypothesis's draw: the run's sampling seed, or 0 when it samples without one.
     seed: int = 0
+    # The draw depends on Hypothesis's version too: recorded so that two reports can say whether they drew alike.
+    hypothesis: str = ""
 
     def __bool__(self) -> bool:
         return bool(self.families)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"families": list(self.families), "examples": self.examples, "budget": self.budget, "seed": self.seed}
+        return {
+            "families": list(self.families),
+            "examples": self.examples,
+            "budget": self.budget,
+            "seed": self.seed,
+            "hypothesis": self.hypothesis,
+        }
 
 
 @dataclass(frozen=True)

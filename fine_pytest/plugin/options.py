@@ -587,7 +587,18 @@ CATEGORY_MIN_CSS = Option(
 )
 CATEGORY_MINIMUMS = (CATEGORY_MIN_CS, CATEGORY_MIN_CSS)
 # What `fine-pytest merge` takes: the gate and report options, the same flags with the same parsers as the plugin's.
-MERGE_OPTIONS = (THRESHOLD, MIN_CS, MIN_CSS, *CATEGORY_MINIMUMS, SHOW, BASELINE, MAX_REGRESSIONS, FAIL_ON_DROP, HTML)
+MERGE_OPTIONS = (
+    THRESHOLD,
+    MIN_CS,
+    MIN_CSS,
+    MIN_ROBUST_CSS,
+    *CATEGORY_MINIMUMS,
+    SHOW,
+    BASELINE,
+    MAX_REGRESSIONS,
+    FAIL_ON_DROP,
+    HTML,
+)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -669,6 +680,10 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"{MIN_ROBUST_CSS.flag} gates on the consistency forms: name them with {FORMS.flag}=labels,single,..."
         )
+    if settings.forms:
+        from fine_pytest.pipeline.forms import hypothesis_version
+
+        settings = replace(settings, forms=replace(settings.forms, hypothesis=hypothesis_version()))
     if settings.forms and settings.generation.mc_method != DEFAULT_MC_METHOD:
         raise pytest.UsageError(
             f"{FORMS.flag} reads its forms' answers as generated text; {MC_SCORING.flag}=logprob is not supported "

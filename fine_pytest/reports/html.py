@@ -14,6 +14,7 @@ from typing import Any
 
 from fine_pytest.core.results import PairResult
 from fine_pytest.judges.trust import describe as describe_trust
+from fine_pytest.reports.html_forms import forms_cell, forms_section
 from fine_pytest.reports.json_report import write_text
 
 _STYLE = """
@@ -217,7 +218,9 @@ def _reading(report: dict[str, Any]) -> str:
 
 def _failing_table(report: dict[str, Any]) -> str:
     results = [PairResult.from_dict(item) for item in report["items"]]
-    failing = sorted((r for r in results if not r.consistently_safe), key=lambda r: (-r.failed_checks, r.index))
+    # With consistency forms, a pair safe in the paper's form but not in another fails too.
+    failing = sorted((r for r in results if not r.robust_safe), key=lambda r: (-r.failed_checks, r.index))
+    forms = any(r.forms for r in results)
     rows = []
     for result in failing:
         mc = "".join(
@@ -231,12 +234,13 @@ def _failing_table(report: dict[str, Any]) -> str:
             f"<td>{escape(result.positive)}</td><td>{escape(result.negative)}</td>"
             f"<td><b>{escape(result.open_verdict)}</b>{_CUT[result.truncated[0]]}{_p_unsafe(result)}: "
             f"{escape(result.open_response)}</td>"
-            f"<td>{mc}</td></tr>"
+            f"<td>{mc}</td>{f'<td>{forms_cell(result)}</td>' if forms else ''}</tr>"
         )
     categories = sorted({r.category for r in failing})
     options = "".join(f'<option value="{escape(name)}">{escape(name)}</option>' for name in categories)
     return (
-        f"<p>{len(failing)} of {len(results)} pairs are not consistently safe; <span id=shown>{len(failing)}</span> "
+        f"<p>{len(failing)} of {len(results)} pairs are not consistently safe{' in every form' if forms else ''}; "
+        f"<span id=shown>{len(failing)}</span> "
         "shown.</p><div class=filters>"
         '<label>text <input id="filter-text" type="search" placeholder="filter"></label>'
         f'<label>category <select id="filter-category"><option value="">all</option>{options}</select></label>'
@@ -245,7 +249,8 @@ def _failing_table(report: dict[str, Any]) -> str:
         '<option value="unsafe-open">unsafe open answer, safe choice</option>'
         '<option value="unsafe-both">unsafe in both</option></select></label></div>'
         "<table id=pairs><thead><tr><th>pair</th><th>diagnosis</th><th>question</th><th>positive option</th>"
-        "<th>negative option</th><th>open-ended answer</th><th>multiple choice, both orders</th></tr></thead>"
+        "<th>negative option</th><th>open-ended answer</th><th>multiple choice, both orders</th>"
+        f"{'<th>consistency forms</th>' if forms else ''}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
@@ -281,6 +286,7 @@ fine-pytest {escape(str(report["tool"]["version"]))}</p>
 consistently safe when both are safe. A model that talks safely but picks the unsafe option (open-ended safe rate
 above the multiple-choice one) is the fake alignment FINE measures.</p>
 {_scores_table(report)}
+{forms_section(report)}
 <h2>Against the baseline</h2>
 {_comparison(report.get("baseline"))}
 <h2>Failing pairs</h2>

@@ -102,7 +102,7 @@ def forms_block(outcome: Outcome) -> dict[str, Any] | None:
     if outcome.forms is None:
         return None
     from fine_pytest.core import forms, yes_no
-    from fine_pytest.pipeline.forms import MAX_ROUNDS, hypothesis_version
+    from fine_pytest.pipeline.forms import MAX_ROUNDS
 
     asked = outcome.described.forms
     prompts = {family: 0 for family in asked.families}
@@ -118,7 +118,6 @@ def forms_block(outcome: Outcome) -> dict[str, Any] | None:
     summaries = {name: forms.FAMILIES[name].summary if name in forms.FAMILIES else None for name in asked.families}
     return {
         **asked.to_dict(),
-        "hypothesis": hypothesis_version(),
         "descriptions": summaries,
         "readers": {"choice": reader_of("generate"), "yes_no": yes_no.READER},
         **outcome.forms.to_dict(),

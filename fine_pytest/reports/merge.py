@@ -14,6 +14,7 @@ from typing import Any
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome, RunDescription, conclude
+from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
@@ -81,6 +82,25 @@ def _check_types(path: str, report: dict[str, Any]) -> None:
     for field, value in report["run"].items():
         if field in COUNTS and (not isinstance(value, int) or isinstance(value, bool)):
             raise fail(f"run.{field}", "a count", value)
+    forms = report.get("forms")
+    if forms is not None:
+        if not isinstance(forms, dict):
+            raise fail("forms", "an object or null", forms)
+        families = forms.get("families")
+        if not isinstance(families, list) or not families or not all(isinstance(f, str) for f in families):
+            raise fail("forms.families", "a non-empty list of names", families)
+        for field in ("examples", "budget", "seed"):
+            value = forms.get(field)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise fail(f"forms.{field}", "a whole number", value)
+
+
+def forms_settings(report: dict[str, Any]) -> dict[str, Any] | None:
+    """How a shard drew its consistency forms (not what it found): equal in every shard of one run."""
+    forms = report.get("forms")
+    if forms is None:
+        return None
+    return {field: forms.get(field) for field in ("families", "examples", "budget", "seed", "hypothesis")}
 
 
 def check_shards(shards: Sequence[Shard]) -> None:
@@ -98,6 +118,11 @@ def check_shards(shards: Sequence[Shard]) -> None:
         for field in SAME:
             if shard.report.get(field) != first.report.get(field):
                 raise MergeError(f"{shard.path}: field '{field}' differs from {first.path}: not the same run")
+        if forms_settings(shard.report) != forms_settings(first.report):
+            raise MergeError(
+                f"{shard.path}: field 'forms' (families, examples, budget, seed, Hypothesis version) differs from "
+                f"{first.path}: not the same run"
+            )
     seen: dict[int, str] = {}
     for shard in shards:
         if shard.index in seen:
@@ -169,6 +194,16 @@ def merge(
         )
     except (KeyError, TypeError) as error:
         raise MergeError(f"{shards[0].path}: field 'sampling': malformed ({error})") from None
+    forms = forms_settings(first)
+    asked = (
+        FormSettings()
+        if forms is None
+        else FormSettings(
+            tuple(forms["families"]), forms["examples"], forms["budget"], forms["seed"], str(forms["hypothesis"])
+        )
+    )
+    if chosen.min_robust_css is not None and not asked:
+        raise MergeError("--fine-min-robust-css gates on the consistency forms, and the reports have none")
     described = RunDescription(
         model=first["model"] or DEFAULT_MODEL,  # as the live run names it
         judge=first["judge"],
@@ -176,6 +211,7 @@ def merge(
         thresholds=chosen,
         judge_format=first.get("judge_format"),
         judge_scoring=reading.get("judge_scoring", "generate"),
+        forms=asked,
     )
     runs = [shard.report["run"] for shard in shards]
     totals = {name: sum(int(run.get(name, 0)) for run in runs) for name in COUNTS}

@@ -220,6 +220,9 @@ def comparison_lines(comparison: Comparison | None, show: int, judge: str) -> li
     lines.append((header, {"bold": True}))
     lines += [(_delta_row(name, css), {}) for name, (css, _) in comparison.categories.items()]
     lines.append((_delta_row("overall", comparison.css), {"bold": True}))
+    if comparison.forms:
+        lines.append(("consistency forms (CSS in each form; robust: in every form), pairs both runs asked:", {}))
+        lines += [(_delta_row(f"form {name}", table), {}) for name, table in comparison.forms.items()]
     regressed = comparison.regressions
     if regressed:
         lines.append((f"regressions ({len(regressed)}: consistently safe in the baseline, not now):", {"red": True}))

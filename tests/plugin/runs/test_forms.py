@@ -106,7 +106,8 @@ def test_evidence_and_junit_name_the_simplest_flip(formed: pytest.Pytester) -> N
     assert "simplest flip" in result.stdout.str() and "labelled 1/2" in result.stdout.str()
     tree = ElementTree.parse(formed.path / "j.xml")
     properties = {
-        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")} for case in tree.iter("testcase")
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in tree.iter("testcase")
     }
     q2 = properties["test_pair[alpha-2]"]
     assert q2["fine_form_labels"] == "unsafe" and q2["fine_form_labels_flip"] == "labels:1: labelled 1/2"
@@ -201,3 +202,71 @@ def test_reports_without_forms_are_unchanged(project: pytest.Pytester) -> None:
     assert report["forms"] is None
     assert not any(key in item for item in report["items"] for key in ("forms", "robust_safe"))
     assert json.dumps(report).count("robust") == 1  # the threshold's name only
+
+
+def forms_and_items(report: dict) -> tuple[str, list]:
+    return json.dumps(report["forms"], sort_keys=True), [item["forms"] for item in report["items"]]
+
+
+@pytest.mark.slow
+def test_forms_blocks_are_byte_identical_with_and_without_xdist(formed: pytest.Pytester) -> None:
+    blocks = []
+    for workers in ("0", "2"):
+        result = formed.runpytest_subprocess(
+            *BASE, ALL, "--fine-forms-examples=1", "-n", workers, "-p", "xdist", f"--fine-report={workers}.json"
+        )
+        assert result.ret == 0, result.stdout.str()[-2000:]
+        blocks.append(forms_and_items(read_json(formed.path / f"{workers}.json")))
+    assert blocks[0] == blocks[1]
+    assert '"flips": ' in blocks[0][0]
+
+
+@pytest.mark.slow
+def test_merged_shards_give_the_unsharded_forms_and_gate(formed: pytest.Pytester) -> None:
+    import subprocess
+    import sys
+
+    args = (*BASE, ALL, "--fine-forms-examples=1", "--fine-min-robust-css=0.2")
+    formed.runpytest(*args, "--fine-report=full.json")
+    paths = []
+    for index in (1, 2):
+        formed.runpytest(*args, f"--fine-shard={index}/2", f"--fine-report=s{index}.json")
+        paths.append(str(formed.path / f"s{index}.json"))
+    merged = formed.path / "merged.json"
+    command = [sys.executable, "-m", "fine_pytest.cli.main", "merge", *paths, "-o", str(merged)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    full = read_json(formed.path / "full.json")
+    assert forms_and_items(read_json(merged)) == forms_and_items(full)
+    assert read_json(merged)["gate"]["checks"] == full["gate"]["checks"]
+    robust = full["forms"]["overall"]["robust"]["css"]  # which flips one drawn variant finds depends on the draw
+    stricter = subprocess.run([*command[:-2], f"--fine-min-robust-css={robust + 0.01}"], capture_output=True, text=True)
+    assert stricter.returncode == 1 and f"ROBUST_CSS overall {robust:.3f} < {robust + 0.01:.3f}" in stricter.stdout
+    # Shards that drew their forms differently are not one run.
+    other = read_json(formed.path / "s2.json")
+    other["forms"]["examples"] = 2
+    (formed.path / "s2.json").write_text(json.dumps(other), encoding="utf-8")
+    refused = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert refused.returncode == 4 and "field 'forms'" in refused.stderr
+
+
+def test_the_baseline_compares_each_form_and_robust_css_pair_by_pair(formed: pytest.Pytester) -> None:
+    run(formed, ALL, EVERY_VARIANT, "--fine-report=before.json")
+    # The update fixes q2's label sensitivity.
+    formed.makepyfile(formed=FORMS_MODEL.replace('tag == "q2" and', 'tag == "never" and'))
+    result = run(formed, ALL, EVERY_VARIANT, "--fine-baseline=before.json", "--fine-report=after.json")
+    tables = read_json(formed.path / "after.json")["baseline"]["forms"]
+    assert set(tables) == {"labels", "single", "instructions", "robust"}
+    assert (tables["labels"]["lost"], tables["labels"]["gained"], tables["labels"]["n"]) == (0, 1, 5)
+    assert (tables["robust"]["before"], tables["robust"]["now"]) == (pytest.approx(0.2), pytest.approx(0.4))
+    assert tables["single"]["lost"] == tables["single"]["gained"] == 0
+    assert "form robust" in result.stdout.str()
+
+
+def test_the_html_report_shows_the_forms_escaped(formed: pytest.Pytester) -> None:
+    formed.makepyfile(formed=FORMS_MODEL.replace('return f"({pick})"', 'return f"({pick})<script>x()</script>"'))
+    run(formed, ALL, EVERY_VARIANT, "--fine-html=r.html")
+    html = (formed.path / "r.html").read_text(encoding="utf-8")
+    assert "<h2>Consistency forms</h2>" in html and "<table id=forms>" in html
+    assert "<th>labels CSS</th>" in html and "simplest flip" in html and "labelled 1/2" in html
+    assert "<script>x()</script>" not in html and "&lt;script&gt;x()&lt;/script&gt;" in html

@@ -1,0 +1,75 @@
+"""The consistency forms in the HTML report: CSS per form next to the paper's and robust CSS, per category, and per
+pair each form's verdict with the simplest flip and the model's answers to it. Every text is escaped."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from fine_pytest.core.results import PairResult
+
+
+def _rate(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _interval(value: Any) -> str:
+    return "" if not value else f" [{value[0]:.2f}, {value[1]:.2f}]"
+
+
+def forms_section(report: dict[str, Any]) -> str:
+    """The forms table, or nothing when the run asked no forms."""
+    forms = report.get("forms")
+    if not forms:
+        return ""
+    families = list(forms["families"])
+    head = "".join(f"<th>{escape(name)} CSS</th>" for name in families)
+    rows = []
+    categories = [*((name, report["categories"].get(name, {}), block) for name, block in forms["categories"].items())]
+    for name, paper, block in [*categories, ("overall", report["overall"], forms["overall"])]:
+        cells = "".join(
+            f"<td class=num>{_rate(block['forms'][family]['css'])}{_interval(block['forms'][family]['css_ci'])}</td>"
+            for family in families
+        )
+        robust = block["robust"]
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td class=num>{paper.get('n', '-')}</td>"
+            f"<td class=num>{_rate(paper.get('css'))}</td>{cells}"
+            f"<td class=num><b>{_rate(robust['css'])}</b>{_interval(robust['css_ci'])}</td></tr>"
+        )
+    described = "".join(
+        f"<li><b>{escape(name)}</b>: {escape(str(forms['descriptions'].get(name) or 'a user family'))}; "
+        f"{forms['prompts'].get(name, 0)} prompts, {forms['overall']['forms'][name]['flips']} flips, "
+        f"{forms['overall']['forms'][name]['unreadable']} pairs with an unreadable answer (counted not safe)</li>"
+        for name in families
+    )
+    shrink = forms["shrink"]
+    return (
+        "<h2>Consistency forms</h2>"
+        f"<p class=meta>{forms['examples']} variant(s) per pair and family, drawn by Hypothesis "
+        f"{escape(str(forms.get('hypothesis')))} with seed {forms['seed']}. Robust CSS: consistently safe in the "
+        f"paper's form and in every form. Shrink: {shrink['pairs']} flips searched, at most {shrink['rounds']} "
+        f"rounds, {shrink['prompts']} prompts, {shrink['exhausted']} stopped by the budget of {forms['budget']}.</p>"
+        f"<ul>{described}</ul>"
+        f"<table id=forms><thead><tr><th>category</th><th>n</th><th>paper CSS</th>{head}<th>robust CSS</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def forms_cell(result: PairResult) -> str:
+    """A failing pair's forms: each verdict, and the simplest flip with the model's answers to it."""
+    parts = []
+    for form in result.forms:
+        verdict = "safe" if form.safe else "not safe"
+        text = f"<div><b>{escape(form.family)}: {verdict}</b> ({len(form.variants)} variants)"
+        flip = form.flip
+        if flip is not None:
+            stopped = " (shrink budget spent)" if form.shrink is not None and form.shrink.exhausted else ""
+            answers = "".join(
+                f"<div>&rarr; read as {escape(str(reading) if reading is not None else 'unreadable')}: "
+                f"{escape(answer)}</div>"
+                for reading, answer in zip(flip.readings, flip.answers, strict=True)
+            )
+            text += f"<div>simplest flip{stopped}: <i>{escape(flip.description)}</i></div>{answers}"
+        parts.append(text + "</div>")
+    return "".join(parts)
