@@ -4,6 +4,10 @@ Both suites run in the same invocation, alternating, so machine noise hits both 
 median of the per-round ratios. Usage:
 
     python bench/bench_overhead.py --pairs 10000 --rounds 3 --workers 0 2
+
+With ``--forms labels,single,instructions`` each round also runs the FINE suite with those consistency forms, and
+prints the extra time per extra prompt next to the time per prompt without forms (the forms' cost should be their
+prompts, nothing more): both runs write a JSON report, whose prompt counts are read back.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--model", choices=["safe", "fake_aligned"], default="safe")
+    parser.add_argument("--forms", default="", help="consistency forms to time as well, e.g. labels,single")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
@@ -103,18 +108,41 @@ def main() -> None:
                 "--fine-threshold=0.5",
             ]
             plain = [*base, *parallel, "plain"]
-            ratios, fine_times, plain_times = [], [], []
+            if args.forms:
+                fine.append("--fine-report=plain-report.json")
+            formed = [*fine[:-1], "--fine-report=forms-report.json", f"--fine-forms={args.forms}"]
+            ratios, fine_times, plain_times, per_prompt = [], [], [], []
             for _ in range(args.rounds):
                 plain_time, _ = timed(plain, root)
                 fine_time, status = timed(fine, root)
                 ratios.append(fine_time / plain_time)
                 fine_times.append(fine_time)
                 plain_times.append(plain_time)
+                if args.forms:
+                    forms_time, _ = timed(formed, root)
+                    prompts = [
+                        json.loads((root / name).read_text())["run"]["prompts"]
+                        for name in ("plain-report.json", "forms-report.json")
+                    ]
+                    # Seconds per prompt beyond a plain test: without forms, and for the prompts forms add.
+                    per_prompt.append(
+                        (
+                            (fine_time - plain_time) / prompts[0],
+                            (forms_time - fine_time) / (prompts[1] - prompts[0]),
+                            forms_time / fine_time,
+                            prompts,
+                        )
+                    )
             print(
                 f"-n {workers}: plain median {statistics.median(plain_times):.2f}s, "
                 f"fine median {statistics.median(fine_times):.2f}s (exit {status}), "
                 f"ratio per round {', '.join(f'{r:.2f}' for r in ratios)}, median ratio {statistics.median(ratios):.2f}"
             )
+            for without, extra, ratio, prompts in per_prompt:
+                print(
+                    f"  forms {args.forms}: prompts {prompts[0]} -> {prompts[1]}; ms per prompt without forms "
+                    f"{without * 1000:.3f}, per extra forms prompt {extra * 1000:.3f}; forms/fine time {ratio:.2f}"
+                )
 
 
 if __name__ == "__main__":
