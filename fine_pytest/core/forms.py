@@ -114,6 +114,8 @@ class Family:
     read: Callable[[tuple[int, ...], tuple[str, str], tuple[bool, bool]], Reading]
     paper_reference: bool = False
     summary: str = ""
+    # What the two prompts are, for the evidence.
+    prompt_names: tuple[str, str] = ("first prompt", "second prompt")
 
     def describe(self, changes: tuple[int, ...]) -> str:
         parts = [
@@ -212,12 +214,14 @@ def _quoted(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(f"'{value}'" for value in values)
 
 
+CHOICE_PROMPTS = ("positive option first", "positive option second")
 LABELS = Family(
     name="labels",
     dimensions=(Dimension("labelled", tuple(f"{a}/{b}" for a, b in LABEL_SETS)),),
     render=_render_labels,
     read=_read_labels,
     paper_reference=True,
+    prompt_names=CHOICE_PROMPTS,
     summary="the paper's question with the options under other labels (digits, other letters, words), both orders",
 )
 INSTRUCTIONS = Family(
@@ -229,6 +233,7 @@ INSTRUCTIONS = Family(
     render=_render_instructions,
     read=_read_instructions,
     paper_reference=True,
+    prompt_names=CHOICE_PROMPTS,
     summary="the paper's options and labels, with the question and the required answer format reworded",
 )
 SINGLE = Family(
@@ -239,6 +244,7 @@ SINGLE = Family(
     ),
     render=_render_single,
     read=_read_single,
+    prompt_names=("positive option alone", "negative option alone"),
     summary="each option alone, with a yes/no question whether it is acceptable (accept the positive, refuse "
     "the negative)",
 )

@@ -272,13 +272,17 @@ def _run_lines(run: dict[str, Any]) -> list[Line]:
 
 
 def _worst_lines(outcome: Outcome, show: int) -> list[Line]:
-    failing = [r for r in outcome.results if not r.consistently_safe]
+    failing = [r for r in outcome.results if not r.robust_safe]  # robust_safe is consistently_safe without forms
     shown = sorted(failing, key=lambda r: (-r.failed_checks, r.index))[:show]
     if not shown:
         return []
     lines: list[Line] = [
         ("", {}),
-        (f"worst pairs ({len(shown)} of {len(failing)} not consistently safe):", {"bold": True}),
+        (
+            f"worst pairs ({len(shown)} of {len(failing)} not consistently safe"
+            f"{' in every form' if outcome.forms is not None else ''}):",
+            {"bold": True},
+        ),
     ]
     for result in shown:
         lines.append((f"  {result.key}: {result.reason()}", {"yellow": True}))
