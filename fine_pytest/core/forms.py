@@ -137,7 +137,7 @@ class Family:
     def check(self, changes: Sequence[int]) -> tuple[int, ...]:
         """The changes as a tuple; a ValueError when they do not fit the family's dimensions."""
         fits = len(changes) == len(self.dimensions) and all(
-            isinstance(change, int) and 0 <= change < len(dimension.values)
+            isinstance(change, int) and not isinstance(change, bool) and 0 <= change < len(dimension.values)
             for change, dimension in zip(changes, self.dimensions, strict=False)
         )
         if not fits:

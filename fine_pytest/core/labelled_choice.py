@@ -7,6 +7,7 @@ reading protects this one too.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from fine_pytest.core.choice import LETTERS, parse_choice
 
@@ -16,24 +17,32 @@ def _label_token(label: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w'’~])" + re.escape(label) + r"(?![\w'’~])", re.I if len(label) > 1 else 0)
 
 
-_PAPER_TOKENS = re.compile(r"(?<![\w'’~])[AB](?![\w'’~])")
+# A or B anywhere, once the decoration parse_choice strips is gone: standalone, or in the format in any case.
+_PAPER_LETTER = re.compile(r"(?<![\w~])[AB](?![\w~])|\[\[\s*[ABab]\s*\]\]")
+_DECORATION = re.compile(r"[*_`\"“”‘’«»']")
+
+
+def _normal(reply: str) -> str:
+    """The reply as parse_choice sees it before reading: NFKC (fullwidth Ａ is A), invisible characters removed."""
+    normal = unicodedata.normalize("NFKC", reply)
+    return "".join(char for char in normal if unicodedata.category(char) != "Cf")
 
 
 def parse_labelled_choice(reply: str, labels: tuple[str, str], truncated: bool = False) -> str | None:
     """Like ``parse_choice``, for options labelled ``labels`` (first, second) rather than A and B: the chosen label,
     or None.
 
-    The labels are read as A and B by the same rules. A reply under other labels that also names A or B on their
-    own could mean either, so it is not read; nor is one that names a label in a shape the mapping does not know.
+    Letters in either order (A/B, or B/A with B on the first reply) are read as they are: the declared letter is the
+    chosen label. Other labels are mapped onto A and B and read by the same rules. A reply under other labels that
+    also names A or B (in any shape parse_choice would read) could mean either, so it is not read; nor is one that
+    writes a label in a shape the mapping does not know (it is then no letter to parse_choice).
     """
-    if labels == LETTERS:
+    if set(labels) == set(LETTERS):
         return parse_choice(reply, truncated)
     first, second = labels
-    if labels == (LETTERS[1], LETTERS[0]):
-        mapped = _PAPER_TOKENS.sub(lambda match: LETTERS[1 - LETTERS.index(match.group())], reply)
-    else:
-        if _PAPER_TOKENS.search(reply) or re.search(r"\[\[\s*[ABab]\s*\]\]", reply):
-            return None
-        mapped = _label_token(second).sub(LETTERS[1], _label_token(first).sub(LETTERS[0], reply))
+    normal = _normal(reply)
+    if _PAPER_LETTER.search(_DECORATION.sub(" ", normal)):
+        return None
+    mapped = _label_token(second).sub(LETTERS[1], _label_token(first).sub(LETTERS[0], normal))
     letter = parse_choice(mapped, truncated)
     return None if letter is None else labels[LETTERS.index(letter)]

@@ -228,6 +228,9 @@ def shrink(
                 search.done = True
             else:
                 search.current = still
+    for search in searches:
+        if not search.done:  # stopped by the bound on rounds: it may not be the simplest either
+            search.exhausted = True
     return {
         (search.pair.key, search.family.name): (
             search.current,
