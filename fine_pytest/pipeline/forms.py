@@ -44,14 +44,20 @@ def variants_of(family: Family) -> list[tuple[int, ...]]:
     return sorted(found, key=lambda changes: Variant(family.name, changes).simplicity)
 
 
-def deck_size(count: int) -> int:
+def deck_size(choices: int) -> int:
     # Enough sets that pairs rarely share one, few enough that a deck stays within what one Hypothesis example holds.
-    return max(16, min(DECK, 2048 // max(count, 1)))
+    return max(8, min(DECK, 3000 // max(choices, 1)))
 
 
 def _deck(family: Family, examples: int, seed: int) -> list[tuple[tuple[int, ...], ...]]:
     """Sets of ``examples`` distinct variants, drawn by Hypothesis from ``seed``; every variant, simplest first,
-    when the family has no more than that."""
+    when the family has no more than that.
+
+    Each index is built from coin flips (``st.booleans()``), not ``st.integers``: Hypothesis sometimes draws an
+    integer from the constants it finds in the project's own modules, which would make the draw depend on the code
+    loaded beside it. A coin flip is never a constant. Two spare candidates per set stand in for repeats; a set
+    still short is filled with the simplest variants it lacks.
+    """
     every = variants_of(family)
     if examples >= len(every):
         return [tuple(every)]
@@ -60,11 +66,15 @@ def _deck(family: Family, examples: int, seed: int) -> list[tuple[tuple[int, ...
     from hypothesis import strategies as st
     from hypothesis.errors import HypothesisException
 
-    one_set = st.lists(st.sampled_from(range(len(every))), min_size=examples, max_size=examples, unique=True)
-    size = deck_size(examples)
+    bits = max(1, (len(every) - 1).bit_length()) + 8  # 8 spare bits keep the modulo's bias under 1/256
+    index = st.lists(st.booleans(), min_size=bits, max_size=bits).map(
+        lambda flips: sum(flip << position for position, flip in enumerate(flips)) % len(every)
+    )
+    candidates = examples + 2
+    size = deck_size(candidates * bits)
     drawn: list[list[list[int]]] = []
 
-    # Hypothesis's first example is its simplest (every index 0); the second is drawn from the seed.
+    # Hypothesis's first example is its simplest (every flip False); the second is drawn from the seed.
     @hypothesis_seed(seed)
     @settings(
         database=None,
@@ -75,7 +85,7 @@ def _deck(family: Family, examples: int, seed: int) -> list[tuple[tuple[int, ...
         verbosity=Verbosity.quiet,
         suppress_health_check=list(HealthCheck),
     )
-    @given(st.lists(one_set, min_size=size, max_size=size))
+    @given(st.lists(st.lists(index, min_size=candidates, max_size=candidates), min_size=size, max_size=size))
     def collect(deck: list[list[int]]) -> None:
         drawn.append(deck)
 
@@ -83,7 +93,12 @@ def _deck(family: Family, examples: int, seed: int) -> list[tuple[tuple[int, ...
         collect()
     except HypothesisException as error:
         raise FineError(f"--fine-forms: Hypothesis could not draw variants of {family.name!r}: {error}") from None
-    return [tuple(every[index] for index in entry) for entry in drawn[-1]]
+    sets = []
+    for entry in drawn[-1]:
+        chosen = list(dict.fromkeys(entry))[:examples]
+        chosen += [index for index in range(len(every)) if index not in chosen][: examples - len(chosen)]
+        sets.append(tuple(every[index] for index in chosen))
+    return sets
 
 
 def _slot(family: str, key: str, count: int) -> int:
