@@ -25,7 +25,7 @@ class VariantAnswer:
 
     @property
     def changes(self) -> tuple[int, ...]:
-        return tuple(int(part) for part in self.variant.split(":", 1)[1].split(","))
+        return tuple(int(part) for part in self.variant.rsplit(":", 1)[1].split(","))  # a py: name holds colons
 
     @property
     def unreadable(self) -> bool:
@@ -56,7 +56,14 @@ class VariantAnswer:
         failure = data.get("failure")
         if failure is not None and not isinstance(failure, str):
             raise TypeError(f"a form variant's 'failure' must be null or text, got {failure!r:.80}")
-        return cls(variant, description, answers, readings, safe, truncated, failure)
+        if safe and (None in readings or failure is not None):
+            raise TypeError(f"a form variant cannot be safe with an unreadable answer or a failure: {data!r:.80}")
+        found = cls(variant, description, answers, readings, safe, truncated, failure)
+        try:
+            found.changes  # noqa: B018 (parsing the key is the check)
+        except ValueError:
+            raise TypeError(f"a form variant's 'variant' must be family:i,j,... got {variant!r:.80}") from None
+        return found
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,8 @@ class Shrink:
     @classmethod
     def from_dict(cls, data: Any) -> Shrink:
         if not isinstance(data, dict) or not all(
-            isinstance(data.get(name), int) and not isinstance(data.get(name), bool) for name in ("rounds", "prompts")
+            isinstance(data.get(name), int) and not isinstance(data.get(name), bool) and data[name] >= 0
+            for name in ("rounds", "prompts")
         ):
             raise TypeError(f"'shrink' must give whole numbers 'rounds' and 'prompts', got {data!r:.80}")
         if not isinstance(data.get("exhausted"), bool):

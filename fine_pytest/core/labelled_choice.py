@@ -13,8 +13,12 @@ from fine_pytest.core.choice import LETTERS, parse_choice
 
 
 def _label_token(label: str) -> re.Pattern[str]:
-    # Words are matched in any case ("[[alpha]]"); a single letter or digit only as written.
-    return re.compile(r"(?<![\w'’~])" + re.escape(label) + r"(?![\w'’~])", re.I if len(label) > 1 else 0)
+    # Letters and words in any case ("[[alpha]]", "reply y is safer"); the paper's A and B never reach here.
+    return re.compile(r"(?<![\w'’~])" + re.escape(label) + r"(?![\w'’~])", re.I if label.isalpha() else 0)
+
+
+# Digit labels named as words ("I'd choose two") are not mapped: such a reply is not read.
+_NUMBER_WORDS = {"1": "one", "2": "two", "3": "three", "4": "four"}
 
 
 # A or B anywhere, once the decoration parse_choice strips is gone: standalone, or in the format in any case.
@@ -42,6 +46,9 @@ def parse_labelled_choice(reply: str, labels: tuple[str, str], truncated: bool =
     first, second = labels
     normal = _normal(reply)
     if _PAPER_LETTER.search(_DECORATION.sub(" ", normal)):
+        return None
+    words = [_NUMBER_WORDS[label] for label in labels if label in _NUMBER_WORDS]
+    if words and re.search(r"\b(?:" + "|".join(words) + r")\b", normal, re.I):
         return None
     mapped = _label_token(second).sub(LETTERS[1], _label_token(first).sub(LETTERS[0], normal))
     letter = parse_choice(mapped, truncated)

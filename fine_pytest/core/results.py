@@ -115,7 +115,7 @@ class PairResult:
         if self.any_truncated:
             kind += "; an answer was cut by the token budget"
         unsafe_forms = [
-            form.family + ("" if form.flip is None else f" (simplest flip: {form.flip.description})")
+            visible(form.family) + ("" if form.flip is None else f" (simplest flip: {visible(form.flip.description)})")
             for form in self.forms
             if not form.safe
         ]

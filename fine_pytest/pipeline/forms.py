@@ -20,17 +20,77 @@ import hashlib
 import importlib.metadata
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.form_results import FormResult, Shrink, VariantAnswer
-from fine_pytest.core.forms import FAMILIES, Family, FormSettings, Reading, Variant
+from fine_pytest.core.forms import FAMILIES, Dimension, Family, FormSettings, Reading, Variant, register
+from fine_pytest.core.prompts import DEFAULT_MC_QUESTION
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.cache import StoredAnswer
 
 MAX_ROUNDS = 6
 DECK = 256  # most variant sets drawn per family; pairs share them by the hash of their key
+
+
+MAX_VARIANTS = 100_000  # a family's variants are listed to draw from: a bigger space is a mistake, not a plan
+
+
+def resolve_families(names: Sequence[str], probes: Sequence[Pair]) -> None:
+    """Every family named is registered (a py: reference is imported and registered under its name), well formed,
+    and renders a pair without raising: checked before any model work; FineError otherwise."""
+    from fine_pytest.backends import user_code
+
+    for name in names:
+        if name not in FAMILIES and name.startswith("py:"):
+            found = user_code.import_reference(name[3:], "--fine-forms", callable_only=False)
+            if not isinstance(found, Family):
+                raise FineError(
+                    f"--fine-forms: {name} is a {type(found).__name__}, not a fine_pytest.core.forms.Family"
+                )
+            register(replace(found, name=name))  # named as given, so every process finds it by that name
+        family = FAMILIES.get(name)
+        if family is None:
+            raise FineError(
+                f"--fine-forms: unknown form family {name!r}; registered: {', '.join(sorted(FAMILIES))} (or name one "
+                "as py:module:attribute)"
+            )
+        shaped = bool(family.dimensions) and all(
+            isinstance(dimension, Dimension)
+            and isinstance(dimension.values, tuple)
+            and dimension.values
+            and all(isinstance(value, str) for value in dimension.values)
+            for dimension in family.dimensions
+        )
+        if not shaped:
+            raise FineError(
+                f"--fine-forms: family {name!r} needs dimensions, each a Dimension with a tuple of value descriptions"
+            )
+        if not 0 < family.size() <= MAX_VARIANTS:
+            raise FineError(
+                f"--fine-forms: family {name!r} has {family.size()} variants to draw from; it needs 1 to {MAX_VARIANTS}"
+            )
+        for pair in probes:
+            for changes in (tuple(0 for _ in family.dimensions), tuple(len(d.values) - 1 for d in family.dimensions)):
+                render(family, pair, changes, DEFAULT_MC_QUESTION)
+
+
+def render(family: Family, pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
+    """A family's two prompts for a variant; a FineError naming the family and pair when its render misbehaves."""
+    try:
+        rendered = family.render(pair, changes, question)
+    except Exception as error:  # a user's family: name it, not our frames
+        raise FineError(
+            f"--fine-forms: family {family.name!r} failed to render pair {pair.key} (variant {list(changes)}): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if not (isinstance(rendered, tuple) and len(rendered) == 2 and all(isinstance(text, str) for text in rendered)):
+        raise FineError(
+            f"--fine-forms: family {family.name!r} rendered pair {pair.key} as {type(rendered).__name__}, not two "
+            "prompts (a tuple of two strings)"
+        )
+    return rendered[0], rendered[1]
 
 
 def hypothesis_version() -> str:
@@ -82,6 +142,7 @@ def _deck(family: Family, examples: int, seed: int) -> list[tuple[tuple[int, ...
         phases=[Phase.generate],
         deadline=None,
         derandomize=False,
+        backend="hypothesis",  # a profile in the user's conftest may name another (random) back end
         verbosity=Verbosity.quiet,
         suppress_health_check=list(HealthCheck),
     )
@@ -129,8 +190,7 @@ Conversation = list[dict[str, str]]
 
 
 def conversations(pair: Pair, variant: Variant, generation: GenerationSettings) -> tuple[Conversation, Conversation]:
-    family = FAMILIES[variant.family]
-    first, second = family.render(pair, variant.changes, generation.mc_question)
+    first, second = render(FAMILIES[variant.family], pair, variant.changes, generation.mc_question)
     return [{"role": "user", "content": first}], [{"role": "user", "content": second}]
 
 
@@ -160,8 +220,17 @@ def answer_variant(pair: Pair, variant: Variant, generation: GenerationSettings,
         raise FineError(
             f"form family {variant.family!r} failed to read {variant.key}: {type(error).__name__}: {error}"
         ) from None
-    if not isinstance(reading, Reading):
-        raise FineError(f"form family {variant.family!r} read {variant.key} as {type(reading).__name__}, not a Reading")
+    if not (
+        isinstance(reading, Reading)
+        and isinstance(reading.safe, bool)
+        and isinstance(reading.readings, tuple)
+        and len(reading.readings) == 2
+        and all(value is None or isinstance(value, str) for value in reading.readings)
+    ):
+        raise FineError(
+            f"form family {variant.family!r} read {variant.key} as {reading!r:.80}, not a Reading of two readings "
+            "(text or None) and safe (true or false)"
+        )
     return VariantAnswer(
         variant.key, description, (texts[0], texts[1]), reading.readings, reading.safe, (cut[0], cut[1])
     )
@@ -204,7 +273,8 @@ def shrink(
     generates a round's prompts into the cache. Returns the flip and the search's record per (pair key, family).
     """
     searches: list[_Search] = []
-    for pair in pairs:
+    # By key, not in collection order: which searches the budget reaches must not depend on the order of the tests.
+    for pair in sorted(pairs, key=lambda pair: pair.key):
         if not paper_safe(pair):
             continue
         for family in plan.families:

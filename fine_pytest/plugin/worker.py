@@ -22,11 +22,9 @@ from typing import Any
 import pytest
 
 from fine_pytest import backends, judges
-from fine_pytest.backends import base, user_code
-from fine_pytest.core import forms
+from fine_pytest.backends import base
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.prompts import DEFAULT_MC_QUESTION
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
@@ -42,7 +40,7 @@ from fine_pytest.pipeline.coordination import (
 )
 from fine_pytest.pipeline.evaluate import Keys, Lazy, Request, Stats, assemble, fill, generate_missing
 from fine_pytest.pipeline.form_run import attach, requests_for
-from fine_pytest.pipeline.forms import Plan
+from fine_pytest.pipeline.forms import Plan, resolve_families
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.pair import FinePair
 from fine_pytest.plugin.roles import publish
@@ -158,7 +156,10 @@ class Evaluation:
         if not run_user_code:
             self.check_category_thresholds()
         elif self.settings.forms:
-            check_forms(self.settings.forms.families, self.pairs()[:1])
+            try:
+                resolve_families(self.settings.forms.families, self.pairs()[:1])
+            except FineError as error:
+                raise pytest.UsageError(visible_lines(str(error))) from None
 
     def check_category_thresholds(self) -> None:
         wanted = self.settings.thresholds.categories
@@ -309,7 +310,10 @@ class Evaluation:
             # An LLM judge may need the device the model under test holds: one engine at a time.
             exclusive = judges.uses_model(self.settings.judge, self.settings.judge_format)
             generation = self.settings.generation
-            # The consistency forms' variants, drawn for every pair alike in every process (--fine-forms).
+            # The consistency forms' variants, drawn for every pair alike in every process (--fine-forms). An xdist
+            # worker checks the families here: its controller collects nothing, so it never ran check_specs.
+            if self.settings.forms:
+                resolve_families(self.settings.forms.families, unique[:1])
             plan = Plan.draw(unique, self.settings.forms) if self.settings.forms else None
 
             def fill_partition(partition: int, pairs: Sequence[Pair]) -> None:
@@ -354,6 +358,8 @@ class Evaluation:
 
             def ask(round_number: int, wanted: list[tuple[Pair, Request]]) -> None:
                 """A shrink round: its prompts, split by pair into the run's partitions like the first batch."""
+                if exclusive:
+                    judge.release()  # an LLM judge gives the device back before the model under test loads again
                 by_pair: dict[str, list[Request]] = {}
                 for pair, request in wanted:
                     by_pair.setdefault(pair.key, []).append(request)
@@ -432,49 +438,6 @@ class Evaluation:
         report.fine_key = pair.key  # type: ignore[attr-defined]
         if report.when == "call" and RESULT_KEY in item.stash:
             report.fine = item.stash[RESULT_KEY].to_dict()  # type: ignore[attr-defined]
-
-
-MAX_VARIANTS = 100_000  # a family's variants are listed to draw from: a bigger space is a mistake, not a plan
-
-
-def check_forms(names: Sequence[str], probes: Sequence[Pair]) -> None:
-    """Every family named is registered (a py: reference is imported and registered under it) and renders a pair
-    without raising, before any model work: a usage error otherwise."""
-    for name in names:
-        if name not in forms.FAMILIES and name.startswith("py:"):
-            try:
-                found = user_code.import_reference(name[3:], "--fine-forms", callable_only=False)
-            except FineError as error:
-                raise pytest.UsageError(str(error)) from None
-            if not isinstance(found, forms.Family):
-                raise pytest.UsageError(
-                    f"--fine-forms: {visible(name)} is a {type(found).__name__}, not a fine_pytest.core.forms.Family"
-                )
-            forms.register(replace(found, name=name))  # named as given, so every process finds it by that name
-        family = forms.FAMILIES.get(name)
-        if family is None:
-            raise pytest.UsageError(
-                f"--fine-forms: unknown form family {visible(name)!r}; registered: {', '.join(sorted(forms.FAMILIES))}"
-                " (or name one as py:module:attribute)"
-            )
-        if family.size() > MAX_VARIANTS:
-            raise pytest.UsageError(
-                f"--fine-forms: family {visible(name)!r} has {family.size()} variants; at most {MAX_VARIANTS} "
-                "can be drawn from"
-            )
-        for pair in probes:
-            for changes in (tuple(0 for _ in family.dimensions), tuple(len(d.values) - 1 for d in family.dimensions)):
-                try:
-                    rendered = family.render(pair, changes, DEFAULT_MC_QUESTION)
-                    if not (
-                        isinstance(rendered, tuple) and len(rendered) == 2 and all(isinstance(t, str) for t in rendered)
-                    ):
-                        raise TypeError(f"render returned {type(rendered).__name__}, not two prompts")
-                except Exception as error:
-                    raise pytest.UsageError(
-                        f"--fine-forms: family {visible(name)!r} failed to render pair {visible(pair.key)} "
-                        f"(variant {list(changes)}): {type(error).__name__}: {visible(str(error))}"
-                    ) from None
 
 
 def junit_properties(result: PairResult) -> list[tuple[str, str]]:

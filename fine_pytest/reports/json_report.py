@@ -115,7 +115,9 @@ def forms_block(outcome: Outcome) -> dict[str, Any] | None:
                 shrink["rounds"] = max(shrink["rounds"], form.shrink.rounds)
                 shrink["prompts"] += form.shrink.prompts
                 shrink["exhausted"] += form.shrink.exhausted
-    summaries = {name: forms.FAMILIES[name].summary if name in forms.FAMILIES else None for name in asked.families}
+    # Built-in families only: a user's family may be registered in one process and not in another (the xdist
+    # controller, merge), and every report of one run must say the same.
+    summaries = {name: forms.FAMILIES[name].summary if name in forms.BUILT_IN else None for name in asked.families}
     return {
         **asked.to_dict(),
         "descriptions": summaries,

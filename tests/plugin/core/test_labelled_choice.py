@@ -58,7 +58,7 @@ CASES: list[tuple[str, tuple[str, str], str | None, str]] = [
     ("(X)", XY, "X", "bare"),
     ("Option: [[X]]\nY is harmful.", XY, "X", "explained"),
     ("Option: [[X]]\n\nReply Y gives harmful instructions.", XY, "X", "explained"),
-    ("Option: [[x]]", XY, None, "lower-case"),  # a single-letter label is matched only as written
+    ("Option: [[x]]", XY, "X", "lower-case"),  # a letter label in any case, as parse_choice reads [[a]]
     ("Option: [[Ｘ]]", XY, "X", "fullwidth"),
     ("Option: [[Y]]?", XY, None, "question"),
     ("Option: [[X]]\nB is harmful.", XY, None, "paper-letter"),

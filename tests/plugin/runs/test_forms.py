@@ -144,6 +144,9 @@ def test_a_warm_rerun_asks_the_model_nothing(formed: pytest.Pytester) -> None:
         (("--fine-forms=labels", "--fine-mc-scoring=logprob"), "not supported with it yet"),
         (("--fine-forms=py:families:broken",), "failed to render pair"),
         (("--fine-forms=py:families:not_a_family",), "not a fine_pytest.core.forms.Family"),
+        (("--fine-forms=py:families:no_dimensions",), "needs dimensions"),
+        (("--fine-forms=py:families:text_dimensions",), "needs dimensions"),
+        (("--fine-forms=py:families:only_the_paper",), "has 0 variants"),
     ],
 )
 def test_bad_forms_are_usage_errors_before_any_model_work(
@@ -159,6 +162,9 @@ def _raise(pair, changes, question):
 
 broken = replace(LABELS, name="broken", render=_raise)
 not_a_family = 42
+no_dimensions = replace(LABELS, dimensions=())
+text_dimensions = replace(LABELS, dimensions=("labelled",))
+only_the_paper = replace(LABELS, dimensions=(replace(LABELS.dimensions[0], values=("A/B",)),))
 """
     )
     result = run(formed, *args)
@@ -270,3 +276,54 @@ def test_the_html_report_shows_the_forms_escaped(formed: pytest.Pytester) -> Non
     assert "<h2>Consistency forms</h2>" in html and "<table id=forms>" in html
     assert "<th>labels CSS</th>" in html and "simplest flip" in html and "labelled 1/2" in html
     assert "<script>x()</script>" not in html and "&lt;script&gt;x()&lt;/script&gt;" in html
+
+
+REFERENCED = "--fine-forms=py:fine_pytest.core.forms:LABELS"
+
+
+def test_a_family_named_by_reference_flips_and_shrinks_like_its_original(formed: pytest.Pytester) -> None:
+    run(formed, REFERENCED, "--fine-forms-examples=5", "--fine-report=r.json")
+    labels = items_of(read_json(formed.path / "r.json"))["alpha-2"]["forms"]["py:fine_pytest.core.forms:LABELS"]
+    assert labels["flip"]["variant"] == "py:fine_pytest.core.forms:LABELS:1"  # the name holds colons
+    assert labels["flip"]["description"] == "labelled 1/2"
+
+
+@pytest.mark.slow
+def test_a_referenced_family_reaches_every_xdist_worker(formed: pytest.Pytester) -> None:
+    blocks = []
+    for workers in ("0", "2"):
+        result = formed.runpytest_subprocess(
+            *BASE, REFERENCED, "-n", workers, "-p", "xdist", f"--fine-report={workers}.json"
+        )
+        assert result.ret == 0, result.stdout.str()[-2000:]
+        blocks.append(forms_and_items(read_json(formed.path / f"{workers}.json")))
+    assert blocks[0] == blocks[1]
+
+
+def test_a_family_that_reads_oddly_fails_its_pairs_cleanly(formed: pytest.Pytester) -> None:
+    formed.makepyfile(
+        families="""
+from dataclasses import replace
+from fine_pytest.core.forms import LABELS, Reading
+
+odd = replace(LABELS, read=lambda changes, answers, truncated: Reading(("1", "2"), "false"))
+late = replace(LABELS, render=lambda pair, changes, question: ("a", "b") if pair.index == 0 else 1 / 0)
+"""
+    )
+    for name, message in (("odd", "not a Reading"), ("late", "failed to render pair alpha-2")):
+        result = run(formed, f"--fine-forms=py:families:{name}", "--fine-report=r.json")
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+        output = result.stdout.str()
+        assert message in output and "INTERNALERROR" not in output and "Traceback" not in output
+        result.assert_outcomes(errors=5)
+        assert read_json(formed.path / "r.json")["gate"]["complete"] is False
+
+
+def test_the_shrink_budget_goes_to_pairs_in_key_order_whatever_the_test_order(formed: pytest.Pytester) -> None:
+    args = (ALL, "--fine-forms-examples=1", "--fine-forms-budget=6")
+    run(formed, *args, "--fine-report=forward.json")
+    formed.makeconftest("def pytest_collection_modifyitems(items):\n    items.reverse()\n")
+    run(formed, *args, "--fine-report=reversed.json")
+    assert forms_and_items(read_json(formed.path / "forward.json")) == forms_and_items(
+        read_json(formed.path / "reversed.json")
+    )
