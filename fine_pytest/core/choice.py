@@ -176,7 +176,7 @@ def _contradictions(letter: str, after_choice: bool) -> re.Pattern[str]:
 _CONTRADICTIONS = {(letter, after): _contradictions(letter, after) for letter in LETTERS for after in (True, False)}
 
 
-def _normalise(reply: str) -> list[str]:
+def normalised_lines(reply: str) -> list[str]:
     """NFKC (fullwidth Ａ and ［ become A and [), invisible characters removed; the non-empty lines, undecorated."""
     normal = unicodedata.normalize("NFKC", reply).replace("\r", "\n")
     # Format characters (zero-width spaces, invisible operators) could hide a letter from the reader.
@@ -237,7 +237,7 @@ def parse_choice(reply: str, truncated: bool = False) -> str | None:
     """
     if _LOOKALIKES.search(reply) or _MARKUP.search(reply):
         return None
-    lines = _normalise(reply)
+    lines = normalised_lines(reply)
     if not lines:
         return None
     first = _line_reading(lines[0])
