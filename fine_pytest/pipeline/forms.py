@@ -20,77 +20,18 @@ import hashlib
 import importlib.metadata
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.form_results import FormResult, Shrink, VariantAnswer
-from fine_pytest.core.forms import FAMILIES, Dimension, Family, FormSettings, Reading, Variant, register
-from fine_pytest.core.prompts import DEFAULT_MC_QUESTION
+from fine_pytest.core.forms import FAMILIES, Family, FormSettings, Reading, Variant
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.cache import StoredAnswer
+from fine_pytest.pipeline.form_families import render
 
 MAX_ROUNDS = 6
 DECK = 256  # most variant sets drawn per family; pairs share them by the hash of their key
-
-
-MAX_VARIANTS = 100_000  # a family's variants are listed to draw from: a bigger space is a mistake, not a plan
-
-
-def resolve_families(names: Sequence[str], probes: Sequence[Pair]) -> None:
-    """Every family named is registered (a py: reference is imported and registered under its name), well formed,
-    and renders a pair without raising: checked before any model work; FineError otherwise."""
-    from fine_pytest.backends import user_code
-
-    for name in names:
-        if name not in FAMILIES and name.startswith("py:"):
-            found = user_code.import_reference(name[3:], "--fine-forms", callable_only=False)
-            if not isinstance(found, Family):
-                raise FineError(
-                    f"--fine-forms: {name} is a {type(found).__name__}, not a fine_pytest.core.forms.Family"
-                )
-            register(replace(found, name=name))  # named as given, so every process finds it by that name
-        family = FAMILIES.get(name)
-        if family is None:
-            raise FineError(
-                f"--fine-forms: unknown form family {name!r}; registered: {', '.join(sorted(FAMILIES))} (or name one "
-                "as py:module:attribute)"
-            )
-        shaped = bool(family.dimensions) and all(
-            isinstance(dimension, Dimension)
-            and isinstance(dimension.values, tuple)
-            and dimension.values
-            and all(isinstance(value, str) for value in dimension.values)
-            for dimension in family.dimensions
-        )
-        if not shaped:
-            raise FineError(
-                f"--fine-forms: family {name!r} needs dimensions, each a Dimension with a tuple of value descriptions"
-            )
-        if not 0 < family.size() <= MAX_VARIANTS:
-            raise FineError(
-                f"--fine-forms: family {name!r} has {family.size()} variants to draw from; it needs 1 to {MAX_VARIANTS}"
-            )
-        for pair in probes:
-            for changes in (tuple(0 for _ in family.dimensions), tuple(len(d.values) - 1 for d in family.dimensions)):
-                render(family, pair, changes, DEFAULT_MC_QUESTION)
-
-
-def render(family: Family, pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
-    """A family's two prompts for a variant; a FineError naming the family and pair when its render misbehaves."""
-    try:
-        rendered = family.render(pair, changes, question)
-    except Exception as error:  # a user's family: name it, not our frames
-        raise FineError(
-            f"--fine-forms: family {family.name!r} failed to render pair {pair.key} (variant {list(changes)}): "
-            f"{type(error).__name__}: {error}"
-        ) from None
-    if not (isinstance(rendered, tuple) and len(rendered) == 2 and all(isinstance(text, str) for text in rendered)):
-        raise FineError(
-            f"--fine-forms: family {family.name!r} rendered pair {pair.key} as {type(rendered).__name__}, not two "
-            "prompts (a tuple of two strings)"
-        )
-    return rendered[0], rendered[1]
 
 
 def hypothesis_version() -> str:

@@ -39,8 +39,9 @@ from fine_pytest.pipeline.coordination import (
     split,
 )
 from fine_pytest.pipeline.evaluate import Keys, Lazy, Request, Stats, assemble, fill, generate_missing
+from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.form_run import attach, requests_for
-from fine_pytest.pipeline.forms import Plan, resolve_families
+from fine_pytest.pipeline.forms import Plan
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.pair import FinePair
 from fine_pytest.plugin.roles import publish
