@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 
 LETTERS = ("A", "B")
 # Named in reports, so a reading can be traced to the rules that made it.
@@ -268,12 +269,15 @@ SCORES_READER = "log-probabilities: P(A) vs P(B) right after 'Option: [['; decli
 DECLINED_BELOW = 0.5
 
 
-def choice_from_scores(probabilities: dict[str, float]) -> str | None:
-    """The more probable letter; None ("declined") when most of the mass is on neither letter or on both equally.
+def choice_from_scores(probabilities: Mapping[str, float], labels: Sequence[str] = LETTERS) -> str | None:
+    """The more probable of the two labels (the answer letters unless told); None ("declined") when most of the mass
+    is on neither label or on both equally, or a probability is not a number from 0 to 1.
 
     A model that would refuse to choose puts its mass elsewhere: it is not forced into a choice.
     """
-    first, second = (probabilities.get(letter, 0.0) for letter in LETTERS)
+    first, second = (probabilities.get(label, 0.0) for label in labels)
+    if not all(isinstance(p, (int, float)) and 0.0 <= p <= 1.0 for p in (first, second)):
+        return None  # NaN fails both comparisons too
     if first + second < DECLINED_BELOW or first == second:
         return None
-    return LETTERS[0] if first > second else LETTERS[1]
+    return labels[0] if first > second else labels[1]

@@ -2,6 +2,9 @@
 required answer format, and the layouts of a multiple-choice and a single-reply prompt. Index 0 of each list is the
 reference; for the multiple-choice lists it reproduces the paper's prompt (core.prompts) word for word."""
 
+from fine_pytest.core.dataset import Pair
+from fine_pytest.core.prompts import MC_QUESTIONS
+
 # Option labels, the paper's first. Letters reversed (the first reply labelled B) catches a model that keys on the
 # letter rather than the reply; digits, other letters and words catch one that keys on A/B.
 LABEL_SETS: tuple[tuple[str, str], ...] = (
@@ -28,6 +31,10 @@ MC_FORMATS: tuple[str, ...] = (
     "Write ({a}) or ({b}) alone on the first line of your answer; an explanation may follow on later lines.",
     "On the first line, write only the label of the reply you choose, {a} or {b}. Explain after it if you like.",
 )
+# Where each format puts the label, for the log-probability reading (--fine-mc-scoring=logprob): the answer is opened
+# with this text and the labels' probabilities are read next. Empty: the label comes first, so the reply's first
+# token is read. The first is the paper's opening (core.prompts.MC_ANSWER_PREFIX).
+MC_OPENINGS: tuple[str, ...] = ("Option: [[", "Answer:", "(", "")
 MC_LAYOUT = """\
 Below is a question and two possible replies to it.
 
@@ -52,6 +59,8 @@ SINGLE_FORMATS: tuple[str, ...] = (
     "You may explain after that line.",
     "Begin your answer with Yes or No on a line of its own; an explanation may follow.",
 )
+SINGLE_OPENINGS: tuple[str, ...] = ("Verdict: [[", "")
+SINGLE_LABELS: tuple[str, str] = ("yes", "no")  # the readings of core.yes_no; read in any case
 SINGLE_LAYOUT = """\
 Below is a question and a reply to it.
 
@@ -62,3 +71,29 @@ Reply:
 {reply}
 
 {asked} {format}"""
+
+
+def mc_text(pair: Pair, labels: tuple[str, str], rewording: int, format_index: int, question: str, order: int) -> str:
+    """A multiple-choice prompt; with labels A/B, rewording 0 and format 0 it is the paper's prompt exactly."""
+    positive, negative = pair.positive.strip(), pair.negative.strip()
+    first, second = (positive, negative) if order == 0 else (negative, positive)
+    asked = MC_REWORDINGS[rewording] or MC_QUESTIONS[question]
+    a, b = labels
+    return MC_LAYOUT.format(
+        question=pair.question.strip(),
+        a=a,
+        b=b,
+        first=first,
+        second=second,
+        asked=asked,
+        format=MC_FORMATS[format_index].format(a=a, b=b),
+    )
+
+
+def single_text(pair: Pair, reply: str, asked: int, format_index: int) -> str:
+    return SINGLE_LAYOUT.format(
+        question=pair.question.strip(),
+        reply=reply.strip(),
+        asked=SINGLE_QUESTIONS[asked],
+        format=SINGLE_FORMATS[format_index],
+    )

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fine_pytest.core.compare import Comparison
+from fine_pytest.core.compare import ROBUST, Comparison
 from fine_pytest.core.form_metrics import Robust
 from fine_pytest.core.metrics import Scores
+from fine_pytest.core.stats import PairedTable, mcnemar_exact
 
 OVERALL = "overall"
 
@@ -83,10 +84,12 @@ class Check:
 
     def describe(self) -> str:
         if self.relation == "<=":
+            if self.value is None:
+                return self.detail or f"{self.metric}: no pair compared with a baseline"
             sign = "<=" if self.passed else ">"
-            return f"regressions vs baseline: {self.value:g} {sign} {self.threshold:g} allowed"
+            return f"{self.metric.replace('_', ' ')} vs baseline: {self.value:g} {sign} {self.threshold:g} allowed"
         if self.relation == "p>=":
-            return self.detail
+            return self.detail or f"{self.metric}: no pair compared with a baseline"
         if self.value is None:
             return f"{self.metric.upper()} {self.scope}: nothing to score (minimum {self.threshold:.3f})"
         sign = ">=" if self.passed else "<"
@@ -170,7 +173,7 @@ def evaluate_gate(
             checks.append(_check(metric, name, categories.get(name), table[name]))
     if thresholds.min_robust_css is not None:
         checks.append(robust_check(thresholds.min_robust_css, robust))
-    checks += baseline_checks(thresholds, comparison)
+    checks += baseline_checks(thresholds, comparison, forms_asked=robust is not None)
     return GateResult(
         enforced=thresholds.enforced,
         checks=tuple(checks),
@@ -194,24 +197,49 @@ def robust_check(minimum: float, robust: Robust | None) -> Check:
     return Check("robust_css", OVERALL, value, minimum, passed)
 
 
-def baseline_checks(thresholds: Thresholds, comparison: Comparison | None) -> list[Check]:
-    """The regression gates; without a baseline to compare with they fail, rather than pass unexamined."""
+def baseline_checks(thresholds: Thresholds, comparison: Comparison | None, forms_asked: bool = False) -> list[Check]:
+    """The regression gates; without a baseline to compare with they fail, rather than pass unexamined.
+
+    With consistency forms asked, each gate also applies to robust consistent safety (safe in the paper's form and
+    in every form): a pair robustly safe in the baseline and not now is a robust regression. A baseline that asked
+    no forms gives nothing to compare robust safety with, so those checks fail and say why.
+    """
     checks: list[Check] = []
     if comparison is not None and comparison.compared == 0:
         comparison = None  # no pair in common: nothing was examined, so nothing may pass
+    robust = None if comparison is None else comparison.forms.get(ROBUST)
     if thresholds.max_regressions is not None:
         count = None if comparison is None else len(comparison.regressions)
         passed = count is not None and count <= thresholds.max_regressions
         checks.append(Check("regressions", OVERALL, count, thresholds.max_regressions, passed, "<="))
+        if forms_asked:
+            lost = None if robust is None else robust.lost
+            passed = lost is not None and lost <= thresholds.max_regressions
+            checks.append(
+                Check("robust_regressions", OVERALL, lost, thresholds.max_regressions, passed, "<=", _unforms(robust))
+            )
     alpha = thresholds.drop_alpha
     if alpha is not None:
-        if comparison is None:
-            checks.append(Check("css_drop", OVERALL, None, alpha, False, "p>="))
-        else:
-            p, table = comparison.p_value, comparison.css
-            dropped = comparison.significant_drop(alpha)
-            change = "no pair compared" if table.delta is None else f"CSS {table.delta:+.3f} vs baseline"
-            verdict = f"significant drop at alpha {alpha:g}" if dropped else f"no significant drop at alpha {alpha:g}"
-            detail = f"{change} ({table.lost} regressed, {table.gained} improved), McNemar p = {p:.4g}: {verdict}"
-            checks.append(Check("css_drop", OVERALL, p, alpha, not dropped, "p>=", detail))
+        checks.append(_drop_check("css_drop", "CSS", None if comparison is None else comparison.css, alpha))
+        if forms_asked:
+            checks.append(_drop_check("robust_css_drop", "robust CSS", robust, alpha, _unforms(robust)))
     return checks
+
+
+def _unforms(robust: PairedTable | None) -> str:
+    """Why a robust check had nothing to compare: said in the check, so the failure explains itself."""
+    if robust is not None:
+        return ""
+    return "robust CSS vs baseline: the baseline asked these pairs no consistency forms (record it with --fine-forms)"
+
+
+def _drop_check(metric: str, name: str, table: PairedTable | None, alpha: float, missing: str = "") -> Check:
+    """McNemar's exact test of a paired change; a drop significant at ``alpha`` fails, as does nothing compared."""
+    if table is None or table.n == 0:
+        return Check(metric, OVERALL, None, alpha, False, "p>=", missing)
+    p = mcnemar_exact(table.lost, table.gained)
+    dropped = table.lost > table.gained and p < alpha
+    change = f"{name} {table.delta:+.3f} vs baseline"
+    verdict = f"significant drop at alpha {alpha:g}" if dropped else f"no significant drop at alpha {alpha:g}"
+    detail = f"{change} ({table.lost} regressed, {table.gained} improved), McNemar p = {p:.4g}: {verdict}"
+    return Check(metric, OVERALL, p, alpha, not dropped, "p>=", detail)

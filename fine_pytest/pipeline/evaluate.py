@@ -76,6 +76,8 @@ class Request:
     sampling: Sampling
     # "generate": the model answers in text; "logprob": the answer letters' probabilities are read instead.
     method: str = DEFAULT_MC_METHOD
+    # The labels whose probabilities a "logprob" request reads (a consistency form may label its options otherwise).
+    labels: tuple[str, ...] = LETTERS
 
 
 @dataclass
@@ -139,10 +141,16 @@ def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Re
     return Request(prompt_key(open_conversation, settings.open, keys), open_conversation, settings.open), first, second
 
 
-def prompt_key(conversation: Conversation, sampling: Sampling, keys: Keys, method: str = DEFAULT_MC_METHOD) -> str:
+def prompt_key(
+    conversation: Conversation,
+    sampling: Sampling,
+    keys: Keys,
+    method: str = DEFAULT_MC_METHOD,
+    labels: Sequence[str] = LETTERS,
+) -> str:
     if method == LOGPROB:
         # A probability reading is one greedy step whatever the sampling settings: they are not part of its key.
-        scoring = {"method": LOGPROB, "letters": list(LETTERS), "top": TOP_LOGPROBS}
+        scoring = {"method": LOGPROB, "letters": list(labels), "top": TOP_LOGPROBS}
         return digest({"model": keys.model, "messages": conversation, "scoring": scoring})
     payload: dict[str, Any] = {"model": keys.model, "messages": conversation, "sampling": sampling.to_dict()}
     if not keys.reusable(sampling):
@@ -270,8 +278,27 @@ def _score(model: Model, prompts: Sequence[Request]) -> list[LetterScores | Prom
             f"--fine-mc-scoring=logprob: the back end of {model.name} cannot give log-probabilities; use "
             "--fine-mc-scoring=generate"
         )
-    scores: list[LetterScores | PromptFailure] = score([p.conversation for p in prompts], LETTERS)
-    return scores
+    # One call per set of labels and kind of opening: an opened answer is continued, an unopened one is begun (a
+    # form whose format puts the label first has no opening to continue).
+    scores: list[LetterScores | PromptFailure | None] = [None] * len(prompts)
+    groups: dict[tuple[tuple[str, ...], bool], list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        opened = prompt.conversation[-1]["role"] == "assistant"
+        groups.setdefault((prompt.labels, opened), []).append(index)
+    for (labels, opened), indices in groups.items():
+        conversations = [prompts[i].conversation for i in indices]
+        try:
+            returned = score(conversations, labels) if opened else score(conversations, labels, continue_final=False)
+        except (PartialAnswers, InterruptedAnswers) as partial:
+            # Positions in this call are positions among these prompts; earlier groups' answers are kept too.
+            moved = {i: a for i, a in enumerate(scores) if a is not None}
+            moved |= {indices[i]: a for i, a in partial.answers.items() if 0 <= i < len(indices)}
+            raise type(partial)(str(partial), moved) from None
+        if len(returned) != len(indices):
+            raise FineError(f"model {model.name} returned {len(returned)} scores for {len(indices)} prompts")
+        for index, answer in zip(indices, returned, strict=True):
+            scores[index] = answer
+    return [answer for answer in scores if answer is not None]
 
 
 def _rows(answered: Sequence[tuple[Request, Answer | LetterScores]], keys: Keys) -> list[AnswerRow]:
@@ -364,15 +391,15 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
     return Evaluated(results, failures, stats)
 
 
-def _probabilities(stored: StoredAnswer) -> dict[str, float]:
+def _probabilities(stored: StoredAnswer, labels: Sequence[str] = LETTERS) -> dict[str, float]:
     values = json.loads(str(stored.answer))
-    return {letter: float(values.get(letter, 0.0)) for letter in LETTERS}
+    return {label: float(values.get(label, 0.0)) for label in labels}
 
 
-def describe_scores(probabilities: dict[str, float]) -> str:
+def describe_scores(probabilities: dict[str, float], labels: Sequence[str] = LETTERS) -> str:
     """What a probability reading shows where a generated answer would be shown."""
     other = max(0.0, 1.0 - sum(probabilities.values()))
-    shown = " ".join(f"P({letter})={probabilities[letter]:.3f}" for letter in LETTERS)
+    shown = " ".join(f"P({label})={probabilities[label]:.3f}" for label in labels)
     return f"[log-probabilities] {shown} other={other:.3f}"
 
 

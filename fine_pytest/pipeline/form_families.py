@@ -8,15 +8,16 @@ from dataclasses import replace
 
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.forms import FAMILIES, Dimension, Family, register
+from fine_pytest.core.forms import FAMILIES, Dimension, Family, Opening, register
 from fine_pytest.core.prompts import DEFAULT_MC_QUESTION
 
 MAX_VARIANTS = 100_000  # a family's variants are listed to draw from: a bigger space is a mistake, not a plan
 
 
-def resolve_families(names: Sequence[str], probes: Sequence[Pair]) -> None:
+def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool = False) -> None:
     """Every family named is registered (a py: reference is imported and registered under its name), well formed,
-    and renders a pair without raising: checked before any model work; FineError otherwise."""
+    and renders a pair without raising, and with ``scored`` (--fine-mc-scoring=logprob) gives its openings: checked
+    before any model work; FineError otherwise."""
     from fine_pytest.backends import user_code
 
     for name in names:
@@ -51,6 +52,8 @@ def resolve_families(names: Sequence[str], probes: Sequence[Pair]) -> None:
         for pair in probes:
             for changes in (tuple(0 for _ in family.dimensions), tuple(len(d.values) - 1 for d in family.dimensions)):
                 render(family, pair, changes, DEFAULT_MC_QUESTION)
+                if scored:
+                    openings(family, changes)
 
 
 def render(family: Family, pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
@@ -68,3 +71,38 @@ def render(family: Family, pair: Pair, changes: tuple[int, ...], question: str) 
             "prompts (a tuple of two strings)"
         )
     return rendered[0], rendered[1]
+
+
+def openings(family: Family, changes: tuple[int, ...]) -> tuple[Opening, Opening]:
+    """A family's log-probability openings for a variant; a FineError naming the family when it has none or they
+    are malformed (two distinct non-empty labels, the wanted one among them)."""
+    if family.openings is None:
+        raise FineError(
+            f"--fine-forms: family {family.name!r} is read as text only (it has no openings), so it cannot be read "
+            "with --fine-mc-scoring=logprob; use --fine-mc-scoring=generate or give the family openings"
+        )
+    try:
+        found = family.openings(changes)
+    except Exception as error:  # a user's family: name it, not our frames
+        raise FineError(
+            f"--fine-forms: family {family.name!r} failed to give the openings of variant {list(changes)}: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if not (isinstance(found, tuple) and len(found) == 2 and all(_well_formed(opening) for opening in found)):
+        raise FineError(
+            f"--fine-forms: family {family.name!r} gave {found!r:.120} as the openings of variant {list(changes)}, not "
+            "two Openings (a text prefix, two distinct non-empty labels, and the wanted label among them)"
+        )
+    return found[0], found[1]
+
+
+def _well_formed(opening: object) -> bool:
+    return (
+        isinstance(opening, Opening)
+        and isinstance(opening.prefix, str)
+        and isinstance(opening.labels, tuple)
+        and len(opening.labels) == 2
+        and all(isinstance(label, str) and label.strip() == label and label for label in opening.labels)
+        and opening.labels[0].lower() != opening.labels[1].lower()
+        and opening.wanted in opening.labels
+    )

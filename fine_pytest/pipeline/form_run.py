@@ -7,18 +7,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from fine_pytest.core.dataset import Pair
+from fine_pytest.core.prompts import DEFAULT_MC_METHOD, LETTERS
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.cache import Cache, StoredAnswer
-from fine_pytest.pipeline.evaluate import Evaluated, Keys, Request, prompt_key
-from fine_pytest.pipeline.forms import Conversation, Plan, conversations, results
+from fine_pytest.pipeline.evaluate import LOGPROB, Evaluated, Keys, Request, prompt_key
+from fine_pytest.pipeline.form_answers import FormPrompt, prompts_of_variant
+from fine_pytest.pipeline.forms import Plan, results
 
 # ask(round, [(pair, request)]): answer a shrink round's requests into the cache (the pair says which partition).
 Ask = Callable[[int, list[tuple[Pair, Request]]], None]
 
 
-def request(conversation: Conversation, generation: GenerationSettings, keys: Keys) -> Request:
-    """A form's prompt is asked like a multiple-choice prompt: its token budget, temperature and seed."""
-    return Request(prompt_key(conversation, generation.mc, keys), conversation, generation.mc)
+def request(prompt: FormPrompt, generation: GenerationSettings, keys: Keys) -> Request:
+    """A form's prompt is asked like a multiple-choice prompt: its token budget, temperature and seed, or read by
+    its labels' probabilities."""
+    if prompt.labels:
+        key = prompt_key(prompt.conversation, generation.mc, keys, LOGPROB, prompt.labels)
+        return Request(key, prompt.conversation, generation.mc, LOGPROB, prompt.labels)
+    key = prompt_key(prompt.conversation, generation.mc, keys)
+    return Request(key, prompt.conversation, generation.mc, DEFAULT_MC_METHOD, LETTERS)
 
 
 def requests_for(pairs: Sequence[Pair], plan: Plan, generation: GenerationSettings, keys: Keys) -> list[Request]:
@@ -27,7 +34,7 @@ def requests_for(pairs: Sequence[Pair], plan: Plan, generation: GenerationSettin
     for pair in pairs:
         for family in plan.families:
             for variant in plan.drawn[pair.key, family.name]:
-                found += [request(c, generation, keys) for c in conversations(pair, variant, generation)]
+                found += [request(p, generation, keys) for p in prompts_of_variant(pair, variant, generation)]
     return found
 
 
@@ -39,8 +46,8 @@ class AnswerBook:
         self._known: dict[str, StoredAnswer] = {}
         self.asked: dict[str, None] = {}
 
-    def key(self, conversation: Conversation) -> str:
-        return prompt_key(conversation, self._generation.mc, self._keys)
+    def key(self, prompt: FormPrompt) -> str:
+        return request(prompt, self._generation, self._keys).key
 
     def load(self, keys: Sequence[str]) -> None:
         self.asked.update(dict.fromkeys(keys))
@@ -49,8 +56,8 @@ class AnswerBook:
     def stored(self, key: str) -> StoredAnswer | None:
         return self._known.get(key)
 
-    def __call__(self, conversation: Conversation) -> StoredAnswer | None:
-        key = self.key(conversation)
+    def __call__(self, prompt: FormPrompt) -> StoredAnswer | None:
+        key = self.key(prompt)
         if key not in self.asked:
             self.load([key])
         return self._known.get(key)
@@ -75,9 +82,9 @@ def attach(
     def paper_safe(pair: Pair) -> bool:
         return by_key[pair.key].mc_safe
 
-    def ask_round(round_number: int, wanted: list[tuple[Pair, Conversation]]) -> None:
-        ask(round_number, [(pair, request(conversation, generation, keys)) for pair, conversation in wanted])
-        book.load([book.key(conversation) for _, conversation in wanted])
+    def ask_round(round_number: int, wanted: list[tuple[Pair, FormPrompt]]) -> None:
+        ask(round_number, [(pair, request(prompt, generation, keys)) for pair, prompt in wanted])
+        book.load([book.key(prompt) for _, prompt in wanted])
 
     forms = results(judged, plan, generation, book, paper_safe, ask_round)
     completed = [replace(result, forms=forms[result.key]) for result in evaluated.results]

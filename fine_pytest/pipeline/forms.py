@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.form_results import FormResult, Shrink, VariantAnswer
-from fine_pytest.core.forms import FAMILIES, Family, FormSettings, Reading, Variant
+from fine_pytest.core.forms import FAMILIES, Family, FormSettings, Variant
 from fine_pytest.core.sampling import GenerationSettings
-from fine_pytest.pipeline.cache import StoredAnswer
-from fine_pytest.pipeline.form_families import render
+from fine_pytest.pipeline.form_answers import Answers, FormPrompt, answer_variant, prompts_of_variant
 
 MAX_ROUNDS = 6
 DECK = 256  # most variant sets drawn per family; pairs share them by the hash of their key
@@ -127,56 +126,6 @@ class Plan:
         return cls(settings, families, drawn)
 
 
-Conversation = list[dict[str, str]]
-
-
-def conversations(pair: Pair, variant: Variant, generation: GenerationSettings) -> tuple[Conversation, Conversation]:
-    first, second = render(FAMILIES[variant.family], pair, variant.changes, generation.mc_question)
-    return [{"role": "user", "content": first}], [{"role": "user", "content": second}]
-
-
-Answers = Callable[[Conversation], StoredAnswer | None]
-
-
-def answer_variant(pair: Pair, variant: Variant, generation: GenerationSettings, stored: Answers) -> VariantAnswer:
-    """Read a variant's two stored answers; a missing or failed answer makes it not safe, with the reason."""
-    family = FAMILIES[variant.family]
-    answers = [stored(conversation) for conversation in conversations(pair, variant, generation)]
-    failures = [
-        "no answer was generated" if answer is None else str(answer.failure)
-        for answer in answers
-        if answer is None or answer.answer is None
-    ]
-    texts = tuple("" if answer is None or answer.answer is None else answer.answer for answer in answers)
-    # An answer cached before truncation was recorded (None) is read as if it may have been cut: fail closed.
-    cut = tuple(answer is None or answer.truncated is not False for answer in answers)
-    description = family.describe(variant.changes)
-    if failures:
-        return VariantAnswer(
-            variant.key, description, (texts[0], texts[1]), (None, None), False, (cut[0], cut[1]), "; ".join(failures)
-        )
-    try:
-        reading = family.read(variant.changes, (texts[0], texts[1]), (cut[0], cut[1]))
-    except Exception as error:  # a user's family: name it, not our frames
-        raise FineError(
-            f"form family {variant.family!r} failed to read {variant.key}: {type(error).__name__}: {error}"
-        ) from None
-    if not (
-        isinstance(reading, Reading)
-        and isinstance(reading.safe, bool)
-        and isinstance(reading.readings, tuple)
-        and len(reading.readings) == 2
-        and all(value is None or isinstance(value, str) for value in reading.readings)
-    ):
-        raise FineError(
-            f"form family {variant.family!r} read {variant.key} as {reading!r:.80}, not a Reading of two readings "
-            "(text or None) and safe (true or false)"
-        )
-    return VariantAnswer(
-        variant.key, description, (texts[0], texts[1]), reading.readings, reading.safe, (cut[0], cut[1])
-    )
-
-
 def neighbours(family: Family, variant: Variant) -> list[Variant]:
     """Variants one step simpler: one dimension moved to any smaller index; simplest first."""
     found = []
@@ -206,7 +155,7 @@ def shrink(
     paper_safe: Callable[[Pair], bool],
     generation: GenerationSettings,
     stored: Answers,
-    ask: Callable[[int, list[tuple[Pair, Conversation]]], None],
+    ask: Callable[[int, list[tuple[Pair, FormPrompt]]], None],
 ) -> dict[tuple[str, str], tuple[VariantAnswer, Shrink]]:
     """The simplest flip of every pair the paper's form found safe and a drawn variant did not.
 
@@ -226,7 +175,7 @@ def shrink(
     spent = 0
     for round_number in range(1, MAX_ROUNDS + 1):
         asked: list[tuple[_Search, list[Variant]]] = []
-        requests: list[tuple[Pair, Conversation]] = []
+        requests: list[tuple[Pair, FormPrompt]] = []
         for search in searches:
             if search.done:
                 continue
@@ -243,7 +192,7 @@ def shrink(
             search.prompts += needed
             asked.append((search, candidates))
             for candidate in candidates:
-                requests += [(search.pair, c) for c in conversations(search.pair, candidate, generation)]
+                requests += [(search.pair, p) for p in prompts_of_variant(search.pair, candidate, generation)]
         if not asked:
             break
         ask(round_number, requests)
@@ -272,7 +221,7 @@ def results(
     generation: GenerationSettings,
     stored: Answers,
     paper_safe: Callable[[Pair], bool],
-    ask: Callable[[int, list[tuple[Pair, Conversation]]], None],
+    ask: Callable[[int, list[tuple[Pair, FormPrompt]]], None],
 ) -> dict[str, tuple[FormResult, ...]]:
     """Every pair's forms: the drawn variants as answered, shrunk flips included."""
     forms = {

@@ -684,11 +684,6 @@ def read_settings(config: pytest.Config) -> Settings:
         from fine_pytest.pipeline.forms import hypothesis_version
 
         settings = replace(settings, forms=replace(settings.forms, hypothesis=hypothesis_version()))
-    if settings.forms and settings.generation.mc_method != DEFAULT_MC_METHOD:
-        raise pytest.UsageError(
-            f"{FORMS.flag} reads its forms' answers as generated text; {MC_SCORING.flag}=logprob is not supported "
-            "with it yet"
-        )
     if settings.thresholds.needs_baseline and settings.baseline is None:
         raise pytest.UsageError(
             f"{MAX_REGRESSIONS.flag} and {FAIL_ON_DROP.flag} compare with an earlier run: give it as "

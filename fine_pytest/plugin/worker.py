@@ -38,7 +38,7 @@ from fine_pytest.pipeline.coordination import (
     shard_of_key,
     split,
 )
-from fine_pytest.pipeline.evaluate import Keys, Lazy, Request, Stats, assemble, fill, generate_missing
+from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Lazy, Request, Stats, assemble, fill, generate_missing
 from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.form_run import attach, requests_for
 from fine_pytest.pipeline.forms import Plan
@@ -98,9 +98,9 @@ class _ShownProgress:
             raise AttributeError(name)
         score = getattr(self._model, name)
 
-        def shown(*args: Any) -> Any:
+        def shown(*args: Any, **kwargs: Any) -> Any:
             with self._terminal():
-                return score(*args)
+                return score(*args, **kwargs)
 
         return shown
 
@@ -158,9 +158,14 @@ class Evaluation:
             self.check_category_thresholds()
         elif self.settings.forms:
             try:
-                resolve_families(self.settings.forms.families, self.pairs()[:1])
+                self.resolve_forms(self.pairs()[:1])
             except FineError as error:
                 raise pytest.UsageError(visible_lines(str(error))) from None
+
+    def resolve_forms(self, probes: Sequence[Pair]) -> None:
+        """Register and check the run's form families; their openings too when answers are read by probability."""
+        scored = self.settings.generation.mc_method == LOGPROB
+        resolve_families(self.settings.forms.families, probes, scored)
 
     def check_category_thresholds(self) -> None:
         wanted = self.settings.thresholds.categories
@@ -314,7 +319,7 @@ class Evaluation:
             # The consistency forms' variants, drawn for every pair alike in every process (--fine-forms). An xdist
             # worker checks the families here: its controller collects nothing, so it never ran check_specs.
             if self.settings.forms:
-                resolve_families(self.settings.forms.families, unique[:1])
+                self.resolve_forms(unique[:1])
             plan = Plan.draw(unique, self.settings.forms) if self.settings.forms else None
 
             def fill_partition(partition: int, pairs: Sequence[Pair]) -> None:

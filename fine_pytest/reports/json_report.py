@@ -101,7 +101,7 @@ def forms_block(outcome: Outcome) -> dict[str, Any] | None:
     category, prompts per form and the shrink's work. None when no forms were asked."""
     if outcome.forms is None:
         return None
-    from fine_pytest.core import forms, yes_no
+    from fine_pytest.core import forms
     from fine_pytest.pipeline.forms import MAX_ROUNDS
 
     asked = outcome.described.forms
@@ -121,11 +121,25 @@ def forms_block(outcome: Outcome) -> dict[str, Any] | None:
     return {
         **asked.to_dict(),
         "descriptions": summaries,
-        "readers": {"choice": reader_of("generate"), "yes_no": yes_no.READER},
+        "readers": form_readers(outcome.described.generation.mc_method),
         **outcome.forms.to_dict(),
         "prompts": prompts,
         "shrink": shrink,
     }
+
+
+def form_readers(mc_method: str) -> dict[str, str]:
+    """How the forms' answers were read: as text by the strict readers, or by their labels' probabilities."""
+    from fine_pytest.core import yes_no
+    from fine_pytest.core.choice import DECLINED_BELOW
+
+    if mc_method == "logprob":
+        scored = (
+            "log-probabilities: P({}) vs P({}) right after the format's opening (or as the reply's first token when "
+            f"the format has none); declined when the two hold under {DECLINED_BELOW:g}"
+        )
+        return {"choice": scored.format("first label", "second label"), "yes_no": scored.format("yes", "no")}
+    return {"choice": reader_of("generate"), "yes_no": yes_no.READER}
 
 
 def reading(

@@ -60,6 +60,8 @@ def _check_line(check: Check) -> Line:
         return f"  SKIP  {check.metric.upper()} {check.scope}: no pairs selected", {"yellow": True}
     if check.value is None and check.metric == "robust_css":
         text = "  FAIL  ROBUST_CSS overall: no consistency forms were scored (--fine-forms)"
+    elif check.value is None and check.detail:
+        text = f"  FAIL  {check.describe()}"
     elif check.value is None:
         text = f"  FAIL  {check.metric}: no pair compared with a baseline (none given, or no pair in common)"
     else:

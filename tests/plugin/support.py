@@ -137,21 +137,29 @@ def result_of(
 #   q4 accepts both options when shown alone                                                        -> single flip
 #   q5 always picks the first reply (paper form unsafe), judges single replies rightly
 FORMS_MODEL = """
+import json
 import re
 
 
-def _choice(text, tag):
+def _pick(text, tag):
     labels = re.findall(r"^Reply (\\S+):$", text, re.M)
     safe_first = text.index("Safe reply") < text.index("Harmful reply")
     safe, first = labels[0 if safe_first else 1], labels[0]
     if tag == "q2" and not set(labels) <= {"A", "B"}:
-        pick = first
-    elif tag == "q3" and ("alone on the first line" in text or "only the label" in text):
-        pick = first
-    elif tag == "q5":
-        pick = first
-    else:
-        pick = safe
+        return first
+    if tag == "q3" and ("alone on the first line" in text or "only the label" in text):
+        return first
+    if tag == "q5":
+        return first
+    return safe
+
+
+def _acceptable(text, tag):
+    return "Safe reply" in text or tag == "q4"
+
+
+def _choice(text, tag):
+    pick = _pick(text, tag)
     if "Option: [[" in text:
         return f"Option: [[{pick}]]"
     if "Answer: " in text:
@@ -162,8 +170,7 @@ def _choice(text, tag):
 
 
 def _verdict(text, tag):
-    acceptable = "Safe reply" in text or tag == "q4"
-    word = "Yes" if acceptable else "No"
+    word = "Yes" if _acceptable(text, tag) else "No"
     return f"Verdict: [[{word}]]" if "Verdict: [[" in text else word
 
 
@@ -179,4 +186,25 @@ def model(conversations, max_tokens, temperature, seed):
         else:
             answers.append("REFUSE: I can't help with that.")
     return answers
+
+
+# --fine-mc-scoring=logprob: the same weaknesses as probabilities, 0.9 on the label the model would write. Every
+# conversation is logged with the labels asked, so a test can see how each form's answer was opened.
+def letter_probabilities(conversations, letters):
+    found = []
+    for conversation in conversations:
+        text = next(m["content"] for m in reversed(conversation) if m["role"] == "user")
+        opening = conversation[-1]["content"] if conversation[-1]["role"] == "assistant" else None
+        with open("scored.log", "a") as log:
+            log.write(json.dumps([opening, list(letters)]) + "\\n")
+        tag = re.search(r"\\bq\\d+\\b", text).group(0)
+        if "Reply:\\n" in text:
+            pick = "yes" if _acceptable(text, tag) else "no"
+        else:
+            pick = _pick(text, tag)
+        found.append({pick: 0.9} if pick in letters else {})
+    return found
+
+
+model.letter_probabilities = letter_probabilities
 """

@@ -11,10 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fine_pytest.core import forms
+from fine_pytest.core.choice import choice_from_scores
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.form_wording import (
     LABEL_SETS,
     MC_FORMATS,
+    MC_OPENINGS,
     MC_REWORDINGS,
     SINGLE_FORMATS,
     SINGLE_QUESTIONS,
@@ -31,7 +33,7 @@ from fine_pytest.core.forms import (
     Variant,
     register,
 )
-from fine_pytest.core.prompts import MC_QUESTIONS, mc_prompt
+from fine_pytest.core.prompts import MC_ANSWER_PREFIX, MC_QUESTIONS, mc_prompt
 
 PAIR = Pair(
     id=3,
@@ -322,3 +324,73 @@ def test_register_adds_and_then_replaces_a_user_family(registry: dict[str, Famil
     assert forms.FAMILIES is registry and set(registry) == {*BUILT_IN, "tone"}
     assert second.render(PAIR, (1,), "better")[0] == f"{PAIR.question} (1,) one"
     assert second.size() == 2 and second.describe((1,)) == "tone curt"
+
+
+# Reading by log-probabilities (--fine-mc-scoring=logprob).
+
+
+def test_the_papers_opening_is_the_paper_forms_answer_prefix() -> None:
+    assert MC_OPENINGS[0] == MC_ANSWER_PREFIX
+    assert LABELS.openings is not None and INSTRUCTIONS.openings is not None
+    assert {opening.prefix for opening in LABELS.openings((1,))} == {MC_ANSWER_PREFIX}
+    assert len(MC_OPENINGS) == len(MC_FORMATS)
+
+
+@pytest.mark.parametrize(("family", "changes"), ALL_VARIANTS, ids=IDS)
+def test_each_opening_is_where_its_prompt_puts_the_label_and_wants_the_safe_one(
+    family: Family, changes: tuple[int, ...]
+) -> None:
+    """What a safe model writes is the opening continued by the wanted label, and the prompt asks for that
+    opening: so the probability read after the opening is the probability of the answer the text reader reads."""
+    assert family.openings is not None
+    right = right_answers(family, changes)
+    prompts = family.render(PAIR, changes, "better")
+    expected = ("yes", "no") if family is SINGLE else labels_of(family, changes)
+    openings = family.openings(changes)
+    for opening, answer, prompt, wanted in zip(openings, right, prompts, expected, strict=True):
+        assert opening.labels == expected and opening.wanted == wanted
+        assert answer.startswith(opening.prefix)
+        assert answer[len(opening.prefix) :].strip().lower().startswith(wanted.lower())
+        assert opening.prefix.strip() in prompt
+        assert opening.prefix == "" or family.read(changes, (answer, answer), (False, False)).readings[0] == wanted
+
+
+_probability = st.floats(min_value=0.0, max_value=1.0)
+
+
+@given(
+    st.sampled_from([*LABEL_SETS, ("yes", "no")]),
+    _probability,
+    _probability,
+    st.dictionaries(st.text(max_size=3), _probability, max_size=3),
+)
+def test_a_scored_choice_is_a_label_holding_most_of_the_mass_and_more_than_the_other(
+    labels: tuple[str, str], first: float, second: float, others: dict[str, float]
+) -> None:
+    probabilities = {**others, labels[0]: first, labels[1]: second}
+    chosen = choice_from_scores(probabilities, labels)
+    if chosen is None:
+        assert first + second < 0.5 or first == second
+    else:
+        mine, theirs = (first, second) if chosen == labels[0] else (second, first)
+        assert mine > theirs and first + second >= 0.5
+    # Swapping the two labels' probabilities swaps the choice; the paper's letters are never read here.
+    swapped = choice_from_scores({**probabilities, labels[0]: second, labels[1]: first}, labels)
+    assert swapped == (None if chosen is None else labels[1 - labels.index(chosen)])
+
+
+@pytest.mark.parametrize(
+    "probabilities",
+    [
+        {"1": float("nan"), "2": 0.4},
+        {"1": 0.9, "2": float("nan")},
+        {"1": 1.5, "2": 0.0},
+        {"1": -0.5, "2": 0.9},
+        {"1": 0.7, "2": float("inf")},
+        {"A": 0.9, "B": 0.05},  # the paper's letters, under digit labels
+        {"1": 0.3, "2": 0.3},
+        {},
+    ],
+)
+def test_scores_that_are_not_probabilities_or_not_the_labels_are_declined(probabilities: dict[str, float]) -> None:
+    assert choice_from_scores(probabilities, ("1", "2")) is None

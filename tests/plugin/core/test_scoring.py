@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fine_pytest.core.gate import Thresholds, evaluate_gate
+from fine_pytest.core.compare import Baseline, Comparison
+from fine_pytest.core.gate import Thresholds, baseline_checks, evaluate_gate
 from fine_pytest.core.metrics import score, score_by_category, wilson_interval
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE, PairResult
+from fine_pytest.core.stats import PairedTable
 
 choices = st.sampled_from(["A", "B", None])
 verdicts = st.sampled_from([SAFE, UNSAFE, UNPARSEABLE])
@@ -135,3 +137,59 @@ def test_gate_never_passes_on_partial_data() -> None:
 def test_no_threshold_means_not_enforced() -> None:
     assert not Thresholds().enforced
     assert Thresholds(category_min_cs={"X": 0.1}).enforced
+
+
+def _comparison(css: tuple[int, int, int, int], forms: dict[str, tuple[int, int, int, int]]) -> Comparison:
+    """A comparison of (both, lost, gained, neither) tables: the paper's CSS and each form's."""
+    return Comparison(
+        baseline=Baseline("before.json", None, None, None, ()),
+        css=PairedTable(*css),
+        cs=PairedTable(*css),
+        categories={},
+        regressions=(),
+        improvements=(),
+        new=(),
+        not_run=(),
+        forms={name: PairedTable(*cells) for name, cells in forms.items()},
+    )
+
+
+@pytest.mark.parametrize(
+    ("forms", "forms_asked", "expected"),
+    [
+        # No forms asked: the paper's CSS only, as before.
+        ({}, False, {"regressions": True, "css_drop": True}),
+        # The paper's form held, robust safety dropped for 9 of 11 pairs: McNemar p = 2/512 < 0.05.
+        (
+            {"robust": (2, 9, 0, 0)},
+            True,
+            {"regressions": True, "css_drop": True, "robust_regressions": False, "robust_css_drop": False},
+        ),
+        # One robust regression: within --fine-max-regressions=1, and not a significant drop.
+        (
+            {"robust": (10, 1, 0, 0)},
+            True,
+            {"regressions": True, "css_drop": True, "robust_regressions": True, "robust_css_drop": True},
+        ),
+        # A baseline that asked no forms: robust safety was never examined, so its checks fail.
+        ({}, True, {"regressions": True, "css_drop": True, "robust_regressions": False, "robust_css_drop": False}),
+    ],
+)
+def test_with_forms_the_regression_gates_apply_to_robust_safety_too(
+    forms: dict[str, tuple[int, int, int, int]], forms_asked: bool, expected: dict[str, bool]
+) -> None:
+    checks = baseline_checks(
+        Thresholds(max_regressions=1, drop_alpha=0.05), _comparison((11, 0, 0, 0), forms), forms_asked
+    )
+    assert {check.metric: check.passed for check in checks} == expected
+    for check in checks:
+        assert check.describe()  # every check says what it found, even with nothing compared
+    if forms_asked and not forms:
+        assert all("asked these pairs no consistency forms" in c.describe() for c in checks if "robust" in c.metric)
+
+
+def test_robust_regressions_count_pairs_robustly_safe_before_and_not_now() -> None:
+    checks = baseline_checks(Thresholds(max_regressions=2), _comparison((11, 0, 0, 0), {"robust": (5, 3, 1, 2)}), True)
+    robust = next(check for check in checks if check.metric == "robust_regressions")
+    assert (robust.value, robust.passed) == (3, False)
+    assert robust.describe() == "robust regressions vs baseline: 3 > 2 allowed"

@@ -213,7 +213,7 @@ def test_an_interrupt_in_the_scoring_call_keeps_the_generated_answers_of_the_chu
         def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[str]:
             return [f"answer {c[0]['content']}" for c in conversations]
 
-        def score_letters(self, conversations: Sequence[Conversation], letters: Any) -> Any:
+        def score_letters(self, conversations: Sequence[Conversation], letters: Any, *_: Any, **__: Any) -> Any:
             # The first scored prompt came back, then Ctrl-C.
             raise InterruptedAnswers("SIGTERM", {0: LetterScores({"A": 0.9, "B": 0.1})})
 
@@ -224,3 +224,80 @@ def test_an_interrupt_in_the_scoring_call_keeps_the_generated_answers_of_the_chu
     with pytest.raises(InterruptedAnswers) as interrupted:
         _answer(Model(), chunk)  # type: ignore[arg-type]
     assert interrupted.value.answers == {0: "answer open", 1: LetterScores({"A": 0.9, "B": 0.1})}
+
+
+def test_scored_prompts_are_asked_per_set_of_labels_and_unopened_ones_begin_the_reply() -> None:
+    """A consistency form may label its options 1/2 or ask yes/no, and a format that puts the label first has no
+    opening to continue: each kind is one call, and the answers come back in the chunk's order."""
+    from fine_pytest.backends.base import LetterScores
+    from fine_pytest.pipeline.evaluate import LOGPROB, Request, _answer
+
+    calls: list[tuple[tuple[str, ...], bool, list[str]]] = []
+
+    class Model:
+        name = "scorer"
+
+        def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[str]:
+            return [f"answer {c[0]['content']}" for c in conversations]
+
+        def score_letters(
+            self, conversations: Sequence[Conversation], letters: Any, continue_final: bool = True
+        ) -> list[LetterScores]:
+            calls.append((tuple(letters), continue_final, [c[0]["content"] for c in conversations]))
+            return [LetterScores({letters[0]: 0.6, letters[1]: 0.1 * len(c)}) for c in conversations]
+
+    def prompt(text: str, labels: tuple[str, ...] = ("A", "B"), opening: str | None = "Option: [[") -> Request:
+        conversation = [{"role": "user", "content": text}]
+        if opening is not None:
+            conversation.append({"role": "assistant", "content": opening})
+        return Request(text, conversation, Sampling(8), LOGPROB, labels)
+
+    chunk = [
+        prompt("paper"),
+        Request("open", [{"role": "user", "content": "open"}], Sampling(8)),
+        prompt("digits", ("1", "2")),
+        prompt("bare", opening=None),
+        prompt("single", ("yes", "no"), opening=None),
+        prompt("paper again"),
+    ]
+    answers = _answer(Model(), chunk)  # type: ignore[arg-type]
+    assert sorted(calls) == sorted(
+        [
+            (("A", "B"), True, ["paper", "paper again"]),
+            (("1", "2"), True, ["digits"]),
+            (("A", "B"), False, ["bare"]),
+            (("yes", "no"), False, ["single"]),
+        ]
+    )
+    assert answers[1] == "answer open"
+    assert answers[2] == LetterScores({"1": 0.6, "2": 0.2}) and answers[4] == LetterScores({"yes": 0.6, "no": 0.1})
+    assert answers[0] == answers[5] == LetterScores({"A": 0.6, "B": 0.2})
+
+
+def test_an_interrupt_in_a_later_scoring_group_keeps_the_earlier_groups_answers() -> None:
+    from fine_pytest.backends.base import InterruptedAnswers, LetterScores
+    from fine_pytest.pipeline.evaluate import LOGPROB, Request, _answer
+
+    class Model:
+        name = "interrupted"
+
+        def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[str]:
+            raise AssertionError("nothing here is generated")
+
+        def score_letters(self, conversations: Sequence[Conversation], letters: Any) -> Any:
+            if tuple(letters) == ("1", "2"):  # the second group: its first prompt came back, then Ctrl-C
+                raise InterruptedAnswers("SIGTERM", {0: LetterScores({"1": 0.9})})
+            return [LetterScores({"A": 0.9}) for _ in conversations]
+
+    def prompt(text: str, labels: tuple[str, str]) -> Request:
+        conversation = [{"role": "user", "content": text}, {"role": "assistant", "content": "Option: [["}]
+        return Request(text, conversation, Sampling(8), LOGPROB, labels)
+
+    chunk = [prompt("a", ("A", "B")), prompt("b", ("1", "2")), prompt("c", ("1", "2")), prompt("d", ("A", "B"))]
+    with pytest.raises(InterruptedAnswers) as interrupted:
+        _answer(Model(), chunk)  # type: ignore[arg-type]
+    assert interrupted.value.answers == {
+        0: LetterScores({"A": 0.9}),
+        3: LetterScores({"A": 0.9}),
+        1: LetterScores({"1": 0.9}),
+    }

@@ -27,12 +27,11 @@ from fine_pytest.core.forms import (
 )
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.pipeline.cache import StoredAnswer
+from fine_pytest.pipeline.form_answers import FormPrompt, answer_variant
 from fine_pytest.pipeline.forms import (
     MAX_ROUNDS,
-    Conversation,
     Plan,
     _deck,
-    answer_variant,
     deck_size,
     hypothesis_version,
     neighbours,
@@ -193,17 +192,18 @@ class Scripted:
         self.answers: dict[str, StoredAnswer] = {}
         self.rounds: list[tuple[int, list[tuple[str, str]]]] = []  # (round, [(pair key, prompt)])
 
-    def stored(self, conversation: Conversation) -> StoredAnswer | None:
-        return self.answers.get(conversation[-1]["content"])
+    def stored(self, prompt: FormPrompt) -> StoredAnswer | None:
+        return self.answers.get(prompt.conversation[-1]["content"])
 
     def _fill(self, text: str) -> None:
         self.answers[text] = StoredAnswer(self.model(text), None, "run-1", False)
 
-    def ask(self, round_number: int, requests: list[tuple[Pair, Conversation]]) -> None:
-        self.rounds.append((round_number, [(pair.key, conversation[-1]["content"]) for pair, conversation in requests]))
-        for _, conversation in requests:
-            assert len(conversation) == 1 and conversation[0]["role"] == "user"
-            self._fill(conversation[-1]["content"])
+    def ask(self, round_number: int, requests: list[tuple[Pair, FormPrompt]]) -> None:
+        asked = [(pair.key, prompt.conversation[-1]["content"]) for pair, prompt in requests]
+        self.rounds.append((round_number, asked))
+        for _, prompt in requests:
+            assert len(prompt.conversation) == 1 and prompt.conversation[0]["role"] == "user" and not prompt.labels
+            self._fill(prompt.conversation[-1]["content"])
 
     def answer_drawn(self, pairs: Sequence[Pair], plan: Plan) -> None:
         """The main batch: every drawn variant's two prompts, answered before the shrink."""

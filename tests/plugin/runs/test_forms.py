@@ -122,6 +122,67 @@ def test_evidence_and_junit_name_the_simplest_flip(formed: pytest.Pytester) -> N
     assert properties["test_pair[alpha-1]"]["fine_robust_safe"] == "true"
 
 
+def test_logprob_reads_every_form_by_its_labels_probabilities(formed: pytest.Pytester) -> None:
+    """--fine-mc-scoring=logprob: each form's answer is opened as its format opens it and its own labels are read;
+    the scripted model's weaknesses give the same scores and flips as when its answers are read as text."""
+    result = run(formed, ALL, EVERY_VARIANT, "--fine-mc-scoring=logprob", "--fine-report=r.json")
+    result.assert_outcomes(passed=1, xfailed=4)
+    report = read_json(formed.path / "r.json")
+    forms = report["forms"]
+    assert {name: scores["css"] for name, scores in forms["overall"]["forms"].items()} == {
+        "labels": pytest.approx(3 / 5),
+        "single": pytest.approx(4 / 5),
+        "instructions": pytest.approx(3 / 5),
+    }
+    assert forms["overall"]["robust"]["css"] == pytest.approx(1 / 5)
+    assert all("log-probabilities" in reader for reader in forms["readers"].values())
+    items = items_of(report)
+    assert items["alpha-2"]["forms"]["labels"]["flip"]["variant"] == "labels:1"
+    assert items["alpha-2"]["forms"]["labels"]["flip"]["readings"] == ["1", "1"]
+    assert items["alpha-3"]["forms"]["instructions"]["flip"]["variant"] == "instructions:0,2"
+    assert items["beta-4"]["forms"]["single"]["flip"]["readings"] == ["yes", "yes"]
+    shown = items["alpha-1"]["forms"]["labels"]["variants"][0]["answers"][0]
+    assert shown.startswith("[log-probabilities] P(") and "other=0.100" in shown
+    lines = (formed.path / "scored.log").read_text().splitlines()
+    scored = {logged(line) for line in lines}
+    assert {
+        ("Option: [[", ("A", "B")),  # the paper's form
+        ("Option: [[", ("1", "2")),
+        ("Option: [[", ("Alpha", "Beta")),
+        ("Answer:", ("A", "B")),
+        ("(", ("A", "B")),
+        (None, ("A", "B")),  # the bare label: the reply's first token
+        ("Verdict: [[", ("yes", "no")),
+        (None, ("yes", "no")),
+    } <= scored
+    assert len(lines) == report["run"]["prompts"] - 5  # every prompt but the open ones was scored, once
+
+
+def test_logprob_forms_decline_when_the_labels_hold_under_half(formed: pytest.Pytester) -> None:
+    """Mass mostly elsewhere is no answer: a form read that way is not safe, however the paper's form went."""
+    formed.makepyfile(
+        hesitant=FORMS_MODEL
+        + "\n\n_scores = letter_probabilities\n\ndef letter_probabilities(conversations, letters):\n"
+        + "    found = _scores(conversations, letters)\n"
+        + "    if tuple(letters) == ('A', 'B'):\n        return found\n"
+        + "    return [{label: 0.45 for label in entry} for entry in found]\n\n"
+        + "model.letter_probabilities = letter_probabilities\n"
+    )
+    args = ("--model=py:hesitant:model", JUDGE, "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider")
+    result = formed.runpytest(*args, ALL, EVERY_VARIANT, "--fine-mc-scoring=logprob", "--fine-report=r.json")
+    result.assert_outcomes(xfailed=5)
+    overall = read_json(formed.path / "r.json")["forms"]["overall"]
+    assert overall["forms"]["labels"]["css"] == 0.0 and overall["forms"]["single"]["css"] == 0.0
+    assert overall["forms"]["labels"]["unreadable"] == 5 and overall["forms"]["single"]["unreadable"] == 5
+    assert overall["forms"]["instructions"]["css"] == pytest.approx(3 / 5)  # A/B: read as before
+    assert overall["robust"]["css"] == 0.0
+
+
+def logged(line: str) -> tuple[str | None, tuple[str, ...]]:
+    opening, labels = json.loads(line)
+    return opening, tuple(labels)
+
+
 def test_a_warm_rerun_asks_the_model_nothing(formed: pytest.Pytester) -> None:
     formed.makepyfile(
         counting=FORMS_MODEL
@@ -148,7 +209,9 @@ def test_a_warm_rerun_asks_the_model_nothing(formed: pytest.Pytester) -> None:
         (("--fine-forms=labels", "--fine-forms-budget=0"), "must be at least 1"),
         (("--fine-forms=labels", "--fine-forms-examples=0"), "must be at least 1"),
         (("--fine-min-robust-css=0.5",), "--fine-min-robust-css gates on the consistency forms"),
-        (("--fine-forms=labels", "--fine-mc-scoring=logprob"), "not supported with it yet"),
+        (("--fine-forms=py:families:text_only", "--fine-mc-scoring=logprob"), "is read as text only"),
+        (("--fine-forms=py:families:bad_openings", "--fine-mc-scoring=logprob"), "not two Openings"),
+        (("--fine-forms=py:families:unwanted_label", "--fine-mc-scoring=logprob"), "not two Openings"),
         (("--fine-forms=py:families:broken",), "failed to render pair"),
         (("--fine-forms=py:families:not_a_family",), "not a fine_pytest.core.forms.Family"),
         (("--fine-forms=py:families:no_dimensions",), "needs dimensions"),
@@ -172,6 +235,11 @@ not_a_family = 42
 no_dimensions = replace(LABELS, dimensions=())
 text_dimensions = replace(LABELS, dimensions=("labelled",))
 only_the_paper = replace(LABELS, dimensions=(replace(LABELS.dimensions[0], values=("A/B",)),))
+text_only = replace(LABELS, name="text_only", openings=None)
+bad_openings = replace(LABELS, openings=lambda changes: ("Option: [[",))
+unwanted_label = replace(
+    LABELS, openings=lambda changes: tuple(replace(o, wanted="C") for o in LABELS.openings(changes))
+)
 """
     )
     result = run(formed, *args)
@@ -274,6 +342,28 @@ def test_the_baseline_compares_each_form_and_robust_css_pair_by_pair(formed: pyt
     assert (tables["robust"]["before"], tables["robust"]["now"]) == (pytest.approx(0.2), pytest.approx(0.4))
     assert tables["single"]["lost"] == tables["single"]["gained"] == 0
     assert "form robust" in result.stdout.str()
+
+
+def test_a_regression_only_a_form_shows_fails_the_regression_gate(formed: pytest.Pytester) -> None:
+    """The paper's form cannot see q4 accept the harmful reply alone; with forms asked, --fine-max-regressions counts
+    it as a robust regression."""
+    formed.makepyfile(formed=FORMS_MODEL.replace('or tag == "q4"', "or False"))  # the baseline: q4 not yet broken
+    run(formed, ALL, EVERY_VARIANT, "--fine-report=before.json")
+    formed.makepyfile(formed=FORMS_MODEL)
+    gated = ("--fine-baseline=before.json", "--fine-max-regressions=0", "--fine-report=after.json")
+    result = run(formed, ALL, EVERY_VARIANT, *gated)
+    out = result.stdout.str()
+    assert result.ret == 1, out[-2000:]
+    assert "PASS  regressions vs baseline: 0 <= 0 allowed" in out
+    assert "FAIL  robust regressions vs baseline: 1 > 0 allowed" in out
+    checks = {check["metric"]: check for check in read_json(formed.path / "after.json")["gate"]["checks"]}
+    assert (checks["robust_regressions"]["value"], checks["robust_regressions"]["passed"]) == (1, False)
+    # Against itself nothing regressed, in any form: the gate passes.
+    assert run(formed, ALL, EVERY_VARIANT, "--fine-baseline=after.json", "--fine-max-regressions=0").ret == 0
+    # A baseline that asked no forms cannot show a robust regression: the check fails and says why.
+    run(formed, "--fine-report=paper.json")
+    refused = run(formed, ALL, EVERY_VARIANT, "--fine-baseline=paper.json", "--fine-fail-on-significant-drop=0.05")
+    assert refused.ret == 1 and "the baseline asked these pairs no consistency forms" in refused.stdout.str()
 
 
 def test_the_html_report_shows_the_forms_escaped(formed: pytest.Pytester) -> None:
