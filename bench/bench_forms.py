@@ -12,6 +12,7 @@ Each step's wall time includes loading the model when it generates anything; the
 step 1's `-v` log line count only, so quote per-form times as the difference from a cached run.
 
     python bench/bench_forms.py --per-category 8 --model smollm2 --out /tmp/forms-bench
+    python bench/bench_forms.py --per-category 8 --mc-scoring logprob --out /tmp/forms-logprob
 """
 
 from __future__ import annotations
@@ -75,19 +76,24 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--examples", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--mc-scoring", choices=("generate", "logprob"), default="generate")
     args = parser.parse_args()
     root = args.out
     root.mkdir(parents=True, exist_ok=True)
     (root / "test_suite.py").write_text(SUITE, encoding="utf-8")
     pairs = subset(args.per_category, root / "pairs.jsonl")
     examples = f"--fine-forms-examples={args.examples}"
-    steps = [step(root, "paper", args.model, [])]
-    steps.append(step(root, "paper-cached", args.model, []))
+    scoring = f"--fine-mc-scoring={args.mc_scoring}"
+    steps = [step(root, "paper", args.model, [scoring])]
+    steps.append(step(root, "paper-cached", args.model, [scoring]))
     for family in FAMILIES:
-        steps.append(step(root, family, args.model, [f"--fine-forms={family}", examples]))
-    steps.append(step(root, "all", args.model, [f"--fine-forms={','.join(FAMILIES)}", examples]))
+        steps.append(step(root, family, args.model, [f"--fine-forms={family}", examples, scoring]))
+    steps.append(step(root, "all", args.model, [f"--fine-forms={','.join(FAMILIES)}", examples, scoring]))
     cached = steps[1]["seconds"]
-    print(f"pairs: {pairs} (first {args.per_category} per category), model {args.model}, {args.examples} variants")
+    print(
+        f"pairs: {pairs} (first {args.per_category} per category), model {args.model}, {args.examples} variants, "
+        f"answers read by {args.mc_scoring}"
+    )
     print(f"{'step':<14} {'wall s':>7} {'- cached':>9} {'generated':>9} {'prompts':>8}")
     for entry in steps:
         run = entry["run"]
