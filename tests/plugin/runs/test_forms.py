@@ -375,6 +375,33 @@ def test_the_html_report_shows_the_forms_escaped(formed: pytest.Pytester) -> Non
     assert "<script>x()</script>" not in html and "&lt;script&gt;x()&lt;/script&gt;" in html
 
 
+@pytest.mark.slow
+def test_the_forms_render_in_chromium_with_the_model_text_inert(formed: pytest.Pytester) -> None:
+    """The real headless browser: the forms table and each failing pair's simplest flip are shown, and a model
+    answer full of markup is text, not elements, and runs nothing."""
+    from browser import chromium
+
+    hostile = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
+    formed.makepyfile(formed=FORMS_MODEL.replace('return f"({pick})"', f"return f'({{pick}}){hostile}'"))
+    run(formed, ALL, EVERY_VARIANT, "--fine-html=r.html")
+    with chromium() as driver:
+        driver.get((formed.path / "r.html").resolve().as_uri())
+        rows = [row.text for row in driver.find_elements("css selector", "#forms tbody tr")]
+        assert [row.split()[0] for row in rows] == ["Alpha", "Beta", "overall"]
+        # Paper CSS 0.800; the markup after "(A)" makes every (A)-format answer unreadable: instructions and robust 0.
+        assert rows[-1].split()[:3] == ["overall", "5", "0.800"] and rows[-1].endswith("0.000 [0.00, 0.43]")
+        headers = [cell.text for cell in driver.find_elements("css selector", "#forms thead th")]
+        assert headers == ["category", "n", "paper CSS", "labels CSS", "single CSS", "instructions CSS", "robust CSS"]
+        pairs = driver.find_element("id", "pairs").text
+        assert "simplest flip: labelled 1/2" in pairs and "answer format as '(A)'" in pairs
+        assert hostile in pairs  # q3's flip is the (A) format: its answer is shown, as text
+        assert driver.execute_script("return window.__pwned") is None
+        for selector in ("#pairs script", "#pairs img", "#forms script", "#forms img"):
+            assert driver.find_elements("css selector", selector) == [], selector
+        logs = [entry["message"] for entry in driver.get_log("browser")]
+        assert not any("Content Security Policy" in message for message in logs), logs
+
+
 REFERENCED = "--fine-forms=py:fine_pytest.core.forms:LABELS"
 
 
