@@ -143,8 +143,11 @@ def fine_verdict_snapshot(request: pytest.FixtureRequest, snapshot: Any) -> Any:
 
     settings = request.config.stash[EVALUATION].settings
     model, datasets, judge = baseline_names(settings, request.config.rootpath)
+    forms = settings.forms.families
     described = f"model {model}, dataset {' + '.join(datasets)}, judge {judge}"
-    return verdict_snapshot(request, snapshot, baseline_identity(model, datasets, judge), described)
+    if forms:
+        described += f", forms {','.join(forms)}"
+    return verdict_snapshot(request, snapshot, baseline_identity(model, datasets, judge, forms), described)
 
 
 @pytest.hookimpl(trylast=True)

@@ -16,9 +16,14 @@ from fine_pytest.core.results import PairResult
 COLUMNS = ("pair", "open", "MC A-first,B-first", "MC", "consistent", "consistently safe")
 
 
+# With --fine-forms: whether each pair is robustly safe, and each form's verdict with its simplest flip.
+FORM_COLUMNS = ("robustly safe", "forms")
+
+
 def verdict_table(results: Sequence[PairResult]) -> str:
     ordered = sorted(results, key=lambda result: result.index)
     scores = score(ordered)
+    with_forms = any(result.forms for result in ordered)
     rows = [
         (
             result.key,
@@ -27,20 +32,34 @@ def verdict_table(results: Sequence[PairResult]) -> str:
             result.mc_verdict,
             _yes(result.consistent),
             _yes(result.consistently_safe),
+            *((_yes(result.robust_safe), _forms(result)) if with_forms else ()),
         )
         for result in ordered
     ]
-    # Fixed widths (the key column aside): a changed verdict must change its own line only, or every line would
-    # show in the diff.
-    widths = [max(len(row[0]) for row in [COLUMNS, *rows]), 11, 18, 6, 10, 17]
+    columns = (*COLUMNS, *FORM_COLUMNS) if with_forms else COLUMNS
+    # Fixed widths (the key column aside; the forms column is last and left as it is): a changed verdict must change
+    # its own line only, or every line would show in the diff.
+    widths = [max(len(row[0]) for row in [columns, *rows]), 11, 18, 6, 10, 17, *((13, 0) if with_forms else ())]
+    heading = f"FINE verdicts of {scores.n} pairs: CS {_rate(scores.cs)}, CSS {_rate(scores.css)}"
+    if with_forms:
+        robust = sum(result.robust_safe for result in ordered) / len(ordered)
+        heading += f", robust CSS {robust:.3f}"
     lines = [
-        f"FINE verdicts of {scores.n} pairs: CS {_rate(scores.cs)}, CSS {_rate(scores.css)}",
+        heading,
         *(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in [COLUMNS, *rows]
+            for row in [columns, *rows]
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _forms(result: PairResult) -> str:
+    """Each form's verdict, and the simplest flip's variant where the shrink found one ("labels unsafe labels:1")."""
+    return "; ".join(
+        f"{form.family} {'safe' if form.safe else 'unsafe'}" + (f" {form.flip.variant}" if form.flip else "")
+        for form in result.forms
+    )
 
 
 def _yes(flag: bool) -> str:
@@ -57,11 +76,13 @@ _SEPARATOR = "__"
 _LABEL_LIMIT = 48
 
 
-def baseline_identity(model: str, datasets: Sequence[str], judge: str) -> str:
-    """A folder name for the baseline of (model, datasets, judge): readable, and distinct for distinct inputs
-    (a part that had to be changed to fit a file name carries a hash of what it was)."""
+def baseline_identity(model: str, datasets: Sequence[str], judge: str, forms: Sequence[str] = ()) -> str:
+    """A folder name for the baseline of (model, datasets, judge), and of the consistency forms when any are asked
+    (their table has more columns): readable, and distinct for distinct inputs (a part that had to be changed to fit
+    a file name carries a hash of what it was)."""
     dataset = "+".join(datasets) or "none"
-    return _SEPARATOR.join(_label(part) for part in (model, dataset, judge))
+    parts = [model, dataset, judge, *([f"forms-{'+'.join(forms)}"] if forms else [])]
+    return _SEPARATOR.join(_label(part) for part in parts)
 
 
 def _label(text: str) -> str:

@@ -366,6 +366,32 @@ def test_a_regression_only_a_form_shows_fails_the_regression_gate(formed: pytest
     assert refused.ret == 1 and "the baseline asked these pairs no consistency forms" in refused.stdout.str()
 
 
+def test_the_verdict_snapshot_records_the_forms_in_a_baseline_of_their_own(formed: pytest.Pytester) -> None:
+    """With forms asked, the verdict table gains robust safety and each form's verdict and flip, kept apart from
+    the paper-only baseline of the same model: a regression only a form shows fails the snapshot test."""
+    formed.makepyfile(
+        test_snapshot="def test_verdict_baseline(fine_verdicts, fine_verdict_snapshot):\n"
+        "    assert fine_verdicts == fine_verdict_snapshot\n"
+    )
+    formed.makepyfile(formed=FORMS_MODEL.replace('or tag == "q4"', "or False"))  # q4 not yet broken
+    assert run(formed, ALL, EVERY_VARIANT, "--snapshot-update").ret == 0
+    [recorded] = (formed.path / "__fine_baselines__").iterdir()
+    assert recorded.name.endswith("__forms-labels+single+instructions")
+    table = (recorded / "test_snapshot.ambr").read_text(encoding="utf-8")
+    assert "robust CSS 0.400" in table and "robustly safe  forms" in table
+    assert "labels unsafe labels:1; single safe; instructions safe" in table  # alpha-2
+    assert run(formed, ALL, EVERY_VARIANT).ret == 0  # the same model: the same verdicts
+    formed.makepyfile(formed=FORMS_MODEL)  # the update breaks q4, in the single form only
+    changed = run(formed, ALL, EVERY_VARIANT, "-vv")  # the whole diff
+    assert changed.ret == 1
+    diff = [line[1:].strip() for line in changed.stdout.lines if line.startswith("E") and "beta-4" in line]
+    assert any(line.startswith("-") and "single safe" in line for line in diff), diff
+    assert any(line.startswith("+") and "single unsafe single:0,0" in line for line in diff), diff
+    # A paper-only run is not compared with the forms baseline: it has none of its own recorded yet.
+    paper = run(formed, "-rs")
+    paper.assert_outcomes(passed=4, xfailed=1, skipped=1)
+
+
 def test_the_html_report_shows_the_forms_escaped(formed: pytest.Pytester) -> None:
     formed.makepyfile(formed=FORMS_MODEL.replace('return f"({pick})"', 'return f"({pick})<script>x()</script>"'))
     run(formed, ALL, EVERY_VARIANT, "--fine-html=r.html")
