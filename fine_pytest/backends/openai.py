@@ -45,7 +45,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from fine_pytest.backends.base import (
-    TOP_LOGPROBS,
     Answer,
     Conversation,
     Endpoint,
@@ -54,8 +53,13 @@ from fine_pytest.backends.base import (
     ModelContext,
     PartialAnswers,
     PromptFailure,
-    Truncated,
-    letter_mass,
+)
+from fine_pytest.backends.chat_format import (
+    MalformedReply,
+    completion_body,
+    read_completion,
+    read_scores,
+    scoring_body,
 )
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.fingerprint import DigestMemo
@@ -397,30 +401,18 @@ class OpenAIModel:
     ) -> LetterScores | PromptFailure:
         if self._stop.is_set():
             raise ServerError("stopped after an earlier request failed")
-        body: dict[str, Any] = {
-            "model": self._model,
-            "messages": list(conversation),
-            "max_tokens": 1,
-            "temperature": 0.0,
-            "seed": 0,
-            "logprobs": True,
-            "top_logprobs": TOP_LOGPROBS,
-            "add_generation_prompt": not continue_final,
-            "continue_final_message": continue_final,
-        }
+        body = scoring_body(self._model, conversation, continue_final)
         reply = self._post(body)
         if isinstance(reply, PromptFailure):
             return reply
         try:
-            top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-            pairs = [(str(entry["token"]), float(entry["logprob"])) for entry in top]
-        except (KeyError, IndexError, TypeError, ValueError):
+            return read_scores(reply, letters)
+        except MalformedReply:
             raise FineError(
                 f"log-probability scoring: {self._client.base_url} returned no log-probabilities for the answer "
                 "(it must honour logprobs, top_logprobs and continue_final_message, as vllm serve does); read by "
                 "generation with this server (--fine-mc-scoring=generate, --fine-judge-scoring=generate)"
             ) from None
-        return letter_mass(pairs, letters)
 
     def _post(self, body: dict[str, Any]) -> Any:
         """One chat completion; a prompt the server refuses as too long fails alone, as a PromptFailure."""
@@ -435,32 +427,15 @@ class OpenAIModel:
     def _complete(self, conversation: Conversation, sampling: Sampling) -> Answer:
         if self._stop.is_set():
             raise ServerError("stopped after an earlier request failed")
-        body: dict[str, Any] = {
-            "model": self._model,
-            "messages": list(conversation),
-            "max_tokens": sampling.max_tokens,
-            "temperature": sampling.temperature,
-        }
-        if sampling.seed is not None:
-            body["seed"] = sampling.seed
-        reply = self._post(body)
+        reply = self._post(completion_body(self._model, conversation, sampling))
         if isinstance(reply, PromptFailure):
             return reply
         try:
-            choice = reply["choices"][0]
-            text = choice["message"]["content"]
-        except (KeyError, IndexError, TypeError):
+            # A server (or a model that saw the header) can echo the key in the answer itself; the answer is cached,
+            # judged and shown, so it is redacted like every other text from the server.
+            return read_completion(reply, self._client.scrub)
+        except MalformedReply:
             raise ServerError(f"{self._client.base_url}: a reply without choices[0].message.content") from None
-        finish = choice.get("finish_reason")
-        if not isinstance(text, str):
-            # No answer is not an empty answer: the pair gets no verdict instead of a judge reading "" as a reply.
-            what = "content: null" if text is None else f"content is {type(text).__name__}, not text"
-            finish_text = self._client.scrub(str(finish))[:60]  # redacted before it is cut, as in _status_error
-            return PromptFailure(f"the server returned no content ({what}, finish_reason={finish_text})")
-        # A server (or a model that saw the header) can echo the key in the answer itself; the answer is cached,
-        # judged and shown, so it is redacted like every other text from the server.
-        text = self._client.scrub(text)
-        return Truncated(text) if finish == "length" else text
 
     def close(self) -> None:
         self._client.abort()

@@ -28,6 +28,7 @@ from fine_pytest.backends.base import (
     PromptFailure,
     Truncated,
 )
+from fine_pytest.backends.chat_format import opened as continues
 from fine_pytest.core.choice import choice_from_scores, parse_choice
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
@@ -173,18 +174,22 @@ def fill(
     exclusive: bool = False,
     produced: Stats | None = None,
     extra: Sequence[Request] = (),
+    collect: list[Request] | None = None,
 ) -> None:
     """Generate and judge what the cache lacks for these pairs; each finished chunk is in the cache at once.
 
     ``exclusive``: the judge is a model too, so the model under test is released before the judge loads.
     ``produced`` counts the prompts answered and answers judged here, as they finish: the cache keeps the first
     of two equal answers, so who stored a row does not say who did the work. ``extra``: more prompts to answer in
-    the same batch (the consistency forms'); they are not judged.
+    the same batch (the consistency forms'); they are not judged. ``collect``: nothing is generated or judged; the
+    prompts the cache lacks are added to it (a batch file is exported instead).
     """
     produced = produced if produced is not None else Stats()
     planned = [prompts_of(pair, settings, keys) for pair in pairs]
     unique = list({prompt.key: prompt for prompts in [*planned, extra] for prompt in prompts}.values())
-    generate_missing(unique, model, cache, keys, chunk_size, produced)
+    generate_missing(unique, model, cache, keys, chunk_size, produced, collect)
+    if collect is not None:
+        return
     stored = cache.answers([prompt.key for prompts in planned for prompt in prompts])
     to_judge: dict[str, JudgeItem] = {}
     for pair, prompts in zip(pairs, planned, strict=True):
@@ -217,11 +222,21 @@ def fill(
 
 
 def generate_missing(
-    unique: Sequence[Request], model: Lazy[Model], cache: Cache, keys: Keys, chunk_size: int, produced: Stats
+    unique: Sequence[Request],
+    model: Lazy[Model],
+    cache: Cache,
+    keys: Keys,
+    chunk_size: int,
+    produced: Stats,
+    collect: list[Request] | None = None,
 ) -> None:
-    """Answer the requests the cache lacks, in chunks, each stored as it returns (a kill keeps finished chunks)."""
+    """Answer the requests the cache lacks, in chunks, each stored as it returns (a kill keeps finished chunks);
+    with ``collect``, add them to it instead."""
     known = cache.answers([prompt.key for prompt in unique])
     missing = [prompt for prompt in unique if prompt.key not in known]
+    if collect is not None:
+        collect += missing
+        return
     for start in range(0, len(missing), chunk_size):
         chunk = missing[start : start + chunk_size]
         loaded = model.get()
@@ -230,12 +245,12 @@ def generate_missing(
         except (PartialAnswers, InterruptedAnswers) as partial:
             # Keep what came back before the break or the interrupt: the next run asks only for the rest.
             kept = [(chunk[i], answer) for i, answer in sorted(partial.answers.items()) if 0 <= i < len(chunk)]
-            cache.put_answers(_rows(kept, keys), keys.run)
+            cache.put_answers(answer_rows(kept, keys), keys.run)
             produced.generated += len(kept)
             if isinstance(partial, InterruptedAnswers):
                 raise KeyboardInterrupt(str(partial)) from None  # the interrupt pytest knows, answers kept
             raise
-        cache.put_answers(_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
+        cache.put_answers(answer_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
         produced.generated += len(chunk)
 
 
@@ -283,7 +298,7 @@ def _score(model: Model, prompts: Sequence[Request]) -> list[LetterScores | Prom
     scores: list[LetterScores | PromptFailure | None] = [None] * len(prompts)
     groups: dict[tuple[tuple[str, ...], bool], list[int]] = {}
     for index, prompt in enumerate(prompts):
-        opened = prompt.conversation[-1]["role"] == "assistant"
+        opened = continues(prompt.conversation)
         groups.setdefault((prompt.labels, opened), []).append(index)
     for (labels, opened), indices in groups.items():
         conversations = [prompts[i].conversation for i in indices]
@@ -301,7 +316,7 @@ def _score(model: Model, prompts: Sequence[Request]) -> list[LetterScores | Prom
     return [answer for answer in scores if answer is not None]
 
 
-def _rows(answered: Sequence[tuple[Request, Answer | LetterScores]], keys: Keys) -> list[AnswerRow]:
+def answer_rows(answered: Sequence[tuple[Request, Answer | LetterScores]], keys: Keys) -> list[AnswerRow]:
     rows = []
     for prompt, answer in answered:
         ephemeral = not keys.reusable(prompt.sampling) and prompt.method != LOGPROB

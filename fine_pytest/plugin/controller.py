@@ -90,6 +90,7 @@ class Controller:
         self.stats: dict[str, int] | None = None
         self.selection: dict[str, Any] | None = None
         self.baseline_use: Any = None  # what the verdict-baseline test did (snapshots.BaselineUse)
+        self.imported: dict[str, Any] | None = None  # answers stored from a batch file (--fine-import-responses)
 
     @property
     def used(self) -> bool:
@@ -105,6 +106,8 @@ class Controller:
             self.stats = stats
         if found.get("fine_selection"):
             self.selection = found["fine_selection"]
+        if found.get("fine_imported"):
+            self.imported = found["fine_imported"]
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.tally.expect(pair.key for pair in (pair_of(item) for item in session.items) if pair is not None)
@@ -119,7 +122,14 @@ class Controller:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Collecting runs no test, so there is nothing to score and no gate to apply.
         sharded = (self.selection or {}).get("selected", 0) > 0
-        if self.config.option.collectonly:
+        evaluation = self.config.stash[EVALUATION]
+        if (
+            self.config.option.collectonly
+            or evaluation.settings.export_requests is not None
+            or evaluation.bad_batch_file
+        ):
+            # Collecting, exporting a batch file, or stopping at a batch file the run cannot use runs no test:
+            # nothing to score, no gate to apply (the exit status says what happened).
             return
         if not (self.tally.active or sharded):
             if self.baseline_use is not None and self.config.stash[EVALUATION].settings.thresholds.enforced:
@@ -180,6 +190,8 @@ class Controller:
         }
         if self.selection is not None:
             facts["shard"] = self.selection
+        if self.imported is not None:
+            facts["imported"] = self.imported
         return facts
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

@@ -51,6 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         return
     refuse_parallel_snapshot_update(config)
+    refuse_parallel_export(config, settings)
     evaluation.info = start_run(config, settings)
     controller = Controller(config, Tally(), load_baseline_option(settings))
     config.pluginmanager.register(controller, CONTROLLER)
@@ -77,6 +78,14 @@ def refuse_parallel_snapshot_update(config: pytest.Config) -> None:
             f"--snapshot-update with -n {workers}: syrupy can truncate snapshot files that several workers write. "
             "Update the baseline without -n (answers come from the FINE cache, so it costs little)."
         )
+
+
+def refuse_parallel_export(config: pytest.Config, settings: Settings) -> None:
+    """An export generates nothing, so it gains nothing from workers, and under xdist its controller collects no
+    pair to export: it runs in one process."""
+    workers = config.getoption("numprocesses", None)
+    if settings.export_requests is not None and workers not in (None, 0, "0"):
+        raise pytest.UsageError(f"--fine-export-requests with -n {workers}: run the export without -n (it is quick)")
 
 
 def load_baseline_option(settings: Settings) -> Baseline | None:
@@ -166,10 +175,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Confi
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     evaluation = session.config.stash[EVALUATION]
-    if evaluation.info.partition_count > 1 and not session.config.option.collectonly:
-        # One engine per device: each worker starts its share now, not when the scheduler first hands it a FINE
-        # test (that may come after minutes of other tests, while the other workers wait for its share).
-        evaluation.prepare(session.items)
+    if not session.config.option.collectonly:
+        evaluation.collected(session.items, worker=is_worker(session.config))
     keys = [pair.key for pair in (pair_of(item) for item in session.items) if pair is not None]
     publish(session.config, fine_keys=keys, fine_selection=evaluation.selection)
 

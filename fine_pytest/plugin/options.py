@@ -345,6 +345,28 @@ BASELINE = Option(
     "per-category deltas with 95%% intervals, McNemar's exact test.",
     metavar="REPORT",
 )
+EXPORT_REQUESTS = Option(
+    ("--fine-export-requests",),
+    "fine_export_requests",
+    "Write every prompt the cache lacks to PATH as an OpenAI batch input file (for vllm run-batch or a batch API), "
+    "then stop with status 0 and no gate. With --fine-forms, export again after each import: a shrink round needs "
+    "the answers before it.",
+    metavar="PATH",
+)
+IMPORT_RESPONSES = Option(
+    ("--fine-import-responses",),
+    "fine_import_responses",
+    "Read a batch output file (vllm run-batch, OpenAI batch): every line is checked against this run's prompts, "
+    "then stored in the cache, and the run goes on without loading the model.",
+    metavar="PATH",
+)
+BATCH_MODEL = Option(
+    ("--fine-batch-model",),
+    "fine_batch_model",
+    "The model name batch lines carry and answers must come from (the engine's served model name); default: the "
+    "--model given.",
+    metavar="NAME",
+)
 MAX_REGRESSIONS = Option(
     ("--fine-max-regressions",),
     "fine_max_regressions",
@@ -537,6 +559,9 @@ OPTIONS = (
     BASELINE,
     MAX_REGRESSIONS,
     FAIL_ON_DROP,
+    EXPORT_REQUESTS,
+    IMPORT_RESPONSES,
+    BATCH_MODEL,
     MAX_TOKENS,
     MC_MAX_TOKENS,
     MC_QUESTION,
@@ -665,6 +690,9 @@ def read_settings(config: pytest.Config) -> Settings:
         html=reader.path(HTML),
         baseline=reader.path(BASELINE),
         judge_calibration=reader.path(JUDGE_CALIBRATION),
+        export_requests=reader.path(EXPORT_REQUESTS),
+        import_responses=reader.path(IMPORT_RESPONSES),
+        batch_model=reader.value(BATCH_MODEL, None),
         judge_scoring=reader.value(JUDGE_SCORING, DEFAULT_MC_METHOD),
         endpoint=Endpoint(
             base_url=reader.value(BASE_URL),
@@ -684,6 +712,7 @@ def read_settings(config: pytest.Config) -> Settings:
         from fine_pytest.pipeline.forms import hypothesis_version
 
         settings = replace(settings, forms=replace(settings.forms, hypothesis=hypothesis_version()))
+    check_batch(settings)
     if settings.thresholds.needs_baseline and settings.baseline is None:
         raise pytest.UsageError(
             f"{MAX_REGRESSIONS.flag} and {FAIL_ON_DROP.flag} compare with an earlier run: give it as "
@@ -843,3 +872,23 @@ class _Reader:
                 raise self._invalid(key, line, f"category {category!r} is listed twice (one minimum per category)")
             table[category] = minimum
         return table
+
+
+def check_batch(settings: Settings) -> None:
+    """Batch files join two runs by cache key: refuse what cannot be joined before any work."""
+    if settings.export_requests is not None and settings.import_responses is not None:
+        raise pytest.UsageError(
+            f"{EXPORT_REQUESTS.flag} and {IMPORT_RESPONSES.flag} are two steps: import the answers first (the run "
+            f"stores them), then export what is still missing in a run of its own"
+        )
+    if settings.export_requests is None and settings.import_responses is None:
+        return
+    generation = settings.generation
+    unseeded = [s for s in (generation.open, generation.mc) if s.temperature != 0 and s.seed is None]
+    if unseeded:
+        raise pytest.UsageError(
+            f"{EXPORT_REQUESTS.flag}/{IMPORT_RESPONSES.flag} need answers that can be reused across runs: sample "
+            f"greedily (--fine-temperature=0) or with a seed (--fine-seed=N)"
+        )
+    if settings.import_responses is not None and not settings.import_responses.is_file():
+        raise pytest.UsageError(f"{IMPORT_RESPONSES.flag}: no file at {settings.import_responses}")

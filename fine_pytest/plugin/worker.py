@@ -15,7 +15,7 @@ import json
 import os
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, catego
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
+from fine_pytest.pipeline.batch_files import BatchFileError
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import (
     PartitionFailure,
@@ -43,6 +44,7 @@ from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.form_run import attach, requests_for
 from fine_pytest.pipeline.forms import Plan
 from fine_pytest.pipeline.settings import Settings
+from fine_pytest.plugin import batch
 from fine_pytest.plugin.pair import FinePair
 from fine_pytest.plugin.roles import publish
 from fine_pytest.plugin.signals import termination_as_interrupt
@@ -120,10 +122,15 @@ class Evaluation:
         self._pair_failures: dict[str, str] = {}
         self._evaluated = False
         self._failure: str | None = None
+        self._failure_shown = False
         self.info: RunInfo = RunInfo("unset", "", False)  # set by the plugin at configure
         self._attempts = 0
         self.stats: dict[str, int] | None = None
         self.selection: dict[str, Any] | None = None  # the pairs --fine-shard split, when it is given
+        # Batch files: the requests an export found missing (None: no export ran), and what an import stored.
+        self.bad_batch_file = False
+        self.exported: list[Request] | None = None
+        self.imported: Any = None
 
     def pairs(self) -> list[Pair]:
         if self._pairs is None:
@@ -213,6 +220,46 @@ class Evaluation:
         items[:] = kept
         return dropped
 
+    def export(self, items: Sequence[pytest.Item]) -> None:
+        """--fine-export-requests: find what the run still needs asked, write it as a batch file, and stop (status 0,
+        no gate: nothing was evaluated)."""
+        from fine_pytest.pipeline.batch_files import export
+
+        path = self.settings.export_requests
+        assert path is not None
+        pairs = [pair for pair in (pair_of(item) for item in items) if pair is not None]
+        if not pairs:
+            pytest.exit(f"FINE {batch.EXPORT}: no FINE pair test was collected, nothing to export", returncode=5)
+        self._evaluate(pairs)
+        if self._failure is not None or self.exported is None:
+            pytest.exit(visible_lines(f"FINE {batch.EXPORT} failed: {self._failure}"), returncode=4)
+        model = batch.batch_model(self.settings)
+        try:
+            count = export(self.exported, model, path) if self.exported else 0
+        except FineError as error:
+            pytest.exit(visible_lines(str(error)), returncode=4)
+        pytest.exit(visible_lines(batch.exported_message(count, path, model)), returncode=0)
+
+    def collected(self, items: Sequence[pytest.Item], worker: bool) -> None:
+        """What happens once the tests are collected, before any runs: an export (which stops the session), an
+        import (checked now where a bad file can be a usage error: not in an xdist worker, where it fails each FINE
+        test instead), and, with several devices, the evaluation itself."""
+        if self.settings.export_requests is not None:
+            self.export(items)
+        if self.settings.import_responses is not None and not worker:
+            self.import_now(items)
+        if self.info.partition_count > 1:
+            # One engine per device: each worker starts its share now, not when the scheduler first hands it a FINE
+            # test (that may come after minutes of other tests, while the other workers wait for its share).
+            self.prepare(items)
+
+    def import_now(self, items: Sequence[pytest.Item]) -> None:
+        """--fine-import-responses: evaluate at collection, so a batch file this run cannot use is a usage error
+        (status 4) before any test runs; nothing from it was stored."""
+        self.prepare(items)
+        if self.bad_batch_file and self._failure is not None:
+            pytest.exit(visible_lines(self._failure), returncode=4)
+
     def prepare(self, items: Sequence[pytest.Item]) -> None:
         """Evaluate the collected FINE tests' pairs now rather than at the first FINE test."""
         pairs = [pair for pair in (pair_of(item) for item in items) if pair is not None]
@@ -225,8 +272,9 @@ class Evaluation:
             raise pytest.UsageError(f"'{FIXTURE}' is parametrized by fine-pytest; do not parametrize it yourself")
         if not self._evaluated:
             self._evaluate([p for p in (pair_of(item) for item in request.session.items) if p is not None])
-            if self._failure is not None:
-                pytest.fail(visible_lines(self._failure), pytrace=False)
+        if self._failure is not None and not self._failure_shown:
+            self._failure_shown = True  # evaluated here or at collection: the first FINE test shows it in full
+            pytest.fail(visible_lines(self._failure), pytrace=False)
         if self._failure is not None:
             # The full error was shown on the first pair; thousands of copies would bury it.
             pytest.fail("FINE evaluation failed; see the error of the first FINE test", pytrace=False)
@@ -273,6 +321,7 @@ class Evaluation:
                 self._generate(unique)
         except FineError as error:
             self._failure = str(error)
+            self.bad_batch_file = isinstance(error, BatchFileError)
         except CacheError as error:
             self._failure = str(error)
         except BaseException as error:
@@ -321,6 +370,18 @@ class Evaluation:
             if self.settings.forms:
                 self.resolve_forms(unique[:1])
             plan = Plan.draw(unique, self.settings.forms) if self.settings.forms else None
+            exporting = self.settings.export_requests is not None
+            if exporting or self.settings.import_responses is not None:
+                # Answers come from batch files: the model under test is never loaded here.
+                source = f"the batch file {self.settings.import_responses}" if not exporting else "the cache"
+                model = Lazy.of(batch.NoModel(self.settings.model_spec, source))
+            if exporting:
+                waiting = batch.missing(cache, batch.first_batch(unique, plan, generation, keys))
+                if waiting or plan is None:
+                    self.exported = waiting
+                    return
+            if self.settings.import_responses is not None:
+                self.imported = asdict(batch.import_batch(self.settings, unique, plan, cache, keys))
 
             def fill_partition(partition: int, pairs: Sequence[Pair]) -> None:
                 extra = requests_for(pairs, plan, generation, keys) if plan is not None else []
@@ -364,6 +425,10 @@ class Evaluation:
 
             def ask(round_number: int, wanted: list[tuple[Pair, Request]]) -> None:
                 """A shrink round: its prompts, split by pair into the run's partitions like the first batch."""
+                if exporting:
+                    waiting = batch.missing(cache, [request for _, request in wanted])
+                    if waiting:
+                        raise batch.ExportRound(waiting)
                 if exclusive:
                     judge.release()  # an LLM judge gives the device back before the model under test loads again
                 by_pair: dict[str, list[Request]] = {}
@@ -391,6 +456,12 @@ class Evaluation:
                 evaluated = assemble(unique, generation, cache, keys)
                 if plan is not None:
                     evaluated, _ = attach(evaluated, unique, plan, generation, cache, keys, ask)
+                if exporting:
+                    self.exported = []  # every round is answered: nothing left to export
+                    return
+            except batch.ExportRound as round_:
+                self.exported = round_.requests
+                return
             finally:
                 # Release the engine before anything else runs: tests, or a judge that needs the device.
                 try:
@@ -400,7 +471,8 @@ class Evaluation:
                     if judge.value is not None:
                         judge.value.close()
             self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
-        publish(self.config, fine_stats=self.stats)
+        imported = None if self.imported is None else {"path": str(self.settings.import_responses), **self.imported}
+        publish(self.config, fine_stats=self.stats, **({"fine_imported": imported} if imported else {}))
         if failed and len(failed) == len(partitions):
             self._failure = next(iter(failed.values()))
             return

@@ -1,0 +1,173 @@
+"""Batch files, the standard interchange with engines that answer many prompts at once: ``vllm run-batch`` and
+OpenAI-style batch APIs.
+
+Export writes each prompt the cache lacks as one line of the OpenAI batch *input* format; its ``custom_id`` is the
+prompt's cache key, so an answer comes back to exactly the prompt it answers. Import reads a batch *output* file and
+checks every line before anything is stored: a line that belongs to no prompt of this run (another model, dataset,
+setting or export), a duplicate, a line the engine reports an error for, a reply for another model or of the wrong
+shape, and a prompt of the run that no line answers are each an error naming the line. A file that fails any check
+stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fine_pytest.backends.base import Answer, LetterScores
+from fine_pytest.backends.chat_format import MalformedReply, completion_body, read_completion, read_scores, scoring_body
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.safe_text import visible
+from fine_pytest.pipeline.cache import Cache
+from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Request, answer_rows
+
+URL = "/v1/chat/completions"
+# Imported answers are stored under this run name: they count as answers from the cache, not as generated here.
+IMPORTED = "batch-import"
+SHOWN = 5  # problems named in one error; the count says how many more there were
+
+
+class BatchFileError(FineError):
+    """A batch file this run cannot use: bad input, reported as a usage error where the run can (not under xdist)."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import stored: the lines read, and how many of their prompts the cache already held."""
+
+    lines: int
+    stored: int
+
+
+def request_line(request: Request, model: str) -> dict[str, Any]:
+    """One line of a batch input file: the prompt under its cache key, asked as the run would ask it."""
+    if request.method == LOGPROB:
+        body = scoring_body(model, request.conversation)
+    else:
+        body = completion_body(model, request.conversation, request.sampling)
+    return {"custom_id": request.key, "method": "POST", "url": URL, "body": body}
+
+
+def export(requests: Sequence[Request], model: str, path: Path) -> int:
+    """Write the requests (each key once, in order) as a batch input file, replacing PATH whole: a half-written
+    file never stands in for a finished one. Returns the number of lines."""
+    unique = list({request.key: request for request in requests}.values())
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            for request in unique:
+                out.write(json.dumps(request_line(request, model), ensure_ascii=False, sort_keys=True) + "\n")
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise BatchFileError(f"--fine-export-requests: cannot write {path}: {error.strerror or error}") from None
+    return len(unique)
+
+
+def import_responses(
+    path: Path,
+    needed: Sequence[Request],
+    possible: Callable[[], Iterable[Request]],
+    cache: Cache,
+    keys: Keys,
+    model: str,
+    secrets: Sequence[str] = (),
+) -> Imported:
+    """Check the batch output file at ``path`` against this run and store its answers in the cache.
+
+    ``needed``: the prompts this run asks first (every one must be answered, by the cache or the file).
+    ``possible()``: every other prompt the run may ask later (the forms' shrink rounds), computed only when a line
+    is not among ``needed``. ``secrets`` are redacted from the answers (a server can echo a key).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise BatchFileError(f"--fine-import-responses: cannot read {path}: {reason}") from None
+    asked = {request.key: request for request in needed}
+    later: dict[str, Request] | None = None
+    problems: list[str] = []
+    answers: dict[str, tuple[Request, Answer | LetterScores]] = {}
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = _entry(line)
+            custom_id = entry["custom_id"]
+            if custom_id in seen:
+                raise ValueError(f"custom_id {custom_id} again (first on line {seen[custom_id]})")
+            seen[custom_id] = number
+            request = asked.get(custom_id)
+            if request is None:
+                if later is None:
+                    later = {r.key: r for r in possible()}
+                request = later.get(custom_id)
+            if request is None:
+                raise ValueError(
+                    f"custom_id {custom_id} is no prompt of this run (exported by another model, dataset, setting "
+                    "or run)"
+                )
+            answers[custom_id] = (request, _answer(entry, request, model, secrets))
+        except ValueError as error:
+            problems.append(f"line {number}: {visible(str(error))}")
+    known = cache.answers(list(asked))
+    missing = [key for key in asked if key not in known and key not in answers]
+    problems += [f"custom_id {key}: no line answers this prompt of the run" for key in missing]
+    if problems:
+        more = f" (and {len(problems) - SHOWN} more)" if len(problems) > SHOWN else ""
+        raise BatchFileError(
+            f"--fine-import-responses: {path}: {len(problems)} problem(s), nothing was stored{more}:\n  "
+            + "\n  ".join(problems[:SHOWN])
+        )
+    fresh = [(request, answer) for key, (request, answer) in answers.items() if key not in known]
+    cache.put_answers(answer_rows(fresh, keys), IMPORTED)
+    return Imported(lines=len(answers), stored=len(fresh))
+
+
+def _entry(line: str) -> dict[str, Any]:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if not isinstance(entry, dict):
+        raise ValueError("not a JSON object")
+    custom_id = entry.get("custom_id")
+    if not isinstance(custom_id, str) or not custom_id:
+        raise ValueError("no custom_id")
+    error = entry.get("error")
+    if error is not None:
+        raise ValueError(f"custom_id {custom_id}: the batch reports an error: {json.dumps(error)[:200]}")
+    response = entry.get("response")
+    if not isinstance(response, Mapping):
+        raise ValueError(f"custom_id {custom_id}: no response")
+    status = response.get("status_code")
+    if status != 200:
+        raise ValueError(f"custom_id {custom_id}: status_code {status!r}, not 200: {json.dumps(response)[:200]}")
+    if not isinstance(response.get("body"), Mapping):
+        raise ValueError(f"custom_id {custom_id}: the response has no body")
+    return entry
+
+
+def _answer(entry: dict[str, Any], request: Request, model: str, secrets: Sequence[str]) -> Answer | LetterScores:
+    from fine_pytest.core.redact import redact
+
+    body = entry["response"]["body"]
+    served = body.get("model")
+    if served != model:
+        raise ValueError(
+            f"custom_id {entry['custom_id']}: answered by model {str(served)[:80]!r}, this run's batch model is "
+            f"{model!r} (--fine-batch-model)"
+        )
+    try:
+        if request.method == LOGPROB:
+            return read_scores(body, request.labels)
+        return read_completion(body, lambda text: redact(text, secrets))
+    except MalformedReply as error:
+        raise ValueError(f"custom_id {entry['custom_id']}: {error}") from None

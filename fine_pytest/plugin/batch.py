@@ -1,0 +1,137 @@
+"""Batch files in a pytest run: ``--fine-export-requests`` writes what the run still needs asked and stops (status 0,
+no gate); ``--fine-import-responses`` stores a batch engine's answers and runs as usual, never loading the model.
+
+The loop, for engines such as ``vllm run-batch`` or an OpenAI-style batch API: export, answer the file there,
+import, and run. The consistency forms' shrink rounds need the answers before them, so with ``--fine-forms`` an
+export after an import writes the next round; it writes nothing (and says so) once every prompt is answered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from fine_pytest.backends import split_spec
+from fine_pytest.backends.base import Answer, Conversation, LetterScores, PromptFailure
+from fine_pytest.core.dataset import Pair
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.pipeline.batch_files import Imported, import_responses
+from fine_pytest.pipeline.cache import Cache
+from fine_pytest.pipeline.evaluate import Keys, Request, prompts_of
+from fine_pytest.pipeline.form_answers import prompts_of_variant
+from fine_pytest.pipeline.form_run import request, requests_for
+from fine_pytest.pipeline.forms import Plan, variants_of
+from fine_pytest.pipeline.settings import Settings
+
+EXPORT = "--fine-export-requests"
+IMPORT = "--fine-import-responses"
+
+
+class ExportRound(Exception):
+    """A forms shrink round needs prompts the cache lacks: the export writes them and the run stops there."""
+
+    def __init__(self, requests: Sequence[Request]) -> None:
+        super().__init__(f"{len(requests)} prompts of a shrink round")
+        self.requests = list(requests)
+
+
+def batch_model(settings: Settings) -> str:
+    """The model name batch lines carry and answers must come back from: --fine-batch-model, else the --model
+    given (without the vllm: scheme; an openai: model by its served name)."""
+    if settings.batch_model:
+        return settings.batch_model
+    scheme, target = split_spec(settings.model_spec)
+    return target if scheme in ("vllm", "openai") else settings.model_spec
+
+
+def first_batch(pairs: Sequence[Pair], plan: Plan | None, generation: GenerationSettings, keys: Keys) -> list[Request]:
+    """Every prompt the run asks before any shrink round: the paper's three per pair and the drawn forms'."""
+    found = [prompt for pair in pairs for prompt in prompts_of(pair, generation, keys)]
+    if plan is not None:
+        found += requests_for(pairs, plan, generation, keys)
+    return list({prompt.key: prompt for prompt in found}.values())
+
+
+def every_form_request(
+    pairs: Sequence[Pair], plan: Plan | None, generation: GenerationSettings, keys: Keys
+) -> Iterator[Request]:
+    """Every prompt a shrink round could ask: each variant of each family asked, for each pair."""
+    if plan is None:
+        return
+    from fine_pytest.core.forms import Variant
+
+    for family in plan.families:
+        every = variants_of(family)
+        for pair in pairs:
+            for changes in every:
+                for prompt in prompts_of_variant(pair, Variant(family.name, changes), generation):
+                    yield request(prompt, generation, keys)
+
+
+def import_batch(
+    settings: Settings,
+    pairs: Sequence[Pair],
+    plan: Plan | None,
+    cache: Cache,
+    keys: Keys,
+) -> Imported:
+    path = settings.import_responses
+    assert path is not None
+    generation = settings.generation
+    secrets = [value for value in (os.environ.get(settings.endpoint.api_key_env),) if value]
+    return import_responses(
+        path,
+        first_batch(pairs, plan, generation, keys),
+        lambda: every_form_request(pairs, plan, generation, keys),
+        cache,
+        keys,
+        batch_model(settings),
+        secrets,
+    )
+
+
+def missing(cache: Cache, requests: Sequence[Request]) -> list[Request]:
+    known = cache.answers([r.key for r in requests])
+    return [r for r in requests if r.key not in known]
+
+
+class NoModel:
+    """Stands in for the model when its answers come from batch files: a prompt neither the cache nor the file
+    answered is an error that says what to do, never a model loaded in its place."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self._reason = reason
+
+    def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
+        raise FineError(self._message(len(conversations)))
+
+    def score_letters(
+        self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
+    ) -> list[LetterScores | PromptFailure]:
+        raise FineError(self._message(len(conversations)))
+
+    def _message(self, count: int) -> str:
+        return (
+            f"{count} prompt(s) of this run are neither in the cache nor in {self._reason}: export them with "
+            f"{EXPORT}=PATH (with --fine-forms, each shrink round needs the answers before it), answer the file, "
+            f"and import it with {IMPORT}"
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def exported_message(count: int, path: Path, model: str) -> str:
+    if count == 0:
+        return (
+            f"FINE {EXPORT}: nothing to export, every prompt of this run is answered; run without {EXPORT} "
+            f"(with {IMPORT} if the answers came from a batch file)"
+        )
+    return (
+        f"FINE {EXPORT}: wrote {count} request(s) to {path} (OpenAI batch input, model {model!r}); answer them, e.g. "
+        f"python -m vllm.entrypoints.openai.run_batch -i {path} -o OUT.jsonl --model DIR --served-model-name "
+        f"{model}, then run with {IMPORT}=OUT.jsonl"
+    )

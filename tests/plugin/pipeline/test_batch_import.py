@@ -1,0 +1,139 @@
+"""pipeline.batch_files on its own: the export's lines, and the import's all-or-nothing checks as properties."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fine_pytest.core.sampling import Sampling
+from fine_pytest.pipeline.batch_files import IMPORTED, BatchFileError, export, import_responses, request_line
+from fine_pytest.pipeline.cache import Cache
+from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Request
+
+KEYS = Keys(model="m", judge="j", run="run-1")
+MODEL = "served-model"
+
+
+def requests(count: int) -> list[Request]:
+    return [Request(f"{i:064x}", [{"role": "user", "content": f"q{i}"}], Sampling(16)) for i in range(count)]
+
+
+def output_line(request: Request, text: str = "", model: str = MODEL, finish: str = "stop") -> dict:
+    choice = {"index": 0, "message": {"role": "assistant", "content": text or f"answer to {request.key[-2:]}"}}
+    choice["finish_reason"] = finish
+    body = {"model": model, "choices": [choice]}
+    return {"id": "x", "custom_id": request.key, "response": {"status_code": 200, "body": body}, "error": None}
+
+
+def write(path: Path, lines: list) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_an_export_line_asks_as_the_run_asks(tmp_path: Path) -> None:
+    generated = Request("a" * 64, [{"role": "user", "content": "q"}], Sampling(32, 0.5, 7))
+    opened = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "Option: [["}]
+    scored = Request("b" * 64, opened, Sampling(32), LOGPROB, ("1", "2"))
+    unopened = Request("c" * 64, opened[:1], Sampling(32), LOGPROB, ("yes", "no"))
+    assert request_line(generated, MODEL) == {
+        "custom_id": "a" * 64,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": MODEL, "messages": generated.conversation, "max_tokens": 32, "temperature": 0.5, "seed": 7},
+    }
+    body = request_line(scored, MODEL)["body"]
+    assert (body["max_tokens"], body["logprobs"], body["top_logprobs"], body["continue_final_message"]) == (
+        1,
+        True,
+        20,
+        True,
+    )
+    assert request_line(unopened, MODEL)["body"]["add_generation_prompt"] is True
+    # Each key once, in order.
+    assert export([generated, scored, generated, unopened], MODEL, tmp_path / "in.jsonl") == 3
+    lines = (tmp_path / "in.jsonl").read_text().splitlines()
+    assert [json.loads(line)["custom_id"][0] for line in lines] == ["a", "b", "c"]
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_answers_are_read_as_the_served_back_end_reads_them(tmp_path: Path) -> None:
+    asked = requests(3)
+    scored = Request("d" * 64, [{"role": "user", "content": "q"}], Sampling(8), LOGPROB, ("1", "2"))
+    top = [{"token": " 1", "logprob": -0.1}, {"token": "2", "logprob": -3.0}]
+    logprob_line = output_line(scored)
+    logprob_line["response"]["body"]["choices"][0]["logprobs"] = {"content": [{"top_logprobs": top}]}
+    null_line = output_line(asked[2])
+    null_line["response"]["body"]["choices"][0]["message"]["content"] = None
+    lines = [output_line(asked[0], "fine sk-secret"), output_line(asked[1], "cut", finish="length"), null_line]
+    with Cache.in_memory() as cache:
+        done = import_responses(
+            write(tmp_path / "out.jsonl", [*lines, logprob_line]),
+            [*asked, scored],
+            list,
+            cache,
+            KEYS,
+            MODEL,
+            ["sk-secret"],
+        )
+        stored = cache.answers([r.key for r in [*asked, scored]])
+    assert (done.lines, done.stored) == (4, 4)
+    assert stored[asked[0].key].answer == "fine [REDACTED]" and stored[asked[0].key].run == IMPORTED
+    assert stored[asked[1].key].truncated is True
+    assert stored[asked[2].key].answer is None and "no content" in str(stored[asked[2].key].failure)
+    probabilities = json.loads(str(stored[scored.key].answer))
+    assert probabilities["1"] == pytest.approx(0.905, abs=0.001) and probabilities["2"] == pytest.approx(0.0498, 0.01)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    order=st.permutations(range(6)),
+    dropped=st.sets(st.integers(0, 5), max_size=2),
+    repeated=st.sets(st.integers(0, 5), max_size=2),
+    foreign=st.booleans(),
+)
+def test_an_import_stores_every_answer_or_none(
+    tmp_path: Path, order: list[int], dropped: set[int], repeated: set[int], foreign: bool
+) -> None:
+    """Any order of lines is fine; a missing, repeated or foreign line stores nothing, and says which line."""
+    asked = requests(6)
+    lines = [output_line(asked[i]) for i in order if i not in dropped]
+    lines += [output_line(asked[i]) for i in sorted(repeated) if i not in dropped]
+    if foreign:
+        lines.append(output_line(Request("f" * 64, [], Sampling(1))))
+    path = write(tmp_path / f"out-{abs(hash((tuple(order), frozenset(dropped))))}.jsonl", lines)
+    valid = not dropped and not repeated and not foreign
+    with Cache.in_memory() as cache:
+        if valid:
+            assert import_responses(path, asked, list, cache, KEYS, MODEL).stored == 6
+            assert len(cache.answers([r.key for r in asked])) == 6
+        else:
+            with pytest.raises(BatchFileError, match="nothing was stored") as refused:
+                import_responses(path, asked, list, cache, KEYS, MODEL)
+            assert cache.answers([r.key for r in asked]) == {}
+            if foreign:
+                assert f"line {len(lines)}: custom_id {'f' * 64} is no prompt of this run" in str(refused.value)
+
+
+def test_lines_for_later_rounds_are_checked_against_every_prompt_the_run_may_ask(tmp_path: Path) -> None:
+    first, later = requests(2), requests(4)[2:]
+    calls = []
+
+    def possible() -> list[Request]:
+        calls.append(1)
+        return later
+
+    with Cache.in_memory() as cache:
+        # Only the first batch: the later prompts are never listed.
+        import_responses(
+            write(tmp_path / "a.jsonl", [output_line(r) for r in first]), first, possible, cache, KEYS, MODEL
+        )
+        assert calls == []
+        # A shrink round's answers, with the first batch already cached.
+        done = import_responses(
+            write(tmp_path / "b.jsonl", [output_line(later[0])]), first, possible, cache, KEYS, MODEL
+        )
+        assert (done.lines, done.stored, calls) == (1, 1, [1])

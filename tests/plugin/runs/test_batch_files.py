@@ -1,0 +1,228 @@
+"""Batch files end to end: --fine-export-requests, a batch engine (here a stub that answers each line with the
+scripted model, as vllm run-batch answers with a real one; tests/vllm runs the real one), --fine-import-responses,
+and every way a batch output file can be wrong."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import FORMS_MODEL, HAND_COMPUTED, JUDGE, read_json
+
+BASE = ("--model=py:scripted:model", JUDGE, "--fine-dataset=pairs.jsonl")
+LABELS = ["A", "B", "1", "2", "X", "Y", "Alpha", "Beta", "P", "Q", "yes", "no"]
+
+
+def engine(root: Path, module: str) -> Callable[[Path, Path], int]:
+    """A stand-in for `vllm run-batch`: reads batch input lines and writes batch output lines, answering each with
+    the scripted model in ``module`` (its text, or the top log-probabilities of its labels)."""
+    spec = importlib.util.spec_from_file_location(f"engine_{module}", root / f"{module}.py")
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+
+    def answer(source: Path, target: Path) -> int:
+        lines = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+        out = []
+        for number, line in enumerate(lines):
+            body = line["body"]
+            assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
+            if body.get("logprobs"):
+                scores = loaded.model.letter_probabilities([body["messages"]], LABELS)[0]
+                top = [{"token": token, "logprob": math.log(p)} for token, p in scores.items()]
+                choice = {"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}
+                choice["logprobs"] = {"content": [{"token": "x", "logprob": 0.0, "top_logprobs": top}]}
+            else:
+                sampling = {key: body.get(key) for key in ("max_tokens", "temperature", "seed")}
+                text = loaded.model([body["messages"]], **sampling)[0]
+                choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            reply = {
+                "id": f"chatcmpl-{number}",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [choice],
+            }
+            response = {"status_code": 200, "request_id": f"req-{number}", "body": reply}
+            out.append({"id": f"batch-{number}", "custom_id": line["custom_id"], "response": response, "error": None})
+        target.write_text("".join(json.dumps(entry) + "\n" for entry in out), encoding="utf-8")
+        return len(out)
+
+    return answer
+
+
+def export(pytester: pytest.Pytester, *args: str, path: str = "requests.jsonl") -> pytest.RunResult:
+    return pytester.runpytest(*BASE, *args, f"--fine-export-requests={path}")
+
+
+def test_the_loop_scores_like_a_live_run_and_generates_nothing(project: pytest.Pytester) -> None:
+    exported = export(project)
+    assert exported.ret == 0, exported.stdout.str()
+    assert "FINE gate" not in exported.stdout.str()  # no evaluation, no gate
+    exported.stdout.fnmatch_lines(["*wrote 15 request(s) to *requests.jsonl*model 'py:scripted:model'*"])
+    lines = [json.loads(line) for line in (project.path / "requests.jsonl").read_text().splitlines()]
+    assert len({line["custom_id"] for line in lines}) == 15
+    assert all(re.fullmatch(r"[0-9a-f]{64}", line["custom_id"]) for line in lines)
+    assert all(line["body"]["model"] == "py:scripted:model" and line["body"]["temperature"] == 0 for line in lines)
+    assert not (project.path / "calls.log").exists()  # the model was not asked anything
+    assert engine(project.path, "scripted")(project.path / "requests.jsonl", project.path / "responses.jsonl") == 15
+    (project.path / "calls.log").unlink()  # the stub engine's own calls
+    imported = project.runpytest(*BASE, "--fine-import-responses=responses.jsonl", "--fine-report=r.json")
+    imported.assert_outcomes(passed=1, xfailed=4)
+    report = read_json(project.path / "r.json")
+    assert not (project.path / "calls.log").exists()  # the model under test never loaded
+    assert report["run"]["generated"] == 0 and report["run"]["cached"] == 15
+    assert report["run"]["imported"]["lines"] == 15 and report["run"]["imported"]["stored"] == 15
+    for name in ("cs", "css", "open_safe_rate", "mc_safe_rate"):
+        assert report["overall"][name] == pytest.approx(HAND_COMPUTED["overall"][name])
+    # Everything is answered now: a second export says so and writes nothing.
+    again = export(project, path="again.jsonl")
+    assert again.ret == 0 and not (project.path / "again.jsonl").exists()
+    again.stdout.fnmatch_lines(["*nothing to export, every prompt of this run is answered*"])
+    # The same file imported twice stores nothing new, and the run is the same.
+    twice = project.runpytest(*BASE, "--fine-import-responses=responses.jsonl", "--fine-report=r2.json")
+    twice.assert_outcomes(passed=1, xfailed=4)
+    assert read_json(project.path / "r2.json")["run"]["imported"]["stored"] == 0
+
+
+FORMS = ("--fine-forms=labels,single,instructions", "--fine-forms-examples=1", "--fine-seed=3")
+
+
+@pytest.mark.parametrize("scoring", ["generate", "logprob"])
+def test_with_forms_each_export_writes_the_next_shrink_round_and_the_end_equals_a_live_run(
+    project: pytest.Pytester, scoring: str
+) -> None:
+    """The shrink needs the answers before each round: export, answer, import, repeat until nothing is left; the
+    forms then come out byte for byte as a live run's, and the model under test was never asked."""
+    project.makepyfile(formed=FORMS_MODEL)
+    args = ("--model=py:formed:model", JUDGE, "--fine-dataset=pairs.jsonl", *FORMS, f"--fine-mc-scoring={scoring}")
+    live = project.runpytest(*args, "--fine-cache-dir=live-cache", "--fine-report=live.json")
+    live.assert_outcomes(passed=1, xfailed=4)
+    answer = engine(project.path, "formed")
+    rounds = []
+    for step in range(8):
+        exported = project.runpytest(*args, f"--fine-export-requests=requests-{step}.jsonl")
+        assert exported.ret == 0, exported.stdout.str()
+        if not (project.path / f"requests-{step}.jsonl").exists():
+            break
+        rounds.append(answer(project.path / f"requests-{step}.jsonl", project.path / f"responses-{step}.jsonl"))
+        imported = project.runpytest(*args, f"--fine-import-responses=responses-{step}.jsonl")
+        assert imported.ret in (0, 1), imported.stdout.str()
+    else:
+        pytest.fail("the export never ran out of prompts")
+    assert len(rounds) >= 2, rounds  # the first batch, then at least one shrink round
+    final = project.runpytest(*args, "--fine-report=batch.json")
+    final.assert_outcomes(passed=1, xfailed=4)
+    live_report, batch_report = read_json(project.path / "live.json"), read_json(project.path / "batch.json")
+    assert batch_report["forms"] == live_report["forms"]
+    assert [item["forms"] for item in batch_report["items"]] == [item["forms"] for item in live_report["items"]]
+    assert batch_report["overall"] == live_report["overall"]
+    assert batch_report["run"]["generated"] == 0
+
+
+def test_an_import_that_leaves_a_shrink_round_unanswered_fails_every_pair_and_says_what_to_do(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(formed=FORMS_MODEL)
+    args = ("--model=py:formed:model", JUDGE, "--fine-dataset=pairs.jsonl", *FORMS, "--fine-threshold=0.0")
+    assert project.runpytest(*args, "--fine-export-requests=first.jsonl").ret == 0
+    engine(project.path, "formed")(project.path / "first.jsonl", project.path / "first-out.jsonl")
+    result = project.runpytest(*args, "--fine-import-responses=first-out.jsonl")
+    assert result.ret == 1  # never a passing gate on missing answers, even at threshold 0
+    result.stdout.fnmatch_lines(["*neither in the cache nor in the batch file*--fine-export-requests*"])
+
+
+def _answered(project: pytest.Pytester) -> list[dict[str, Any]]:
+    assert export(project).ret == 0
+    engine(project.path, "scripted")(project.path / "requests.jsonl", project.path / "good.jsonl")
+    return [json.loads(line) for line in (project.path / "good.jsonl").read_text().splitlines()]
+
+
+def _set(entry: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    changed = json.loads(json.dumps(entry))
+    *parents, last = path.split(".")
+    node = changed
+    for part in parents:
+        node = node[part]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return changed
+
+
+_DELETE = object()
+ATTACK = "\x1b[2J\x1b]0;pwned\x07"
+BAD_FILES: list[tuple[str, Callable[[list[dict[str, Any]]], list[Any]], str]] = [
+    ("unknown", lambda lines: [*lines, {**lines[0], "custom_id": "0" * 64}], "line 16: custom_id 000* is no prompt"),
+    ("duplicate", lambda lines: [*lines, lines[3]], "line 16: custom_id * again (first on line 4)"),
+    ("missing", lambda lines: lines[:-1], "custom_id *: no line answers this prompt of the run"),
+    (
+        "error",
+        lambda lines: [lines[0], _set(lines[1], "error", {"message": "boom" + ATTACK}), *lines[2:]],
+        'line 2: custom_id * the batch reports an error: {"message": "boom*',
+    ),
+    ("status", lambda lines: [_set(lines[0], "response.status_code", 500), *lines[1:]], "line 1: *status_code 500*"),
+    (
+        "model",
+        lambda lines: [*lines[:4], _set(lines[4], "response.body.model", "other-model"), *lines[5:]],
+        "line 5: *answered by model 'other-model', this run's batch model is 'py:scripted:model'*",
+    ),
+    ("shape", lambda lines: [_set(lines[0], "response.body.choices", []), *lines[1:]], "line 1: *a reply without*"),
+    ("no body", lambda lines: [_set(lines[0], "response.body", _DELETE), *lines[1:]], "line 1: *has no body"),
+    ("no id", lambda lines: [_set(lines[0], "custom_id", _DELETE), *lines[1:]], "line 1: no custom_id"),
+    ("array", lambda lines: [[1, 2], *lines[1:]], "line 1: not a JSON object"),
+    ("json", lambda lines: ["{not json", *lines[1:]], "line 1: not JSON"),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "message"), BAD_FILES, ids=[case for case, _, _ in BAD_FILES])
+def test_a_bad_batch_file_is_a_usage_error_naming_the_line_and_stores_nothing(
+    project: pytest.Pytester, case: str, mutate: Callable[[list[dict[str, Any]]], list[Any]], message: str
+) -> None:
+    lines = mutate(_answered(project))
+    text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+    (project.path / "bad.jsonl").write_text(text, encoding="utf-8")
+    (project.path / "calls.log").unlink()
+    result = project.runpytest(*BASE, "--fine-import-responses=bad.jsonl", "--fine-threshold=0.0")
+    assert result.ret == 4, result.stdout.str()
+    out = result.stdout.str() + result.stderr.str()
+    assert "nothing was stored" in out and ATTACK not in out
+    result.stdout.fnmatch_lines([f"*{message}*"])
+    assert "Traceback" not in out and not (project.path / "calls.log").exists()
+    # Nothing was stored: the next export still asks for every prompt.
+    assert export(project, path="again.jsonl").ret == 0
+    assert len((project.path / "again.jsonl").read_text().splitlines()) == 15
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--fine-export-requests=a.jsonl", "--fine-import-responses=pairs.jsonl"), "are two steps"),
+        (("--fine-export-requests=a.jsonl", "-n", "2"), "run the export without -n"),
+        (
+            ("--fine-export-requests=a.jsonl", "--fine-temperature=0.7", "--fine-seed=none"),
+            "greedily (--fine-temperature=0) or with a seed",
+        ),
+        (("--fine-import-responses=absent.jsonl",), "--fine-import-responses: no file at"),
+    ],
+)
+def test_batch_options_that_cannot_work_are_usage_errors(
+    project: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    result = project.runpytest(*BASE, *args)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*{message}*"])
+    assert not (project.path / "a.jsonl").exists()
+
+
+def test_a_seeded_sampled_run_can_be_exported(project: pytest.Pytester) -> None:
+    result = project.runpytest(*BASE, "--fine-temperature=0.7", "--fine-seed=5", "--fine-export-requests=a.jsonl")
+    assert result.ret == 0
+    lines = [json.loads(line) for line in (project.path / "a.jsonl").read_text().splitlines()]
+    assert {(line["body"]["temperature"], line["body"]["seed"]) for line in lines} == {(0.7, 5)}
