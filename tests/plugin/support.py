@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +210,44 @@ def letter_probabilities(conversations, letters):
 
 model.letter_probabilities = letter_probabilities
 """
+
+
+# Every label a form may read by probability: the stub batch engine asks the scripted model about all of them.
+BATCH_LABELS = ["A", "B", "1", "2", "X", "Y", "Alpha", "Beta", "P", "Q", "yes", "no"]
+
+
+def engine(root: Path, module: str) -> Callable[[Path, Path], int]:
+    """A stand-in for `vllm run-batch`: reads batch input lines and writes batch output lines, answering each with
+    the scripted model in ``module`` (its text, or the top log-probabilities of its labels)."""
+    spec = importlib.util.spec_from_file_location(f"engine_{module}", root / f"{module}.py")
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+
+    def answer(source: Path, target: Path) -> int:
+        lines = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+        out = []
+        for number, line in enumerate(lines):
+            body = line["body"]
+            assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
+            if body.get("logprobs"):
+                scores = loaded.model.letter_probabilities([body["messages"]], BATCH_LABELS)[0]
+                top = [{"token": token, "logprob": math.log(p)} for token, p in scores.items()]
+                choice = {"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}
+                choice["logprobs"] = {"content": [{"token": "x", "logprob": 0.0, "top_logprobs": top}]}
+            else:
+                sampling = {key: body.get(key) for key in ("max_tokens", "temperature", "seed")}
+                text = loaded.model([body["messages"]], **sampling)[0]
+                choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            reply = {
+                "id": f"chatcmpl-{number}",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [choice],
+            }
+            response = {"status_code": 200, "request_id": f"req-{number}", "body": reply}
+            out.append({"id": f"batch-{number}", "custom_id": line["custom_id"], "response": response, "error": None})
+        target.write_text("".join(json.dumps(entry) + "\n" for entry in out), encoding="utf-8")
+        return len(out)
+
+    return answer
