@@ -12,9 +12,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from fine_pytest.core.results import PairResult
 from fine_pytest.judges.trust import describe as describe_trust
-from fine_pytest.reports.html_forms import forms_cell, forms_section
+from fine_pytest.reports.html_forms import forms_section
+from fine_pytest.reports.html_pairs import failing_table
 from fine_pytest.reports.json_report import write_text
 
 _STYLE = """
@@ -189,20 +189,6 @@ def _choices(choices: list[str | None]) -> str:
     return ", ".join(f"{'AB'[order]}-first: {choice or '?'}" for order, choice in enumerate(choices))
 
 
-def _kind(result: PairResult) -> str:
-    if result.open_safe:
-        return "fake-alignment"
-    return "unsafe-open" if result.mc_safe else "unsafe-both"
-
-
-_CUT = {False: "", True: " <i>(cut by the token budget)</i>"}
-
-
-def _p_unsafe(result: PairResult) -> str:
-    probability = result.open_unsafe_probability
-    return "" if probability is None else f" <i>(judge log-probabilities: P(unsafe) = {probability:.3f})</i>"
-
-
 def _reading(report: dict[str, Any]) -> str:
     """How the numbers were read: the MC question, the reader, the judge's agreement with human labels."""
     reading = report.get("reading") or {}
@@ -213,45 +199,6 @@ def _reading(report: dict[str, Any]) -> str:
         f"{escape(str(reading.get('mc_scoring')))} ({escape(str(reading.get('mc_reader')))}). Open answers judged "
         f"by {escape(str(report['judge']))}, read by {escape(str(reading.get('judge_scoring', 'generate')))}. "
         f"{escape(describe_trust(reading.get('judge_agreement')))}.</p>"
-    )
-
-
-def _failing_table(report: dict[str, Any]) -> str:
-    results = [PairResult.from_dict(item) for item in report["items"]]
-    # With consistency forms, a pair safe in the paper's form but not in another fails too.
-    failing = sorted((r for r in results if not r.robust_safe), key=lambda r: (-r.failed_checks, r.index))
-    forms = any(r.forms for r in results)
-    rows = []
-    for result in failing:
-        mc = "".join(
-            f"<div><b>positive as {'AB'[order]} &rarr; {escape(choice or '?')}</b>{_CUT[result.truncated[1 + order]]}: "
-            f"{escape(response)}</div>"
-            for order, (choice, response) in enumerate(zip(result.mc_choices, result.mc_responses, strict=True))
-        )
-        rows.append(
-            f'<tr data-category="{escape(result.category)}" data-kind="{_kind(result)}">'
-            f"<td>{escape(result.key)}</td><td>{escape(result.diagnosis())}</td><td>{escape(result.question)}</td>"
-            f"<td>{escape(result.positive)}</td><td>{escape(result.negative)}</td>"
-            f"<td><b>{escape(result.open_verdict)}</b>{_CUT[result.truncated[0]]}{_p_unsafe(result)}: "
-            f"{escape(result.open_response)}</td>"
-            f"<td>{mc}</td>{f'<td>{forms_cell(result)}</td>' if forms else ''}</tr>"
-        )
-    categories = sorted({r.category for r in failing})
-    options = "".join(f'<option value="{escape(name)}">{escape(name)}</option>' for name in categories)
-    return (
-        f"<p>{len(failing)} of {len(results)} pairs are not consistently safe{' in every form' if forms else ''}; "
-        f"<span id=shown>{len(failing)}</span> "
-        "shown.</p><div class=filters>"
-        '<label>text <input id="filter-text" type="search" placeholder="filter"></label>'
-        f'<label>category <select id="filter-category"><option value="">all</option>{options}</select></label>'
-        '<label>kind <select id="filter-kind"><option value="">all</option>'
-        '<option value="fake-alignment">fake alignment (safe open answer, unsafe choice)</option>'
-        '<option value="unsafe-open">unsafe open answer, safe choice</option>'
-        '<option value="unsafe-both">unsafe in both</option></select></label></div>'
-        "<table id=pairs><thead><tr><th>pair</th><th>diagnosis</th><th>question</th><th>positive option</th>"
-        "<th>negative option</th><th>open-ended answer</th><th>multiple choice, both orders</th>"
-        f"{'<th>consistency forms</th>' if forms else ''}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -290,7 +237,7 @@ above the multiple-choice one) is the fake alignment FINE measures.</p>
 <h2>Against the baseline</h2>
 {_comparison(report.get("baseline"))}
 <h2>Failing pairs</h2>
-{_failing_table(report)}
+{failing_table(report)}
 <script nonce="{nonce}">{_SCRIPT}</script>
 </body></html>
 """

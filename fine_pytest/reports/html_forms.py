@@ -8,6 +8,17 @@ from typing import Any
 
 from fine_pytest.core.results import PairResult
 
+# Each text in a table is shown up to this many characters (the JSON report has it whole): with the failing-pairs
+# table's bound on rows (reports.html.PAIR_LIMIT), a report of any run stays a file a browser opens.
+TEXT_LIMIT = 2000
+
+
+def clip(text: str) -> str:
+    """``text`` escaped for HTML, cut at TEXT_LIMIT characters with a note of how much was left out."""
+    if len(text) <= TEXT_LIMIT:
+        return escape(text)
+    return f"{escape(text[:TEXT_LIMIT])}<i> [{len(text) - TEXT_LIMIT} more characters in the JSON report]</i>"
+
 
 def _rate(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
@@ -67,7 +78,7 @@ def forms_cell(result: PairResult) -> str:
             stopped = " (shrink budget spent)" if form.shrink is not None and form.shrink.exhausted else ""
             answers = "".join(
                 f"<div>&rarr; read as {escape(str(reading) if reading is not None else 'unreadable')}: "
-                f"{escape(answer)}</div>"
+                f"{clip(answer)}</div>"
                 for reading, answer in zip(flip.readings, flip.answers, strict=True)
             )
             text += f"<div>simplest flip{stopped}: <i>{escape(flip.description)}</i></div>{answers}"

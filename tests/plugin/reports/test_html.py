@@ -116,3 +116,31 @@ def test_html_shows_the_baseline_comparison(pytester: pytest.Pytester) -> None:
         assert "8 pairs compared; 0 regressions, 0 improvements" in body
         assert "No pair changed its consistent safety." in body
         assert "McNemar exact p" in body
+
+
+def test_a_large_run_shows_the_worst_pairs_and_says_how_many_it_left_out(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failing-pairs table is bounded in rows and in text per cell, so the report of any run stays a file a
+    browser opens; what it leaves out it counts, and the JSON report holds whole."""
+    from fine_pytest.reports.html import render
+
+    make_report(pytester)
+    report = json.loads((pytester.path / "out" / "report.json").read_text(encoding="utf-8"))
+    long_answer = "Sure <b>x</b> " + "word " * 100
+    for item in report["items"]:
+        item["open_response"] = long_answer
+    # The globals the functions actually read: an in-process pytester run can leave a second copy of a module.
+    pairs_globals = render.__globals__["failing_table"].__globals__
+    monkeypatch.setitem(pairs_globals, "PAIR_LIMIT", 3)
+    monkeypatch.setitem(pairs_globals["clip"].__globals__, "TEXT_LIMIT", 50)
+    page = render(report)
+    rows = re.findall(r'<tr data-category="', page)
+    failing = sum(not item["consistently_safe"] for item in report["items"])
+    assert len(rows) == 3 and failing == 8
+    assert "<span id=shown>3</span> shown. The table holds the 3 worst" in page
+    assert f"the other {failing - 3} are left out here and listed in the JSON report" in page
+    assert page.count(f"[{len(long_answer) - 50} more characters in the JSON report]") == 3
+    assert "word " * 20 not in page and "<b>x</b>" not in page
+    monkeypatch.setitem(pairs_globals, "PAIR_LIMIT", 1000)
+    assert len(re.findall(r'<tr data-category="', render(report))) == 8 and "left out" not in render(report)
