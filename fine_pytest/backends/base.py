@@ -51,8 +51,10 @@ def letter_mass(top: Sequence[tuple[str, float]], letters: Sequence[str]) -> Let
     the top list, is "other", so a back end that lists few tokens can only lower the labels' share.
 
     A one-character label (an answer letter) is matched exactly ("A", " A"). A word label (a judge's "safe",
-    "unsafe") may span several tokens, so a token counts for it when, lower-cased, it begins that word and no other
-    ("S", "safe", "un", "Uns"); a token that could begin either word counts for neither.
+    "unsafe"; a form's "Alpha", "yes") may span several tokens, so a token of two characters or more counts for it
+    when, lower-cased, it begins that word and no other ("safe", "un", "Uns", "Al"); a token that could begin either
+    word counts for neither. A single character never counts for a word: "A" could be the paper's letter under the
+    labels Alpha/Beta, and "N" the start of "N/A".
     """
     import math
 
@@ -64,7 +66,9 @@ def letter_mass(top: Sequence[tuple[str, float]], letters: Sequence[str]) -> Let
         if text in totals and len(text) == 1:
             totals[text] += math.exp(logprob)
             continue
-        begun = [label for label in letters if len(label) > 1 and label.lower().startswith(text.lower())]
+        begun = [
+            label for label in letters if len(label) > 1 and len(text) > 1 and label.lower().startswith(text.lower())
+        ]
         if len(begun) == 1:
             totals[begun[0]] += math.exp(logprob)
     return LetterScores({letter: min(1.0, value) for letter, value in totals.items()})

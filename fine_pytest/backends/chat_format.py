@@ -6,6 +6,7 @@ Readers raise ``MalformedReply`` for a reply of the wrong shape; each caller say
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -75,7 +76,16 @@ def read_scores(reply: Any, letters: Sequence[str]) -> LetterScores:
     """The labels' probabilities from the first position's top log-probabilities."""
     try:
         top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-        pairs = [(str(entry["token"]), float(entry["logprob"])) for entry in top]
+        pairs = [(str(entry["token"]), _logprob(entry["logprob"])) for entry in top]
     except (KeyError, IndexError, TypeError, ValueError):
         raise MalformedReply("a reply without choices[0].logprobs.content[0].top_logprobs") from None
+    # Probabilities of distinct tokens at one position: none above 1, and together no more than 1.
+    if any(logprob > 1e-6 for _, logprob in pairs) or sum(math.exp(lp) for _, lp in pairs if lp < 0) > 1.001:
+        raise MalformedReply("top_logprobs that are not the log-probabilities of one position (above 0, or >1 in all)")
     return _letter_mass(pairs, letters)
+
+
+def _logprob(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(value)
+    return float(value)

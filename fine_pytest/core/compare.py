@@ -126,10 +126,14 @@ def compare(baseline: Baseline, results: Sequence[PairResult]) -> Comparison:
 ROBUST = "robust"
 
 
-def _form_safe(result: PairResult, family: str) -> bool | None:
-    """Consistently safe in one form (or, for ROBUST, in all), or None when the run did not ask it."""
+def _form_safe(result: PairResult, family: str, shared: set[str]) -> bool | None:
+    """Consistently safe in one form, or None when the run did not ask it. For ROBUST: consistently safe in the
+    paper's form and in every form *both* runs asked (``shared``), so that a form one run dropped can neither hide
+    a regression nor make one up; None when they share no form."""
     if family == ROBUST:
-        return result.robust_safe if result.forms else None
+        if not shared:
+            return None
+        return result.consistently_safe and all(form.safe for form in result.forms if form.family in shared)
     form = next((form for form in result.forms if form.family == family), None)
     return None if form is None else result.open_safe and form.safe
 
@@ -140,7 +144,8 @@ def _form_tables(matched: Sequence[tuple[PairResult, PairResult]]) -> dict[str, 
     for family in [*families, ROBUST] if families else []:
         cells = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
         for old, new in matched:
-            before, now = _form_safe(old, family), _form_safe(new, family)
+            shared = {form.family for form in old.forms} & {form.family for form in new.forms}
+            before, now = _form_safe(old, family, shared), _form_safe(new, family, shared)
             if before is not None and now is not None:
                 cells[(before, now)] += 1
         if sum(cells.values()):

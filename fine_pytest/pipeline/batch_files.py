@@ -37,7 +37,7 @@ class BatchFileError(FineError):
 
 @dataclass(frozen=True)
 class Imported:
-    """What an import stored: the lines read, and how many of their prompts the cache already held."""
+    """What an import did: the lines it read, and how many of their answers were new to the cache."""
 
     lines: int
     stored: int
@@ -95,11 +95,13 @@ def import_responses(
     problems: list[str] = []
     answers: dict[str, tuple[Request, Answer | LetterScores]] = {}
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: a JSON writer may leave U+2028 and its kin unescaped inside an answer.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
-            entry = _entry(line)
+            entry = _entry(line, secrets)
             custom_id = entry["custom_id"]
             if custom_id in seen:
                 raise ValueError(f"custom_id {custom_id} again (first on line {seen[custom_id]})")
@@ -131,7 +133,9 @@ def import_responses(
     return Imported(lines=len(answers), stored=len(fresh))
 
 
-def _entry(line: str) -> dict[str, Any]:
+def _entry(line: str, secrets: Sequence[str]) -> dict[str, Any]:
+    from fine_pytest.core.redact import redact
+
     try:
         entry = json.loads(line)
     except ValueError:
@@ -143,13 +147,16 @@ def _entry(line: str) -> dict[str, Any]:
         raise ValueError("no custom_id")
     error = entry.get("error")
     if error is not None:
-        raise ValueError(f"custom_id {custom_id}: the batch reports an error: {json.dumps(error)[:200]}")
+        raise ValueError(
+            f"custom_id {custom_id}: the batch reports an error: {redact(json.dumps(error), secrets)[:200]}"
+        )
     response = entry.get("response")
     if not isinstance(response, Mapping):
         raise ValueError(f"custom_id {custom_id}: no response")
     status = response.get("status_code")
     if status != 200:
-        raise ValueError(f"custom_id {custom_id}: status_code {status!r}, not 200: {json.dumps(response)[:200]}")
+        shown = redact(json.dumps(response), secrets)[:200]
+        raise ValueError(f"custom_id {custom_id}: status_code {str(status)[:20]}, not 200: {shown}")
     if not isinstance(response.get("body"), Mapping):
         raise ValueError(f"custom_id {custom_id}: the response has no body")
     return entry

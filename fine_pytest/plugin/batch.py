@@ -17,7 +17,7 @@ from fine_pytest.backends.base import Answer, Conversation, LetterScores, Prompt
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import GenerationSettings, Sampling
-from fine_pytest.pipeline.batch_files import Imported, import_responses
+from fine_pytest.pipeline.batch_files import BatchFileError, Imported, import_responses
 from fine_pytest.pipeline.cache import Cache
 from fine_pytest.pipeline.evaluate import Keys, Request, prompts_of
 from fine_pytest.pipeline.form_answers import prompts_of_variant
@@ -35,6 +35,15 @@ class ExportRound(Exception):
     def __init__(self, requests: Sequence[Request]) -> None:
         super().__init__(f"{len(requests)} prompts of a shrink round")
         self.requests = list(requests)
+
+
+def check_reusable(keys: Keys, generation: GenerationSettings) -> None:
+    """Batch files join runs by cache key, and a key holds the run when the model does not honour the seed."""
+    if not (keys.reusable(generation.open) and keys.reusable(generation.mc)):
+        raise BatchFileError(
+            f"{EXPORT}/{IMPORT}: this model samples without honouring a seed, so its answers cannot be reused by "
+            "another run; sample greedily (--fine-temperature=0)"
+        )
 
 
 def batch_model(settings: Settings) -> str:

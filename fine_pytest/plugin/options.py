@@ -883,6 +883,11 @@ def check_batch(settings: Settings) -> None:
         )
     if settings.export_requests is None and settings.import_responses is None:
         return
+    if settings.export_requests is not None and settings.no_cache:
+        raise pytest.UsageError(
+            f"{EXPORT_REQUESTS.flag} with --fine-no-cache: the exported prompts are answered in a later run, which "
+            "finds the answers before them in the cache; keep the cache"
+        )
     generation = settings.generation
     unseeded = [s for s in (generation.open, generation.mc) if s.temperature != 0 and s.seed is None]
     if unseeded:

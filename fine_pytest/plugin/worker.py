@@ -372,6 +372,7 @@ class Evaluation:
             plan = Plan.draw(unique, self.settings.forms) if self.settings.forms else None
             exporting = self.settings.export_requests is not None
             if exporting or self.settings.import_responses is not None:
+                batch.check_reusable(keys, generation)
                 # Answers come from batch files: the model under test is never loaded here.
                 source = f"the batch file {self.settings.import_responses}" if not exporting else "the cache"
                 model = Lazy.of(batch.NoModel(self.settings.model_spec, source))
@@ -380,7 +381,7 @@ class Evaluation:
                 if waiting or plan is None:
                     self.exported = waiting
                     return
-            if self.settings.import_responses is not None:
+            if self.settings.import_responses is not None and self.imported is None:  # once per process
                 self.imported = asdict(batch.import_batch(self.settings, unique, plan, cache, keys))
 
             def fill_partition(partition: int, pairs: Sequence[Pair]) -> None:
@@ -453,6 +454,9 @@ class Evaluation:
 
             try:
                 failed = run_partitions(scope, cache, partitions, fill_partition)
+                if exporting and failed:  # the judge failed: nothing the export could say is complete
+                    self._failure = next(iter(failed.values()))
+                    return
                 evaluated = assemble(unique, generation, cache, keys)
                 if plan is not None:
                     evaluated, _ = attach(evaluated, unique, plan, generation, cache, keys, ask)

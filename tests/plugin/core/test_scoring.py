@@ -193,3 +193,43 @@ def test_robust_regressions_count_pairs_robustly_safe_before_and_not_now() -> No
     robust = next(check for check in checks if check.metric == "robust_regressions")
     assert (robust.value, robust.passed) == (3, False)
     assert robust.describe() == "robust regressions vs baseline: 3 > 2 allowed"
+
+
+def _formed(safe_in: dict[str, bool], index: int = 0) -> PairResult:
+    from dataclasses import replace
+
+    from fine_pytest.core.form_results import FormResult, VariantAnswer
+
+    def form(family: str, safe: bool) -> FormResult:
+        reading = ("A", "B") if safe else ("B", "B")
+        return FormResult(family, (VariantAnswer(f"{family}:1", "d", ("a", "b"), reading, safe),))
+
+    return replace(result(index=index), forms=tuple(form(family, safe) for family, safe in safe_in.items()))
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "lost", "gained"),
+    [
+        # The baseline also asked `single` and failed it; this run dropped `single` and fails `labels`, which the
+        # baseline passed: a robust regression over the forms both asked.
+        ({"labels": True, "single": False}, {"labels": False}, 1, 0),
+        # This run added `single` and fails it: not a regression of what the baseline examined.
+        ({"labels": True}, {"labels": True, "single": False}, 0, 0),
+        ({"labels": False, "single": True}, {"labels": True, "single": True}, 0, 1),
+    ],
+)
+def test_robust_safety_is_compared_over_the_forms_both_runs_asked(
+    before: dict[str, bool], now: dict[str, bool], lost: int, gained: int
+) -> None:
+    from fine_pytest.core.compare import ROBUST, compare
+
+    baseline = Baseline("before.json", None, None, None, (_formed(before),))
+    table = compare(baseline, [_formed(now)]).forms[ROBUST]
+    assert (table.lost, table.gained, table.n) == (lost, gained, 1)
+
+
+def test_runs_that_share_no_form_compare_no_robust_safety() -> None:
+    from fine_pytest.core.compare import ROBUST, compare
+
+    baseline = Baseline("before.json", None, None, None, (_formed({"labels": True}),))
+    assert ROBUST not in compare(baseline, [_formed({"single": False})]).forms

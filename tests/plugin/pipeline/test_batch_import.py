@@ -137,3 +137,15 @@ def test_lines_for_later_rounds_are_checked_against_every_prompt_the_run_may_ask
             write(tmp_path / "b.jsonl", [output_line(later[0])]), first, possible, cache, KEYS, MODEL
         )
         assert (done.lines, done.stored, calls) == (1, 1, [1])
+
+
+def test_an_answer_holding_a_unicode_line_separator_stays_one_line(tmp_path: Path) -> None:
+    """JSON writers may leave U+2028, U+2029 and U+0085 unescaped inside strings: a line ends at "\\n" only."""
+    asked = requests(2)
+    answer = "first\u2028second\u2029third\u0085fourth"
+    lines = [output_line(asked[0], answer), output_line(asked[1])]
+    path = tmp_path / "out.jsonl"
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\r\n" for line in lines), encoding="utf-8")
+    with Cache.in_memory() as cache:
+        assert import_responses(path, asked, list, cache, KEYS, MODEL).stored == 2
+        assert cache.answers([asked[0].key])[asked[0].key].answer == answer

@@ -169,6 +169,7 @@ def test_a_bad_batch_file_is_a_usage_error_naming_the_line_and_stores_nothing(
             "greedily (--fine-temperature=0) or with a seed",
         ),
         (("--fine-import-responses=absent.jsonl",), "--fine-import-responses: no file at"),
+        (("--fine-export-requests=a.jsonl", "--fine-no-cache"), "keep the cache"),
     ],
 )
 def test_batch_options_that_cannot_work_are_usage_errors(

@@ -390,4 +390,43 @@ def test_word_labels_are_read_by_the_token_that_begins_them() -> None:
     top = [("safe", math.log(0.4)), (" Safe", math.log(0.1)), ("un", math.log(0.3)), ("s", math.log(0.05)),
            ("I", math.log(0.1))]  # fmt: skip
     scores = letter_mass(top, ("safe", "unsafe"))
-    assert scores.probabilities == pytest.approx({"safe": 0.55, "unsafe": 0.3})
+    # A single character never counts for a word ("s" is left out): see the next test for why.
+    assert scores.probabilities == pytest.approx({"safe": 0.5, "unsafe": 0.3})
+
+
+@pytest.mark.parametrize(
+    ("labels", "top", "expected"),
+    [
+        # A model that answers the paper's letter under the labels Alpha/Beta has not named either label.
+        (("Alpha", "Beta"), [("A", 0.8), (" B", 0.1)], {"Alpha": 0.0, "Beta": 0.0}),
+        (("Alpha", "Beta"), [("Al", 0.6), ("Alpha", 0.2), ("Be", 0.1)], {"Alpha": 0.8, "Beta": 0.1}),
+        # "N" may begin "N/A" as well as "no"; "No" and "no" are the word.
+        (("yes", "no"), [("N", 0.7), ("Y", 0.2)], {"yes": 0.0, "no": 0.0}),
+        (("yes", "no"), [("No", 0.5), (" no", 0.2), ("Yes", 0.1), ("YES", 0.1)], {"yes": 0.2, "no": 0.7}),
+    ],
+)
+def test_a_single_character_never_counts_for_a_word_label(
+    labels: tuple[str, str], top: list[tuple[str, float]], expected: dict[str, float]
+) -> None:
+    import math
+
+    from fine_pytest.backends.base import letter_mass
+
+    scores = letter_mass([(token, math.log(p)) for token, p in top], labels)
+    assert scores.probabilities == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        [{"token": "A", "logprob": 0.5}],  # above 0: a probability over 1
+        [{"token": "A", "logprob": True}],
+        [{"token": "A", "logprob": -0.01}, {"token": "B", "logprob": -0.02}],  # together nearly 2
+        [{"token": "A", "logprob": "high"}],
+    ],
+)
+def test_top_logprobs_that_cannot_be_one_position_are_refused(top: list[dict[str, object]]) -> None:
+    from fine_pytest.backends.chat_format import MalformedReply, read_scores
+
+    with pytest.raises(MalformedReply):
+        read_scores({"choices": [{"logprobs": {"content": [{"top_logprobs": top}]}}]}, ("A", "B"))
