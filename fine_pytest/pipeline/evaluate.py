@@ -306,7 +306,7 @@ def _score(model: Model, prompts: Sequence[Request]) -> list[LetterScores | Prom
             returned = score(conversations, labels) if opened else score(conversations, labels, continue_final=False)
         except (PartialAnswers, InterruptedAnswers) as partial:
             # Positions in this call are positions among these prompts; earlier groups' answers are kept too.
-            moved = {i: a for i, a in enumerate(scores) if a is not None}
+            moved: dict[int, Answer | LetterScores] = {i: a for i, a in enumerate(scores) if a is not None}
             moved |= {indices[i]: a for i, a in partial.answers.items() if 0 <= i < len(indices)}
             raise type(partial)(str(partial), moved) from None
         if len(returned) != len(indices):

@@ -102,7 +102,8 @@ def _scored(
 ) -> VariantAnswer:
     """Each answer is the more probable of its labels, declined (None) when they hold under half the mass; safe
     when both are the wanted labels. The answers shown are the probabilities, labelled as such."""
-    shown, readings = [], []
+    shown: list[str] = []
+    readings: list[str | None] = []
     for text, opening in zip(stored, opened, strict=True):
         probabilities = _probabilities(text, opening.labels)
         if probabilities is None:
