@@ -6,14 +6,15 @@ back end never imports the registry that imports it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import Sampling
 
 Conversation = list[dict[str, str]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,42 @@ class InterruptedAnswers(KeyboardInterrupt):
     def __init__(self, message: str, answers: Mapping[int, Answer | LetterScores]) -> None:
         super().__init__(message)
         self.answers = dict(answers)
+
+
+Streamed = Iterator[list[tuple[int, T]]]
+
+
+def collected(stream: Streamed[T], count: int, each: Callable[[list[tuple[int, T]]], None] | None = None) -> list[T]:
+    """A stream of answers (batches of position and answer, as a back end finishes them) as one list in prompt
+    order; ``each`` sees every batch as it comes. A break or an interrupt carries the answers already back."""
+    answers: dict[int, T] = {}
+    try:
+        for batch in stream:
+            if each is not None:
+                each(batch)
+            answers.update(batch)
+    except PartialAnswers as broken:
+        raise PartialAnswers(str(broken), {**answers, **broken.answers}) from None  # type: ignore[dict-item]
+    except KeyboardInterrupt as stop:
+        earlier = getattr(stop, "answers", {})
+        raise InterruptedAnswers(str(stop), {**answers, **earlier}) from stop  # type: ignore[dict-item]
+    missing = [index for index in range(count) if index not in answers]
+    if missing or len(answers) != count:
+        raise FineError(f"the back end answered {len(answers)} of {count} prompts (first missing: {missing[:1]})")
+    return [answers[index] for index in range(count)]
+
+
+class StreamsAnswers(Protocol):
+    """A back end that gives each answer as it finishes, so the caller stores it at once: a killed run then loses
+    only the prompts in flight. ``generate`` and ``score_letters`` stay, as the whole list."""
+
+    def generate_stream(
+        self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
+    ) -> Streamed[Answer]: ...
+
+    def score_stream(
+        self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
+    ) -> Streamed[LetterScores | PromptFailure]: ...
 
 
 @dataclass(frozen=True)

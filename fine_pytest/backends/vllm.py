@@ -27,6 +27,7 @@ from fine_pytest.backends.base import (
     ModelContext,
     PromptFailure,
     Truncated,
+    collected,
     letter_mass,
 )
 from fine_pytest.backends.embedded import CONVERSION, EMBEDDED, converted_folder, embedded_gguf
@@ -164,7 +165,7 @@ def prompt_lengths(tokenizer: Any, conversations: Sequence[Conversation]) -> lis
 
 
 @contextlib.contextmanager
-def library_noise_contained() -> Iterator[None]:
+def library_noise_contained(collect: bool = True) -> Iterator[None]:
     """Keep the engine's internal noise out of the user's test run.
 
     vLLM, torch and transformers warn about their own internals; under a project's `filterwarnings = error` those
@@ -177,7 +178,8 @@ def library_noise_contained() -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
-            gc.collect()  # run pending finalizers now, while they are contained
+            if collect:
+                gc.collect()  # run pending finalizers now, while they are contained
     finally:
         sys.unraisablehook = previous_hook
 
@@ -185,19 +187,6 @@ def library_noise_contained() -> Iterator[None]:
 def sampling_params(vllm: Any, sampling: Sampling) -> Any:
     """vLLM's SamplingParams for one prompt."""
     return vllm.SamplingParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature, seed=sampling.seed)
-
-
-def in_request_order(outputs: Sequence[Any]) -> list[Any]:
-    """Outputs in the order their prompts were submitted.
-
-    vLLM numbers requests from a counter as it receives them, so the ids give the submission order whatever order
-    the outputs come back in. Without numeric ids the order received is the only order there is.
-    """
-    ids = [str(getattr(output, "request_id", "")) for output in outputs]
-    if all(i.isdigit() for i in ids):
-        order = sorted(range(len(outputs)), key=lambda position: int(ids[position]))
-        return [outputs[position] for position in order]
-    return list(outputs)
 
 
 def completion(output: Any) -> Answer:
@@ -233,6 +222,19 @@ def letter_scores(output: Any, tokenizer: Any, letters: Sequence[str]) -> Letter
     return letter_mass(top, letters)
 
 
+def request_positions(ids: Sequence[str], positions: Sequence[int]) -> dict[str, tuple[str, int]]:
+    """Each queued request's id, as its outputs name it, to (the id it was queued under, its prompt's position).
+
+    vLLM returns an internal id (``"7-3f9a01c2"``) when a request is queued, and names its outputs by the
+    external one (``"7"``); both are accepted, and anything else is a request this run did not make.
+    """
+    where: dict[str, tuple[str, int]] = {}
+    for internal, position in zip(ids, positions, strict=True):
+        where[internal] = (internal, position)
+        where.setdefault(internal.split("-", 1)[0], (internal, position))
+    return where
+
+
 class VllmModel:
     """One offline engine for the run. Every prompt goes through it in one batch; close() releases it fully."""
 
@@ -260,52 +262,96 @@ class VllmModel:
             self._tokenizer = self._llm.get_tokenizer()
             self.max_model_len = int(self._llm.llm_engine.model_config.max_model_len)
 
-    def _fitting(self, conversations: Sequence[Conversation], results: list[Any], placeholder: Any) -> list[int]:
-        """Indices of the prompts that fit the context; ``results`` gets a failure for each one that does not, and
-        ``placeholder`` where the engine's answer will go."""
+    def _fitting(self, conversations: Sequence[Conversation]) -> tuple[list[tuple[int, PromptFailure]], list[int]]:
+        """The prompts too long for the context, each with its failure, and the indices of those that fit."""
+        failures: list[tuple[int, PromptFailure]] = []
         runnable: list[int] = []
         for index, length in enumerate(prompt_lengths(self._tokenizer, conversations)):
             if length >= self.max_model_len:
-                results.append(
-                    PromptFailure(f"the prompt has {length} tokens; the model's max_model_len is {self.max_model_len}")
-                )
+                reason = f"the prompt has {length} tokens; the model's max_model_len is {self.max_model_len}"
+                failures.append((index, PromptFailure(reason)))
             else:
-                results.append(placeholder)
                 runnable.append(index)
-        return runnable
+        return failures, runnable
 
     def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
-        answers: list[Answer] = []
-        runnable = self._fitting(conversations, answers, "")
+        return collected(self.generate_stream(conversations, samplings), len(conversations))
+
+    def generate_stream(
+        self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
+    ) -> Iterator[list[tuple[int, Answer]]]:
+        """The answers as the engine finishes them, by position: the caller stores each before the next comes."""
+        failures, runnable = self._fitting(conversations)
+        if failures:
+            yield list(failures)
         if runnable:
             params = [sampling_params(self._vllm, samplings[i]) for i in runnable]
-            with library_noise_contained():
-                outputs = self._llm.chat([list(conversations[i]) for i in runnable], params, use_tqdm=True)
-            for index, output in zip(runnable, in_request_order(outputs), strict=True):
-                answers[index] = completion(output.outputs[0])
-        return answers
+            messages = [list(conversations[i]) for i in runnable]
+            for finished in self._stepped(messages, params, runnable, {}):
+                yield [(index, completion(output.outputs[0])) for index, output in finished]
 
     def score_letters(
         self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
     ) -> list[LetterScores | PromptFailure]:
-        """One token of each conversation's final assistant turn, with the top log-probabilities: no decoding beyond
-        the answer letter's position."""
+        return collected(self.score_stream(conversations, letters, continue_final), len(conversations))
+
+    def score_stream(
+        self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
+    ) -> Iterator[list[tuple[int, LetterScores | PromptFailure]]]:
+        """One token of each conversation's final assistant turn, with the top log-probabilities (no decoding beyond
+        the answer letter's position), as the engine finishes each."""
         check_letter_tokens(self._tokenizer, letters, self.name)
-        scores: list[LetterScores | PromptFailure] = []
-        runnable = self._fitting(conversations, scores, LetterScores({}))
+        failures, runnable = self._fitting(conversations)
+        if failures:
+            yield list(failures)
         if runnable:
             params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=TOP_LOGPROBS, seed=0)
-            with library_noise_contained():
-                outputs = self._llm.chat(
-                    [list(conversations[i]) for i in runnable],
-                    params,
-                    use_tqdm=True,
-                    add_generation_prompt=not continue_final,
-                    continue_final_message=continue_final,
-                )
-            for index, output in zip(runnable, in_request_order(outputs), strict=True):
-                scores[index] = letter_scores(output.outputs[0], self._tokenizer, letters)
-        return scores
+            chat = {"add_generation_prompt": not continue_final, "continue_final_message": continue_final}
+            messages = [list(conversations[i]) for i in runnable]
+            for finished in self._stepped(messages, [params] * len(runnable), runnable, chat):
+                yield [(i, letter_scores(output.outputs[0], self._tokenizer, letters)) for i, output in finished]
+
+    def _stepped(
+        self, messages: list[Conversation], params: list[Any], positions: list[int], chat: dict[str, Any]
+    ) -> Iterator[list[tuple[int, Any]]]:
+        """Queue the prompts, then step the engine, giving each step's finished outputs with their positions.
+
+        The engine batches the queue exactly as ``LLM.chat`` does (that is ``enqueue_chat`` and this loop), so
+        nothing is lost in throughput, and each answer can be stored the moment it exists. If the caller stops
+        (an interrupt, an error storing an answer), the requests still queued are aborted, so the engine is left
+        empty for the next call.
+        """
+        from tqdm import tqdm  # type: ignore[import-untyped]  # a vLLM dependency, its progress bar users know
+
+        engine = self._llm.llm_engine
+        with library_noise_contained():
+            ids = self._llm.enqueue_chat(messages, params, use_tqdm=False, **chat)
+        where = request_positions(ids, positions)
+        waiting = set(ids)
+        bar = tqdm(total=len(ids), desc="Processed prompts", dynamic_ncols=True)
+        try:
+            while waiting:
+                with library_noise_contained(collect=False):  # a collection per step would cost throughput
+                    outputs = engine.step()
+                finished = []
+                for output in outputs:
+                    if not output.finished:
+                        continue
+                    internal, index = where.get(str(output.request_id), (None, None))
+                    if internal is None or index is None or internal not in waiting:
+                        raise FineError(f"vLLM finished request {output.request_id!r}, which this run did not make")
+                    waiting.discard(internal)
+                    finished.append((index, output))
+                if finished:
+                    bar.update(len(finished))
+                    yield finished
+                elif not engine.has_unfinished_requests():
+                    raise FineError(f"the vLLM engine stopped with {len(waiting)} prompts unanswered")
+        finally:
+            bar.close()
+            if waiting:
+                with library_noise_contained():
+                    engine.abort_request(sorted(waiting), internal=True)
 
     def close(self) -> None:
         llm = getattr(self, "_llm", None)

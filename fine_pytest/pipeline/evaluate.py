@@ -1,9 +1,10 @@
 """The one-way pipeline: pairs -> prompts -> batched generation -> judge -> per-pair results, through the cache.
 
-Every prompt and every verdict has a cache key. ``fill`` generates only the prompts the cache lacks, in chunks
-written as each returns (a killed run keeps every finished chunk), then judges only the answers it has no verdict
-for. ``assemble`` reads everything back. The model and the judge are loaded lazily, so a run the cache fully
-answers never starts an engine.
+Every prompt and every verdict has a cache key. ``fill`` generates only the prompts the cache lacks, in chunks;
+an answer is written the moment the back end gives it (a back end that streams, as vllm's does, gives each as it
+finishes, so a killed run loses only the prompts in flight; the others give a chunk at a time), then judges only
+the answers it has no verdict for. ``assemble`` reads everything back. The model and the judge are loaded lazily,
+so a run the cache fully answers never starts an engine.
 
 Longer than 300 lines: it is the pipeline, start to finish (prompts and keys, generation in chunks, the letters'
 probabilities, judging, reading back); each step is a short function, and they read best in order.
@@ -27,6 +28,7 @@ from fine_pytest.backends.base import (
     PartialAnswers,
     PromptFailure,
     Truncated,
+    collected,
 )
 from fine_pytest.backends.chat_format import opened as continues
 from fine_pytest.core.choice import choice_from_scores, parse_choice
@@ -176,7 +178,7 @@ def fill(
     extra: Sequence[Request] = (),
     collect: list[Request] | None = None,
 ) -> None:
-    """Generate and judge what the cache lacks for these pairs; each finished chunk is in the cache at once.
+    """Generate and judge what the cache lacks for these pairs; each answer is in the cache as soon as it is back.
 
     ``exclusive``: the judge is a model too, so the model under test is released before the judge loads.
     ``produced`` counts the prompts answered and answers judged here, as they finish: the cache keeps the first
@@ -230,8 +232,8 @@ def generate_missing(
     produced: Stats,
     collect: list[Request] | None = None,
 ) -> None:
-    """Answer the requests the cache lacks, in chunks, each stored as it returns (a kill keeps finished chunks);
-    with ``collect``, add them to it instead."""
+    """Answer the requests the cache lacks, in chunks, each answer stored as it returns (a kill keeps what was
+    back); with ``collect``, add them to it instead."""
     known = cache.answers([prompt.key for prompt in unique])
     missing = [prompt for prompt in unique if prompt.key not in known]
     if collect is not None:
@@ -240,18 +242,31 @@ def generate_missing(
     for start in range(0, len(missing), chunk_size):
         chunk = missing[start : start + chunk_size]
         loaded = model.get()
+        store = _ChunkStore(chunk, cache, keys, produced)
         try:
-            answers = _answer(loaded, chunk)
+            answers = _answer(loaded, chunk, store)
         except (PartialAnswers, InterruptedAnswers) as partial:
             # Keep what came back before the break or the interrupt: the next run asks only for the rest.
-            kept = [(chunk[i], answer) for i, answer in sorted(partial.answers.items()) if 0 <= i < len(chunk)]
-            cache.put_answers(answer_rows(kept, keys), keys.run)
-            produced.generated += len(kept)
+            store(sorted(partial.answers.items()))
             if isinstance(partial, InterruptedAnswers):
                 raise KeyboardInterrupt(str(partial)) from None  # the interrupt pytest knows, answers kept
             raise
-        cache.put_answers(answer_rows(list(zip(chunk, answers, strict=True)), keys), keys.run)
-        produced.generated += len(chunk)
+        store(list(enumerate(answers)))
+
+
+class _ChunkStore:
+    """One chunk's answers into the cache, each once, the moment the back end gives it: a back end that streams
+    loses only what is in flight."""
+
+    def __init__(self, chunk: Sequence[Request], cache: Cache, keys: Keys, produced: Stats) -> None:
+        self.chunk, self.cache, self.keys, self.produced = chunk, cache, keys, produced
+        self.stored: set[int] = set()
+
+    def __call__(self, answered: Sequence[tuple[int, Answer | LetterScores]]) -> None:
+        fresh = [(self.chunk[i], a) for i, a in answered if 0 <= i < len(self.chunk) and i not in self.stored]
+        self.cache.put_answers(answer_rows(fresh, self.keys), self.keys.run)
+        self.stored.update(i for i, _ in answered)
+        self.produced.generated += len(fresh)
 
 
 def _text(answer: StoredAnswer | None) -> str | None:
@@ -259,8 +274,16 @@ def _text(answer: StoredAnswer | None) -> str | None:
     return None if answer is None else answer.answer
 
 
-def _answer(model: Model, chunk: Sequence[Request]) -> list[Answer | LetterScores]:
-    """Answers to a chunk, in its order: generated text, and the letters' probabilities for scored prompts."""
+Store = Callable[[Sequence[tuple[int, Any]]], None]
+
+
+def _nowhere(answered: Sequence[tuple[int, Any]]) -> None:
+    """The store of a caller that keeps the answers it is returned, and nothing sooner."""
+
+
+def _answer(model: Model, chunk: Sequence[Request], store: Store = _nowhere) -> list[Answer | LetterScores]:
+    """Answers to a chunk, in its order: generated text, and the letters' probabilities for scored prompts.
+    ``store`` gets each answer, by position in the chunk, as soon as the back end gives it."""
     answers: list[Answer | LetterScores] = [""] * len(chunk)
     generated = [i for i, prompt in enumerate(chunk) if prompt.method != LOGPROB]
     scored = [i for i, prompt in enumerate(chunk) if prompt.method == LOGPROB]
@@ -269,7 +292,7 @@ def _answer(model: Model, chunk: Sequence[Request]) -> list[Answer | LetterScore
         if not indices:
             continue
         try:
-            returned = call(model, [chunk[i] for i in indices])
+            returned = call(model, [chunk[i] for i in indices], _moved(store, indices))
         except (PartialAnswers, InterruptedAnswers) as partial:
             # Positions in the call are positions in the chunk here; an earlier call's answers are kept too.
             moved = {i: answers[i] for i in finished} | {indices[i]: a for i, a in partial.answers.items()}
@@ -282,17 +305,27 @@ def _answer(model: Model, chunk: Sequence[Request]) -> list[Answer | LetterScore
     return answers
 
 
-def _generate(model: Model, prompts: Sequence[Request]) -> list[Answer]:
-    return model.generate([p.conversation for p in prompts], [p.sampling for p in prompts])
+def _moved(store: Store, indices: Sequence[int]) -> Store:
+    """``store`` for a call over some of the prompts: its positions mapped back to the caller's."""
+    return lambda answered: store([(indices[i], answer) for i, answer in answered if 0 <= i < len(indices)])
 
 
-def _score(model: Model, prompts: Sequence[Request]) -> list[LetterScores | PromptFailure]:
+def _generate(model: Model, prompts: Sequence[Request], store: Store) -> list[Answer]:
+    conversations, samplings = [p.conversation for p in prompts], [p.sampling for p in prompts]
+    stream = getattr(model, "generate_stream", None)
+    if stream is None:
+        return model.generate(conversations, samplings)
+    return collected(stream(conversations, samplings), len(prompts), store)
+
+
+def _score(model: Model, prompts: Sequence[Request], store: Store) -> list[LetterScores | PromptFailure]:
     score = getattr(model, "score_letters", None)
     if score is None:
         raise FineError(
             f"--fine-mc-scoring=logprob: the back end of {model.name} cannot give log-probabilities; use "
             "--fine-mc-scoring=generate"
         )
+    stream = getattr(model, "score_stream", None)
     # One call per set of labels and kind of opening: an opened answer is continued, an unopened one is begun (a
     # form whose format puts the label first has no opening to continue).
     scores: list[LetterScores | PromptFailure | None] = [None] * len(prompts)
@@ -302,8 +335,12 @@ def _score(model: Model, prompts: Sequence[Request]) -> list[LetterScores | Prom
         groups.setdefault((prompt.labels, opened), []).append(index)
     for (labels, opened), indices in groups.items():
         conversations = [prompts[i].conversation for i in indices]
+        flags = {} if opened else {"continue_final": False}
         try:
-            returned = score(conversations, labels) if opened else score(conversations, labels, continue_final=False)
+            if stream is None:
+                returned = score(conversations, labels, **flags)
+            else:
+                returned = collected(stream(conversations, labels, **flags), len(indices), _moved(store, indices))
         except (PartialAnswers, InterruptedAnswers) as partial:
             # Positions in this call are positions among these prompts; earlier groups' answers are kept too.
             moved: dict[int, Answer | LetterScores] = {i: a for i, a in enumerate(scores) if a is not None}

@@ -95,16 +95,21 @@ class _ShownProgress:
             return self._model.generate(conversations, samplings)
 
     def __getattr__(self, name: str) -> Any:
-        # score_letters, where the model has it (the pipeline asks with getattr), shown the same way.
-        if name != "score_letters":
+        # score_letters and the streams, where the model has them (the pipeline asks with getattr), shown the same
+        # way; a stream keeps the terminal for as long as it runs.
+        if name not in ("score_letters", "generate_stream", "score_stream"):
             raise AttributeError(name)
-        score = getattr(self._model, name)
+        method = getattr(self._model, name)
 
         def shown(*args: Any, **kwargs: Any) -> Any:
             with self._terminal():
-                return score(*args, **kwargs)
+                return method(*args, **kwargs)
 
-        return shown
+        def streamed(*args: Any, **kwargs: Any) -> Any:
+            with self._terminal():
+                yield from method(*args, **kwargs)
+
+        return shown if name == "score_letters" else streamed
 
     def close(self) -> None:
         self._model.close()

@@ -77,25 +77,57 @@ class FakeOutput:
     def __init__(self, text: str, request_id: str) -> None:
         self.outputs = [type("Completion", (), {"text": text})()]
         self.request_id = request_id
+        self.finished = True
+
+
+class FakeEngine:
+    """vLLM's engine step API: each step finishes up to two queued requests, later ones first, and names each
+    output by the external id (the queued id less its suffix)."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, str]] = []  # (queued id, answer)
+        self.aborted: list[str] = []
+        self.steps = 0
+
+    def step(self) -> list[FakeOutput]:
+        self.steps += 1
+        if self.steps % 3 == 0:
+            return []  # a step that finishes nothing, as a decoding step often does
+        done, self.queue = self.queue[-2:], self.queue[:-2]
+        return [FakeOutput(text, queued.split("-")[0]) for queued, text in reversed(done)]
+
+    def has_unfinished_requests(self) -> bool:
+        return bool(self.queue)
+
+    def abort_request(self, ids: list[str], internal: bool = False) -> None:
+        assert internal
+        self.aborted += ids
+        self.queue = [(queued, text) for queued, text in self.queue if queued not in ids]
 
 
 class FakeLLM:
-    """Numbers requests from a running counter, as vLLM does, and returns them in a scrambled order."""
+    """Numbers requests from a running counter, as vLLM does, and finishes them out of order over several steps."""
 
     def __init__(self) -> None:
         self.batches: list[list[list[dict[str, str]]]] = []
         self.params: list[list[Any]] = []
+        self.chat_options: list[dict[str, Any]] = []
         self.counter = 7  # an earlier batch already used some ids
+        self.llm_engine = FakeEngine()
 
-    def chat(self, conversations: list[list[dict[str, str]]], params: Any, use_tqdm: bool) -> list[FakeOutput]:
+    def enqueue_chat(
+        self, conversations: list[list[dict[str, str]]], params: Any, use_tqdm: bool, **options: Any
+    ) -> list[str]:
         assert len(params) == len(conversations)  # one SamplingParams per prompt, as vLLM requires of a list
         self.batches.append(conversations)
         self.params.append(params)
-        outputs = []
+        self.chat_options.append(options)
+        ids = []
         for conversation in conversations:
-            outputs.append(FakeOutput("answer to " + conversation[-1]["content"], str(self.counter)))
+            ids.append(f"{self.counter}-{self.counter * 7919 % 65536:04x}")
+            self.llm_engine.queue.append((ids[-1], "answer to " + conversation[-1]["content"]))
             self.counter += 1
-        return outputs[1::2] + outputs[0::2]  # finished out of order
+        return ids
 
 
 class FakeVllm:
@@ -277,3 +309,69 @@ def test_letter_scores_from_an_engine_output() -> None:
     scores = letter_scores(output, tokenizer, ("A", "B"))
     assert isinstance(scores, LetterScores) and scores.probabilities == pytest.approx({"A": 0.6, "B": 0.3})
     assert isinstance(letter_scores(SimpleNamespace(logprobs=None), tokenizer, ("A", "B")), PromptFailure)
+
+
+def fake_model(max_model_len: int = 50) -> VllmModel:
+    model = VllmModel.__new__(VllmModel)
+    model._tokenizer, model._llm, model._vllm, model.max_model_len = (
+        FakeTokenizer(),
+        FakeLLM(),
+        FakeVllm(),
+        max_model_len,
+    )
+    model.name = "fake"
+    return model
+
+
+def test_answers_stream_out_as_the_engine_finishes_them_each_by_its_position() -> None:
+    model = fake_model(max_model_len=5)
+    texts = ["a", "b", "one two three four five six", "c", "d", "e"]
+    batches = list(model.generate_stream([[{"role": "user", "content": t}] for t in texts], [Sampling(8)] * 6))
+    # The prompt too long for the context fails first, alone; the rest come two per step, later ones first.
+    assert batches[0] == [(2, PromptFailure("the prompt has 6 tokens; the model's max_model_len is 5"))]
+    assert batches[1:] == [
+        [(5, "answer to e"), (4, "answer to d")],
+        [(3, "answer to c"), (1, "answer to b")],
+        [(0, "answer to a")],
+    ]
+    assert model._llm.llm_engine.aborted == []
+
+
+def test_a_caller_that_stops_reading_leaves_the_engine_empty() -> None:
+    # An interrupt, or a failure storing an answer, closes the stream: what is still queued is aborted, so the
+    # engine has nothing left over for the next call (the judge's, or the next chunk).
+    model = fake_model()
+    stream = model.generate_stream([[{"role": "user", "content": t}] for t in "abcde"], [Sampling(8)] * 5)
+    assert next(stream) == [(4, "answer to e"), (3, "answer to d")]
+    stream.close()
+    assert sorted(id.split("-")[0] for id in model._llm.llm_engine.aborted) == ["7", "8", "9"]
+    assert not model._llm.llm_engine.has_unfinished_requests()
+
+
+def test_an_output_for_a_request_this_run_did_not_make_is_refused() -> None:
+    model = fake_model()
+    model._llm.llm_engine.queue.append(("3-abcd", "a stray answer"))  # finished first: later ones come first
+    with pytest.raises(FineError, match="vLLM finished request '3', which this run did not make"):
+        model.generate([[{"role": "user", "content": "a"}]], [Sampling(8)])
+
+
+def test_the_engine_stopping_with_prompts_unanswered_is_an_error_not_a_short_list() -> None:
+    model = fake_model()
+    engine = model._llm.llm_engine
+    engine.step = lambda: (engine.queue.clear(), [])[1]  # type: ignore[method-assign]  # drops them silently
+    with pytest.raises(FineError, match="the vLLM engine stopped with 2 prompts unanswered"):
+        model.generate([[{"role": "user", "content": t}] for t in "ab"], [Sampling(8)] * 2)
+
+
+def test_scores_stream_with_the_chat_options_of_their_opening() -> None:
+    model = fake_model()
+    model._tokenizer.encode = lambda text, add_special_tokens: [1]  # type: ignore[attr-defined]
+    conversations = [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "Option: [["}]]
+    batches = list(model.score_stream(conversations, ["A", "B"]))
+    assert [index for batch in batches for index, _ in batch] == [0]
+    list(model.score_stream(conversations, ["yes", "no"], continue_final=False))
+    assert model._llm.chat_options == [
+        {"add_generation_prompt": False, "continue_final_message": True},
+        {"add_generation_prompt": True, "continue_final_message": False},
+    ]
+    assert model._llm.params[0][0] == {"max_tokens": 1, "temperature": 0.0, "logprobs": 20, "seed": 0}
