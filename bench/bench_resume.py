@@ -109,7 +109,8 @@ def compare_preload(libraries: str) -> None:
     missing = [library for library in libraries.split(":") if not Path(library).is_file()]
     if missing:
         raise SystemExit(f"no such library: {', '.join(missing)}")
-    argv = [a for i, a in enumerate(sys.argv[1:]) if a != "--compare-preload" and sys.argv[i] != "--compare-preload"]
+    flag = "--compare-preload"
+    argv = [a for i, a in enumerate(sys.argv[1:]) if not a.startswith(flag) and sys.argv[i] != flag]
     runs: dict[str, dict[str, float]] = {}
     for label, preload in (("without", ""), ("with", libraries)):
         environment = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
