@@ -45,8 +45,28 @@ class Counting:
         self.tokens += sum(len(output.outputs[0].token_ids) for output in outputs)
         return outputs
 
+    @property
+    def llm_engine(self) -> Any:
+        return CountingEngine(self)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.llm, name)
+
+
+class CountingEngine:
+    """The engine's step API as the vllm back end drives it, counting the tokens of each finished request."""
+
+    def __init__(self, counting: Counting) -> None:
+        self.counting = counting
+        self.engine = counting.llm.llm_engine
+
+    def step(self) -> Any:
+        outputs = self.engine.step()
+        self.counting.tokens += sum(len(o.outputs[0].token_ids) for o in outputs if o.finished)
+        return outputs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -149,20 +148,37 @@ def test_out_of_memory_is_a_clear_error(project: pytest.Pytester) -> None:
     assert not Path(project.path, "report.json").exists()
 
 
-def test_sigterm_during_generation_shuts_the_engine_down(project: pytest.Pytester) -> None:
-    # A cancelled CI job gets SIGTERM. Before this was handled, pytest died where it stood and vLLM's engine
+def stored_answers(path: Path) -> int:
+    """Rows in the response cache, read beside the run that writes it (SQLite in WAL mode allows that)."""
+    import sqlite3
+
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+        except sqlite3.OperationalError:  # the tables are not made yet
+            return 0
+
+
+def test_answers_are_cached_as_they_finish_and_sigterm_shuts_the_engine_down(project: pytest.Pytester) -> None:
+    # Short multiple-choice answers finish within a few engine steps, the open ones run to 400 tokens: the short
+    # ones must be in the cache while the long ones are still being generated, so a run killed now loses only those.
+    # Then a cancelled CI job's SIGTERM: before it was handled, pytest died where it stood and vLLM's engine
     # processes kept running as orphans, holding gigabytes and a CPU core.
     import psutil  # a vLLM dependency
 
+    cache = project.path / "cache" / "responses.sqlite"
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "pytest",
             "--fine-dataset=pairs.jsonl",
+            "--fine-cache-dir=cache",
             "--fine-engine-arg=max_model_len=512",
             "--fine-max-tokens=400",
-            "--fine-mc-max-tokens=400",
+            "--fine-mc-max-tokens=4",
             "-p",
             "no:cacheprovider",
         ],
@@ -171,27 +187,32 @@ def test_sigterm_during_generation_shuts_the_engine_down(project: pytest.Pyteste
         stderr=subprocess.STDOUT,
     )
     assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    seen = b""
     try:
-        # The progress bar redraws with carriage returns, so read bytes as they come rather than lines.
-        seen = b""
+        # The long pair's three prompts fail at once (too long for the context) and the two short pairs' four
+        # multiple-choice answers come back in a few steps: seven rows, while the open answers are still running.
         deadline = time.monotonic() + 600
-        while b"Processed prompts" not in seen:
-            assert time.monotonic() < deadline, "generation did not start within 600 s:\n" + seen.decode()
-            if not select.select([process.stdout], [], [], 5)[0]:
-                continue
-            chunk = os.read(process.stdout.fileno(), 4096)
-            assert chunk, "pytest ended before generation began:\n" + seen.decode()
-            seen += chunk
+        while stored_answers(cache) < 7:
+            assert process.poll() is None, "pytest ended before the short answers were cached:\n" + seen.decode()
+            assert time.monotonic() < deadline, "the short answers were not cached within 600 s:\n" + seen.decode()
+            time.sleep(0.2)
+            with contextlib.suppress(BlockingIOError, TypeError):
+                seen += os.read(process.stdout.fileno(), 65536)
+        assert process.poll() is None and stored_answers(cache) < 9, "the open answers were not still running"
         engine = psutil.Process(process.pid).children(recursive=True)
         assert engine, "no engine process was running during generation"
         process.send_signal(signal.SIGTERM)
+        os.set_blocking(process.stdout.fileno(), True)
         output = (seen + process.communicate(timeout=180)[0]).decode(errors="replace")
     finally:
         process.kill()
     assert process.returncode == 2, output
     assert "KeyboardInterrupt" in output
+    assert "Processed prompts" in output  # the progress bar was shown
     _, alive = psutil.wait_procs(engine, timeout=30)
     assert not alive, f"engine processes outlived the run: {[p.name() for p in alive]}"
+    assert stored_answers(cache) >= 7  # nothing finished was lost to the interrupt
 
 
 def test_one_engine_under_xdist_and_none_on_a_warm_rerun(project: pytest.Pytester) -> None:
