@@ -126,6 +126,12 @@ def collected(stream: Streamed[T], count: int, each: Callable[[list[tuple[int, T
     except KeyboardInterrupt as stop:
         earlier = getattr(stop, "answers", {})
         raise InterruptedAnswers(str(stop), {**answers, **earlier}) from stop  # type: ignore[dict-item]
+    finally:
+        # A stream left behind by an error here (the caller could not store a batch) stops now, not when it is
+        # collected: an engine aborts its queue, a server gets no more requests.
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
     missing = [index for index in range(count) if index not in answers]
     if missing or len(answers) != count:
         raise FineError(f"the back end answered {len(answers)} of {count} prompts (first missing: {missing[:1]})")

@@ -38,7 +38,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC
 from functools import partial
 from typing import Any, TypeVar
@@ -53,6 +53,8 @@ from fine_pytest.backends.base import (
     ModelContext,
     PartialAnswers,
     PromptFailure,
+    Streamed,
+    collected,
 )
 from fine_pytest.backends.chat_format import (
     MalformedReply,
@@ -342,7 +344,11 @@ class OpenAIModel:
         _find(served_models(self._client, option, name), name, base_url, option, self._client.scrub)
 
     def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
-        return self._map([partial(self._complete, c, s) for c, s in zip(conversations, samplings, strict=True)])
+        return collected(self.generate_stream(conversations, samplings), len(conversations))
+
+    def generate_stream(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> Streamed[Answer]:
+        """The answers as the replies come, by position: the caller stores each at once."""
+        return self._stream([partial(self._complete, c, s) for c, s in zip(conversations, samplings, strict=True)])
 
     def score_letters(
         self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
@@ -353,48 +359,60 @@ class OpenAIModel:
         it (``continue_final_message``, as ``vllm serve`` accepts) by one token. A server that returns no
         log-probabilities is an error, never a silent fall back to generation.
         """
-        return self._map([partial(self._score, c, tuple(letters), continue_final) for c in conversations])
+        return collected(self.score_stream(conversations, letters, continue_final), len(conversations))
 
-    def _map(self, calls: Sequence[Callable[[], T]]) -> list[T]:
-        """Run the calls concurrently, results in call order; a failure stops what was not yet sent."""
-        answers: dict[int, T] = {}
+    def score_stream(
+        self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
+    ) -> Streamed[LetterScores | PromptFailure]:
+        return self._stream([partial(self._score, c, tuple(letters), continue_final) for c in conversations])
+
+    def _stream(self, calls: Sequence[Callable[[], T]]) -> Streamed[T]:
+        """Run the calls with at most ``concurrency`` requests open, giving each result, by position, as it comes.
+
+        Only a window of calls is handed to the pool at a time, so a run of 100,000 prompts holds a few hundred
+        pending calls, not 100,000. A failure stops what was not yet sent; the replies still in flight are awaited
+        and given, then the failure is raised. An interrupt, or a caller that stops reading, sends nothing more and
+        cuts the requests in flight rather than await them; the model then stays stopped.
+        """
         pool = ThreadPoolExecutor(max_workers=self._endpoint.concurrency, thread_name_prefix="fine-openai")
-        futures: dict[Future[T], int] = {}
+        window = 2 * self._endpoint.concurrency  # queued ahead, so no thread waits between replies
+        waiting = iter(enumerate(calls))
+        pending: dict[Future[T], int] = {}
+        failed: Future[T] | None = None
         try:
-            for index, call in enumerate(calls):
-                futures[pool.submit(call)] = index
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = next((future for future in done if future.exception() is not None), None)
-            if failed is not None:
-                self._stop.set()  # requests not yet sent are dropped; those in flight finish or time out
-                for future in pending:
-                    future.cancel()
-                wait(pending)
+            while True:
+                while failed is None and len(pending) < window and (call := next(waiting, None)) is not None:
+                    pending[pool.submit(call[1])] = call[0]
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                finished = []
+                for future in done:
+                    index = pending.pop(future)
+                    if future.cancelled():
+                        continue
+                    if future.exception() is not None:
+                        failed = failed or future
+                    else:
+                        finished.append((index, future.result()))
+                if failed is not None and pending:
+                    self._stop.set()  # requests not yet sent are dropped; those in flight finish or time out
+                    for future in pending:
+                        future.cancel()
+                if finished:
+                    yield finished
         except BaseException as stop:
-            # An interrupt (a CI cancel's SIGTERM arrives as one): nothing more is sent, requests in flight are cut
-            # rather than awaited, and the interrupt unwinds at once, carrying the answers already back so that
-            # the caller caches them. The model stays stopped.
             self._client.abort()
             pool.shutdown(wait=False, cancel_futures=True)
-            if not isinstance(stop, KeyboardInterrupt):
-                raise
-            finished = {
-                index: future.result()
-                for future, index in futures.items()
-                if future.done() and not future.cancelled() and future.exception() is None
-            }
-            raise InterruptedAnswers(str(stop), finished) from stop  # type: ignore[arg-type]
+            if isinstance(stop, KeyboardInterrupt):
+                raise InterruptedAnswers(str(stop), {}) from stop  # the caller holds the answers already given
+            raise
         pool.shutdown()
-        for future, index in futures.items():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                answers[index] = future.result()
         self._stop.clear()
         if failed is not None:
-            error = failed.exception()
-            message = self._client.scrub(f"{self._option}={self.name}: {error}")
-            # What did come back is kept: the caller caches it, and a re-run asks only for the rest.
-            raise PartialAnswers(message, answers)  # type: ignore[arg-type]
-        return [answers[index] for index in range(len(calls))]
+            message = self._client.scrub(f"{self._option}={self.name}: {failed.exception()}")
+            # What did come back was given already: the caller caches it, and a re-run asks only for the rest.
+            raise PartialAnswers(message, {})
 
     def _score(
         self, conversation: Conversation, letters: tuple[str, ...], continue_final: bool

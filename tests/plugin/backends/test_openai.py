@@ -333,3 +333,90 @@ def test_a_server_without_logprobs_is_a_clear_error_not_a_fall_back(stub: Stub) 
     opening = [{"role": "user", "content": "Which reply?"}, {"role": "assistant", "content": "Option: [["}]
     with pytest.raises(PartialAnswers, match="returned no log-probabilities for the answer"):
         model(stub, concurrency=1).score_letters([opening], ("A", "B"))
+
+
+class Overloaded(Stub):
+    """A data-parallel deployment at capacity: past ``capacity`` requests at once, it answers 429 to the newcomer
+    (as a load balancer in front of full replicas does) and asks for a short wait."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.refused = 0
+        self.busy = 0  # requests being served
+        self.open = 0  # connections open now, served or not
+        self.most_open = 0
+
+
+def overload_handler(stub: Overloaded) -> type[BaseHTTPRequestHandler]:
+    base = handler_for(stub)
+
+    class Handler(base):  # type: ignore[valid-type, misc]
+        def setup(self) -> None:
+            with stub.lock:
+                stub.open += 1
+                stub.most_open = max(stub.most_open, stub.open)
+            super().setup()
+
+        def finish(self) -> None:
+            super().finish()
+            with stub.lock:
+                stub.open -= 1
+
+        def do_POST(self) -> None:  # noqa: N802
+            with stub.lock:
+                full = stub.busy >= stub.capacity
+                stub.refused += full
+                stub.busy += not full
+            if full:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self._send(429, '{"error": {"message": "all replicas busy"}}', {"Retry-After": "0.05"})
+                return
+            try:
+                super().do_POST()
+            finally:
+                with stub.lock:
+                    stub.busy -= 1
+
+    return Handler
+
+
+def test_high_concurrency_against_a_saturated_cluster_answers_everything_with_bounded_connections() -> None:
+    stub = Overloaded(capacity=12)
+    stub.delay = {index: 0.1 for index in range(10_000)}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), overload_handler(stub))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        answers = model(stub, concurrency=48, retries=30).generate(conversations(200), [Sampling(8)] * 200)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == [f"I can't help with that. ({len(f'question {i}')})" for i in range(200)]
+    assert stub.refused > 0  # the back-pressure happened, and every refused request was sent again until answered
+    assert len(stub.requests) == 200  # the stub records only the requests it served
+    assert stub.most_open <= 48  # never more connections than --fine-concurrency, whatever the server does
+
+
+def test_the_stream_holds_a_window_of_calls_not_the_whole_run(stub: Stub) -> None:
+    served = model(stub, concurrency=4)
+    started: list[int] = []
+    calls = [lambda i=i: started.append(i) or i for i in range(1000)]  # type: ignore[func-returns-value]
+    stream = served._stream(calls)
+    first = next(stream)
+    time.sleep(0.3)  # the caller is busy storing: nothing more is handed to the pool meanwhile
+    assert first and len(started) <= 2 * 4
+    assert sorted(i for batch in [first, *stream] for i, _ in batch) == list(range(1000))
+    assert sorted(started) == list(range(1000))
+
+
+def test_a_caller_that_stops_reading_sends_nothing_more(stub: Stub) -> None:
+    stub.delay = {index: 0.1 for index in range(100)}
+    served = model(stub, concurrency=2)
+    stream = served.generate_stream(conversations(100), [Sampling(8)] * 100)
+    next(stream)
+    stream.close()
+    sent = len(stub.requests)
+    time.sleep(0.5)
+    assert len(stub.requests) == sent <= 4  # at most the requests in flight when it stopped
