@@ -14,6 +14,9 @@ from fine_pytest.backends.base import TOP_LOGPROBS, Answer, Conversation, Letter
 from fine_pytest.backends.base import letter_mass as _letter_mass
 from fine_pytest.core.sampling import Sampling
 
+# Words servers and batch engines use when a prompt does not fit the model's context: that prompt fails alone.
+CONTEXT_WORDS = ("context length", "maximum context", "max_model_len", "too long", "maximum input length")
+
 
 class MalformedReply(ValueError):
     """A reply without the fields a chat completion (or its log-probabilities) must have."""

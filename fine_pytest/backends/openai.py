@@ -57,6 +57,7 @@ from fine_pytest.backends.base import (
     collected,
 )
 from fine_pytest.backends.chat_format import (
+    CONTEXT_WORDS,
     MalformedReply,
     completion_body,
     read_completion,
@@ -72,8 +73,6 @@ from fine_pytest.core.sampling import Sampling
 T = TypeVar("T")
 BASE_URL_ENVIRONMENT = ("FINE_PYTEST_BASE_URL", "OPENAI_BASE_URL")
 RETRIED_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-# Words servers use when a prompt does not fit the model's context: that prompt fails alone, the run goes on.
-CONTEXT_WORDS = ("context length", "maximum context", "max_model_len", "too long", "maximum input length")
 # The longest wait between two tries, in seconds, whether Retry-After asks for it or the backoff reaches it: a run
 # must not sleep for an hour because a server said so. A module constant, so a test can lower it.
 RETRY_WAIT_CAP = 60.0

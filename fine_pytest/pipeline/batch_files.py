@@ -6,7 +6,8 @@ prompt's cache key, so an answer comes back to exactly the prompt it answers. Im
 checks every line before anything is stored: a line that belongs to no prompt of this run (another model, dataset,
 setting or export), a duplicate, a line the engine reports an error for, a reply for another model or of the wrong
 shape, and a prompt of the run that no line answers are each an error naming the line. A file that fails any check
-stores nothing.
+stores nothing. One error is an answer of its own, as it is from a live server: a prompt the engine refused as too
+long for the model's context fails alone (its pair has no verdict, so the gate cannot pass on it).
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fine_pytest.backends.base import Answer, LetterScores
-from fine_pytest.backends.chat_format import MalformedReply, completion_body, read_completion, read_scores, scoring_body
+from fine_pytest.backends.base import Answer, LetterScores, PromptFailure
+from fine_pytest.backends.chat_format import (
+    CONTEXT_WORDS,
+    MalformedReply,
+    completion_body,
+    read_completion,
+    read_scores,
+    scoring_body,
+)
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import Cache
@@ -116,7 +124,8 @@ def import_responses(
                     f"custom_id {custom_id} is no prompt of this run (exported by another model, dataset, setting "
                     "or run)"
                 )
-            answers[custom_id] = (request, _answer(entry, request, model, secrets))
+            refused = entry.get("error") is not None
+            answers[custom_id] = (request, _refusal(entry) if refused else _answer(entry, request, model, secrets))
         except ValueError as error:
             problems.append(f"line {number}: {visible(str(error))}")
     known = cache.answers(list(asked))
@@ -147,9 +156,11 @@ def _entry(line: str, secrets: Sequence[str]) -> dict[str, Any]:
         raise ValueError("no custom_id")
     error = entry.get("error")
     if error is not None:
-        raise ValueError(
-            f"custom_id {custom_id}: the batch reports an error: {redact(json.dumps(error), secrets)[:200]}"
-        )
+        shown = redact(json.dumps(error), secrets)
+        if not _too_long(entry, shown):
+            raise ValueError(f"custom_id {custom_id}: the batch reports an error: {shown[:200]}")
+        entry["error"] = shown  # redacted: the reason is stored and shown
+        return entry
     response = entry.get("response")
     if not isinstance(response, Mapping):
         raise ValueError(f"custom_id {custom_id}: no response")
@@ -160,6 +171,20 @@ def _entry(line: str, secrets: Sequence[str]) -> dict[str, Any]:
     if not isinstance(response.get("body"), Mapping):
         raise ValueError(f"custom_id {custom_id}: the response has no body")
     return entry
+
+
+def _too_long(entry: dict[str, Any], error: str) -> bool:
+    """An error line for a prompt longer than the model's context (status 400 and the engine's words for it)."""
+    response = entry.get("response")
+    status = response.get("status_code") if isinstance(response, Mapping) else None
+    code = entry["error"].get("code") if isinstance(entry["error"], Mapping) else None
+    if 400 not in (status, code) and '"code": 400' not in error:
+        return False
+    return any(word in error.lower() for word in CONTEXT_WORDS)
+
+
+def _refusal(entry: dict[str, Any]) -> PromptFailure:
+    return PromptFailure(f"the batch engine refused the prompt: {visible(entry['error'])[:300]}")
 
 
 def _answer(entry: dict[str, Any], request: Request, model: str, secrets: Sequence[str]) -> Answer | LetterScores:

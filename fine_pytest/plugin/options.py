@@ -454,8 +454,8 @@ NO_CACHE = Option(
 CHUNK_SIZE = Option(
     ("--fine-chunk-size",),
     "fine_chunk_size",
-    f"Prompts per model call; each finished chunk is cached at once, so a killed run resumes "
-    f"(default {DEFAULT_CHUNK}).",
+    f"Prompts handed to the model at a time (default {DEFAULT_CHUNK}); the vllm and openai back ends cache each "
+    "answer as it finishes, the others each chunk as it returns, so a killed run resumes.",
     positive_int,
     "N",
 )

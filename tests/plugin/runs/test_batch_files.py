@@ -186,3 +186,46 @@ def test_a_seeded_sampled_run_can_be_exported(project: pytest.Pytester) -> None:
     assert result.ret == 0
     lines = [json.loads(line) for line in (project.path / "a.jsonl").read_text().splitlines()]
     assert {(line["body"]["temperature"], line["body"]["seed"]) for line in lines} == {(0.7, 5)}
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        # vllm run-batch: a 400 response without a body, and the server's error response beside it.
+        {
+            "response": {"status_code": 400, "request_id": "r", "body": None},
+            "error": {"error": {"message": "This model's maximum context length is 512 tokens.", "code": 400}},
+        },
+        # An OpenAI-style batch: no response, the error's code and message.
+        {"response": None, "error": {"code": 400, "message": "The prompt is too long" + ATTACK}},
+    ],
+    ids=["vllm", "openai"],
+)
+def test_a_prompt_the_engine_refused_as_too_long_fails_its_pair_alone(
+    project: pytest.Pytester, refusal: dict[str, Any]
+) -> None:
+    # As from a live server: that prompt has no answer, its pair no verdict, and the gate fails; the others count.
+    lines = _answered(project)
+    lines[0] = {**lines[0], **refusal}
+    (project.path / "out.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = project.runpytest(
+        *BASE, "--fine-import-responses=out.jsonl", "--fine-threshold=0.0", "--fine-report=r.json"
+    )
+    assert result.ret == 1, result.stdout.str()
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(["*has no verdict: open prompt: the batch engine refused the prompt:*"])
+    assert ATTACK not in out and "Traceback" not in out
+    report = read_json(project.path / "r.json")
+    assert report["gate"]["passed"] is False and report["gate"]["evaluated"] == 4
+    # The refusal is stored like an answer: the next export asks for nothing.
+    assert export(project, path="again.jsonl").ret == 0
+    assert not (project.path / "again.jsonl").exists()
+
+
+def test_other_error_lines_still_refuse_the_file(project: pytest.Pytester) -> None:
+    lines = _answered(project)
+    lines[0] = {**lines[0], "response": {"status_code": 500, "body": None}, "error": {"message": "too long a wait"}}
+    (project.path / "out.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = project.runpytest(*BASE, "--fine-import-responses=out.jsonl")
+    assert result.ret == 4
+    result.stdout.fnmatch_lines(["*line 1: custom_id * the batch reports an error*"])
