@@ -236,7 +236,8 @@ def request_positions(ids: Sequence[str], positions: Sequence[int]) -> dict[str,
 
 
 class VllmModel:
-    """One offline engine for the run. Every prompt goes through it in one batch; close() releases it fully."""
+    """One offline engine for the run. It queues each chunk and steps the engine itself, so every answer is given
+    the moment it is finished; close() releases the engine fully."""
 
     shows_progress = True
 

@@ -100,27 +100,6 @@ def test_logprob_scoring_on_the_embedded_model_reads_both_orders_in_one_step(pro
     assert "read by log-probabilities" in output
 
 
-def test_verbose_run_shows_vllm_log_and_same_answers_are_deterministic(project: pytest.Pytester) -> None:
-    (project.path / "pairs.jsonl").write_text(json.dumps(PAIRS[0]) + "\n")
-    runs = []
-    for flags in (["-v"], []):
-        result = project.runpytest_subprocess(
-            "--fine-dataset=pairs.jsonl",
-            "--fine-report=r.json",
-            "--fine-max-tokens=24",
-            "--fine-mc-max-tokens=8",
-            "-p",
-            "no:cacheprovider",
-            *flags,
-            timeout=900,
-        )
-        runs.append((result.stdout.str() + result.stderr.str(), json.loads((project.path / "r.json").read_text())))
-    verbose_output, verbose_report = runs[0]
-    assert "INFO" in verbose_output  # vLLM's own log, shown on request
-    # Greedy decoding with a fixed seed: two runs give the same answers.
-    assert verbose_report["items"] == runs[1][1]["items"]
-
-
 def test_gguf_path_and_embedded_name_share_one_conversion() -> None:
     folder = model_folder("smollm2", "--model")
     assert (folder / COMPLETE).exists()
@@ -215,7 +194,7 @@ def test_answers_are_cached_as_they_finish_and_sigterm_shuts_the_engine_down(pro
     assert stored_answers(cache) >= 7  # nothing finished was lost to the interrupt
 
 
-def test_one_engine_under_xdist_and_none_on_a_warm_rerun(project: pytest.Pytester) -> None:
+def test_one_engine_under_xdist_the_same_answers_verbose_and_none_on_a_warm_rerun(project: pytest.Pytester) -> None:
     (project.path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PAIRS[:2]))
     args = (
         "--fine-dataset=pairs.jsonl",
@@ -231,6 +210,11 @@ def test_one_engine_under_xdist_and_none_on_a_warm_rerun(project: pytest.Pyteste
     # Two workers, one engine: the other worker waited for the cache.
     assert cold_report["run"]["model_loads"] == 1
     assert (cold_report["run"]["generated"], cold_report["run"]["cached"]) == (6, 0)
+    # Again without the cache or xdist, verbose: vLLM's own log is shown on request, and greedy decoding with a fixed
+    # seed gives the same answers in one process as across two workers.
+    verbose = project.runpytest_subprocess(*args, "--fine-no-cache", "-v", timeout=900)
+    assert "INFO" in verbose.stdout.str() + verbose.stderr.str()
+    assert json.loads((project.path / "report.json").read_text())["items"] == cold_report["items"]
     warm = project.runpytest_subprocess(*args, timeout=900)
     warm_report = json.loads((project.path / "report.json").read_text())
     assert warm_report["run"]["model_loads"] == 0
