@@ -99,9 +99,8 @@ def import_responses(
         reason = getattr(error, "strerror", None) or error
         raise BatchFileError(f"--fine-import-responses: cannot read {path}: {reason}") from None
     asked = {request.key: request for request in needed}
-    later: dict[str, Request] | None = None
     problems: list[str] = []
-    answers: dict[str, tuple[Request, Answer | LetterScores]] = {}
+    entries: list[tuple[int, dict[str, Any]]] = []
     seen: dict[str, int] = {}
     # Lines end at "\n" only: a JSON writer may leave U+2028 and its kin unescaped inside an answer.
     for number, line in enumerate(text.split("\n"), start=1):
@@ -114,11 +113,15 @@ def import_responses(
             if custom_id in seen:
                 raise ValueError(f"custom_id {custom_id} again (first on line {seen[custom_id]})")
             seen[custom_id] = number
-            request = asked.get(custom_id)
-            if request is None:
-                if later is None:
-                    later = {r.key: r for r in possible()}
-                request = later.get(custom_id)
+            entries.append((number, entry))
+        except ValueError as error:
+            problems.append(f"line {number}: {visible(str(error))}")
+    later = _later(possible, {entry["custom_id"] for _, entry in entries} - asked.keys())
+    answers: dict[str, tuple[Request, Answer | LetterScores]] = {}
+    for number, entry in entries:
+        custom_id = entry["custom_id"]
+        try:
+            request = asked.get(custom_id) or later.get(custom_id)
             if request is None:
                 raise ValueError(
                     f"custom_id {custom_id} is no prompt of this run (exported by another model, dataset, setting "
@@ -128,6 +131,7 @@ def import_responses(
             answers[custom_id] = (request, _refusal(entry) if refused else _answer(entry, request, model, secrets))
         except ValueError as error:
             problems.append(f"line {number}: {visible(str(error))}")
+    problems.sort(key=lambda problem: int(problem.split(":", 1)[0].removeprefix("line ")))
     known = cache.answers(list(asked))
     missing = [key for key in asked if key not in known and key not in answers]
     problems += [f"custom_id {key}: no line answers this prompt of the run" for key in missing]
@@ -140,6 +144,19 @@ def import_responses(
     fresh = [(request, answer) for key, (request, answer) in answers.items() if key not in known]
     cache.put_answers(answer_rows(fresh, keys), IMPORTED)
     return Imported(lines=len(answers), stored=len(fresh))
+
+
+def _later(possible: Callable[[], Iterable[Request]], wanted: set[str]) -> dict[str, Request]:
+    """The prompts among ``possible()`` (every prompt a shrink round could ask: many per pair) that the file's lines
+    name. Only those are kept, and the walk stops once all are found, so memory stays that of the file."""
+    found: dict[str, Request] = {}
+    if wanted:
+        for request in possible():
+            if request.key in wanted:
+                found[request.key] = request
+                if len(found) == len(wanted):
+                    break
+    return found
 
 
 def _entry(line: str, secrets: Sequence[str]) -> dict[str, Any]:
