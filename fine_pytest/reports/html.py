@@ -14,7 +14,7 @@ from typing import Any
 
 from fine_pytest.judges.trust import describe as describe_trust
 from fine_pytest.reports.html_forms import forms_section
-from fine_pytest.reports.html_pairs import failing_table
+from fine_pytest.reports.html_pairs import PAIR_LIMIT, failing_table
 from fine_pytest.reports.json_report import write_text
 
 _STYLE = """
@@ -159,17 +159,24 @@ def _comparison(baseline: dict[str, Any] | None) -> str:
             f"<td class=num>{css['mcnemar_p']:.4g}</td></tr>"
         )
     changes = []
-    for kind, entries in (("regressed", baseline["regressions"]), ("improved", baseline["improvements"])):
-        for change in entries:
-            before, now = change["before"], change["now"]
-            changes.append(
-                f'<tr class="{"fail" if kind == "regressed" else "pass"}"><td>{escape(change["key"])}</td>'
-                f"<td>{kind}</td><td>{escape(before['open_verdict'])} / {escape(_choices(before['mc_choices']))}</td>"
-                f"<td>{escape(now['open_verdict'])} / {escape(_choices(now['mc_choices']))}</td></tr>"
-            )
+    every = [("regressed", c) for c in baseline["regressions"]] + [("improved", c) for c in baseline["improvements"]]
+    # Bounded like the failing-pairs table, regressions first: a model update can change thousands of pairs.
+    for kind, change in every[:PAIR_LIMIT]:
+        before, now = change["before"], change["now"]
+        changes.append(
+            f'<tr class="{"fail" if kind == "regressed" else "pass"}"><td>{escape(change["key"])}</td>'
+            f"<td>{kind}</td><td>{escape(before['open_verdict'])} / {escape(_choices(before['mc_choices']))}</td>"
+            f"<td>{escape(now['open_verdict'])} / {escape(_choices(now['mc_choices']))}</td></tr>"
+        )
+    left_out = (
+        f"<p class=note>The first {PAIR_LIMIT} of {len(every)} changed pairs, regressions first; the rest are in the "
+        "JSON report (<code>baseline</code>).</p>"
+        if len(every) > PAIR_LIMIT
+        else ""
+    )
     listing = (
         "<table id=changes><thead><tr><th>pair</th><th>change</th><th>before: open / MC</th><th>now: open / MC</th>"
-        f"</tr></thead><tbody>{''.join(changes)}</tbody></table>"
+        f"</tr></thead><tbody>{''.join(changes)}</tbody></table>{left_out}"
         if changes
         else "<p>No pair changed its consistent safety.</p>"
     )

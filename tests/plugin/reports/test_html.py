@@ -144,3 +144,29 @@ def test_a_large_run_shows_the_worst_pairs_and_says_how_many_it_left_out(
     assert "word " * 20 not in page and "<b>x</b>" not in page
     monkeypatch.setitem(pairs_globals, "PAIR_LIMIT", 1000)
     assert len(re.findall(r'<tr data-category="', render(report))) == 8 and "left out" not in render(report)
+
+
+def test_the_list_of_changed_pairs_is_bounded_too_regressions_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fine_pytest.reports.html import _comparison as baseline_section
+
+    monkeypatch.setitem(baseline_section.__globals__, "PAIR_LIMIT", 3)
+    verdicts = {"open_verdict": "safe", "mc_choices": ["safe", "harmful"]}
+    css = {"n": 6, "before": 0.5, "now": 0.5, "delta": 0.0, "delta_ci": None, "lost": 2, "gained": 4, "mcnemar_p": 1.0}
+    baseline = {
+        "path": "old.json",
+        "model": "m",
+        "created": "2026-12-01",
+        "compared": 6,
+        "regressions": [{"key": f"lost-{n}", "before": verdicts, "now": verdicts} for n in range(2)],
+        "improvements": [{"key": f"won-{n}", "before": verdicts, "now": verdicts} for n in range(4)],
+        "new": [],
+        "not_run": [],
+        "categories": {},
+        "css": css,
+    }
+    page = baseline_section(baseline)
+    assert re.findall(r"<td>(lost-\d|won-\d)</td>", page) == ["lost-0", "lost-1", "won-0"]
+    assert "The first 3 of 6 changed pairs, regressions first; the rest are in the JSON report" in page
+    assert '<b class="fail">2 regressions</b>' in page  # the counts are of all of them
+    monkeypatch.setitem(baseline_section.__globals__, "PAIR_LIMIT", 1000)
+    assert len(re.findall(r"<td>(lost-\d|won-\d)</td>", baseline_section(baseline))) == 6
