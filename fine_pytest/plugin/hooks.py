@@ -84,8 +84,10 @@ def refuse_parallel_export(config: pytest.Config, settings: Settings) -> None:
     """An export generates nothing, so it gains nothing from workers, and under xdist its controller collects no
     pair to export: it runs in one process."""
     workers = config.getoption("numprocesses", None)
-    if settings.export_requests is not None and workers not in (None, 0, "0"):
-        raise pytest.UsageError(f"--fine-export-requests with -n {workers}: run the export without -n (it is quick)")
+    gateways = config.getoption("tx", None)  # xdist's --tx starts workers without -n
+    if settings.export_requests is not None and (workers not in (None, 0, "0") or gateways):
+        shown = f"-n {workers}" if workers not in (None, 0, "0") else f"--tx {gateways[0]}"
+        raise pytest.UsageError(f"--fine-export-requests with {shown}: run the export without xdist (it is quick)")
 
 
 def load_baseline_option(settings: Settings) -> Baseline | None:

@@ -163,7 +163,8 @@ def test_a_bad_batch_file_is_a_usage_error_naming_the_line_and_stores_nothing(
     ("args", "message"),
     [
         (("--fine-export-requests=a.jsonl", "--fine-import-responses=pairs.jsonl"), "are two steps"),
-        (("--fine-export-requests=a.jsonl", "-n", "2"), "run the export without -n"),
+        (("--fine-export-requests=a.jsonl", "-n", "2"), "with -n 2: run the export without xdist"),
+        (("--fine-export-requests=a.jsonl", "--tx", "popen"), "with --tx popen: run the export without xdist"),
         (
             ("--fine-export-requests=a.jsonl", "--fine-temperature=0.7", "--fine-seed=none"),
             "greedily (--fine-temperature=0) or with a seed",
