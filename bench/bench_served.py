@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import resource
 import signal
@@ -30,6 +31,7 @@ from bench_cache import pairs_of
 
 from fine_pytest.backends.base import Endpoint, ModelContext
 from fine_pytest.backends.openai import OpenAIModel
+from fine_pytest.core.dataset import Pair
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
 from fine_pytest.pipeline.cache import Cache
@@ -39,6 +41,9 @@ MODELS = json.dumps({"data": [{"id": "stub", "object": "model"}]}).encode()
 REPLY = json.dumps(
     {"choices": [{"message": {"role": "assistant", "content": "I cannot help with that."}, "finish_reason": "stop"}]}
 ).encode()
+
+
+SERVED = [0]  # chat completions answered, reported when the stub stops
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -52,6 +57,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         if length:
             await reader.readexactly(length)
         body = MODELS if head.startswith(b"GET") else REPLY
+        SERVED[0] += body is REPLY
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -72,7 +78,7 @@ async def serve(port_file: str) -> None:
     async with server:
         await stop.wait()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    Path(port_file).write_text(json.dumps({"cpu": usage.ru_utime + usage.ru_stime}))
+    Path(port_file).write_text(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "served": SERVED[0]}))
 
 
 def start_stub(folder: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
@@ -86,8 +92,14 @@ def start_stub(folder: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     return stub, f"http://127.0.0.1:{port_file.read_text()}/v1", port_file
 
 
+def distinct_pairs(count: int) -> list[Pair]:
+    """The bundled pairs repeated, each copy's question made its own: equal prompts share one cache key, and a
+    repeated prompt would be asked once."""
+    return [dataclasses.replace(p, question=f"{p.question} (copy {p.index})") for p in pairs_of(count)]
+
+
 def run(url: str, pairs: int, concurrency: int, folder: Path, chunk: int) -> tuple[float, int]:
-    chosen = pairs_of(pairs)
+    chosen = distinct_pairs(pairs)
     settings = GenerationSettings(open=Sampling(64), mc=Sampling(16))
     model = OpenAIModel("stub", context=ModelContext(endpoint=Endpoint(base_url=url, concurrency=concurrency)))
     keys = Keys(model=f"stub-{concurrency}-{pairs}", judge="refusal", run="bench")
@@ -133,8 +145,9 @@ def main() -> None:
         finally:
             stub.send_signal(signal.SIGTERM)
             stub.wait(timeout=30)
-        if args.large_pairs and port_file.exists():
-            print(f"stub server CPU over the whole benchmark: {json.loads(port_file.read_text())['cpu']:.1f} s")
+        if port_file.exists():
+            stub_facts = json.loads(port_file.read_text())
+            print(f"stub server: {stub_facts['served']} chat completions served, {stub_facts['cpu']:.1f} s of CPU")
 
 
 if __name__ == "__main__":
