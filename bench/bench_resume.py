@@ -50,9 +50,12 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=512)
     parser.add_argument("--ways", nargs="+", default=["chunks", "stream", "one"], choices=["chunks", "stream", "one"])
     parser.add_argument("--compare-preload", metavar="LIBS", help="colon-separated libraries for LD_PRELOAD")
+    parser.add_argument(
+        "--abba", action="store_true", help="with --compare-preload: without, with, with, without (both orders)"
+    )
     args = parser.parse_args()
     if args.compare_preload:
-        compare_preload(args.compare_preload)
+        compare_preload(args.compare_preload, args.abba)
         return
     preload = os.environ.get("LD_PRELOAD", "") or "none"  # read now: vLLM's CPU platform sets it for its workers
     pairs = pairs_of(args.pairs)
@@ -104,15 +107,21 @@ def main() -> None:
     print("RESULT " + json.dumps({way: seconds for way, (seconds, _) in timings.items()}), flush=True)
 
 
-def compare_preload(libraries: str) -> None:
-    """The same ways in a child without and a child with the preload, one after the other."""
+def compare_preload(libraries: str, abba: bool) -> None:
+    """The same ways in a child without and a child with the preload, one after the other.
+
+    With ``abba`` it runs four children, without, with, with, without, so that a machine that warms up (or slows
+    down) over the run weighs on both sides equally; each side's time is then the mean of its two children.
+    """
     missing = [library for library in libraries.split(":") if not Path(library).is_file()]
     if missing:
         raise SystemExit(f"no such library: {', '.join(missing)}")
     flag = "--compare-preload"
     argv = [a for i, a in enumerate(sys.argv[1:]) if not a.startswith(flag) and sys.argv[i] != flag]
-    runs: dict[str, dict[str, float]] = {}
-    for label, preload in (("without", ""), ("with", libraries)):
+    argv = [a for a in argv if a != "--abba"]
+    runs: dict[str, dict[str, list[float]]] = {}
+    order = (("without", ""), ("with", libraries))
+    for label, preload in order + tuple(reversed(order)) if abba else order:
         environment = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
         if preload:
             environment["LD_PRELOAD"] = preload
@@ -121,10 +130,17 @@ def compare_preload(libraries: str) -> None:
             [sys.executable, __file__, *argv], env=environment, stdout=subprocess.PIPE, text=True, check=True
         )
         print(child.stdout, end="", flush=True)
-        runs[label] = json.loads(child.stdout.split("RESULT ", 1)[1].splitlines()[0])
+        result = json.loads(child.stdout.split("RESULT ", 1)[1].splitlines()[0])
+        for way, seconds in result.items():
+            runs.setdefault(label, {}).setdefault(way, []).append(seconds)
     for way in runs["without"]:
         before, after = runs["without"][way], runs["with"][way]
-        print(f"{way}: {before:.1f} s without, {after:.1f} s with the preload: {after / before:.3f}x")
+        each = f" (without {', '.join(f'{s:.1f}' for s in before)}; with {', '.join(f'{s:.1f}' for s in after)})"
+        mean_before, mean_after = sum(before) / len(before), sum(after) / len(after)
+        print(
+            f"{way}: {mean_before:.1f} s without, {mean_after:.1f} s with the preload: "
+            f"{mean_after / mean_before:.3f}x{each if abba else ''}"
+        )
 
 
 if __name__ == "__main__":
