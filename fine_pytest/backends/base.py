@@ -118,6 +118,7 @@ def collected(stream: Streamed[T], count: int, each: Callable[[list[tuple[int, T
     answers: dict[int, T] = {}
     try:
         for batch in stream:
+            _refuse_stray(batch, answers, count)
             if each is not None:
                 each(batch)
             answers.update(batch)
@@ -136,6 +137,18 @@ def collected(stream: Streamed[T], count: int, each: Callable[[list[tuple[int, T
     if missing or len(answers) != count:
         raise FineError(f"the back end answered {len(answers)} of {count} prompts (first missing: {missing[:1]})")
     return [answers[index] for index in range(count)]
+
+
+def _refuse_stray(batch: list[tuple[int, T]], answers: dict[int, T], count: int) -> None:
+    """Refuse a batch before anything of it is stored: a position outside the prompts, or one already answered
+    (the cache would keep the first answer and the list the last, so the run could judge one and report another)."""
+    seen: set[int] = set()
+    for position, _ in batch:
+        if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position < count:
+            raise FineError(f"the back end answered a prompt this run did not ask: position {position!r} of {count}")
+        if position in answers or position in seen:
+            raise FineError(f"the back end answered prompt {position} twice")
+        seen.add(position)
 
 
 class StreamsAnswers(Protocol):

@@ -30,6 +30,7 @@ from fine_pytest.backends.base import (
     collected,
     letter_mass,
 )
+from fine_pytest.backends.cpu_preload import engine_preload
 from fine_pytest.backends.embedded import CONVERSION, EMBEDDED, converted_folder, embedded_gguf
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.fingerprint import DigestMemo, tree_digest
@@ -255,9 +256,11 @@ class VllmModel:
                 raise FineError(f"{option}={spec}: vllm is not installed ({error}); {INSTALL_HINT}") from None
             self._vllm = vllm
             folder = model_folder(spec, option)  # after the import check: a conversion is not worth doing for nothing
-            self.settings = engine_settings(folder, current_platform.is_cpu(), dict(context.engine_args))
+            on_cpu = current_platform.is_cpu()
+            self.settings = engine_settings(folder, on_cpu, dict(context.engine_args))
             try:
-                self._llm = vllm.LLM(**self.settings)
+                with engine_preload() if on_cpu else contextlib.nullcontext() as self.preloaded:
+                    self._llm = vllm.LLM(**self.settings)
             except Exception as error:
                 raise FineError(engine_error(error, self.settings)) from None
             self._tokenizer = self._llm.get_tokenizer()

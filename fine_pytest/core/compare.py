@@ -62,6 +62,9 @@ class Comparison:
     not_run: tuple[str, ...]
     # Consistent safety in each consistency form, and robust (every form), over the pairs both runs asked it of.
     forms: dict[str, PairedTable] = field(default_factory=dict)
+    # Compared pairs for which a form both runs asked drew other variants (another seed, number of examples or
+    # Hypothesis version): their robust safety is not like for like, so the robust gates refuse to compare.
+    redrawn: int = 0
 
     @property
     def compared(self) -> int:
@@ -93,6 +96,7 @@ class Comparison:
                 name: {"css": css.to_dict(), "cs": cs.to_dict()} for name, (css, cs) in self.categories.items()
             },
             "forms": {name: table.to_dict() for name, table in self.forms.items()},
+            "forms_redrawn": self.redrawn,
         }
 
 
@@ -120,6 +124,16 @@ def compare(baseline: Baseline, results: Sequence[PairResult]) -> Comparison:
         new=tuple(key for key in now if key not in before),
         not_run=tuple(key for key in before if key not in now),
         forms=_form_tables(matched),
+        redrawn=sum(_redrawn(old, new) for old, new in matched),
+    )
+
+
+def _redrawn(old: PairResult, new: PairResult) -> bool:
+    """Whether a form both runs asked of this pair drew different variants in each."""
+    before = {form.family: {variant.variant for variant in form.variants} for form in old.forms}
+    return any(
+        form.family in before and before[form.family] != {variant.variant for variant in form.variants}
+        for form in new.forms
     )
 
 

@@ -202,12 +202,14 @@ def baseline_checks(thresholds: Thresholds, comparison: Comparison | None, forms
 
     With consistency forms asked, each gate also applies to robust consistent safety (safe in the paper's form and
     in every form): a pair robustly safe in the baseline and not now is a robust regression. A baseline that asked
-    no forms gives nothing to compare robust safety with, so those checks fail and say why.
+    no forms gives nothing to compare robust safety with, so those checks fail and say why; so does one that drew
+    other variants for a pair (another seed, examples count or Hypothesis version), which is not like for like.
     """
     checks: list[Check] = []
     if comparison is not None and comparison.compared == 0:
         comparison = None  # no pair in common: nothing was examined, so nothing may pass
-    robust = None if comparison is None else comparison.forms.get(ROBUST)
+    robust = None if comparison is None or comparison.redrawn else comparison.forms.get(ROBUST)
+    why = _unforms(robust) if comparison is None or not comparison.redrawn else _redrawn(comparison.redrawn)
     if thresholds.max_regressions is not None:
         count = None if comparison is None else len(comparison.regressions)
         passed = count is not None and count <= thresholds.max_regressions
@@ -215,14 +217,12 @@ def baseline_checks(thresholds: Thresholds, comparison: Comparison | None, forms
         if forms_asked:
             lost = None if robust is None else robust.lost
             passed = lost is not None and lost <= thresholds.max_regressions
-            checks.append(
-                Check("robust_regressions", OVERALL, lost, thresholds.max_regressions, passed, "<=", _unforms(robust))
-            )
+            checks.append(Check("robust_regressions", OVERALL, lost, thresholds.max_regressions, passed, "<=", why))
     alpha = thresholds.drop_alpha
     if alpha is not None:
         checks.append(_drop_check("css_drop", "CSS", None if comparison is None else comparison.css, alpha))
         if forms_asked:
-            checks.append(_drop_check("robust_css_drop", "robust CSS", robust, alpha, _unforms(robust)))
+            checks.append(_drop_check("robust_css_drop", "robust CSS", robust, alpha, why))
     return checks
 
 
@@ -231,6 +231,14 @@ def _unforms(robust: PairedTable | None) -> str:
     if robust is not None:
         return ""
     return "robust CSS vs baseline: the baseline asked these pairs no consistency forms (record it with --fine-forms)"
+
+
+def _redrawn(pairs: int) -> str:
+    return (
+        f"robust CSS vs baseline: for {pairs} compared pair(s) the baseline drew other consistency-form variants "
+        "(another --fine-forms examples count, seed or Hypothesis version), so robust safety is not compared like "
+        "for like; record the baseline with the same settings"
+    )
 
 
 def _drop_check(metric: str, name: str, table: PairedTable | None, alpha: float, missing: str = "") -> Check:

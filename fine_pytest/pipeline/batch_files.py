@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,35 +93,15 @@ def import_responses(
     is not among ``needed``. ``secrets`` are redacted from the answers (a server can echo a key).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise BatchFileError(f"--fine-import-responses: cannot read {path}: {reason}") from None
     asked = {request.key: request for request in needed}
     problems: list[str] = []
-    entries: list[tuple[int, dict[str, Any]]] = []
-    seen: dict[str, int] = {}
-    # Lines end at "\n" only: a JSON writer may leave U+2028 and its kin unescaped inside an answer.
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if not line.strip():
-            continue
-        try:
-            entry = _entry(line, secrets)
-            custom_id = entry["custom_id"]
-            if custom_id in seen:
-                raise ValueError(f"custom_id {custom_id} again (first on line {seen[custom_id]})")
-            seen[custom_id] = number
-            entries.append((number, entry))
-        except ValueError as error:
-            problems.append(f"line {number}: {visible(str(error))}")
-    later = _later(possible, {entry["custom_id"] for _, entry in entries} - asked.keys())
     answers: dict[str, tuple[Request, Answer | LetterScores]] = {}
-    for number, entry in entries:
+    later_lines: list[tuple[int, dict[str, Any]]] = []  # a shrink round's: read once the walk has found them
+    seen: dict[str, int] = {}
+
+    def read(number: int, entry: dict[str, Any], request: Request | None) -> None:
         custom_id = entry["custom_id"]
         try:
-            request = asked.get(custom_id) or later.get(custom_id)
             if request is None:
                 raise ValueError(
                     f"custom_id {custom_id} is no prompt of this run (exported by another model, dataset, setting "
@@ -131,6 +111,25 @@ def import_responses(
             answers[custom_id] = (request, _refusal(entry) if refused else _answer(entry, request, model, secrets))
         except ValueError as error:
             problems.append(f"line {number}: {visible(str(error))}")
+
+    # Line by line, keeping each answer and not the line: memory stays that of the answers, not of the file.
+    for number, line in _lines(path):
+        try:
+            entry = _entry(line, secrets)
+            custom_id = entry["custom_id"]
+            if custom_id in seen:
+                raise ValueError(f"custom_id {custom_id} again (first on line {seen[custom_id]})")
+            seen[custom_id] = number
+        except ValueError as error:
+            problems.append(f"line {number}: {visible(str(error))}")
+            continue
+        if custom_id in asked:
+            read(number, entry, asked[custom_id])
+        else:
+            later_lines.append((number, entry))
+    later = _later(possible, {entry["custom_id"] for _, entry in later_lines})
+    for number, entry in later_lines:
+        read(number, entry, later.get(entry["custom_id"]))
     problems.sort(key=lambda problem: int(problem.split(":", 1)[0].removeprefix("line ")))
     known = cache.answers(list(asked))
     missing = [key for key in asked if key not in known and key not in answers]
@@ -144,6 +143,20 @@ def import_responses(
     fresh = [(request, answer) for key, (request, answer) in answers.items() if key not in known]
     cache.put_answers(answer_rows(fresh, keys), IMPORTED)
     return Imported(lines=len(answers), stored=len(fresh))
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The file's non-blank lines and their numbers. Lines end at "\n" only: a JSON writer may leave U+2028 and
+    its kin unescaped inside an answer."""
+    try:
+        with path.open(encoding="utf-8", newline="\n") as lines:
+            for number, line in enumerate(lines, start=1):
+                line = line.removesuffix("\n").removesuffix("\r")
+                if line.strip():
+                    yield number, line
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise BatchFileError(f"--fine-import-responses: cannot read {path}: {reason}") from None
 
 
 def _later(possible: Callable[[], Iterable[Request]], wanted: set[str]) -> dict[str, Request]:

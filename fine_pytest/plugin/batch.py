@@ -66,16 +66,19 @@ def first_batch(pairs: Sequence[Pair], plan: Plan | None, generation: Generation
 def every_form_request(
     pairs: Sequence[Pair], plan: Plan | None, generation: GenerationSettings, keys: Keys
 ) -> Iterator[Request]:
-    """Every prompt a shrink round could ask: each variant of each family asked, for each pair."""
+    """Every prompt a shrink round could ask: each variant of each family asked, for each pair.
+
+    Simplest variants first, over all pairs: a shrink round asks variants simpler than one drawn, so an import (which
+    stops walking once it has found every line's prompt) seldom reaches the many complex variants of a family."""
     if plan is None:
         return
     from fine_pytest.core.forms import Variant
 
     for family in plan.families:
-        every = variants_of(family)
-        for pair in pairs:
-            for changes in every:
-                for prompt in prompts_of_variant(pair, Variant(family.name, changes), generation):
+        for changes in variants_of(family):
+            variant = Variant(family.name, changes)
+            for pair in pairs:
+                for prompt in prompts_of_variant(pair, variant, generation):
                     yield request(prompt, generation, keys)
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,6 +184,7 @@ def test_answers_are_cached_as_they_finish_and_sigterm_shuts_the_engine_down(pro
         assert process.poll() is None and stored_answers(cache) < 9, "the open answers were not still running"
         engine = psutil.Process(process.pid).children(recursive=True)
         assert engine, "no engine process was running during generation"
+        preloaded_in_engine_only(psutil.Process(process.pid), engine)
         process.send_signal(signal.SIGTERM)
         os.set_blocking(process.stdout.fileno(), True)
         output = (seen + process.communicate(timeout=180)[0]).decode(errors="replace")
@@ -194,6 +196,24 @@ def test_answers_are_cached_as_they_finish_and_sigterm_shuts_the_engine_down(pro
     _, alive = psutil.wait_procs(engine, timeout=30)
     assert not alive, f"engine processes outlived the run: {[p.name() for p in alive]}"
     assert stored_answers(cache) >= 7  # nothing finished was lost to the interrupt
+
+
+def preloaded_in_engine_only(pytest_process: Any, engine: list[Any]) -> None:
+    """The system's tcmalloc is in vLLM's engine processes and not in pytest's own (backends/cpu_preload.py).
+    ci/setup-venv.sh installs it, so under CI it must be there."""
+    from fine_pytest.backends.cpu_preload import system_tcmalloc
+
+    if system_tcmalloc() is None:
+        assert not os.environ.get("CI"), "ci/setup-venv.sh did not install tcmalloc"
+        return
+
+    def mapped(process: Any) -> bool:
+        return any("libtcmalloc" in region.path for region in process.memory_maps())
+
+    vllm_processes = [child for child in engine if child.name().startswith("VLLM::")]
+    assert vllm_processes, [child.name() for child in engine]
+    assert all(mapped(child) for child in vllm_processes), [child.name() for child in vllm_processes]
+    assert not mapped(pytest_process)
 
 
 def test_one_engine_under_xdist_the_same_answers_verbose_and_none_on_a_warm_rerun(project: pytest.Pytester) -> None:

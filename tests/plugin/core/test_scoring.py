@@ -195,14 +195,14 @@ def test_robust_regressions_count_pairs_robustly_safe_before_and_not_now() -> No
     assert robust.describe() == "robust regressions vs baseline: 3 > 2 allowed"
 
 
-def _formed(safe_in: dict[str, bool], index: int = 0) -> PairResult:
+def _formed(safe_in: dict[str, bool], index: int = 0, drawn: str = "1") -> PairResult:
     from dataclasses import replace
 
     from fine_pytest.core.form_results import FormResult, VariantAnswer
 
     def form(family: str, safe: bool) -> FormResult:
         reading = ("A", "B") if safe else ("B", "B")
-        return FormResult(family, (VariantAnswer(f"{family}:1", "d", ("a", "b"), reading, safe),))
+        return FormResult(family, (VariantAnswer(f"{family}:{drawn}", "d", ("a", "b"), reading, safe),))
 
     return replace(result(index=index), forms=tuple(form(family, safe) for family, safe in safe_in.items()))
 
@@ -233,3 +233,44 @@ def test_runs_that_share_no_form_compare_no_robust_safety() -> None:
 
     baseline = Baseline("before.json", None, None, None, (_formed({"labels": True}),))
     assert ROBUST not in compare(baseline, [_formed({"single": False})]).forms
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "redrawn"),
+    [
+        # The same variant of a form both runs asked: like for like.
+        ([("1", {"labels": True})], [("1", {"labels": True})], 0),
+        # Another variant drawn (another seed, examples count or Hypothesis version) for one pair of two.
+        ([("1", {"labels": True}), ("1", {"labels": True})], [("1", {"labels": True}), ("2", {"labels": True})], 1),
+        # A form only one run asked is not a redraw: robust safety is compared over the shared forms.
+        ([("1", {"labels": True})], [("2", {"single": True})], 0),
+    ],
+)
+def test_a_comparison_counts_pairs_whose_forms_were_drawn_differently(
+    before: list[tuple[str, dict[str, bool]]], now: list[tuple[str, dict[str, bool]]], redrawn: int
+) -> None:
+    from fine_pytest.core.compare import compare
+
+    def results(runs: list[tuple[str, dict[str, bool]]]) -> tuple[PairResult, ...]:
+        return tuple(_formed(safe, index, drawn) for index, (drawn, safe) in enumerate(runs))
+
+    comparison = compare(Baseline("before.json", None, None, None, results(before)), results(now))
+    assert comparison.redrawn == redrawn
+    assert comparison.to_dict()["forms_redrawn"] == redrawn
+
+
+def test_robust_gates_refuse_a_baseline_whose_forms_were_drawn_differently() -> None:
+    """Fail closed: a robust table that would pass (nothing lost) does not, when the draws differ."""
+    from dataclasses import replace
+
+    comparison = replace(_comparison((11, 0, 0, 0), {"robust": (11, 0, 0, 0)}), redrawn=3)
+    checks = baseline_checks(Thresholds(max_regressions=1, drop_alpha=0.05), comparison, True)
+    assert {check.metric: check.passed for check in checks} == {
+        "regressions": True,
+        "css_drop": True,
+        "robust_regressions": False,
+        "robust_css_drop": False,
+    }
+    for check in checks:
+        if "robust" in check.metric:
+            assert "for 3 compared pair(s) the baseline drew other consistency-form variants" in check.describe()

@@ -149,3 +149,30 @@ def test_an_answer_holding_a_unicode_line_separator_stays_one_line(tmp_path: Pat
     with Cache.in_memory() as cache:
         assert import_responses(path, asked, list, cache, KEYS, MODEL).stored == 2
         assert cache.answers([asked[0].key])[asked[0].key].answer == answer
+
+
+def test_a_file_that_stops_being_utf8_part_way_stores_nothing(tmp_path: Path) -> None:
+    asked = requests(3)
+    path = write(tmp_path / "out.jsonl", [output_line(r) for r in asked[:2]])
+    with path.open("ab") as out:
+        out.write(b'{"custom_id": "\xff\xfe"}\n')
+    with Cache.in_memory() as cache:
+        with pytest.raises(BatchFileError, match=r"cannot read .*out\.jsonl.*utf-8"):
+            import_responses(path, asked, list, cache, KEYS, MODEL)
+        assert cache.answers([r.key for r in asked]) == {}
+
+
+def test_problems_are_named_in_line_order_whichever_round_the_line_is_for(tmp_path: Path) -> None:
+    """Lines for later rounds are read after the walk, yet the error lists every problem by its line."""
+    first, later = requests(2), requests(4)[2:]
+    lines = [
+        output_line(later[0], model="another"),
+        output_line(first[0], model="another"),
+        output_line(Request("e" * 64, [], Sampling(1))),
+        output_line(first[1]),
+    ]
+    with Cache.in_memory() as cache, pytest.raises(BatchFileError) as refused:
+        import_responses(write(tmp_path / "out.jsonl", lines), first, lambda: later, cache, KEYS, MODEL)
+    named = [line.split(":")[0].strip() for line in str(refused.value).splitlines()[1:]]
+    # ... and then the prompt left unanswered, as its only line was refused.
+    assert named == ["line 1", "line 2", "line 3", f"custom_id {first[0].key}"]

@@ -133,7 +133,12 @@ def test_collected_puts_any_batching_in_any_order_back_in_prompt_order(count: in
     ("batches", "count", "message"),
     [
         ([[(0, "a")]], 2, "answered 1 of 2 prompts"),
-        ([[(0, "a"), (1, "b"), (2, "c")]], 2, "answered 3 of 2 prompts"),
+        ([[(0, "a"), (1, "b"), (2, "c")]], 2, "did not ask: position 2 of 2"),
+        ([[(-1, "a")]], 2, "did not ask: position -1 of 2"),
+        ([[("0", "a")]], 2, "did not ask: position '0' of 2"),
+        ([[(True, "a")]], 2, "did not ask: position True of 2"),
+        ([[(0, "a"), (0, "b")], [(1, "c")]], 2, "answered prompt 0 twice"),
+        ([[(0, "a")], [(1, "b"), (0, "c")]], 2, "answered prompt 0 twice"),
         ([], 1, "answered 0 of 1 prompts"),
     ],
 )
@@ -142,6 +147,21 @@ def test_a_stream_that_misses_or_invents_a_prompt_is_an_error(
 ) -> None:
     with pytest.raises(FineError, match=message):
         collected(iter(batches), count)
+
+
+@given(
+    count=st.integers(1, 30),
+    good=st.integers(0, 29),
+    stray=st.one_of(st.integers(-5, -1), st.integers(30, 40), st.sampled_from(["repeat"])),
+)
+def test_a_stray_or_repeated_position_is_refused_before_its_batch_is_stored(count: int, good: int, stray: Any) -> None:
+    """Fail closed: nothing of a batch with a bad position reaches the cache, and earlier batches stay stored."""
+    first = [(i, f"answer {i}") for i in range(min(good, count - 1) + 1)]
+    position = first[-1][0] if stray == "repeat" else (stray if stray < 0 else count + stray)
+    stored: list[list[tuple[int, str]]] = []
+    with pytest.raises(FineError, match="twice|did not ask"):
+        collected(iter([first, [(position, "other")]]), count, stored.append)
+    assert stored == [first]
 
 
 def test_a_break_or_an_interrupt_in_a_stream_carries_the_answers_already_back() -> None:
