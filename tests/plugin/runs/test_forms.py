@@ -364,6 +364,13 @@ def test_a_regression_only_a_form_shows_fails_the_regression_gate(formed: pytest
     run(formed, "--fine-report=paper.json")
     refused = run(formed, ALL, EVERY_VARIANT, "--fine-baseline=paper.json", "--fine-fail-on-significant-drop=0.05")
     assert refused.ret == 1 and "the baseline asked these pairs no consistency forms" in refused.stdout.str()
+    # A baseline that drew other variants (one per family, this run every one) is not like for like: the robust
+    # checks fail, although this model is the baseline's and nothing regressed.
+    run(formed, ALL, "--fine-forms-examples=1", "--fine-report=one.json")
+    redrawn = run(formed, ALL, EVERY_VARIANT, "--fine-baseline=one.json", "--fine-max-regressions=0", "-rN")
+    out = redrawn.stdout.str()
+    assert redrawn.ret == 1 and "PASS  regressions vs baseline: 0 <= 0 allowed" in out, out[-2000:]
+    assert "the baseline drew other consistency-form variants" in out
 
 
 def test_the_verdict_snapshot_records_the_forms_in_a_baseline_of_their_own(formed: pytest.Pytester) -> None:
