@@ -15,7 +15,7 @@ python3 -m venv "$venv"
 "$venv/bin/pip" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 "$venv/bin/python" -c "import vllm, transformers, fine_pytest; print('ready: vllm', vllm.__version__)"
 # tcmalloc, which vLLM's CPU worker asks for: the vllm back end preloads it into the engine's processes when the
-# system has it (about 14% faster generation here, docs/PERFORMANCE.md). pip cannot install it; without it (no apt,
+# system has it (generation took 0.90x the time here, docs/PERFORMANCE.md). pip cannot install it; without it (no apt,
 # no root) everything still works, only slower.
 if [ ! -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 ] && command -v apt-get >/dev/null; then
     sudo=""
