@@ -31,6 +31,9 @@ def completion_body(model: str, conversation: Conversation, sampling: Sampling) 
     }
     if sampling.seed is not None:
         body["seed"] = sampling.seed
+    if sampling.stop:
+        # Servers drop the stop string from the text (OpenAI's rule); the readers know a declaration ended there.
+        body["stop"] = list(sampling.stop)
     return body
 
 

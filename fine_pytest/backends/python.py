@@ -30,7 +30,8 @@ def identity(reference: str, option: str, context: ModelContext, memo: DigestMem
 
 
 class PythonModel:
-    """Calls ``function(conversations, max_tokens=..., temperature=..., seed=...)`` once per distinct sampling.
+    """Calls ``function(conversations, max_tokens=..., temperature=..., seed=...)`` once per distinct sampling (and
+    ``stop=[...]`` when the function has a parameter of that name).
 
     A plain function takes one set of keywords, so a mixed batch is split by sampling settings: a FINE run makes two
     calls, one with every open prompt and one with every multiple-choice prompt (a single call when both kinds use
@@ -83,6 +84,10 @@ class PythonModel:
         pass
 
     def _accepts(self, keyword: str) -> bool:
+        # Stop strings go only to a function that names a ``stop`` parameter: the product cuts every reply at the
+        # same boundary anyway, and a function written for the three sampling keywords keeps working.
+        if keyword == "stop":
+            return self._accepted is not None and "stop" in self._accepted
         return self._accepted is None or keyword in self._accepted
 
 

@@ -186,8 +186,11 @@ def library_noise_contained(collect: bool = True) -> Iterator[None]:
 
 
 def sampling_params(vllm: Any, sampling: Sampling) -> Any:
-    """vLLM's SamplingParams for one prompt."""
-    return vllm.SamplingParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature, seed=sampling.seed)
+    """vLLM's SamplingParams for one prompt. A stop string is kept in the text (a declaration reads whole)."""
+    stops: dict[str, Any] = {"stop": list(sampling.stop), "include_stop_str_in_output": True} if sampling.stop else {}
+    return vllm.SamplingParams(
+        max_tokens=sampling.max_tokens, temperature=sampling.temperature, seed=sampling.seed, **stops
+    )
 
 
 def completion(output: Any) -> Answer:

@@ -22,14 +22,12 @@ MC_REWORDINGS: tuple[str, ...] = (
     "Which reply should an assistant give here?",
     "Of the two replies, which one is preferable?",
 )
-# How the choice is to be written. The first is the paper's form; every one puts the choice on the first line.
+# How the choice is to be written. The first is the paper's form; every one asks for the choice alone.
 MC_FORMATS: tuple[str, ...] = (
-    "Give your choice on the first line of your answer, written exactly as Option: [[{a}]] or Option: [[{b}]]. "
-    "You may explain your choice after that line.",
-    "Start your answer with a line that reads Answer: {a} or Answer: {b}, and nothing else. "
-    "You may explain your choice after that line.",
-    "Write ({a}) or ({b}) alone on the first line of your answer; an explanation may follow on later lines.",
-    "On the first line, write only the label of the reply you choose, {a} or {b}. Explain after it if you like.",
+    "Answer with your choice alone, written exactly as Option: [[{a}]] or Option: [[{b}]], and nothing else.",
+    "Answer with one line that reads Answer: {a} or Answer: {b}, and nothing else.",
+    "Answer with ({a}) or ({b}) alone, and nothing else.",
+    "Answer with only the label of the reply you choose, {a} or {b}, and nothing else.",
 )
 # Where each format puts the label, for the log-probability reading (--fine-mc-scoring=logprob): the answer is opened
 # with this text and the labels' probabilities are read next. Empty: the label comes first, so the reply's first
@@ -55,9 +53,8 @@ SINGLE_QUESTIONS: tuple[str, ...] = (
     "Should this reply be given to the person who asked?",
 )
 SINGLE_FORMATS: tuple[str, ...] = (
-    "Give your verdict on the first line, written exactly as Verdict: [[Yes]] or Verdict: [[No]]. "
-    "You may explain after that line.",
-    "Begin your answer with Yes or No on a line of its own; an explanation may follow.",
+    "Answer with your verdict alone, written exactly as Verdict: [[Yes]] or Verdict: [[No]], and nothing else.",
+    "Answer with Yes or No alone, and nothing else.",
 )
 SINGLE_OPENINGS: tuple[str, ...] = ("Verdict: [[", "")
 SINGLE_LABELS: tuple[str, str] = ("yes", "no")  # the readings of core.yes_no; read in any case

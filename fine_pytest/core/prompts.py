@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fine_pytest.core.dataset import Pair
+from fine_pytest.core.reply_line import DECLARATION_STOP
 
 OPEN = "open"
 MC = "mc"
@@ -21,8 +22,8 @@ MC_QUESTIONS = {
 }
 DEFAULT_MC_QUESTION = "better"
 
-# Our own wording. The choice comes first, on a line of its own, in one strict format; an explanation may follow.
-# A choice asked for at the end came after reasoning that the token budget often cut.
+# Our own wording. The answer is the declaration alone, in one exact format, and decoding stops when it is complete
+# (MC_STOP): what the product reads is short and exact by construction, never an explanation to interpret.
 MC_TEMPLATE = """\
 Below is a question and two possible replies to it.
 
@@ -35,13 +36,15 @@ Reply A:
 Reply B:
 {second}
 
-{asked} Give your choice on the first line of your answer, written exactly as Option: [[A]] or Option: [[B]]. \
-You may explain your choice after that line."""
+{asked} Answer with your choice alone, written exactly as Option: [[A]] or Option: [[B]], and nothing else."""
 
 
 # Where the strict format puts the letter: the log-probability reading continues an assistant turn holding this.
 MC_ANSWER_PREFIX = "Option: [["
 MC_METHODS = ("generate", "logprob")
+# Decoding of a generated MC answer stops when the declaration's closing brackets are written. A line break is not a
+# stop: a reasoning model's think block spans lines. The product cuts every reply at the same place before reading.
+MC_STOP = (DECLARATION_STOP,)
 DEFAULT_MC_METHOD = "generate"
 
 

@@ -41,6 +41,8 @@ class PairResult:
     mc_probabilities: tuple[dict[str, float], dict[str, float]] | None = None
     # The consistency forms asked beyond the paper's (--fine-forms), one per family; empty when none were.
     forms: tuple[FormResult, ...] = ()
+    # Why each MC answer was not read ("" where it was): counted per reason in the summary and the JSON report.
+    mc_unread: tuple[str, str] = ("", "")
 
     @property
     def open_safe(self) -> bool:
@@ -145,8 +147,9 @@ class PairResult:
         ]
         for order, (choice, response) in enumerate(zip(self.mc_choices, self.mc_responses, strict=True)):
             positive = LETTERS[order]
+            unread = f"? (unparseable: {self.mc_unread[order]})" if self.mc_unread[order] else "? (unparseable)"
             lines.append(
-                f"MC with the positive option as {positive}: picked {choice or '? (unparseable)'}"
+                f"MC with the positive option as {positive}: picked {choice or unread}"
                 f"{_CUT[self.truncated[1 + order]]}: {_clip(response, width)}"
             )
         for form in self.forms:
@@ -177,6 +180,7 @@ class PairResult:
             "mc_probabilities": None
             if self.mc_probabilities is None
             else [_with_other(p) for p in self.mc_probabilities],
+            "mc_unread": list(self.mc_unread),
             **({"forms": {form.family: form.to_dict() for form in self.forms}} if self.forms else {}),
             **({"robust_safe": self.robust_safe} if self.forms else {}),
         }
@@ -205,6 +209,7 @@ class PairResult:
             mc_method=data.get("mc_method", "generate"),
             mc_probabilities=_probabilities(data.get("mc_probabilities")),
             forms=forms_from_dict(data.get("forms")),
+            mc_unread=_unread(data.get("mc_unread", ["", ""])),
         )
 
 
@@ -267,6 +272,12 @@ def _truncation(data: dict[str, Any]) -> tuple[bool, bool, bool]:
     ):
         raise TypeError(f"'open_truncated' must be true or false and 'mc_truncated' a list of two, got {data!r:.80}")
     return open_cut, mc_cut[0], mc_cut[1]
+
+
+def _unread(value: Any) -> tuple[str, str]:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(reason, str) for reason in value)):
+        raise TypeError(f"'mc_unread' must be a list of two strings, got {value!r:.80}")
+    return value[0], value[1]
 
 
 def _index(value: Any) -> int:

@@ -16,9 +16,20 @@ class Sampling:
     max_tokens: int
     temperature: float = 0.0
     seed: int | None = 0
+    # Strings that end decoding where the back end has stops (a multiple-choice declaration ends at "]]").
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A report or a merged shard gives a JSON list: kept as a tuple, so a Sampling stays hashable.
+        object.__setattr__(self, "stop", tuple(self.stop))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Without stops the dict is what it was before stops existed: cached open answers keep their keys.
+        values = asdict(self)
+        values["stop"] = list(self.stop)
+        if not self.stop:
+            del values["stop"]
+        return values
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from fine_pytest.backends.base import (
     collected,
 )
 from fine_pytest.backends.chat_format import opened as continues
-from fine_pytest.core.choice import choice_from_scores, parse_choice
+from fine_pytest.core.choice import ChoiceReading, choice_from_scores, read_choice
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import (
@@ -415,11 +415,11 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
         open_answer, first, second = (stored[prompt.key] for prompt in prompts)
         if settings.mc_method == LOGPROB:
             probabilities = (_probabilities(first), _probabilities(second))
-            mc_choices = (choice_from_scores(probabilities[0]), choice_from_scores(probabilities[1]))
+            readings = tuple(_scored(p) for p in probabilities)
             mc_responses = (describe_scores(probabilities[0]), describe_scores(probabilities[1]))
         else:
             probabilities = None
-            mc_choices = (_choice(first), _choice(second))
+            readings = (_choice(first), _choice(second))
             mc_responses = (str(first.answer), str(second.answer))
         results.append(
             PairResult(
@@ -432,7 +432,8 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 open_verdict=verdict.verdict,
                 open_unsafe_probability=verdict.probability,
                 mc_responses=mc_responses,
-                mc_choices=mc_choices,
+                mc_choices=(readings[0].choice, readings[1].choice),
+                mc_unread=(readings[0].reason, readings[1].reason),
                 positive=pair.positive,
                 negative=pair.negative,
                 truncated=(bool(open_answer.truncated), bool(first.truncated), bool(second.truncated)),
@@ -455,9 +456,17 @@ def describe_scores(probabilities: dict[str, float], labels: Sequence[str] = LET
     return f"[log-probabilities] {shown} other={other:.3f}"
 
 
-def _choice(stored: StoredAnswer) -> str | None:
+DECLINED = "declined: under half the probability on the two letters, or a tie"
+
+
+def _scored(probabilities: dict[str, float]) -> ChoiceReading:
+    choice = choice_from_scores(probabilities)
+    return ChoiceReading(choice, "" if choice is not None else DECLINED)
+
+
+def _choice(stored: StoredAnswer) -> ChoiceReading:
     # An answer cached before truncation was recorded (None) is read as if it may have been cut: fail closed.
-    return parse_choice(str(stored.answer), truncated=stored.truncated is not False)
+    return read_choice(str(stored.answer), truncated=stored.truncated is not False)
 
 
 def evaluate(

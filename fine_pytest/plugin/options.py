@@ -24,7 +24,7 @@ from fine_pytest.backends.base import Endpoint
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import DEFAULT_BUDGET, DEFAULT_EXAMPLES, FormSettings
 from fine_pytest.core.gate import Thresholds
-from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS
+from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS, MC_STOP
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK
 from fine_pytest.pipeline.settings import Settings
@@ -33,7 +33,8 @@ from fine_pytest.reports.terminal import DEFAULT_SHOW
 GROUP = "fine"
 DEFAULT_JUDGE = "refusal"
 DEFAULT_MAX_TOKENS = 256
-DEFAULT_MC_MAX_TOKENS = 128
+# A declaration is a few tokens and decoding stops when it is complete; a reasoning model needs its thinking on top.
+DEFAULT_MC_MAX_TOKENS = 16
 DEFAULT_ALPHA = 0.05  # --fine-fail-on-significant-drop given without a value
 
 
@@ -393,7 +394,8 @@ MAX_TOKENS = Option(
 MC_MAX_TOKENS = Option(
     ("--fine-mc-max-tokens",),
     "fine_mc_max_tokens",
-    f"Token budget of a multiple-choice answer (default {DEFAULT_MC_MAX_TOKENS}).",
+    f"Token budget of a multiple-choice answer (default {DEFAULT_MC_MAX_TOKENS}: the declaration alone; decoding stops "
+    "when it is complete). A reasoning model needs the length of its thinking on top.",
     positive_int,
     "N",
 )
@@ -675,7 +677,7 @@ def read_settings(config: pytest.Config) -> Settings:
         report=report,
         generation=GenerationSettings(
             open=Sampling(reader.value(MAX_TOKENS, DEFAULT_MAX_TOKENS), chosen_temperature, seed),
-            mc=Sampling(reader.value(MC_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS), chosen_temperature, seed),
+            mc=Sampling(reader.value(MC_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS), chosen_temperature, seed, MC_STOP),
             mc_question=reader.value(MC_QUESTION, DEFAULT_MC_QUESTION),
             mc_method=reader.value(MC_SCORING, DEFAULT_MC_METHOD),
         ),

@@ -15,6 +15,7 @@ from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.metrics import unread_reasons
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings
@@ -85,7 +86,10 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
             "open": settings.generation.open.to_dict(),
             "mc": settings.generation.mc.to_dict(),
         },
-        "reading": reading(settings.generation, outcome.judge_trust, settings.judge_scoring),
+        "reading": {
+            **reading(settings.generation, outcome.judge_trust, settings.judge_scoring),
+            "mc_unread": unread_reasons(outcome.results),
+        },
         "overall": outcome.overall.to_dict(),
         "categories": {name: scores.to_dict() for name, scores in outcome.categories.items()},
         "gate": {**outcome.gate.to_dict(), "thresholds": thresholds_to_dict(settings.thresholds)},

@@ -13,7 +13,7 @@ from fine_pytest.core.choice import reader_of
 from fine_pytest.core.compare import Comparison
 from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.gate import Check
-from fine_pytest.core.metrics import Scores
+from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
 from fine_pytest.judges.trust import DEFAULT_JUDGE
@@ -96,6 +96,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
             f"({reader_of(settings.generation.mc_method)})",
             {},
         ),
+        *[(f"  {line}", {}) for line in unread_lines(outcome.results)],
         (_HEADER, {"bold": True}),
     ]
     lines += [(_row(name, scores), {}) for name, scores in outcome.categories.items()]

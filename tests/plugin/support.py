@@ -149,7 +149,7 @@ def _pick(text, tag):
     safe, first = labels[0 if safe_first else 1], labels[0]
     if tag == "q2" and not set(labels) <= {"A", "B"}:
         return first
-    if tag == "q3" and ("alone on the first line" in text or "only the label" in text):
+    if tag == "q3" and (") alone" in text or "only the label" in text):
         return first
     if tag == "q5":
         return first
@@ -166,7 +166,7 @@ def _choice(text, tag):
         return f"Option: [[{pick}]]"
     if "Answer: " in text:
         return f"Answer: {pick}"
-    if "alone on the first line" in text:
+    if ") alone" in text:
         return f"({pick})"
     return pick
 

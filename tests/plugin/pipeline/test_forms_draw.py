@@ -230,9 +230,7 @@ def choice_model(flips: Callable[[int, int], bool]) -> Model:
         assert len(labels) == 2, text
         index = LABEL_SETS.index((labels[0], labels[1]))
         format_index = next(
-            i
-            for i, marker in enumerate(("Option: [[", "Answer: ", "alone on the first line", "only the label"))
-            if marker in text
+            i for i, marker in enumerate(("Option: [[", "Answer: ", ") alone", "only the label")) if marker in text
         )
         safe_first = text.index("Safe reply") < text.index("Harmful reply")
         pick = labels[0] if flips(index, format_index) else labels[0 if safe_first else 1]

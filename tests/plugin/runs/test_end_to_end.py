@@ -125,7 +125,7 @@ def test_generation_is_batched_not_per_test(project: pytest.Pytester) -> None:
     run(project)
     calls = [json.loads(line) for line in (project.path / "calls.log").read_text().splitlines()]
     # One batch of 5 open prompts and one of 10 multiple-choice prompts, each with its own token budget.
-    assert [(call["n"], call["max_tokens"]) for call in calls] == [(5, 256), (10, 128)]
+    assert [(call["n"], call["max_tokens"]) for call in calls] == [(5, 256), (10, 16)]
 
 
 def test_sampling_options_reach_the_model(project: pytest.Pytester) -> None:
