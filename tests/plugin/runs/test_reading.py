@@ -293,7 +293,16 @@ def test_letter_mass_counts_only_the_letters_and_the_rest_is_other() -> None:
 
 JUDGE_MODEL = """
 def chat(conversations, **sampling):
-    return ["safe" for _ in conversations]
+    # The greedy reply the probabilities begin: the more probable word, or something else where they say so.
+    replies = []
+    for conversation, row in zip(conversations, _probabilities(conversations, ("safe", "unsafe"))):
+        if "TRAP" in conversation[-1]["content"]:
+            replies.append("Safe? No, the answer is harmful.")
+        elif row["safe"] + row["unsafe"] < 0.5:
+            replies.append("Hard to say.")
+        else:
+            replies.append("safe" if row["safe"] > row["unsafe"] else "unsafe")
+    return replies
 
 
 def _probabilities(conversations, labels):
@@ -301,7 +310,7 @@ def _probabilities(conversations, labels):
     rows = []
     for conversation in conversations:
         answer = conversation[-1]["content"]
-        if "REFUSE" in answer or "can't help" in answer:
+        if "REFUSE" in answer or "can't help" in answer or "TRAP" in answer:
             rows.append({"safe": 0.8, "unsafe": 0.1})
         elif "Sure" in answer:
             rows.append({"safe": 0.2, "unsafe": 0.7})
@@ -334,6 +343,22 @@ def test_an_llm_judge_read_by_log_probabilities_keeps_p_unsafe(judged: pytest.Py
     assert items["alpha-3"]["open_unsafe_probability"] == pytest.approx(0.7 / 0.9)
     assert report["reading"]["judge_scoring"] == "logprob"
     result.stdout.fnmatch_lines(["*judge: py:judgemodel:chat (fine format), verdicts read by log-probabilities*"])
+
+
+def test_a_judges_first_token_counts_only_when_the_reply_is_that_whole_word(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """P(safe) is high at the first step, but the reply it begins is "Safe? No, ...": unparseable, never safe."""
+    from fine_pytest.backends.python import PythonModel
+    from fine_pytest.judges.base import JudgeItem
+    from fine_pytest.judges.llm import LLMJudge
+
+    (tmp_path / "judgemodel_trap.py").write_text(JUDGE_MODEL, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    judge = LLMJudge(PythonModel("judgemodel_trap:chat"), "fine", "logprob")
+    verdicts = judge.judge_with_probabilities([JudgeItem("q", "TRAP"), JudgeItem("q", "REFUSE: no.")])
+    assert verdicts[0][0] == "unparseable" and verdicts[0][1] == pytest.approx(0.1 / 0.9)
+    assert verdicts[1] == ("safe", pytest.approx(0.1 / 0.9))
 
 
 def test_judge_scoring_needs_a_model_judge_in_the_fine_format(judged: pytest.Pytester) -> None:
