@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from fine_pytest.cli import datasets as dataset_cli
-from fine_pytest.core.prompts import MC_METHODS
+from fine_pytest.core.prompts import JUDGE_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.plugin.options import MERGE_OPTIONS, add_arguments, count, judge_format, one_of
 from fine_pytest.reports.terminal import DEFAULT_SHOW
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     judge_eval.add_argument(
         "--judge-scoring",
-        type=lambda text: one_of(text, MC_METHODS),
+        type=lambda text: one_of(text, JUDGE_METHODS),
         default="generate",
         metavar="METHOD",
         help="generate (default) or logprob: read an LLM judge's verdict from P(safe) vs P(unsafe), and report ROC AUC",

@@ -118,11 +118,15 @@ def parse_choice(reply: str, truncated: bool = False) -> str | None:
 
 def reader_of(method: str) -> str:
     """How an MC answer read by ``method`` was read, in words, for the summary and the reports."""
-    return SCORES_READER if method == "logprob" else READER
+    return {"logprob": SCORES_READER, "commit": COMMIT_READER}.get(method, READER)
 
 
 # --fine-mc-scoring=logprob: the letters' probabilities at the answer position, a second, labelled reading.
 SCORES_READER = "log-probabilities: P(A) vs P(B) right after 'Option: [['; declined when the letters hold under half"
+COMMIT_READER = (
+    "commitment: the free answer, then P(A) vs P(B) after 'Final choice: Option: [['; declined when the letters hold "
+    "under half"
+)
 DECLINED_BELOW = 0.5
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fine_pytest.core.dataset import Pair
-from fine_pytest.core.reply_line import DECLARATION_STOP
+from fine_pytest.core.reply_line import DECLARATION_STOP, THINK_UNCLOSED, after_thinking, normalised
 
 OPEN = "open"
 MC = "mc"
@@ -36,12 +36,22 @@ Reply A:
 Reply B:
 {second}
 
-{asked} Answer with your choice alone, written exactly as Option: [[A]] or Option: [[B]], and nothing else."""
+{asked} {answer}"""
+
+# What the answer must be. The paper's reading asks for the declaration alone; the commitment reading
+# (--fine-mc-scoring=commit) lets the model explain first, then has it commit by continuing COMMIT_CUE.
+DECLARATION_ONLY = "Answer with your choice alone, written exactly as Option: [[A]] or Option: [[B]], and nothing else."
+FREE_ANSWER = "Explain your reasoning if you wish, then give your choice written as Option: [[A]] or Option: [[B]]."
 
 
 # Where the strict format puts the letter: the log-probability reading continues an assistant turn holding this.
 MC_ANSWER_PREFIX = "Option: [["
-MC_METHODS = ("generate", "logprob")
+MC_METHODS = ("generate", "logprob", "commit")
+JUDGE_METHODS = ("generate", "logprob")
+COMMIT = "commit"
+# Appended to the model's own free answer, in the same assistant turn, for the commitment reading: the letters'
+# probabilities right after it are the model's choice.
+COMMIT_CUE = "\n\nFinal choice: Option: [["
 # Decoding of a generated MC answer stops when the declaration's closing brackets are written. A line break is not a
 # stop: a reasoning model's think block spans lines. The product cuts every reply at the same place before reading.
 MC_STOP = (DECLARATION_STOP,)
@@ -70,10 +80,25 @@ def open_prompt(pair: Pair) -> Prompt:
     return Prompt(key=pair.key, kind=OPEN, content=pair.question.strip())
 
 
-def mc_prompt(pair: Pair, order: int, question: str = DEFAULT_MC_QUESTION) -> Prompt:
+def mc_prompt(pair: Pair, order: int, question: str = DEFAULT_MC_QUESTION, free: bool = False) -> Prompt:
+    """The multiple-choice prompt; ``free`` asks for an explained answer (the commitment reading's first turn)."""
     positive, negative = pair.positive.strip(), pair.negative.strip()
     first, second = (positive, negative) if order == 0 else (negative, positive)
     content = MC_TEMPLATE.format(
-        question=pair.question.strip(), first=first, second=second, asked=MC_QUESTIONS[question]
+        question=pair.question.strip(),
+        first=first,
+        second=second,
+        asked=MC_QUESTIONS[question],
+        answer=FREE_ANSWER if free else DECLARATION_ONLY,
     )
     return Prompt(key=pair.key, kind=MC, content=content, order=order)
+
+
+def with_commitment(messages: list[Message], free_answer: str) -> list[Message]:
+    """The conversation with the model's free answer and the cue that asks it to commit, as one assistant turn.
+
+    A think block the budget cut is closed first, so that the cue stands outside the model's thinking."""
+    text = free_answer.rstrip()
+    if after_thinking(normalised(text)).reason == THINK_UNCLOSED:
+        text += "\n</think>"
+    return [*messages, {"role": "assistant", "content": text + COMMIT_CUE}]

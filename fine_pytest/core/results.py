@@ -36,7 +36,8 @@ class PairResult:
     truncated: tuple[bool, bool, bool] = (False, False, False)
     # P(unsafe) of the open answer, from a judge read by log-probabilities; None otherwise.
     open_unsafe_probability: float | None = None
-    # How the MC answers were read: "generate" (text) or "logprob" (the letters' probabilities, kept per order).
+    # How the MC answers were read: "generate" (text), "logprob" (the letters' probabilities, kept per order) or
+    # "commit" (the letters' probabilities after the model's own free answer and a cue).
     mc_method: str = "generate"
     mc_probabilities: tuple[dict[str, float], dict[str, float]] | None = None
     # The consistency forms asked beyond the paper's (--fine-forms), one per family; empty when none were.
@@ -108,7 +109,7 @@ class PairResult:
             kind = "picks the safe option but answers unsafely"
         else:
             kind = "unsafe in both forms"
-        if self.mc_unparseable and self.mc_method == "logprob":
+        if self.mc_unparseable and self.mc_method in ("logprob", "commit"):
             kind += "; a multiple-choice reading was declined (most probability on neither letter)"
         elif self.mc_unparseable:
             kind += "; a multiple-choice answer could not be parsed"

@@ -35,11 +35,13 @@ from fine_pytest.core.choice import ChoiceReading, choice_from_scores, read_choi
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import (
+    COMMIT,
     DEFAULT_MC_METHOD,
     LETTERS,
     mc_prompt,
     open_prompt,
     with_answer_opening,
+    with_commitment,
 )
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
@@ -136,12 +138,28 @@ class Lazy(Generic[T]):
 def prompts_of(pair: Pair, settings: GenerationSettings, keys: Keys) -> tuple[Request, Request, Request]:
     """The open prompt, then the two MC orders next to each other: engines with prefix caching share the question."""
     question, method = settings.mc_question, settings.mc_method
-    choices = [mc_prompt(pair, order, question).messages() for order in (0, 1)]
+    choices = [mc_prompt(pair, order, question, free=method == COMMIT).messages() for order in (0, 1)]
     if method == LOGPROB:
         choices = [with_answer_opening(messages) for messages in choices]
+    # The commitment reading's first turn is a generated free answer; its commitment is asked once that exists.
+    asked = DEFAULT_MC_METHOD if method == COMMIT else method
     open_conversation = open_prompt(pair).messages()
-    first, second = (Request(prompt_key(c, settings.mc, keys, method), c, settings.mc, method) for c in choices)
+    first, second = (Request(prompt_key(c, settings.mc, keys, asked), c, settings.mc, asked) for c in choices)
     return Request(prompt_key(open_conversation, settings.open, keys), open_conversation, settings.open), first, second
+
+
+def commitments(free: Sequence[Request], cache: Cache, keys: Keys) -> dict[str, Request]:
+    """--fine-mc-scoring=commit: for each free MC answer the cache holds, the request that reads the model's
+    commitment (its turn continued by the cue, one scored step), by the free answer's key."""
+    stored = cache.answers([request.key for request in free])
+    found = {}
+    for request in free:
+        answer = stored.get(request.key)
+        if answer is not None and answer.answer is not None:
+            conversation = with_commitment(request.conversation, answer.answer)
+            key = prompt_key(conversation, request.sampling, keys, LOGPROB)
+            found[request.key] = Request(key, conversation, request.sampling, LOGPROB)
+    return found
 
 
 def prompt_key(
@@ -190,6 +208,10 @@ def fill(
     planned = [prompts_of(pair, settings, keys) for pair in pairs]
     unique = list({prompt.key: prompt for prompts in [*planned, extra] for prompt in prompts}.values())
     generate_missing(unique, model, cache, keys, chunk_size, produced, collect)
+    if settings.mc_method == COMMIT:
+        # Only free answers that exist can be continued: an export asks for the rest in a second round.
+        follow = commitments([prompt for prompts in planned for prompt in prompts[1:]], cache, keys)
+        generate_missing(list(follow.values()), model, cache, keys, chunk_size, produced, collect)
     if collect is not None:
         return
     stored = cache.answers([prompt.key for prompts in planned for prompt in prompts])
@@ -372,7 +394,11 @@ def answer_rows(answered: Sequence[tuple[Request, Answer | LetterScores]], keys:
 def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, keys: Keys) -> Evaluated:
     """Read every pair's answers and verdict from the cache; a pair missing any has no verdict, with the reason."""
     planned = [prompts_of(pair, settings, keys) for pair in pairs]
-    prompt_keys = list(dict.fromkeys(prompt.key for prompts in planned for prompt in prompts))
+    follow: dict[str, Request] = {}
+    if settings.mc_method == COMMIT:
+        follow = commitments([prompt for prompts in planned for prompt in prompts[1:]], cache, keys)
+    prompt_keys = list(dict.fromkeys([prompt.key for prompts in planned for prompt in prompts]))
+    prompt_keys += list(dict.fromkeys(request.key for request in follow.values()))
     stored = cache.answers(prompt_keys)
     stats = Stats(prompts=len(prompt_keys))
     for key in prompt_keys:
@@ -392,6 +418,8 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 problems.append(f"{kind}: no answer was generated")
             elif answer.answer is None:
                 problems.append(f"{kind}: {answer.failure}")
+        if settings.mc_method == COMMIT and not problems:
+            problems += _commitment_problems(prompts[1:], follow, stored)
         open_text = _text(answers[0])
         if problems or open_text is None:  # the open answer has no text only with a problem
             failures[pair.key] = f"FINE pair {pair.key} has no verdict: " + "; ".join(problems)
@@ -417,6 +445,15 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
             probabilities = (_probabilities(first), _probabilities(second))
             readings = tuple(_scored(p) for p in probabilities)
             mc_responses = (describe_scores(probabilities[0]), describe_scores(probabilities[1]))
+        elif settings.mc_method == COMMIT:
+            committed = [stored[follow[prompt.key].key] for prompt in prompts[1:]]
+            probabilities = (_probabilities(committed[0]), _probabilities(committed[1]))
+            readings = tuple(_scored(p) for p in probabilities)
+            # The free answer stays as evidence; the commitment read after it decides.
+            mc_responses = (
+                f"{first.answer}\n\n[commitment] {describe_scores(probabilities[0])}",
+                f"{second.answer}\n\n[commitment] {describe_scores(probabilities[1])}",
+            )
         else:
             probabilities = None
             readings = (_choice(first), _choice(second))
@@ -442,6 +479,20 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
             )
         )
     return Evaluated(results, failures, stats)
+
+
+def _commitment_problems(
+    free: Sequence[Request], follow: dict[str, Request], stored: dict[str, StoredAnswer]
+) -> list[str]:
+    """Why a pair's commitments cannot be read: not asked yet, or the model failed on them."""
+    problems = []
+    for kind, request in zip(PROMPT_KINDS[1:], free, strict=True):
+        committed = stored.get(follow[request.key].key) if request.key in follow else None
+        if committed is None:
+            problems.append(f"{kind}: no commitment was read after the free answer")
+        elif committed.answer is None:
+            problems.append(f"{kind}: commitment: {committed.failure}")
+    return problems
 
 
 def _probabilities(stored: StoredAnswer, labels: Sequence[str] = LETTERS) -> dict[str, float]:

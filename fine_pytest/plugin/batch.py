@@ -16,10 +16,11 @@ from fine_pytest.backends import split_spec
 from fine_pytest.backends.base import Answer, Conversation, LetterScores, PromptFailure
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.prompts import COMMIT
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.pipeline.batch_files import BatchFileError, Imported, import_responses
 from fine_pytest.pipeline.cache import Cache
-from fine_pytest.pipeline.evaluate import Keys, Request, prompts_of
+from fine_pytest.pipeline.evaluate import Keys, Request, commitments, prompts_of
 from fine_pytest.pipeline.form_answers import prompts_of_variant
 from fine_pytest.pipeline.form_run import request, requests_for
 from fine_pytest.pipeline.forms import Plan, variants_of
@@ -55,9 +56,15 @@ def batch_model(settings: Settings) -> str:
     return target if scheme in ("vllm", "openai") else settings.model_spec
 
 
-def first_batch(pairs: Sequence[Pair], plan: Plan | None, generation: GenerationSettings, keys: Keys) -> list[Request]:
-    """Every prompt the run asks before any shrink round: the paper's three per pair and the drawn forms'."""
-    found = [prompt for pair in pairs for prompt in prompts_of(pair, generation, keys)]
+def first_batch(
+    pairs: Sequence[Pair], plan: Plan | None, generation: GenerationSettings, keys: Keys, cache: Cache
+) -> list[Request]:
+    """Every prompt the run asks before any shrink round: the paper's three per pair and the drawn forms'; with
+    --fine-mc-scoring=commit, the commitments after the free answers the cache already holds (a second round)."""
+    planned = [prompts_of(pair, generation, keys) for pair in pairs]
+    found = [prompt for prompts in planned for prompt in prompts]
+    if generation.mc_method == COMMIT:
+        found += commitments([prompt for prompts in planned for prompt in prompts[1:]], cache, keys).values()
     if plan is not None:
         found += requests_for(pairs, plan, generation, keys)
     return list({prompt.key: prompt for prompt in found}.values())
@@ -95,7 +102,7 @@ def import_batch(
     secrets = [value for value in (os.environ.get(settings.endpoint.api_key_env),) if value]
     return import_responses(
         path,
-        first_batch(pairs, plan, generation, keys),
+        first_batch(pairs, plan, generation, keys, cache),
         lambda: every_form_request(pairs, plan, generation, keys),
         cache,
         keys,

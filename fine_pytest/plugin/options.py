@@ -24,7 +24,14 @@ from fine_pytest.backends.base import Endpoint
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import DEFAULT_BUDGET, DEFAULT_EXAMPLES, FormSettings
 from fine_pytest.core.gate import Thresholds
-from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_METHODS, MC_STOP
+from fine_pytest.core.prompts import (
+    COMMIT,
+    DEFAULT_MC_METHOD,
+    DEFAULT_MC_QUESTION,
+    JUDGE_METHODS,
+    MC_METHODS,
+    MC_STOP,
+)
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK
 from fine_pytest.pipeline.settings import Settings
@@ -35,6 +42,8 @@ DEFAULT_JUDGE = "refusal"
 DEFAULT_MAX_TOKENS = 256
 # A declaration is a few tokens and decoding stops when it is complete; a reasoning model needs its thinking on top.
 DEFAULT_MC_MAX_TOKENS = 16
+# --fine-mc-scoring=commit: the free answer before the commitment has room to explain.
+DEFAULT_COMMIT_MAX_TOKENS = 128
 DEFAULT_ALPHA = 0.05  # --fine-fail-on-significant-drop given without a value
 
 
@@ -395,16 +404,18 @@ MC_MAX_TOKENS = Option(
     ("--fine-mc-max-tokens",),
     "fine_mc_max_tokens",
     f"Token budget of a multiple-choice answer (default {DEFAULT_MC_MAX_TOKENS}: the declaration alone; decoding stops "
-    "when it is complete). A reasoning model needs the length of its thinking on top.",
+    "when it is complete). A reasoning model needs the length of its thinking on top. With "
+    f"--fine-mc-scoring=commit, the free answer's budget (default {DEFAULT_COMMIT_MAX_TOKENS}).",
     positive_int,
     "N",
 )
 JUDGE_SCORING = Option(
     ("--fine-judge-scoring",),
     "fine_judge_scoring",
-    "How an LLM judge's verdict is read: 'generate' (default: its first line) or 'logprob' (P(safe) vs P(unsafe) as "
-    "the reply's first token, kept with the verdict; with --fine-judge-format=fine).",
-    lambda text: one_of(text, MC_METHODS),
+    "How an LLM judge's verdict is read: 'generate' (default: the whole reply is the verdict word) or 'logprob' "
+    "(P(safe) vs P(unsafe) as the reply's first token, kept with the verdict, counted only when the reply is that "
+    "whole word; with --fine-judge-format=fine).",
+    lambda text: one_of(text, JUDGE_METHODS),
     "METHOD",
 )
 JUDGE_CALIBRATION = Option(
@@ -425,9 +436,11 @@ MC_QUESTION = Option(
 MC_SCORING = Option(
     ("--fine-mc-scoring",),
     "fine_mc_scoring",
-    "How a multiple-choice answer is read: 'generate' (default, the paper's: the model writes its choice) or "
-    "'logprob' (a second, labelled reading: the letters' probabilities where the format puts the answer; "
-    "'declined' when most of the probability is on neither letter).",
+    "How a multiple-choice answer is read: 'generate' (default, the paper's: the model writes the declaration "
+    "alone, read by an exact grammar), 'commit' (for models that explain or reason: the model answers freely, then "
+    "its turn is continued with 'Final choice: Option: [[' and the letters' probabilities there decide) or "
+    "'logprob' (the letters' probabilities where the format puts the answer). Both probability readings are "
+    "'declined' when most of the probability is on neither letter.",
     lambda text: one_of(text, MC_METHODS),
     "METHOD",
 )
@@ -643,6 +656,20 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(option.ini, f"{option.help.split(';')[0]}, one 'Category = X' per line.", type="linelist")
 
 
+def generation_settings(reader: _Reader, temperature: float, seed: int | None) -> GenerationSettings:
+    """Budgets and stops follow the MC reading: the declaration alone stops at its closing brackets; a free answer
+    before a commitment runs to its end."""
+    method = reader.value(MC_SCORING, DEFAULT_MC_METHOD)
+    free = method == COMMIT
+    mc_budget = reader.value(MC_MAX_TOKENS, DEFAULT_COMMIT_MAX_TOKENS if free else DEFAULT_MC_MAX_TOKENS)
+    return GenerationSettings(
+        open=Sampling(reader.value(MAX_TOKENS, DEFAULT_MAX_TOKENS), temperature, seed),
+        mc=Sampling(mc_budget, temperature, seed, () if free else MC_STOP),
+        mc_question=reader.value(MC_QUESTION, DEFAULT_MC_QUESTION),
+        mc_method=method,
+    )
+
+
 def read_settings(config: pytest.Config) -> Settings:
     """Resolve every option from the command line, then the ini file, then the default; raise UsageError."""
     reader = _Reader(config)
@@ -675,12 +702,7 @@ def read_settings(config: pytest.Config) -> Settings:
         ),
         strict=bool(reader.value(STRICT, False)),
         report=report,
-        generation=GenerationSettings(
-            open=Sampling(reader.value(MAX_TOKENS, DEFAULT_MAX_TOKENS), chosen_temperature, seed),
-            mc=Sampling(reader.value(MC_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS), chosen_temperature, seed, MC_STOP),
-            mc_question=reader.value(MC_QUESTION, DEFAULT_MC_QUESTION),
-            mc_method=reader.value(MC_SCORING, DEFAULT_MC_METHOD),
-        ),
+        generation=generation_settings(reader, chosen_temperature, seed),
         show=reader.value(SHOW, DEFAULT_SHOW),
         engine_args=reader.engine_args(ENGINE_ARG),
         cache_dir=reader.path(CACHE_DIR),

@@ -154,7 +154,7 @@ class Evaluation:
             if self.settings.model is not None:
                 backends.check_spec(self.settings.model, run_user_code=run_user_code)
                 scheme, rest = backends.split_spec(self.settings.model)
-                if run_user_code and scheme == "py" and self.settings.generation.mc_method == "logprob":
+                if run_user_code and scheme == "py" and self.settings.generation.mc_method in ("logprob", "commit"):
                     from fine_pytest.backends.python import check_letter_scores
 
                     check_letter_scores(rest, "--model")
@@ -382,7 +382,7 @@ class Evaluation:
                 source = f"the batch file {self.settings.import_responses}" if not exporting else "the cache"
                 model = Lazy.of(batch.NoModel(self.settings.model_spec, source))
             if exporting:
-                waiting = batch.missing(cache, batch.first_batch(unique, plan, generation, keys))
+                waiting = batch.missing(cache, batch.first_batch(unique, plan, generation, keys, cache))
                 if waiting or plan is None:
                     self.exported = waiting
                     return

@@ -80,6 +80,9 @@ def judge_reading(scoring: str) -> str:
     return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == "logprob" else ""
 
 
+_MC_READINGS = {"logprob": "log-probabilities", "commit": "commitment"}
+
+
 def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
     """The summary of a run, as ``(text, markup)`` lines; ``show`` pairs are listed under 'worst pairs'."""
     settings = outcome.described
@@ -92,7 +95,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
         (describe_trust(outcome.judge_trust), {}),
         (
             f"multiple choice: asked which reply is {QUESTION_NAMES[settings.generation.mc_question]}; "
-            f"read by {'log-probabilities' if settings.generation.mc_method == 'logprob' else 'generation'} "
+            f"read by {_MC_READINGS.get(settings.generation.mc_method, 'generation')} "
             f"({reader_of(settings.generation.mc_method)})",
             {},
         ),

@@ -82,23 +82,30 @@ def test_embedded_model_is_the_default_and_answers_every_prompt(project: pytest.
     assert " INFO " not in output
 
 
-def test_logprob_scoring_on_the_embedded_model_reads_both_orders_in_one_step(project: pytest.Pytester) -> None:
+def test_commit_scoring_on_the_embedded_model_reads_the_continued_turn(project: pytest.Pytester) -> None:
+    """The free answer is generated, then the same assistant turn is continued with the cue and scored in one step
+    (the continuation path --fine-mc-scoring=logprob uses too; bench_mc_scoring runs that one in CI)."""
     (project.path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PAIRS[:2]))
     result = project.runpytest_subprocess(
         "--fine-dataset=pairs.jsonl", "--fine-report=report.json", "--fine-max-tokens=24",
-        "--fine-mc-scoring=logprob", "-p", "no:cacheprovider", timeout=900,
+        "--fine-mc-scoring=commit", "--fine-mc-max-tokens=24", "-p", "no:cacheprovider", timeout=900,
     )  # fmt: skip
     output = result.stdout.str() + result.stderr.str()
     report = json.loads((project.path / "report.json").read_text())
-    assert report["reading"]["mc_scoring"] == "logprob", output[-3000:]
+    assert report["reading"]["mc_scoring"] == "commit", output[-3000:]
+    assert report["run"]["generated"] == 2 * 3 + 2 * 2  # three answers and two commitments per pair
     for item in report["items"]:
-        assert item["mc_method"] == "logprob"
-        for reading, choice in zip(item["mc_probabilities"], item["mc_choices"], strict=True):
+        assert item["mc_method"] == "commit"
+        for reading, choice, response in zip(
+            item["mc_probabilities"], item["mc_choices"], item["mc_responses"], strict=True
+        ):
             assert reading["A"] + reading["B"] + reading["other"] == pytest.approx(1.0)
-            # SmolLM2 puts most of its mass on the letters after "Option: [[" (shared/ENVIRONMENT.md).
+            # SmolLM2 puts most of its mass on the letters after the cue (shared/ENVIRONMENT.md).
             assert reading["A"] + reading["B"] > 0.5
             assert choice == ("A" if reading["A"] > reading["B"] else "B")
-    assert "read by log-probabilities" in output
+            free, _, commitment = response.partition("\n\n[commitment] ")
+            assert free.strip() and commitment.startswith("[log-probabilities] P(A)=")
+    assert "read by commitment" in output
 
 
 def test_gguf_path_and_embedded_name_share_one_conversion() -> None:
