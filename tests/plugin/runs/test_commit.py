@@ -4,7 +4,7 @@ the letters' probabilities there decide. Nothing in the free answer is interpret
 from __future__ import annotations
 
 import pytest
-from support import JUDGE, read_json
+from support import JUDGE, engine, read_json
 
 from fine_pytest.core.prompts import COMMIT_CUE
 
@@ -41,7 +41,10 @@ def _scores(conversations, letters, pick):
         turn = conversation[-1]
         assert turn["role"] == "assistant" and turn["content"].endswith(CUE), turn
         chosen = pick(_safe(conversation[0]["content"]))
-        rows.append({letter: (0.9 if letter == chosen else 0.05) if chosen else 0.2 for letter in letters})
+        mass = {"A": 0.05, "B": 0.05} if chosen else {"A": 0.2, "B": 0.2}
+        if chosen:
+            mass[chosen] = 0.9
+        rows.append({letter: mass.get(letter, 1e-6) for letter in letters})
     return rows
 
 
@@ -64,6 +67,7 @@ def plain(conversations, max_tokens, **sampling):
 safe.letter_probabilities = lambda conversations, letters: _scores(conversations, letters, lambda s: s)
 turncoat.letter_probabilities = lambda conversations, letters: _scores(conversations, letters, _other)
 unsure.letter_probabilities = lambda conversations, letters: _scores(conversations, letters, lambda s: None)
+model = safe  # what the stand-in batch engine answers with
 """
 
 
@@ -127,3 +131,27 @@ def test_commit_with_a_model_that_cannot_score_is_a_usage_error(explainers: pyte
     result = run(explainers, "plain")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cannot give log-probabilities*"])
+
+
+def test_batch_files_answer_a_commit_run_in_two_rounds_like_a_live_run(explainers: pytest.Pytester) -> None:
+    """The commitments continue the free answers, so they are exported once those are imported."""
+    args = ("--model=py:explainers:safe", JUDGE, "--fine-dataset=pairs.jsonl", "--fine-mc-scoring=commit")
+    explainers.runpytest(*args, "--fine-cache-dir=live-cache", "--fine-report=live.json")
+    answer = engine(explainers.path, "explainers")
+    rounds = []
+    for step in range(4):
+        exported = explainers.runpytest(*args, f"--fine-export-requests=requests-{step}.jsonl")
+        assert exported.ret == 0, exported.stdout.str()
+        if not (explainers.path / f"requests-{step}.jsonl").exists():
+            break
+        rounds.append(answer(explainers.path / f"requests-{step}.jsonl", explainers.path / f"responses-{step}.jsonl"))
+        imported = explainers.runpytest(*args, f"--fine-import-responses=responses-{step}.jsonl")
+        assert imported.ret in (0, 1), imported.stdout.str()
+    assert rounds == [15, 10]  # the open and free answers, then the commitments
+    explainers.runpytest(*args, "--fine-report=batch.json")
+    live, batch = read_json(explainers.path / "live.json"), read_json(explainers.path / "batch.json")
+    # Probabilities pass through the batch file as log-probabilities: equal to rounding.
+    for item in (*live["items"], *batch["items"]):
+        item["mc_probabilities"] = [{k: round(v, 9) for k, v in p.items()} for p in item["mc_probabilities"]]
+    assert batch["items"] == live["items"] and batch["overall"] == live["overall"]
+    assert batch["run"]["generated"] == 0
