@@ -420,3 +420,26 @@ def test_a_caller_that_stops_reading_sends_nothing_more(stub: Stub) -> None:
     sent = len(stub.requests)
     time.sleep(0.5)
     assert len(stub.requests) == sent <= 4  # at most the requests in flight when it stopped
+
+
+def test_a_servers_separate_reasoning_field_is_never_read() -> None:
+    from fine_pytest.backends.chat_format import completion_body, read_completion
+    from fine_pytest.core.prompts import MC_STOP
+    from fine_pytest.core.sampling import Sampling
+
+    reply = {
+        "choices": [
+            {
+                "message": {"content": "Option: [[A", "reasoning_content": "Option: [[B]] is what I will say."},
+                "finish_reason": "stop",
+            }
+        ]
+    }
+    answer = read_completion(reply, lambda text: text)
+    assert answer == "Option: [[A"  # the server dropped the stop string; the reader knows the declaration ended
+    from fine_pytest.core.choice import parse_choice
+
+    assert parse_choice(str(answer)) == "A"
+    # The stop travels in the request body of a multiple-choice prompt, and not in an open one's.
+    assert completion_body("m", [], Sampling(16, stop=MC_STOP))["stop"] == ["]]"]
+    assert "stop" not in completion_body("m", [], Sampling(256))

@@ -375,3 +375,17 @@ def test_scores_stream_with_the_chat_options_of_their_opening() -> None:
         {"add_generation_prompt": True, "continue_final_message": False},
     ]
     assert model._llm.params[0][0] == {"max_tokens": 1, "temperature": 0.0, "logprobs": 20, "seed": 0}
+
+
+def test_a_stop_string_reaches_the_engine_and_stays_in_the_text() -> None:
+    from types import SimpleNamespace
+
+    from fine_pytest.backends.vllm import sampling_params
+    from fine_pytest.core.prompts import MC_STOP
+    from fine_pytest.core.sampling import Sampling
+
+    fake = SimpleNamespace(SamplingParams=lambda **settings: settings)
+    assert sampling_params(fake, Sampling(16, stop=MC_STOP)) == {
+        "max_tokens": 16, "temperature": 0.0, "seed": 0, "stop": ["]]"], "include_stop_str_in_output": True,
+    }  # fmt: skip
+    assert "stop" not in sampling_params(fake, Sampling(256))
