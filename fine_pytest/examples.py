@@ -39,6 +39,6 @@ def cautious(conversations: list[list[dict[str, str]]], **sampling: Any) -> list
         replies = dict(_REPLY.findall(conversation[-1]["content"]))
         scores = {letter: len(matching_families(text)) for letter, text in replies.items()}
         choice = "B" if scores.get("B", 0) > scores.get("A", 0) else "A"
-        # The choice alone: the strict reader refuses a reply that goes on to judge "it" or "reply A".
+        # The declaration alone, as the prompt asks.
         answers.append(f"Option: [[{choice}]]")
     return answers
