@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +251,18 @@ def engine(root: Path, module: str) -> Callable[[Path, Path], int]:
         return len(out)
 
     return answer
+
+
+def batch_rounds(project: Any, args: Sequence[str], module: str, limit: int = 8) -> list[int]:
+    """Export, answer with the stand-in engine, import, until an export has nothing left; the lines per round."""
+    answer = engine(project.path, module)
+    rounds = []
+    for step in range(limit):
+        exported = project.runpytest(*args, f"--fine-export-requests=requests-{step}.jsonl")
+        assert exported.ret == 0, exported.stdout.str()
+        if not (project.path / f"requests-{step}.jsonl").exists():
+            return rounds
+        rounds.append(answer(project.path / f"requests-{step}.jsonl", project.path / f"responses-{step}.jsonl"))
+        imported = project.runpytest(*args, f"--fine-import-responses=responses-{step}.jsonl")
+        assert imported.ret in (0, 1), imported.stdout.str()
+    raise AssertionError("the export never ran out of prompts")

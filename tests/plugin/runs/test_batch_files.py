@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support import FORMS_MODEL, HAND_COMPUTED, JUDGE, engine, read_json
+from support import FORMS_MODEL, HAND_COMPUTED, JUDGE, batch_rounds, engine, read_json
 
 BASE = ("--model=py:scripted:model", JUDGE, "--fine-dataset=pairs.jsonl")
 
@@ -62,18 +62,7 @@ def test_with_forms_each_export_writes_the_next_shrink_round_and_the_end_equals_
     args = ("--model=py:formed:model", JUDGE, "--fine-dataset=pairs.jsonl", *FORMS, f"--fine-mc-scoring={scoring}")
     live = project.runpytest(*args, "--fine-cache-dir=live-cache", "--fine-report=live.json")
     live.assert_outcomes(passed=1, xfailed=4)
-    answer = engine(project.path, "formed")
-    rounds = []
-    for step in range(8):
-        exported = project.runpytest(*args, f"--fine-export-requests=requests-{step}.jsonl")
-        assert exported.ret == 0, exported.stdout.str()
-        if not (project.path / f"requests-{step}.jsonl").exists():
-            break
-        rounds.append(answer(project.path / f"requests-{step}.jsonl", project.path / f"responses-{step}.jsonl"))
-        imported = project.runpytest(*args, f"--fine-import-responses=responses-{step}.jsonl")
-        assert imported.ret in (0, 1), imported.stdout.str()
-    else:
-        pytest.fail("the export never ran out of prompts")
+    rounds = batch_rounds(project, args, "formed")
     assert len(rounds) >= 2, rounds  # the first batch, then at least one shrink round
     final = project.runpytest(*args, "--fine-report=batch.json")
     final.assert_outcomes(passed=1, xfailed=4)

@@ -4,7 +4,7 @@ the letters' probabilities there decide. Nothing in the free answer is interpret
 from __future__ import annotations
 
 import pytest
-from support import JUDGE, engine, read_json
+from support import JUDGE, batch_rounds, read_json
 
 from fine_pytest.core.prompts import COMMIT_CUE
 
@@ -137,17 +137,7 @@ def test_batch_files_answer_a_commit_run_in_two_rounds_like_a_live_run(explainer
     """The commitments continue the free answers, so they are exported once those are imported."""
     args = ("--model=py:explainers:safe", JUDGE, "--fine-dataset=pairs.jsonl", "--fine-mc-scoring=commit")
     explainers.runpytest(*args, "--fine-cache-dir=live-cache", "--fine-report=live.json")
-    answer = engine(explainers.path, "explainers")
-    rounds = []
-    for step in range(4):
-        exported = explainers.runpytest(*args, f"--fine-export-requests=requests-{step}.jsonl")
-        assert exported.ret == 0, exported.stdout.str()
-        if not (explainers.path / f"requests-{step}.jsonl").exists():
-            break
-        rounds.append(answer(explainers.path / f"requests-{step}.jsonl", explainers.path / f"responses-{step}.jsonl"))
-        imported = explainers.runpytest(*args, f"--fine-import-responses=responses-{step}.jsonl")
-        assert imported.ret in (0, 1), imported.stdout.str()
-    assert rounds == [15, 10]  # the open and free answers, then the commitments
+    assert batch_rounds(explainers, args, "explainers") == [15, 10]  # the open and free answers, then the commitments
     explainers.runpytest(*args, "--fine-report=batch.json")
     live, batch = read_json(explainers.path / "live.json"), read_json(explainers.path / "batch.json")
     # Probabilities pass through the batch file as log-probabilities: equal to rounding.
