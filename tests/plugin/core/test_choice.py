@@ -110,6 +110,7 @@ def test_nothing_after_the_first_line_is_read(line: str, rest: str) -> None:
 
 _GRAMMAR_WORDS = {"option", "answer", "choice", "reply", "response", "final", "my", "the", "better", "best", "is"}
 _GRAMMAR_WORDS |= {"i", "would", "will", "choose", "pick", "select", "go", "with", "one"}
+_GRAMMAR_WORDS |= {"opcion", "respuesta", "reponse", "antwort", "opzione", "risposta", "opcao", "resposta"}
 
 
 @given(
