@@ -116,6 +116,10 @@ def parse_choice(reply: str, truncated: bool = False) -> str | None:
     return read_choice(reply, truncated).choice
 
 
+# What each --fine-mc-scoring method is called in the summary.
+READING_NAMES = {"generate": "generation", "logprob": "log-probabilities", "commit": "commitment"}
+
+
 def reader_of(method: str) -> str:
     """How an MC answer read by ``method`` was read, in words, for the summary and the reports."""
     return {"logprob": SCORES_READER, "commit": COMMIT_READER}.get(method, READER)

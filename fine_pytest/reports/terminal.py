@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fine_pytest.core.choice import reader_of
+from fine_pytest.core.choice import READING_NAMES, reader_of
 from fine_pytest.core.compare import Comparison
 from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.gate import Check
@@ -80,9 +80,6 @@ def judge_reading(scoring: str) -> str:
     return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == "logprob" else ""
 
 
-_MC_READINGS = {"logprob": "log-probabilities", "commit": "commitment"}
-
-
 def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
     """The summary of a run, as ``(text, markup)`` lines; ``show`` pairs are listed under 'worst pairs'."""
     settings = outcome.described
@@ -95,7 +92,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
         (describe_trust(outcome.judge_trust), {}),
         (
             f"multiple choice: asked which reply is {QUESTION_NAMES[settings.generation.mc_question]}; "
-            f"read by {_MC_READINGS.get(settings.generation.mc_method, 'generation')} "
+            f"read by {READING_NAMES.get(settings.generation.mc_method, 'generation')} "
             f"({reader_of(settings.generation.mc_method)})",
             {},
         ),
