@@ -66,7 +66,7 @@ from fine_pytest.backends.chat_format import (
 )
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.fingerprint import DigestMemo
-from fine_pytest.core.redact import redact
+from fine_pytest.core.redact import redact, shown_url, url_secrets
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.sampling import Sampling
 
@@ -96,9 +96,13 @@ def resolve_base_url(endpoint: Endpoint, option: str, name: str) -> str:
             f"{option}=openai:{name}: no server address; give --fine-base-url=http://HOST:PORT/v1 "
             f"(or set {' or '.join(BASE_URL_ENVIRONMENT)})"
         )
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FineError(f"--fine-base-url={url}: expected http://HOST:PORT/v1 or https://...")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here, not at the first request
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FineError(f"--fine-base-url={shown_url(url)}: expected http://HOST:PORT/v1 or https://...")
     return url.rstrip("/")
 
 
@@ -111,7 +115,8 @@ class Client:
     """A tiny JSON-over-HTTP client: one connection per request, so threads never share one."""
 
     def __init__(self, base_url: str, endpoint: Endpoint, stop: threading.Event | None = None) -> None:
-        self.base_url = base_url
+        # What messages, reports and cache keys name: the URL without the credentials it may carry.
+        self.base_url = shown_url(base_url)
         self.endpoint = endpoint
         parts = urlsplit(base_url)
         self._https = parts.scheme == "https"
@@ -120,7 +125,7 @@ class Client:
         self._path = parts.path
         raw = os.environ.get(endpoint.api_key_env, "")
         key = raw.strip()  # a key read from a file keeps its line break; a header cannot carry one
-        self._secrets = (raw, key)
+        self._secrets = (raw, key, *url_secrets(base_url))
         if key and not (key.isascii() and key.isprintable()):
             # http.client's own error would quote the whole header, key included.
             raise FineError(
@@ -313,8 +318,8 @@ def identity(name: str, option: str, context: ModelContext, memo: DigestMemo | N
     endpoint = context.endpoint
     base_url = resolve_base_url(endpoint, option, name)
     client = Client(base_url, endpoint)
-    entry = _find(served_models(client, option, name), name, base_url, option, client.scrub)
-    return {"base_url": base_url, "model": name, "root": entry.get("root"), "owned_by": entry.get("owned_by")}
+    entry = _find(served_models(client, option, name), name, client.base_url, option, client.scrub)
+    return {"base_url": client.base_url, "model": name, "root": entry.get("root"), "owned_by": entry.get("owned_by")}
 
 
 def _find(
@@ -340,7 +345,7 @@ class OpenAIModel:
         base_url = resolve_base_url(self._endpoint, option, name)
         self._stop = threading.Event()
         self._client = Client(base_url, self._endpoint, self._stop)
-        _find(served_models(self._client, option, name), name, base_url, option, self._client.scrub)
+        _find(served_models(self._client, option, name), name, self._client.base_url, option, self._client.scrub)
 
     def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[Answer]:
         return collected(self.generate_stream(conversations, samplings), len(conversations))

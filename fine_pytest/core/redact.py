@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 REDACTED = "[REDACTED]"
 # Any bearer token, not only ours: what follows "Bearer " up to a space, quote, comma or semicolon.
@@ -29,3 +29,37 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         # One pass: the marker just written is never searched again, whatever letters the key has.
         text = re.sub("|".join(re.escape(form) for form in forms), REDACTED, text)
     return _BEARER.sub(lambda match: f"{match.group(1)} {REDACTED}", text)
+
+
+# Query parameters whose names say they carry a credential: api-key, access_token, sig, X-Amz-Signature, password...
+_CREDENTIAL_PARAMETER = re.compile(r"(?i)key|token|secret|passw|pwd|auth|sig|credential|session")
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials a URL carries, to be redacted wherever a server echoes them: the password of its user-info
+    (the user name too when it stands alone, as in ``https://KEY@host``), and the values of credential-like query
+    parameters."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        found = [parts.password or "", parts.username or "" if parts.password is None else ""]
+    except ValueError:
+        return [url]  # not even a URL: all of it may be the secret
+    found += [value for name, value in query if _CREDENTIAL_PARAMETER.search(name)]
+    return [secret for secret in found if secret.strip()]
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may be shown, reported or keyed: user-info and credential-like query values redacted."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    pieces = []
+    for piece in parts.query.split("&") if parts.query else []:
+        name = piece.partition("=")[0]
+        pieces.append(f"{name}={REDACTED}" if _CREDENTIAL_PARAMETER.search(name) else piece)
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pieces), parts.fragment))

@@ -343,3 +343,61 @@ def test_served_model_names_in_an_error_are_redacted_and_made_visible(
     message = str(failed.value)
     assert "does not serve 'absent'" in message and SECRET not in message and "\x1b" not in message, message
     assert REDACTED in message and "\\x1b[2J" in message
+
+
+# Credentials in the server's URL ----------------------------------------------------------------------------------
+
+URL_KEY = "sk-url-9876543210-do-not-print"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "secrets"),
+    [
+        ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1", []),
+        (f"http://user:{URL_KEY}@host:8000/v1", f"http://{REDACTED}@host:8000/v1", [URL_KEY]),
+        (f"https://{URL_KEY}@host/v1", f"https://{REDACTED}@host/v1", [URL_KEY]),
+        (
+            f"https://host/v1?api-version=2024-06-01&api-key={URL_KEY}",
+            f"https://host/v1?api-version=2024-06-01&api-key={REDACTED}",
+            [URL_KEY],
+        ),
+        (
+            f"https://host/v1?access_token={URL_KEY}&sig=abc",
+            f"https://host/v1?access_token={REDACTED}&sig={REDACTED}",
+            [URL_KEY, "abc"],
+        ),  # fmt: skip
+        ("http://[::1:80/v1", REDACTED, ["http://[::1:80/v1"]),  # not a URL: shown as nothing at all
+    ],
+)
+def test_a_url_is_shown_without_its_credentials(url: str, shown: str, secrets: list[str]) -> None:
+    from fine_pytest.core.redact import shown_url, url_secrets
+
+    assert shown_url(url) == shown
+    assert url_secrets(url) == secrets
+
+
+URL_FAULTS = {
+    "429": (429, '{"error": {"message": "slow down"}}'),
+    "a reply that is not JSON": (200, "<html>gateway</html>"),
+    "401": (401, '{"error": {"message": "no such key"}}'),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("status", "body"), URL_FAULTS.values(), ids=URL_FAULTS.keys())
+def test_a_credential_in_the_base_url_reaches_no_output_report_or_cache(
+    project: pytest.Pytester, server: Stub, status: int, body: str
+) -> None:
+    server.faults = {number: (status, body, {}) for number in range(100)}
+    url = server.url.replace("http://", f"http://user:{URL_KEY}@") + f"?api-version=1&api-key={SECRET}"
+    result = project.runpytest(
+        "--model=openai:tiny", f"--fine-base-url={url}", "--fine-dataset=pairs.jsonl", "--fine-report=report.json",
+        "--fine-html=report.html", "--junitxml=junit.xml", "--fine-retries=0", "-v", "-rA",
+    )  # fmt: skip
+    assert result.ret != 0
+    shown, stored = _everything_written(project, result)
+    if (project.path / "report.html").exists():
+        shown += (project.path / "report.html").read_text(encoding="utf-8")
+    assert "127.0.0.1" in shown and REDACTED in shown, shown[-2000:]  # the server is named, its credentials not
+    for secret in (URL_KEY, SECRET):
+        assert secret not in shown and secret.encode() not in stored
