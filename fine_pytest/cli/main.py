@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from fine_pytest.cli import datasets as dataset_cli
+from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import JUDGE_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.plugin.options import MERGE_OPTIONS, add_arguments, count, judge_format, one_of
@@ -82,7 +83,6 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
     from fine_pytest import judges
     from fine_pytest.backends.base import Endpoint, ModelContext
     from fine_pytest.backends.user_code import add_search_paths
-    from fine_pytest.core.errors import FineError
     from fine_pytest.judges.calibration import LabelError, bundled_labels, calibrate, load_labels, render
 
     add_search_paths(Path.cwd())
@@ -106,7 +106,16 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
     if arguments.output:
         # The spec, so that --fine-judge-calibration can refuse figures measured for another judge.
         figures = {**calibration.to_dict(), "spec": arguments.judge, "scoring": arguments.judge_scoring}
-        Path(arguments.output).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        from fine_pytest.reports.json_report import write_text
+
+        try:
+            write_text(json.dumps(figures, indent=2) + "\n", Path(arguments.output))
+        except (OSError, FineError) as error:
+            reason = getattr(error, "strerror", None) or error
+            print(
+                f"fine-pytest judge-eval: error: could not write {visible(arguments.output)}: {reason}", file=sys.stderr
+            )
+            return USAGE
     return OK
 
 
@@ -149,8 +158,9 @@ def merge_command(arguments: argparse.Namespace) -> int:
             continue
         try:
             write(report, Path(path))
-        except OSError as error:
-            print(f"fine-pytest merge: could not write {path}: {error.strerror or error}", file=sys.stderr)
+        except (OSError, FineError) as error:
+            reason = getattr(error, "strerror", None) or error
+            print(f"fine-pytest merge: could not write {visible(path)}: {visible(str(reason))}", file=sys.stderr)
             return FAILED
         print(f"FINE report written to {path}")
     gate = outcome.gate

@@ -29,6 +29,7 @@ from fine_pytest.backends.chat_format import (
     scoring_body,
 )
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import Cache
 from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Request, answer_rows
@@ -65,6 +66,9 @@ def export(requests: Sequence[Request], model: str, path: Path) -> int:
     file never stands in for a finished one. Returns the number of lines."""
     unique = list({request.key: request for request in requests}.values())
     path = Path(path)
+    problem = output_problem(path)
+    if problem is not None:
+        raise BatchFileError(f"--fine-export-requests={path}: {problem}")
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         with partial.open("w", encoding="utf-8") as out:

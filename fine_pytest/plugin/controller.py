@@ -16,6 +16,7 @@ import pytest
 from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome, conclude
 from fine_pytest.core.dataset import bundled_dataset
+from fine_pytest.core.errors import FineError
 from fine_pytest.core.results import PairResult
 from fine_pytest.judges.trust import judge_agreement
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
@@ -163,7 +164,7 @@ class Controller:
             try:
                 write(report, path)
                 self.written.append(str(path))
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, FineError) as error:
                 reason = getattr(error, "strerror", None) or error
                 self.report_errors.append(f"could not write the FINE report to {path}: {reason}")
                 failed = True

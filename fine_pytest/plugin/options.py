@@ -737,12 +737,26 @@ def read_settings(config: pytest.Config) -> Settings:
 
         settings = replace(settings, forms=replace(settings.forms, hypothesis=hypothesis_version()))
     check_batch(settings)
+    check_outputs(settings)
     if settings.thresholds.needs_baseline and settings.baseline is None:
         raise pytest.UsageError(
             f"{MAX_REGRESSIONS.flag} and {FAIL_ON_DROP.flag} compare with an earlier run: give it as "
             f"{BASELINE.flag}=REPORT (a JSON report written with {REPORT.flag})"
         )
     return settings
+
+
+def check_outputs(settings: Settings) -> None:
+    """Every file the run will write is a new path or a regular file in a folder, and no two are the same."""
+    from fine_pytest.core.outputs import check_output
+
+    outputs = [(REPORT, settings.report), (HTML, settings.html), (EXPORT_REQUESTS, settings.export_requests)]
+    try:
+        for option, path in outputs:
+            if path is not None:
+                check_output(path, option.flag)
+    except FineError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def _with_model_args(settings: Settings, reader: _Reader) -> Settings:

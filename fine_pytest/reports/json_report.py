@@ -16,6 +16,7 @@ from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.metrics import unread_reasons
+from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings
@@ -206,22 +207,21 @@ def write_report(report: dict[str, Any], path: Path) -> None:
 
 
 def write_text(text: str, path: Path) -> None:
-    """Write atomically, so a reader (or a killed run) never sees half a report.
-
-    A path that exists and is not a regular file (a symlink, /dev/stdout, a pipe) is written through instead, so
-    it is not replaced by a file.
-    """
+    """Write atomically, so a reader (or a killed run) never sees half a report. Only a new path or a regular file
+    is written (reports.outputs): a symlink, a pipe or a device is refused with a FineError."""
     write_texts({path: text})
 
 
 def write_texts(files: dict[Path, str]) -> None:
     """Write several files so that either all of them are replaced or none: each goes to a temporary file first,
     and only when every one is written are they renamed into place."""
+    for path in files:
+        problem = output_problem(path)
+        if problem is not None:
+            raise FineError(f"{path}: {problem}")
     staged: list[tuple[str, Path]] = []
     try:
         for path, text in files.items():
-            if path.is_symlink() or (path.exists() and not path.is_file()):
-                continue  # written through below, last
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             staged.append((temporary, path))
@@ -237,10 +237,6 @@ def write_texts(files: dict[Path, str]) -> None:
         for temporary, _ in staged:
             Path(temporary).unlink(missing_ok=True)
         raise
-    for path, text in files.items():
-        if path.is_symlink() or (path.exists() and not path.is_file()):
-            with open(path, "w", encoding="utf-8") as stream:
-                stream.write(text)
 
 
 def load_baseline(path: str | Path) -> Baseline:

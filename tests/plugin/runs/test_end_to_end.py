@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import pytest
 from support import HAND_COMPUTED, JUDGE, MODEL, read_json
@@ -447,12 +449,46 @@ def test_repeated_datasets_mix_reference_and_project_files(project: pytest.Pytes
     assert report["overall"]["n"] == 6
 
 
-def test_report_through_a_symlink_keeps_the_link(project: pytest.Pytester) -> None:
-    (project.path / "reports").mkdir()
-    (project.path / "latest.json").symlink_to(project.path / "reports" / "real.json")
-    run(project, "--fine-report=latest.json")
-    assert (project.path / "latest.json").is_symlink()
-    assert read_json(project.path / "reports" / "real.json")["overall"]["n"] == 5
+SPECIAL_OUTPUTS = {
+    "a symbolic link": lambda path, target: path.symlink_to(target),
+    "a named pipe": lambda path, target: os.mkfifo(path),
+    "a folder": lambda path, target: path.mkdir(),
+    "a device": None,  # /dev/null itself
+}
+
+
+@pytest.mark.parametrize("option", ["--fine-report", "--fine-html", "--fine-export-requests"])
+@pytest.mark.parametrize("kind", SPECIAL_OUTPUTS)
+def test_an_output_that_is_not_a_regular_file_is_refused_before_anything_runs(
+    project: pytest.Pytester, option: str, kind: str
+) -> None:
+    """A link planted where a report goes would make the run overwrite what it points at: refused, target intact."""
+    target = project.path / "precious.txt"
+    target.write_text("keep me", encoding="utf-8")
+    path = project.path / "out.json"
+    make = SPECIAL_OUTPUTS[kind]
+    if make is None:
+        path = Path("/dev/null")
+    else:
+        make(path, target)
+    result = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", f"{option}={path}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{option}={path}: is {kind}*"])
+    assert target.read_text(encoding="utf-8") == "keep me" and not (project.path / "calls.log").exists()
+
+
+@pytest.mark.parametrize("option", ["--fine-report", "--fine-html", "--fine-export-requests"])
+def test_an_output_under_a_file_is_refused_without_a_traceback(project: pytest.Pytester, option: str) -> None:
+    (project.path / "plain").write_text("a file, not a folder", encoding="utf-8")
+    result = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", f"{option}=plain/out.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{option}=*plain/out.json: its folder *plain is a file, not a folder*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_report_folder_that_does_not_exist_yet_is_made(project: pytest.Pytester) -> None:
+    run(project, "--fine-report=reports/new/r.json")
+    assert read_json(project.path / "reports" / "new" / "r.json")["overall"]["n"] == 5
 
 
 @pytest.mark.slow
