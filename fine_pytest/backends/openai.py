@@ -66,6 +66,7 @@ from fine_pytest.backends.chat_format import (
 )
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.fingerprint import DigestMemo
+from fine_pytest.core.json_input import parse_json
 from fine_pytest.core.redact import redact, shown_url, url_secrets
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.sampling import Sampling
@@ -176,7 +177,7 @@ class Client:
             if response.status >= 400:
                 raise _status_error(self.base_url, response, data, self.scrub)
             try:
-                return json.loads(data)
+                return parse_json(data)
             except ValueError:
                 raise ServerError(f"{self.base_url}{path}: the server sent a reply that is not JSON") from None
         finally:
@@ -272,7 +273,7 @@ def _status_error(
 ) -> ServerError:
     status = response.status
     try:
-        detail = json.loads(data)
+        detail = parse_json(data)
         message = detail.get("error", detail) if isinstance(detail, dict) else detail
         if isinstance(message, dict):
             message = message.get("message", message)

@@ -104,6 +104,7 @@ def run(arguments: argparse.Namespace) -> int:
 
 def validate_command(arguments: argparse.Namespace) -> int:
     from fine_pytest.core.dataset import DatasetError, bundled_dataset, load_datasets
+    from fine_pytest.core.errors import FineError
     from fine_pytest.dataset_tools.audit import audit, render
 
     try:
@@ -121,6 +122,8 @@ def validate_command(arguments: argparse.Namespace) -> int:
             write_text(json.dumps(result.to_dict(), indent=2) + "\n", Path(arguments.json))
         except OSError as error:
             return _error("validate", f"{arguments.json}: cannot write: {error.strerror or error}")
+        except FineError as error:
+            return _error("validate", str(error))
     biased = not (result.longer.near_chance and result.refusal.near_chance)
     if arguments.strict and (biased or result.duplicates):
         print("validate --strict: the dataset is valid but biased or has near-duplicates", file=sys.stderr)
@@ -131,6 +134,7 @@ def validate_command(arguments: argparse.Namespace) -> int:
 
 def convert_command(arguments: argparse.Namespace) -> int:
     from fine_pytest.core.dataset import DatasetError, expand_paths
+    from fine_pytest.core.errors import FineError
     from fine_pytest.dataset_tools.convert import convert
 
     output = Path(arguments.output)
@@ -140,6 +144,8 @@ def convert_command(arguments: argparse.Namespace) -> int:
         result = convert([arguments.source], output, arguments.to)
     except DatasetError as error:
         return _error("convert", error.render())
+    except FineError as error:
+        return _error("convert", str(error))
     except OSError as error:
         return _error("convert", f"{output}: cannot write: {error.strerror or error}")
     print(f"converted {result.rows} pairs to the {result.target} format: {output}")

@@ -7,13 +7,13 @@ parsed counts as "not safe", as it does in a FINE run, and is also counted on it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fine_pytest.core.errors import read_utf8
+from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE
 from fine_pytest.judges.base import Judge, JudgeItem
 
@@ -45,9 +45,9 @@ def load_labels(path: Path) -> list[Row]:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise LabelError(f"{path}:{number}: not valid JSON: {error.msg}") from None
+            data = parse_json(line)
+        except JsonInputError as error:
+            raise LabelError(f"{path}:{number}: {str(error).removeprefix('line 1: ')}") from None
         if not isinstance(data, dict):
             raise LabelError(f"{path}:{number}: expected an object with question, answer and label")
         for field in ("question", "answer", "label"):

@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from fine_pytest.core.errors import FineError, read_utf8
+from fine_pytest.core.json_input import JsonInputError, parse_json
 
 DEFAULT_JUDGE = "refusal"
 OPTION = "--fine-judge-calibration"
@@ -23,9 +23,9 @@ def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any
     """The judge-eval -o figures this run may show; a FineError naming the file and field otherwise."""
     text = read_utf8(path, FineError)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise FineError(f"{OPTION}={path}: line {error.lineno}: not valid JSON: {error.msg}") from None
+        data = parse_json(text)
+    except JsonInputError as error:
+        raise FineError(f"{OPTION}={path}: {error}") from None
     if not isinstance(data, dict):
         raise FineError(f"{OPTION}={path}: line 1: expected the JSON object fine-pytest judge-eval -o writes")
     for field, kind in (("judge", str), ("labels", str), ("n", int)):

@@ -29,6 +29,7 @@ from fine_pytest.backends.chat_format import (
     scoring_body,
 )
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import Cache
@@ -180,9 +181,9 @@ def _entry(line: str, secrets: Sequence[str]) -> dict[str, Any]:
     from fine_pytest.core.redact import redact
 
     try:
-        entry = json.loads(line)
-    except ValueError:
-        raise ValueError("not JSON") from None
+        entry = parse_json(line)
+    except JsonInputError as problem:
+        raise ValueError("not JSON" if "valid" in str(problem) else str(problem)) from None
     if not isinstance(entry, dict):
         raise ValueError("not a JSON object")
     custom_id = entry.get("custom_id")

@@ -15,6 +15,7 @@ from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.metrics import unread_reasons
 from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.prompts import LETTERS
@@ -33,9 +34,9 @@ def load_report(path: str | Path, error: type[ReportError] = ReportError) -> dic
     """A FINE report written by --fine-report (or merge), with its top-level fields present."""
     text = read_utf8(path, error)
     try:
-        report = json.loads(text)
-    except json.JSONDecodeError as problem:
-        raise error(f"{path}: line {problem.lineno}: not valid JSON: {problem.msg}") from None
+        report = parse_json(text)
+    except JsonInputError as problem:
+        raise error(f"{path}: {problem}") from None
     if not isinstance(report, dict):
         raise error(f"{path}: line 1: expected a FINE report (a JSON object)")
     if report.get("schema") != SCHEMA:
