@@ -417,8 +417,13 @@ def test_collect_only_applies_no_gate(project: pytest.Pytester) -> None:
     assert not (project.path / "r.json").exists()
 
 
-def test_unwritable_report_path_fails_the_run_cleanly(project: pytest.Pytester) -> None:
-    (project.path / "blocker").write_text("a file where a folder should be")
+def test_a_report_path_spoiled_during_the_run_fails_it_cleanly(project: pytest.Pytester) -> None:
+    # Checked when the option is read (a usage error, tested above) and again when the report is written: here a
+    # file takes the report's folder's place after the check.
+    project.makeconftest(
+        "import pathlib\n\ndef pytest_collection_finish(session):\n"
+        "    pathlib.Path('blocker').write_text('a file where a folder should be')\n"
+    )
     result = run(project, "--fine-report=blocker/report.json")
     result.stdout.fnmatch_lines(["could not write the FINE report to *blocker/report.json*"])
     assert "Traceback" not in result.stdout.str()
