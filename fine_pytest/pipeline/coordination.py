@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 
@@ -135,13 +135,25 @@ def device_for(info: RunInfo, partition: int) -> str | None:
     return info.devices[partition].replace("+", ",")
 
 
+def _lock_file(info: RunInfo, name: str) -> IO[str]:
+    """A lock file in the cache folder's ``locks`` folder, made if missing; a CacheError that says what to do when
+    something else stands there (a file named ``locks``, a folder the run cannot write)."""
+    folder = Path(info.cache_dir, "locks")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return open(folder / name, "a")  # noqa: SIM115 - the caller holds it open while it holds the lock
+    except OSError as error:
+        raise CacheError(
+            f"{folder}: the cache folder's lock files cannot be made there ({error.strerror or error}); remove it or "
+            "give another --fine-cache-dir"
+        ) from None
+
+
 @contextmanager
 def partition_lock(info: RunInfo, partition: int, wait: bool = True) -> Iterator[bool]:
     """Exclusive right to generate a partition (and to the device it runs on); yields whether it was taken (always
     when ``wait``). The OS releases it if the holder dies."""
-    folder = Path(info.cache_dir, "locks")
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{info.run}-{partition}.lock", "a") as handle:
+    with _lock_file(info, f"{info.run}-{partition}.lock") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -161,9 +173,7 @@ def generation_lock(info: RunInfo, model: Any, partition: int) -> Iterator[None]
     fit); the second waits here, then finds the first one's answers in the cache and generates only what is left.
     """
     name = hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
-    folder = Path(info.cache_dir, "locks")
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"model-{name}-{partition}.lock", "a") as handle:
+    with _lock_file(info, f"model-{name}-{partition}.lock") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -539,3 +539,13 @@ def test_a_model_with_a_progress_bar_generates_over_several_chunks(
     result.assert_outcomes(passed=1, xfailed=4)
     calls = [json.loads(line) for line in (project.path / "calls.log").read_text().splitlines()]
     assert sum(call["n"] for call in calls) == 15 and max(call["n"] for call in calls) <= 2  # 8 chunks of 2 or 1
+
+
+def test_a_file_where_the_cache_keeps_its_locks_is_a_clear_error(project: pytest.Pytester) -> None:
+    (project.path / "cache").mkdir()
+    (project.path / "cache" / "locks").write_text("not a folder", encoding="utf-8")
+    result = run(project, "--fine-cache-dir=cache", "--fine-threshold=0.5")
+    output = result.stdout.str() + result.stderr.str()
+    assert "the cache folder's lock files cannot be made there" in output and "remove it" in output
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+    assert result.ret == 1  # no pair has a verdict: the gate never passes on nothing
