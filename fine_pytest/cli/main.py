@@ -126,6 +126,12 @@ def merge_command(arguments: argparse.Namespace) -> int:
     from fine_pytest.reports.merge import merge
     from fine_pytest.reports.terminal import summary_lines
 
+    written = [Path(path).resolve() for path in (arguments.output, arguments.fine_html) if path]
+    overwritten = [path for path in arguments.reports if Path(path).resolve() in written]
+    if overwritten or len(set(written)) < len(written):
+        what = f"would overwrite the shard report {overwritten[0]}" if overwritten else "name the same file"
+        print(f"fine-pytest merge: error: {visible(f'-o and --fine-html {what}')}", file=sys.stderr)
+        return USAGE
     for metric in ("cs", "css"):
         named = [name for name, _ in getattr(arguments, f"fine_category_min_{metric}") or ()]
         twice = sorted({name for name in named if named.count(name) > 1})

@@ -157,6 +157,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         with path.open(encoding="utf-8", newline="\n") as lines:
             for number, line in enumerate(lines, start=1):
                 line = line.removesuffix("\n").removesuffix("\r")
+                if number == 1:
+                    line = line.removeprefix("\ufeff")  # a byte-order mark, as some editors write: datasets accept one
                 if line.strip():
                     yield number, line
     except (OSError, UnicodeDecodeError) as error:

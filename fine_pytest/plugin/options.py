@@ -751,6 +751,13 @@ def check_outputs(settings: Settings) -> None:
     from fine_pytest.core.outputs import check_output
 
     outputs = [(REPORT, settings.report), (HTML, settings.html), (EXPORT_REQUESTS, settings.export_requests)]
+    given = [(option, target.resolve()) for option, target in outputs if target is not None]
+    for index, (option, resolved) in enumerate(given):
+        for other, same in given[index + 1 :]:
+            if resolved == same:
+                raise pytest.UsageError(
+                    f"{option.flag} and {other.flag} name the same file, {resolved}: give each its own"
+                )
     try:
         for option, path in outputs:
             if path is not None:

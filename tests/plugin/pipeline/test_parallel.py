@@ -266,6 +266,14 @@ def test_merge_usage_errors_exit_4(capsys: pytest.CaptureFixture[str]) -> None:
     assert "must be between 0 and 1" in capsys.readouterr().err
 
 
+def test_merge_never_overwrites_a_shard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shard = tmp_path / "shard.json"
+    shard.write_text("{}", encoding="utf-8")
+    assert cli_main(["merge", str(shard), "-o", str(shard)]) == 4
+    assert "would overwrite the shard report" in capsys.readouterr().err
+    assert shard.read_text(encoding="utf-8") == "{}"
+
+
 def _plan(tmp_path: Path, worker: int) -> tuple[RunInfo, Cache]:
     info = RunInfo("run", str(tmp_path), True, devices=("0", "1"), worker=worker, workers=2)
     return info, Cache(tmp_path / "responses.sqlite")

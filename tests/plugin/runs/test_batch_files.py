@@ -219,3 +219,13 @@ def test_other_error_lines_still_refuse_the_file(project: pytest.Pytester) -> No
     result = project.runpytest(*BASE, "--fine-import-responses=out.jsonl")
     assert result.ret == 4
     result.stdout.fnmatch_lines(["*line 1: custom_id * the batch reports an error*"])
+
+
+def test_a_batch_file_with_a_byte_order_mark_is_read(project: pytest.Pytester) -> None:
+    """Some editors and tools write one; datasets accept it too."""
+    assert export(project).ret == 0
+    engine(project.path, "scripted")(project.path / "requests.jsonl", project.path / "responses.jsonl")
+    text = (project.path / "responses.jsonl").read_text(encoding="utf-8")
+    (project.path / "responses.jsonl").write_text("\ufeff" + text, encoding="utf-8")
+    imported = project.runpytest(*BASE, "--fine-import-responses=responses.jsonl")
+    imported.assert_outcomes(passed=1, xfailed=4)

@@ -549,3 +549,9 @@ def test_a_file_where_the_cache_keeps_its_locks_is_a_clear_error(project: pytest
     assert "the cache folder's lock files cannot be made there" in output and "remove it" in output
     assert "Traceback" not in output and "INTERNALERROR" not in output
     assert result.ret == 1  # no pair has a verdict: the gate never passes on nothing
+
+
+def test_two_outputs_naming_one_file_are_refused(project: pytest.Pytester) -> None:
+    result = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-report=out", "--fine-html=./out")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--fine-report and --fine-html name the same file*"])
