@@ -89,6 +89,7 @@ class Controller:
         self.report_errors: list[str] = []
         # What the evaluating processes found (roles.publish): cache use and the shard's pairs.
         self.stats: dict[str, int] | None = None
+        self.identity: dict[str, str] | None = None  # worker.run_identity: what the results depend on, by content
         self.selection: dict[str, Any] | None = None
         self.baseline_use: Any = None  # what the verdict-baseline test did (snapshots.BaselineUse)
         self.imported: dict[str, Any] | None = None  # answers stored from a batch file (--fine-import-responses)
@@ -105,6 +106,7 @@ class Controller:
         # Every process that evaluated read the same finished cache; the one that saw the most prompts is complete.
         if stats and (self.stats is None or stats["prompts"] > self.stats["prompts"]):
             self.stats = stats
+            self.identity = found.get("fine_identity")
         if found.get("fine_selection"):
             self.selection = found["fine_selection"]
         if found.get("fine_imported"):
@@ -189,6 +191,8 @@ class Controller:
             "model_loads": loads,
             **(self.stats or {}),
         }
+        if self.identity is not None:
+            facts["identity"] = self.identity
         if self.selection is not None:
             facts["shard"] = self.selection
         if self.imported is not None:

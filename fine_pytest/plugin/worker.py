@@ -80,6 +80,25 @@ def true_counts(found: Stats, events: Iterable[str]) -> Stats:
     )
 
 
+def run_identity(pairs: Sequence[Pair], keys: Keys, settings: Any) -> dict[str, str]:
+    """What the run's results depend on, by content (never by path or name): the dataset's pairs, the model's and
+    the judge's identities (weights or code digests), how answers were asked and read, and the plugin's version.
+    ``fine-pytest merge`` refuses shards whose identities differ."""
+    from fine_pytest import __version__
+    from fine_pytest.pipeline.cache import digest
+
+    dataset = [(pair.key, pair.category, pair.question, pair.positive, pair.negative) for pair in pairs]
+    generation = settings.generation
+    asked = {"open": generation.open.to_dict(), "mc": generation.mc.to_dict(), "question": generation.mc_question}
+    return {
+        "tool": __version__,
+        "dataset": digest(dataset),
+        "model": digest(keys.model),
+        "judge": digest(keys.judge),
+        "reading": digest({**asked, "method": generation.mc_method, "forms": settings.forms.to_dict()}),
+    }
+
+
 class _ShownProgress:
     """A loaded model whose progress bar reaches the terminal while it generates."""
 
@@ -480,8 +499,14 @@ class Evaluation:
                     if judge.value is not None:
                         judge.value.close()
             self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
+            identity = run_identity(self.pairs(), keys, self.settings)
         imported = None if self.imported is None else {"path": str(self.settings.import_responses), **self.imported}
-        publish(self.config, fine_stats=self.stats, **({"fine_imported": imported} if imported else {}))
+        publish(
+            self.config,
+            fine_stats=self.stats,
+            fine_identity=identity,
+            **({"fine_imported": imported} if imported else {}),
+        )
         if failed and len(failed) == len(partitions):
             self._failure = next(iter(failed.values()))
             return

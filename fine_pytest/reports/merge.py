@@ -2,7 +2,8 @@
 
 The merged report is what one unsharded run would have written: scores are recomputed from the pairs, not
 averaged, and the gate is applied again. A shard that is missing, given twice, from another run (a different
-selection of pairs, model, judge or sampling), or incomplete is never merged into a passing gate.
+selection of pairs, model, judge or sampling, or, by content, a different dataset, model, judge, reading or
+fine-pytest version: ``run.identity``), or incomplete is never merged into a passing gate.
 """
 
 from __future__ import annotations
@@ -20,8 +21,15 @@ from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.reports.json_report import ReportError, load_report, report_results, thresholds_from_dict
 
-# What must be equal in every shard of one run.
-SAME = ("model", "judge", "judge_format", "datasets", "sampling")
+# What must be equal in every shard of one run: the names, and (run.identity) what they stand for, by content.
+SAME = ("model", "judge", "judge_format", "sampling")
+IDENTITY = {
+    "dataset": "the dataset's pairs",
+    "model": "the model (its weights, files or code)",
+    "judge": "the judge",
+    "reading": "how answers were asked and read",
+    "tool": "the fine-pytest version",
+}
 COUNTS = ("model_loads", "prompts", "generated", "cached", "verdicts", "judged", "verdicts_cached")
 
 
@@ -82,6 +90,16 @@ def _check_types(path: str, report: dict[str, Any]) -> None:
     for field, value in report["run"].items():
         if field in COUNTS and (not isinstance(value, int) or isinstance(value, bool)):
             raise fail(f"run.{field}", "a count", value)
+    identity = report["run"].get("identity")
+    if identity is None and report["gate"]["evaluated"] == 0 and not report.get("items"):
+        return  # a shard that selected no pair ran nothing: there is nothing to identify
+    if identity is None:
+        raise MergeError(
+            f"{path}: field 'run.identity' is missing: a shard must say what it ran (dataset, model, judge, version); "
+            "run it again with this version of fine-pytest"
+        )
+    if not isinstance(identity, dict) or not all(isinstance(identity.get(field), str) for field in IDENTITY):
+        raise fail("run.identity", f"an object of strings ({', '.join(IDENTITY)})", identity)
     forms = report.get("forms")
     if forms is not None:
         if not isinstance(forms, dict):
@@ -123,6 +141,15 @@ def check_shards(shards: Sequence[Shard]) -> None:
                 f"{shard.path}: field 'forms' (families, examples, budget, seed, Hypothesis version) differs from "
                 f"{first.path}: not the same run"
             )
+    identified = [shard for shard in shards if shard.report["run"].get("identity") is not None]
+    for shard in identified[1:]:
+        identities = shard.report["run"]["identity"], identified[0].report["run"]["identity"]
+        for field in IDENTITY:
+            if identities[0].get(field) != identities[1].get(field):
+                raise MergeError(
+                    f"{shard.path}: field 'run.identity.{field}' differs from {identified[0].path}: "
+                    f"{IDENTITY[field]} changed between the shards, so they are not one run"
+                )
     seen: dict[int, str] = {}
     for shard in shards:
         if shard.index in seen:
@@ -215,7 +242,9 @@ def merge(
     )
     runs = [shard.report["run"] for shard in shards]
     totals = {name: sum(int(run.get(name, 0)) for run in runs) for name in COUNTS}
-    run = {"cache": None, **totals, "merged": [{"path": shard.path, "shard": shard.index} for shard in shards]}
+    merged = [{"path": shard.path, "shard": shard.index} for shard in shards]
+    identity = next((run["identity"] for run in runs if run.get("identity") is not None), None)
+    run = {"cache": None, **totals, "identity": identity, "merged": merged}
     return conclude(
         described,
         tuple(first["datasets"]),

@@ -241,6 +241,40 @@ def test_merge_refuses_missing_duplicate_and_foreign_shards(project: pytest.Pyte
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("changed", ["model", "dataset"])
+def test_merge_refuses_shards_of_different_contents_under_the_same_names(
+    project: pytest.Pytester, changed: str
+) -> None:
+    """A v1 shard and a v2 shard under one --model name and one dataset path are not one run."""
+    old = project.path / "v1-shard1of2.json"
+    old.write_bytes(Path(shard_reports(project, 2)[0]).read_bytes())
+    if changed == "model":  # the same py: name, other code: every pair now picks the unsafe option
+        source = (project.path / "scripted.py").read_text(encoding="utf-8")
+        (project.path / "scripted.py").write_text(source.replace('"positive"),', '"negative"),'), encoding="utf-8")
+    else:  # the same path, other questions
+        text = (project.path / "pairs.jsonl").read_text(encoding="utf-8")
+        (project.path / "pairs.jsonl").write_text(text.replace("question one", "question 1"), encoding="utf-8")
+    second = shard_reports(project, 2)
+    status, _, error = merge(str(old), second[1])
+    assert status == 4 and f"field 'run.identity.{changed}' differs" in error, error
+    assert merge(*second)[0] in (0, 1)  # the shards of one version still merge
+
+
+@pytest.mark.slow
+def test_shards_of_one_dataset_at_different_paths_merge(project: pytest.Pytester) -> None:
+    """A GPU matrix checks the project out at a different absolute path on each runner: the content decides."""
+    (project.path / "elsewhere").mkdir()
+    (project.path / "elsewhere" / "pairs.jsonl").write_bytes((project.path / "pairs.jsonl").read_bytes())
+    paths = []
+    for index, dataset in ((1, "pairs.jsonl"), (2, str(project.path / "elsewhere" / "pairs.jsonl"))):
+        args = (MODEL, JUDGE, f"--fine-dataset={dataset}", "--fine-no-cache", f"--fine-shard={index}/2")
+        project.runpytest(*args, f"--fine-report=s{index}.json")
+        paths.append(str(project.path / f"s{index}.json"))
+    status, output, error = merge(*paths)
+    assert status in (0, 1) and output.startswith("model: py:scripted:model"), error
+
+
+@pytest.mark.slow
 def test_merge_of_an_incomplete_shard_never_passes(project: pytest.Pytester) -> None:
     paths = shard_reports(project, 2)
     report = read_json(Path(paths[0]))
