@@ -265,7 +265,9 @@ def test_report_matches_the_documented_schema(project: pytest.Pytester) -> None:
         "verdicts",
         "judged",
         "verdicts_cached",
+        "identity",
     }
+    assert set(report["run"]["identity"]) == {"dataset", "model", "judge", "reading", "tool"}
 
 
 def test_a_pair_requested_by_two_tests_counts_once(project: pytest.Pytester) -> None:
