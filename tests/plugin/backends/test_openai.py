@@ -417,9 +417,11 @@ def test_a_caller_that_stops_reading_sends_nothing_more(stub: Stub) -> None:
     stream = served.generate_stream(conversations(100), [Sampling(8)] * 100)
     next(stream)
     stream.close()
+    # A request already on the wire may reach the stub a moment later on a loaded machine: count after that.
+    time.sleep(0.5)
     sent = len(stub.requests)
     time.sleep(0.5)
-    assert len(stub.requests) == sent <= 4  # at most the requests in flight when it stopped
+    assert len(stub.requests) == sent <= 4  # at most the requests in flight when it stopped, and nothing after
 
 
 def test_a_servers_separate_reasoning_field_is_never_read() -> None:
