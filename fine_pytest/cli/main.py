@@ -1,6 +1,6 @@
 """The ``fine-pytest`` command: ``merge`` joins shard reports and applies the gate; ``judge-eval`` measures a judge
-against human labels; the dataset commands (validate, convert, build-options, export-training) live in
-cli.datasets.
+against human labels; ``cache`` (cli.cache) shows the response cache and forgets its failures; the dataset commands
+(validate, convert, build-options, export-training) live in cli.datasets.
 
 Exit status as pytest's: 0 the gate passed (or none was set and the run is complete), 1 it failed or the run is
 incomplete, 4 a usage error (bad arguments, unreadable or mismatched reports, a missing or duplicate shard).
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from fine_pytest.cli import cache as cache_cli
 from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import JUDGE_METHODS
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     judge_eval.add_argument("-o", "--output", metavar="PATH", help="write the figures as JSON here")
     judge_eval.add_argument("--show", type=count, default=20, metavar="N", help="disagreements listed")
     dataset_cli.add_commands(commands)
+    cache_cli.add_command(commands)
     return parser
 
 
@@ -72,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     if arguments.command == "judge-eval":
         return judge_eval_command(arguments)
+    if arguments.command == "cache":
+        return cache_cli.run(arguments)
     if arguments.command != "merge":
         return dataset_cli.run(arguments)
     return merge_command(arguments)

@@ -32,12 +32,10 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.safe_text import visible
-from fine_pytest.pipeline.cache import Cache
+from fine_pytest.pipeline.cache import Cache, imported_by
 from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Request, answer_rows
 
 URL = "/v1/chat/completions"
-# Imported answers are stored under this run name: they count as answers from the cache, not as generated here.
-IMPORTED = "batch-import"
 SHOWN = 5  # problems named in one error; the count says how many more there were
 
 
@@ -136,7 +134,7 @@ def import_responses(
     for number, entry in later_lines:
         read(number, entry, later.get(entry["custom_id"]))
     problems.sort(key=lambda problem: int(problem.split(":", 1)[0].removeprefix("line ")))
-    known = cache.answers(list(asked))
+    known = cache.settled(list(asked), keys.run)
     missing = [key for key in asked if key not in known and key not in answers]
     problems += [f"custom_id {key}: no line answers this prompt of the run" for key in missing]
     if problems:
@@ -145,8 +143,14 @@ def import_responses(
             f"--fine-import-responses: {path}: {len(problems)} problem(s), nothing was stored{more}:\n  "
             + "\n  ".join(problems[:SHOWN])
         )
-    fresh = [(request, answer) for key, (request, answer) in answers.items() if key not in known]
-    cache.put_answers(answer_rows(fresh, keys), IMPORTED)
+    # A line replaces a stored failure (a corrected file), never a stored answer.
+    present = cache.answers(list(answers))
+    fresh = [
+        (request, answer)
+        for key, (request, answer) in answers.items()
+        if key not in present or present[key].answer is None
+    ]
+    cache.put_answers(answer_rows(fresh, keys), imported_by(keys.run))
     return Imported(lines=len(answers), stored=len(fresh))
 
 

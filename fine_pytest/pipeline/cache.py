@@ -4,6 +4,9 @@ One file, WAL mode, so xdist workers and concurrent CI jobs on one machine read 
 are keyed by a digest of everything that changes the output (see ``digest``); each row remembers the run that
 wrote it, which is how a run tells what it generated from what it found. Answers that must not outlive the run
 (sampled without a seed) are written under keys that include the run id and deleted when the run ends.
+
+Longer than 300 lines: it is the one place that speaks SQL (schema and its upgrade, answers and failures, verdicts,
+file fingerprints, run events, clean-up); splitting it would spread the schema's invariants over several modules.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any, NamedTuple, TypeVar
 
 FILENAME = "responses.sqlite"
 MEMORY = ":memory:"
+# A batch import's rows are written under this prefix and the importing run's id (see ``imported_by``).
+IMPORTED = "batch-import"
 SCHEMA_VERSION = 2
 # Schema 2 added answers.truncated and verdicts.probability; a schema-1 file gains both columns (NULL: not known)
 # when first opened.
@@ -111,6 +116,12 @@ def mark_folder(folder: Path) -> None:
         )
 
 
+def imported_by(run: str) -> str:
+    """The run id of the rows a batch import stores for ``run``: counted as found in the cache, not generated,
+    and settled for that run alone."""
+    return f"{IMPORTED}.{run}"
+
+
 def digest(value: Any) -> str:
     """A stable key: SHA-256 of canonical JSON (sorted keys, no whitespace), the same in every process."""
     text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -189,18 +200,53 @@ class Cache(contextlib.AbstractContextManager["Cache"]):
         }
 
     @_guarded
+    def settled(self, keys: Sequence[str], run: str) -> set[str]:
+        """The keys ``run`` need not ask for: those with an answer, and those it failed on itself (by its model or
+        its batch import), so that its other processes do not ask again. A failure an earlier run stored is asked
+        again: a server's one-off error is not the model's answer."""
+        mine = (run, imported_by(run))
+        return {
+            key
+            for key, answer, failure_run in self._select("answers", "answer, run", keys)
+            if answer is not None or failure_run in mine
+        }
+
+    @_guarded
     def put_answers(self, rows: Iterable[AnswerRow], run: str) -> None:
         """Answer rows, in one transaction: a chunk lands whole or not at all.
 
-        A key already present keeps its row (and the run that wrote it): answers under one key are interchangeable.
+        A key with an answer keeps its row (and the run that wrote it): answers under one key are interchangeable.
+        A stored failure gives way to an answer, and to a failure of another run (the latest reason is shown).
         """
         now = time.time()
         with self._transaction():
             self._db.executemany(
-                "INSERT OR IGNORE INTO answers (key, answer, failure, run, ephemeral, created, truncated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO answers (key, answer, failure, run, ephemeral, created, truncated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET answer = excluded.answer, "
+                "failure = excluded.failure, run = excluded.run, ephemeral = excluded.ephemeral, "
+                "created = excluded.created, truncated = excluded.truncated "
+                "WHERE answers.answer IS NULL AND (excluded.answer IS NOT NULL OR answers.run != excluded.run)",
                 [(r.key, r.answer, r.failure, run, int(r.ephemeral), now, int(r.truncated)) for r in rows],
             )
+
+    @_guarded
+    def failures(self) -> list[tuple[str, int]]:
+        """Stored failures: (reason, count), the commonest first."""
+        query = "SELECT failure, COUNT(*) FROM answers WHERE answer IS NULL GROUP BY failure ORDER BY 2 DESC, 1"
+        return [(str(reason), int(count)) for reason, count in self._db.execute(query)]
+
+    @_guarded
+    def forget_failures(self) -> int:
+        """Delete every stored failure (answers and verdicts stay); returns how many."""
+        with self._transaction():
+            return self._db.execute("DELETE FROM answers WHERE answer IS NULL").rowcount
+
+    @_guarded
+    def counts(self) -> dict[str, int]:
+        """Rows by kind: answers (with text), failures, verdicts."""
+        answers, failures = self._db.execute("SELECT COUNT(answer), COUNT(*) - COUNT(answer) FROM answers").fetchone()
+        (verdicts,) = self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()
+        return {"answers": int(answers), "failures": int(failures), "verdicts": int(verdicts)}
 
     @_guarded
     def verdicts(self, keys: Sequence[str]) -> dict[str, StoredVerdict]:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
+from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError, remove
 
 T = TypeVar("T")
 FOLDER = "fine-pytest"
@@ -35,6 +35,9 @@ OWNER_GRACE = 120.0
 # Anything a run leaves behind for longer than this was left by a killed run, not one still going.
 LEFTOVER_AGE = 24 * 3600.0
 POLL = 0.2
+# Held shared by every process that reads or writes the cache, exclusively by --cache-clear (beside the database,
+# not in locks/: tidy() deletes old files there, and a lock file replaced while held no longer excludes anyone).
+IN_USE = "in-use.lock"
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,43 @@ def finish_run(info: RunInfo) -> None:
         lock.unlink(missing_ok=True)
     if not info.persistent:
         shutil.rmtree(info.cache_dir, ignore_errors=True)
+
+
+@contextmanager
+def using_cache(info: RunInfo) -> Iterator[None]:
+    """A process of a run reads or writes the cache in this block: --cache-clear waits until it ends, so the file
+    is never pulled from under a run that is storing answers in it."""
+    if not info.persistent:
+        yield
+        return
+    folder = Path(info.cache_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / IN_USE, "a")  # noqa: SIM115 - held open for the block
+    except OSError as error:
+        raise CacheError(f"cannot use the FINE cache folder {folder}: {error.strerror or error}") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield
+
+
+def clear(folder: Path, waiting: Callable[[], None]) -> None:
+    """--cache-clear: remove the cache file once no run uses it (``waiting`` is called first if one does). A run
+    that starts meanwhile waits for the clear, then finds the cache empty."""
+    if not folder.is_dir():
+        return  # nothing to clear; a run without FINE tests creates nothing
+    try:
+        handle = open(folder / IN_USE, "a")  # noqa: SIM115 - held open while clearing
+    except OSError:
+        remove(folder)  # a folder this process cannot write to: its cache file is not removable either
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        remove(folder)
 
 
 def split(items: Sequence[T], count: int) -> list[list[T]]:

@@ -254,9 +254,9 @@ def generate_missing(
     produced: Stats,
     collect: list[Request] | None = None,
 ) -> None:
-    """Answer the requests the cache lacks, in chunks, each answer stored as it returns (a kill keeps what was
-    back); with ``collect``, add them to it instead."""
-    known = cache.answers([prompt.key for prompt in unique])
+    """Answer the requests the cache has not settled (see ``Cache.settled``), in chunks, each answer stored as it
+    returns (a kill keeps what was back); with ``collect``, add them to it instead."""
+    known = cache.settled([prompt.key for prompt in unique], keys.run)
     missing = [prompt for prompt in unique if prompt.key not in known]
     if collect is not None:
         collect += missing

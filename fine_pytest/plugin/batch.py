@@ -111,8 +111,9 @@ def import_batch(
     )
 
 
-def missing(cache: Cache, requests: Sequence[Request]) -> list[Request]:
-    known = cache.answers([r.key for r in requests])
+def missing(cache: Cache, requests: Sequence[Request], run: str) -> list[Request]:
+    """The requests to export: those without an answer, failures of earlier runs and imports included."""
+    known = cache.settled([r.key for r in requests], run)
     return [r for r in requests if r.key not in known]
 
 

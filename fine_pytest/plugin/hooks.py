@@ -13,8 +13,7 @@ import pytest
 
 from fine_pytest.backends.user_code import add_search_paths
 from fine_pytest.core.compare import Baseline
-from fine_pytest.pipeline.cache import remove as remove_cache
-from fine_pytest.pipeline.coordination import RunInfo, default_cache_dir, finish_run, new_run
+from fine_pytest.pipeline.coordination import RunInfo, clear, default_cache_dir, finish_run, new_run
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.controller import Controller, Tally, XdistController
 from fine_pytest.plugin.options import add_options, read_settings
@@ -111,10 +110,23 @@ def start_run(config: pytest.Config, settings: Settings) -> RunInfo:
         except ValueError:  # pytest's cacheprovider is disabled (-p no:cacheprovider): nowhere to keep a cache
             return new_run(None, settings.devices)
     if config.getoption("cacheclear", False):
-        remove_cache(folder)
+        clear(folder, lambda: _say(config, f"FINE: --cache-clear waits for another run using {folder} to finish"))
     # Nothing else touches the disk here: a run without FINE tests must cost nothing and write nothing. Leftovers
     # of killed runs are cleared, and the cache's place noted, once a run has used the cache (Controller).
     return new_run(folder, settings.devices)
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    """A line on the terminal while pytest configures (the terminal reporter may not be there yet)."""
+    import sys
+
+    from fine_pytest.core.safe_text import visible
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(visible(line))
+    else:
+        print(visible(line), file=sys.stderr, flush=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -38,6 +38,7 @@ from fine_pytest.pipeline.coordination import (
     selection_digest,
     shard_of_key,
     split,
+    using_cache,
 )
 from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Lazy, Request, Stats, assemble, fill, generate_missing
 from fine_pytest.pipeline.form_families import resolve_families
@@ -363,7 +364,7 @@ class Evaluation:
         if not info.persistent:
             Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
         # Closed when the block ends, however it ends: nothing below it uses the cache.
-        with Cache(Path(info.cache_dir, FILENAME)) as cache:
+        with using_cache(info), Cache(Path(info.cache_dir, FILENAME)) as cache:
             context = base.ModelContext(
                 engine_args=self.settings.engine_args,
                 verbose=self.config.option.verbose,
@@ -401,7 +402,7 @@ class Evaluation:
                 source = f"the batch file {self.settings.import_responses}" if not exporting else "the cache"
                 model = Lazy.of(batch.NoModel(self.settings.model_spec, source))
             if exporting:
-                waiting = batch.missing(cache, batch.first_batch(unique, plan, generation, keys, cache))
+                waiting = batch.missing(cache, batch.first_batch(unique, plan, generation, keys, cache), keys.run)
                 if waiting or plan is None:
                     self.exported = waiting
                     return
@@ -451,7 +452,7 @@ class Evaluation:
             def ask(round_number: int, wanted: list[tuple[Pair, Request]]) -> None:
                 """A shrink round: its prompts, split by pair into the run's partitions like the first batch."""
                 if exporting:
-                    waiting = batch.missing(cache, [request for _, request in wanted])
+                    waiting = batch.missing(cache, [request for _, request in wanted], keys.run)
                     if waiting:
                         raise batch.ExportRound(waiting)
                 if exclusive:

@@ -273,6 +273,12 @@ def test_end_to_end_pairs_without_content_have_no_verdict_and_fail_the_gate(
     result.stdout.fnmatch_lines(["*FINE pair * has no verdict: open prompt: the server returned no content*"])
     gate = read_json(project.path / "r.json")["gate"]
     assert gate["passed"] is False and gate["evaluated"] == 0
+    # The failures were the server's, not the model's answers: the next run asks again and gets real ones.
+    server.faults = {}
+    again = project.runpytest(*args, "--fine-report=r.json", "--fine-threshold=0")
+    report = read_json(project.path / "r.json")
+    assert again.ret == 0 and report["gate"]["complete"] is True
+    assert (report["run"]["generated"], report["run"]["cached"]) == (15, 0)
 
 
 # SIGTERM with requests in flight ---------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fine_pytest.core.sampling import Sampling
-from fine_pytest.pipeline.batch_files import IMPORTED, BatchFileError, export, import_responses, request_line
-from fine_pytest.pipeline.cache import Cache
+from fine_pytest.pipeline.batch_files import BatchFileError, export, import_responses, request_line
+from fine_pytest.pipeline.cache import Cache, imported_by
 from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Request
 
 KEYS = Keys(model="m", judge="j", run="run-1")
@@ -81,7 +81,7 @@ def test_answers_are_read_as_the_served_back_end_reads_them(tmp_path: Path) -> N
         )
         stored = cache.answers([r.key for r in [*asked, scored]])
     assert (done.lines, done.stored) == (4, 4)
-    assert stored[asked[0].key].answer == "fine [REDACTED]" and stored[asked[0].key].run == IMPORTED
+    assert stored[asked[0].key].answer == "fine [REDACTED]" and stored[asked[0].key].run == imported_by(KEYS.run)
     assert stored[asked[1].key].truncated is True
     assert stored[asked[2].key].answer is None and "no content" in str(stored[asked[2].key].failure)
     probabilities = json.loads(str(stored[scored.key].answer))
@@ -176,3 +176,35 @@ def test_problems_are_named_in_line_order_whichever_round_the_line_is_for(tmp_pa
     named = [line.split(":")[0].strip() for line in str(refused.value).splitlines()[1:]]
     # ... and then the prompt left unanswered, as its only line was refused.
     assert named == ["line 1", "line 2", "line 3", f"custom_id {first[0].key}"]
+
+
+def test_a_corrected_file_replaces_a_failure_and_a_later_run_asks_for_it_again(tmp_path: Path) -> None:
+    asked = requests(3)
+    failed = output_line(asked[1])
+    failed["response"]["body"]["choices"][0]["message"]["content"] = None
+    with Cache.in_memory() as cache:
+        import_responses(
+            write(tmp_path / "a.jsonl", [output_line(r) for r in asked[::2]] + [failed]),
+            asked,
+            list,
+            cache,
+            KEYS,
+            MODEL,
+        )
+        assert cache.answers([asked[1].key])[asked[1].key].answer is None
+        # This run's import settled it (its pair fails with the reason); a later run must ask for it again.
+        assert cache.settled([r.key for r in asked], KEYS.run) == {r.key for r in asked}
+        later = Keys(model="m", judge="j", run="run-2")
+        assert cache.settled([r.key for r in asked], later.run) == {asked[0].key, asked[2].key}
+        # That run's file answers only the failed prompt: the rest is in the cache.
+        with pytest.raises(BatchFileError, match=f"custom_id {asked[1].key}: no line answers"):
+            import_responses(write(tmp_path / "b.jsonl", []), asked, list, cache, later, MODEL)
+        done = import_responses(
+            write(tmp_path / "c.jsonl", [output_line(asked[1], "fixed")]), asked, list, cache, later, MODEL
+        )
+        assert done.stored == 1 and cache.answers([asked[1].key])[asked[1].key].answer == "fixed"
+        # An answer is never replaced, not even by a later file.
+        import_responses(
+            write(tmp_path / "d.jsonl", [output_line(asked[1], "other")]), asked, list, cache, later, MODEL
+        )
+        assert cache.answers([asked[1].key])[asked[1].key].answer == "fixed"

@@ -98,6 +98,53 @@ def test_no_cache_and_cache_clear(project: pytest.Pytester) -> None:
     assert run(project)["generated"] == 0
 
 
+# Another run's process storing answers, as a worker holds the cache while it generates.
+HOLDER = """
+import sys
+from pathlib import Path
+from fine_pytest.pipeline.cache import FILENAME, AnswerRow, Cache
+from fine_pytest.pipeline.coordination import RunInfo, using_cache
+
+with using_cache(RunInfo("other-run", sys.argv[1], True)), Cache(Path(sys.argv[1], FILENAME)) as cache:
+    print("holding", flush=True)
+    sys.stdin.read()
+    cache.put_answers([AnswerRow("late", "stored while the clear waited", None, False)], "other-run")
+    print(len(cache.answers(["late"])), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_cache_clear_waits_for_a_run_that_is_using_the_cache(project: pytest.Pytester) -> None:
+    run(project)
+    database = project.path / ".pytest_cache" / "fine-pytest" / FILENAME
+    inode = database.stat().st_ino
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(database.parent)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    clearing = None
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        clearing = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *BASE, "--cache-clear", "-p", "no:randomly"],
+            cwd=project.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        time.sleep(4)
+        # The clear waits: the file the other run is storing into is still the cache's.
+        assert clearing.poll() is None and database.stat().st_ino == inode
+        stored, _ = holder.communicate("", timeout=60)
+        assert stored.strip() == "1" and holder.returncode == 0
+        output, _ = clearing.communicate(timeout=300)
+    finally:
+        for process in (holder, clearing):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert "FINE: --cache-clear waits for another run using" in output, output
+    assert read_json(project.path / "report.json")["run"]["generated"] == 15  # then it cleared
+
+
 def test_cache_dir_option_and_ini(project: pytest.Pytester) -> None:
     assert run(project, "--fine-cache-dir=elsewhere")["cache"] == str(project.path / "elsewhere" / FILENAME)
     assert not (project.path / ".pytest_cache" / "fine-pytest" / FILENAME).exists()
@@ -342,6 +389,35 @@ def test_verdicts_of_unseeded_answers_do_not_vanish_for_other_runs(project: pyte
     assert read_json(project.path / "report.json")["gate"]["complete"] is True
 
 
+def test_a_failure_is_settled_for_its_own_run_only_and_gives_way_to_an_answer() -> None:
+    with Cache.in_memory() as cache:
+        cache.put_answers([AnswerRow("k", None, "the server returned no content", False)], "run-1")
+        cache.put_answers([AnswerRow("a", "an answer", None, False)], "run-1")
+        # Run 1's other processes do not ask again; a later run does (the failure was a one-off, not an answer).
+        assert cache.settled(["k", "a", "absent"], "run-1") == {"k", "a"}
+        assert cache.settled(["k", "a", "absent"], "run-2") == {"a"}
+        cache.put_answers([AnswerRow("k", None, "HTTP 503", False)], "run-1")  # run 1 again: the first reason stays
+        assert cache.answers(["k"])["k"].failure == "the server returned no content"
+        cache.put_answers([AnswerRow("k", None, "HTTP 503", False)], "run-2")  # a later run: the latest reason
+        assert (cache.answers(["k"])["k"].failure, cache.answers(["k"])["k"].run) == ("HTTP 503", "run-2")
+        cache.put_answers([AnswerRow("k", "the model's answer", None, False)], "run-3")
+        cache.put_answers([AnswerRow("k", None, "HTTP 500", False), AnswerRow("a", "other", None, False)], "run-4")
+        stored = cache.answers(["k", "a"])  # an answer is never replaced, by a failure or another answer
+        assert (stored["k"].answer, stored["k"].run, stored["a"].answer) == ("the model's answer", "run-3", "an answer")
+        assert cache.counts() == {"answers": 2, "failures": 0, "verdicts": 0}
+
+
+def test_failures_can_be_listed_and_forgotten_without_touching_answers_or_verdicts() -> None:
+    with Cache.in_memory() as cache:
+        failures = [AnswerRow(f"f{n}", None, "HTTP 503" if n % 3 else "no content", False) for n in range(5)]
+        cache.put_answers([*failures, AnswerRow("a", "an answer", None, False)], "run")
+        cache.put_verdicts([VerdictRow("v", "safe")], "run")
+        assert cache.failures() == [("HTTP 503", 3), ("no content", 2)]
+        assert cache.counts() == {"answers": 1, "failures": 5, "verdicts": 1}
+        assert cache.forget_failures() == 5
+        assert cache.counts() == {"answers": 1, "failures": 0, "verdicts": 1} and cache.failures() == []
+
+
 def test_database_errors_become_clear_cache_errors(tmp_path: Path) -> None:
     from fine_pytest.pipeline.cache import CacheError
 
@@ -493,3 +569,28 @@ def test_run_counts_come_from_what_the_run_did(
 
     counted = true_counts(Stats(*found), events)
     assert tuple(counted.to_dict().values()) == expected
+
+
+def test_the_cache_command_counts_lists_and_forgets_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fine_pytest.cli.main import main as cli_main
+
+    assert cli_main(["cache", "--dir", str(tmp_path)]) == 4  # no cache there: none is made
+    assert "no FINE cache at" in capsys.readouterr().err and not (tmp_path / FILENAME).exists()
+    with Cache(tmp_path / FILENAME) as cache:
+        hostile = "HTTP 500: \x1b[2J\x1b]0;owned\x07" + "x" * 400
+        cache.put_answers([AnswerRow("f1", None, hostile, False), AnswerRow("f2", None, "no content", False)], "r")
+        cache.put_answers([AnswerRow("a", "an answer", None, False)], "r")
+        cache.put_verdicts([VerdictRow("v", "safe")], "r")
+    assert cli_main(["cache", "--dir", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "1 answers, 2 failures, 1 verdicts" in shown and "no content" in shown
+    assert "\x1b" not in shown and "\x07" not in shown and max(map(len, shown.splitlines())) < 200
+    assert cli_main(["cache", "--dir", str(tmp_path), "--forget-failures"]) == 0
+    assert "forgot 2 failures" in capsys.readouterr().out
+    with Cache(tmp_path / FILENAME) as cache:
+        assert cache.counts() == {"answers": 1, "failures": 0, "verdicts": 1}
+    (tmp_path / FILENAME).write_bytes(b"not a database" * 100)
+    assert cli_main(["cache", "--dir", str(tmp_path)]) == 4
+    assert "Traceback" not in capsys.readouterr().err

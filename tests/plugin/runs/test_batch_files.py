@@ -207,9 +207,10 @@ def test_a_prompt_the_engine_refused_as_too_long_fails_its_pair_alone(
     assert ATTACK not in out and "Traceback" not in out
     report = read_json(project.path / "r.json")
     assert report["gate"]["passed"] is False and report["gate"]["evaluated"] == 4
-    # The refusal is stored like an answer: the next export asks for nothing.
+    # A refusal is no answer: the next export asks for that prompt again, and for nothing else.
     assert export(project, path="again.jsonl").ret == 0
-    assert not (project.path / "again.jsonl").exists()
+    again = (project.path / "again.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["custom_id"] for line in again] == [lines[0]["custom_id"]]
 
 
 def test_other_error_lines_still_refuse_the_file(project: pytest.Pytester) -> None:
