@@ -78,16 +78,27 @@ RETRIED_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 # must not sleep for an hour because a server said so. A module constant, so a test can lower it.
 RETRY_WAIT_CAP = 60.0
 STOPPED = "stopped: no more requests are sent"
+# A chat completion's reply holds one answer: far more than this is no answer, and reading it whole would only fill
+# memory (a reply past the bound fails its own prompt).
+MAX_REPLY_BYTES = 16 * 1024 * 1024
 
 
 class ServerError(Exception):
     """One request failed for good; ``retry`` says whether trying again could help."""
 
-    def __init__(self, message: str, status: int | None = None, retry: bool = False, after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retry: bool = False,
+        after: float | None = None,
+        one_prompt: bool = False,
+    ):
         super().__init__(message)
         self.status = status
         self.retry = retry
         self.after = after
+        self.one_prompt = one_prompt  # the failure is this prompt's alone (its reply was too large)
 
 
 def resolve_base_url(endpoint: Endpoint, option: str, name: str) -> str:
@@ -169,17 +180,27 @@ class Client:
                     payload = None if body is None else json.dumps(body).encode("utf-8")
                     connection.request(method, self._path + path, body=payload, headers=self._headers)
                     response = connection.getresponse()
-                    data = response.read()
+                    data = response.read(MAX_REPLY_BYTES + 1)
                 except (http.client.HTTPException, OSError) as error:  # TimeoutError and ConnectionError included
                     raise self._broken(error, expired.is_set()) from None
                 if expired.is_set():
                     raise self._broken(TimeoutError(), True)  # cut at the deadline: the reply may be incomplete
+            where = f"{self.base_url}{path}: HTTP {response.status}"
+            if len(data) > MAX_REPLY_BYTES:
+                raise ServerError(f"{where}: a reply over {MAX_REPLY_BYTES // 2**20} MiB, not read", one_prompt=True)
             if response.status >= 400:
                 raise _status_error(self.base_url, response, data, self.scrub)
+            if 300 <= response.status < 400:
+                location = self.scrub(shown_url(response.getheader("Location") or "(no Location)"))[:300]
+                raise ServerError(
+                    f"{where}: the server redirects to {location}; redirects are not followed: give the address "
+                    "the server answers at as --fine-base-url"
+                )
             try:
                 return parse_json(data)
             except ValueError:
-                raise ServerError(f"{self.base_url}{path}: the server sent a reply that is not JSON") from None
+                kind = self.scrub(str(response.getheader("Content-Type") or "none"))[:80]
+                raise ServerError(f"{where}: the server sent a reply that is not JSON (Content-Type: {kind})") from None
         finally:
             connection.close()
 
@@ -442,6 +463,8 @@ class OpenAIModel:
         try:
             return self._client.call("POST", "/chat/completions", body)
         except ServerError as error:
+            if error.one_prompt:
+                return PromptFailure(str(error).split(": ", 1)[-1])
             if error.status == 400 and any(word in str(error).lower() for word in CONTEXT_WORDS):
                 # str(error) is redacted already: this reason is shown, and stored in the cache for later runs.
                 return PromptFailure(f"the server refused the prompt: {str(error).split(': ', 2)[-1]}")

@@ -8,6 +8,10 @@ from typing import Any
 
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION
 
+# The longest answer stored for one prompt: about 250,000 tokens, past any budget the suite asks for. A longer one
+# (a runaway server or function) fails its prompt instead of filling the cache, the memory and the reports.
+MAX_ANSWER_CHARS = 1_000_000
+
 
 @dataclass(frozen=True)
 class Sampling:

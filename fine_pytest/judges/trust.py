@@ -63,6 +63,17 @@ def judge_agreement(spec: str, calibration: Path | None, judge_name: str | None 
     }
 
 
+def judge_label(spec: str, format: str | None) -> str:
+    """The judge as the summary names it: an LLM judge with the format it was asked in."""
+    from fine_pytest.judges import uses_model
+
+    return f"{spec} ({format or 'fine'} format)" if uses_model(spec, format) else spec
+
+
+def judge_reading(scoring: str) -> str:
+    return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == "logprob" else ""
+
+
 def describe(agreement: dict[str, Any] | None) -> str:
     """One line for the summary and the reports."""
     if agreement is None:

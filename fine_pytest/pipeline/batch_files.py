@@ -32,10 +32,14 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.safe_text import visible
+from fine_pytest.core.sampling import MAX_ANSWER_CHARS
 from fine_pytest.pipeline.cache import Cache, imported_by
 from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Request, answer_rows
 
 URL = "/v1/chat/completions"
+# One output line holds one answer (at most MAX_ANSWER_CHARS, escaped) and its envelope; a longer line is refused
+# without being held in memory whole.
+MAX_LINE_CHARS = 16 * MAX_ANSWER_CHARS
 SHOWN = 5  # problems named in one error; the count says how many more there were
 
 
@@ -107,7 +111,7 @@ def import_responses(
         try:
             if request is None:
                 raise ValueError(
-                    f"custom_id {custom_id} is no prompt of this run (exported by another model, dataset, setting "
+                    f"custom_id {_id(custom_id)} is no prompt of this run (exported by another model, dataset, setting "
                     "or run)"
                 )
             refused = entry.get("error") is not None
@@ -118,10 +122,12 @@ def import_responses(
     # Line by line, keeping each answer and not the line: memory stays that of the answers, not of the file.
     for number, line in _lines(path):
         try:
+            if line is None:
+                raise ValueError(f"longer than {MAX_LINE_CHARS:,} characters (one answer's line), not read")
             entry = _entry(line, secrets)
             custom_id = entry["custom_id"]
             if custom_id in seen:
-                raise ValueError(f"custom_id {custom_id} again (first on line {seen[custom_id]})")
+                raise ValueError(f"custom_id {_id(custom_id)} again (first on line {seen[custom_id]})")
             seen[custom_id] = number
         except ValueError as error:
             problems.append(f"line {number}: {visible(str(error))}")
@@ -154,12 +160,19 @@ def import_responses(
     return Imported(lines=len(answers), stored=len(fresh))
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The file's non-blank lines and their numbers. Lines end at "\n" only: a JSON writer may leave U+2028 and
-    its kin unescaped inside an answer."""
+def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """The file's non-blank lines and their numbers; None for a line over MAX_LINE_CHARS, which is skipped unread.
+    Lines end at "\n" only: a JSON writer may leave U+2028 and its kin unescaped inside an answer."""
     try:
         with path.open(encoding="utf-8", newline="\n") as lines:
-            for number, line in enumerate(lines, start=1):
+            number = 0
+            while line := lines.readline(MAX_LINE_CHARS + 1):
+                number += 1
+                if len(line.removesuffix("\n")) > MAX_LINE_CHARS:
+                    while line and not line.endswith("\n"):  # the rest of the line, a bounded piece at a time
+                        line = lines.readline(MAX_LINE_CHARS)
+                    yield number, None
+                    continue
                 line = line.removesuffix("\n").removesuffix("\r")
                 if number == 1:
                     line = line.removeprefix("\ufeff")  # a byte-order mark, as some editors write: datasets accept one
@@ -183,6 +196,11 @@ def _later(possible: Callable[[], Iterable[Request]], wanted: set[str]) -> dict[
     return found
 
 
+def _id(custom_id: str) -> str:
+    """A custom_id as messages quote it: this run's are 64 characters; a longer one is cut, with its length."""
+    return custom_id if len(custom_id) <= 80 else f"{custom_id[:64]}... ({len(custom_id):,} characters)"
+
+
 def _entry(line: str, secrets: Sequence[str]) -> dict[str, Any]:
     from fine_pytest.core.redact import redact
 
@@ -199,18 +217,18 @@ def _entry(line: str, secrets: Sequence[str]) -> dict[str, Any]:
     if error is not None:
         shown = redact(json.dumps(error), secrets)
         if not _too_long(entry, shown):
-            raise ValueError(f"custom_id {custom_id}: the batch reports an error: {shown[:200]}")
+            raise ValueError(f"custom_id {_id(custom_id)}: the batch reports an error: {shown[:200]}")
         entry["error"] = shown  # redacted: the reason is stored and shown
         return entry
     response = entry.get("response")
     if not isinstance(response, Mapping):
-        raise ValueError(f"custom_id {custom_id}: no response")
+        raise ValueError(f"custom_id {_id(custom_id)}: no response")
     status = response.get("status_code")
     if status != 200:
         shown = redact(json.dumps(response), secrets)[:200]
-        raise ValueError(f"custom_id {custom_id}: status_code {str(status)[:20]}, not 200: {shown}")
+        raise ValueError(f"custom_id {_id(custom_id)}: status_code {str(status)[:20]}, not 200: {shown}")
     if not isinstance(response.get("body"), Mapping):
-        raise ValueError(f"custom_id {custom_id}: the response has no body")
+        raise ValueError(f"custom_id {_id(custom_id)}: the response has no body")
     return entry
 
 
@@ -235,7 +253,7 @@ def _answer(entry: dict[str, Any], request: Request, model: str, secrets: Sequen
     served = body.get("model")
     if served != model:
         raise ValueError(
-            f"custom_id {entry['custom_id']}: answered by model {str(served)[:80]!r}, this run's batch model is "
+            f"custom_id {_id(entry['custom_id'])}: answered by model {str(served)[:80]!r}, this run's batch model is "
             f"{model!r} (--fine-batch-model)"
         )
     try:
@@ -243,4 +261,4 @@ def _answer(entry: dict[str, Any], request: Request, model: str, secrets: Sequen
             return read_scores(body, request.labels)
         return read_completion(body, lambda text: redact(text, secrets))
     except MalformedReply as error:
-        raise ValueError(f"custom_id {entry['custom_id']}: {error}") from None
+        raise ValueError(f"custom_id {_id(entry['custom_id'])}: {error}") from None

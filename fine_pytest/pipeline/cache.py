@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+from fine_pytest.core.results import VERDICTS
+
 FILENAME = "responses.sqlite"
 MEMORY = ":memory:"
 # A batch import's rows are written under this prefix and the importing run's id (see ``imported_by``).
@@ -116,6 +118,10 @@ def mark_folder(folder: Path) -> None:
         )
 
 
+def _text_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
 def imported_by(run: str) -> str:
     """The run id of the rows a batch import stores for ``run``: counted as found in the cache, not generated,
     and settled for that run alone."""
@@ -194,10 +200,23 @@ class Cache(contextlib.AbstractContextManager["Cache"]):
     @_guarded
     def answers(self, keys: Sequence[str]) -> dict[str, StoredAnswer]:
         """key -> the stored answer, for the keys present."""
-        return {
-            key: StoredAnswer(answer, failure, run, None if truncated is None else bool(truncated))
-            for key, answer, failure, run, truncated in self._select("answers", "answer, failure, run, truncated", keys)
-        }
+        found = {}
+        for key, answer, failure, run, truncated in self._select("answers", "answer, failure, run, truncated", keys):
+            # SQLite keeps any type in any column: a row edited by hand is refused here, not met later as a crash.
+            if not (_text_or_none(answer) and _text_or_none(failure) and isinstance(run, str)) or (
+                answer is None and failure is None
+            ):
+                raise self._damaged("answers", key)
+            if truncated not in (None, 0, 1):
+                raise self._damaged("answers", key)
+            found[key] = StoredAnswer(answer, failure, run, None if truncated is None else bool(truncated))
+        return found
+
+    def _damaged(self, table: str, key: Any) -> CacheError:
+        return CacheError(
+            f"the FINE cache {self.path} is damaged: a row of {table} ({str(key)[:16]}) holds values of the wrong "
+            "type; clear it with --cache-clear or use another --fine-cache-dir"
+        )
 
     @_guarded
     def settled(self, keys: Sequence[str], run: str) -> set[str]:
@@ -251,10 +270,13 @@ class Cache(contextlib.AbstractContextManager["Cache"]):
     @_guarded
     def verdicts(self, keys: Sequence[str]) -> dict[str, StoredVerdict]:
         """key -> the stored verdict."""
-        return {
-            key: StoredVerdict(verdict, run, probability)
-            for key, verdict, run, probability in self._select("verdicts", "verdict, run, probability", keys)
-        }
+        found = {}
+        for key, verdict, run, probability in self._select("verdicts", "verdict, run, probability", keys):
+            chance = isinstance(probability, float | int) and not isinstance(probability, bool)
+            if verdict not in VERDICTS or not isinstance(run, str) or not (probability is None or chance):
+                raise self._damaged("verdicts", key)
+            found[key] = StoredVerdict(verdict, run, None if probability is None else float(probability))
+        return found
 
     @_guarded
     def put_verdicts(self, rows: Iterable[VerdictRow], run: str) -> None:

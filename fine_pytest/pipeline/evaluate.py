@@ -44,7 +44,7 @@ from fine_pytest.core.prompts import (
     with_commitment,
 )
 from fine_pytest.core.results import VERDICTS, PairResult
-from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.core.sampling import MAX_ANSWER_CHARS, GenerationSettings, Sampling
 from fine_pytest.judges.base import Judge, JudgeItem
 from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, VerdictRow, digest
 
@@ -384,6 +384,9 @@ def answer_rows(answered: Sequence[tuple[Request, Answer | LetterScores]], keys:
             rows.append(AnswerRow(prompt.key, json.dumps(dict(answer.probabilities), sort_keys=True), None, ephemeral))
         elif isinstance(answer, PromptFailure):
             rows.append(AnswerRow(prompt.key, None, answer.reason, ephemeral))
+        elif (size := len(answer if isinstance(answer, str) else answer.text)) > MAX_ANSWER_CHARS:
+            reason = f"an answer of {size:,} characters, over the {MAX_ANSWER_CHARS:,} stored for one prompt"
+            rows.append(AnswerRow(prompt.key, None, reason, ephemeral))
         elif isinstance(answer, Truncated):
             rows.append(AnswerRow(prompt.key, answer.text, None, ephemeral, truncated=True))
         else:

@@ -16,7 +16,7 @@ from fine_pytest.core.gate import Check
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
-from fine_pytest.judges.trust import DEFAULT_JUDGE
+from fine_pytest.judges.trust import DEFAULT_JUDGE, judge_label, judge_reading
 from fine_pytest.judges.trust import describe as describe_trust
 
 DEFAULT_SHOW = 10  # pairs listed under "worst pairs" (--fine-show)
@@ -55,9 +55,10 @@ def _row(name: str, scores: Scores) -> str:
     )
 
 
-def _check_line(check: Check) -> Line:
-    if check.passed is None:
-        return f"  SKIP  {check.metric.upper()} {check.scope}: no pairs selected", {"yellow": True}
+def _check_line(check: Check, unjudged: bool) -> Line:
+    if check.passed is None:  # ``unjudged``: pairs lack a verdict, so an empty scope's pairs may have all failed
+        why = "no pair with a verdict" if unjudged else "no pairs selected"
+        return f"  SKIP  {check.metric.upper()} {check.scope}: {why}", {"yellow": True}
     if check.value is None and check.metric == "robust_css":
         text = "  FAIL  ROBUST_CSS overall: no consistency forms were scored (--fine-forms)"
     elif check.value is None and check.detail:
@@ -67,17 +68,6 @@ def _check_line(check: Check) -> Line:
     else:
         text = f"  {'PASS' if check.passed else 'FAIL'}  {check.describe()}"
     return text, {"green": True} if check.passed else {"red": True, "bold": True}
-
-
-def judge_label(spec: str, format: str | None) -> str:
-    """The judge as the summary names it: an LLM judge with the format it was asked in."""
-    from fine_pytest.judges import uses_model
-
-    return f"{spec} ({format or 'fine'} format)" if uses_model(spec, format) else spec
-
-
-def judge_reading(scoring: str) -> str:
-    return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == "logprob" else ""
 
 
 def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
@@ -109,7 +99,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
         lines.append(
             (f"FINE gate {verdict}", {"green": True, "bold": True} if gate.passed else {"red": True, "bold": True})
         )
-        lines += [_check_line(check) for check in gate.checks]
+        lines += [_check_line(check, gate.evaluated < gate.expected) for check in gate.checks]
         if settings.judge == DEFAULT_JUDGE:
             kappa = (outcome.judge_trust or {}).get("kappa")
             lines.append(

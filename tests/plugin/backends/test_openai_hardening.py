@@ -271,6 +271,11 @@ def test_end_to_end_pairs_without_content_have_no_verdict_and_fail_the_gate(
     result = project.runpytest(*args, "--fine-report=r.json", "--fine-threshold=0")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*FINE pair * has no verdict: open prompt: the server returned no content*"])
+    # Every pair failed: no scope is said to have no pairs selected.
+    result.stdout.fnmatch_lines(
+        ["  SKIP  CSS overall: no pair with a verdict", "*5 of 5 selected pairs have no verdict*"]
+    )
+    assert "no pairs selected" not in result.stdout.str()
     gate = read_json(project.path / "r.json")["gate"]
     assert gate["passed"] is False and gate["evaluated"] == 0
     # The failures were the server's, not the model's answers: the next run asks again and gets real ones.
@@ -279,6 +284,30 @@ def test_end_to_end_pairs_without_content_have_no_verdict_and_fail_the_gate(
     report = read_json(project.path / "r.json")
     assert again.ret == 0 and report["gate"]["complete"] is True
     assert (report["run"]["generated"], report["run"]["cached"]) == (15, 0)
+
+
+# Redirects, replies that are not JSON, replies too large to be an answer -----------------------------------------
+
+
+def test_a_redirect_and_a_reply_that_is_not_json_name_the_status_and_where_it_points(server: Stub) -> None:
+    server.faults = {0: (307, "", {"Location": "http://127.0.0.1:9/elsewhere/v1/chat/completions"})}
+    redirect = r"HTTP 307: the server redirects to http://127\.0\.0\.1:9/elsewhere/v1/chat/completions; redirects"
+    with pytest.raises(FineError, match=redirect):
+        model(server, retries=0, concurrency=1).generate(conversations(1), [Sampling(8)])
+    server.faults = {1: (200, "<html>a login page</html>", {"Content-Type": "text/html"})}
+    not_json = r"HTTP 200: the server sent a reply that is not JSON \(Content-Type: text/html\)"
+    with pytest.raises(FineError, match=not_json):
+        model(server, retries=0, concurrency=1).generate(conversations(1), [Sampling(8)])
+
+
+def test_a_reply_too_large_to_be_an_answer_fails_its_prompt_alone(
+    server: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend, "MAX_REPLY_BYTES", 4000)
+    server.faults = {1: (200, _reply("x" * 5000, "stop"), {})}
+    answers = model(server, concurrency=1).generate(conversations(3), [Sampling(8)] * 3)
+    assert isinstance(answers[1], PromptFailure) and "a reply over" in answers[1].reason, answers[1]
+    assert isinstance(answers[0], str) and isinstance(answers[2], str)
 
 
 # SIGTERM with requests in flight ---------------------------------------------------------------------------------
@@ -383,18 +412,20 @@ def test_a_url_is_shown_without_its_credentials(url: str, shown: str, secrets: l
 
 
 URL_FAULTS = {
-    "429": (429, '{"error": {"message": "slow down"}}'),
-    "a reply that is not JSON": (200, "<html>gateway</html>"),
-    "401": (401, '{"error": {"message": "no such key"}}'),
+    "429": (429, '{"error": {"message": "slow down"}}', {}),
+    "a reply that is not JSON": (200, "<html>gateway</html>", {}),
+    "401": (401, '{"error": {"message": "no such key"}}', {}),
+    # A redirect names where it points: a Location that carries the credentials is shown without them.
+    "302": (302, "", {"Location": f"http://user:{URL_KEY}@elsewhere:1/v1/models?api-key={SECRET}"}),
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("status", "body"), URL_FAULTS.values(), ids=URL_FAULTS.keys())
+@pytest.mark.parametrize(("status", "body", "headers"), URL_FAULTS.values(), ids=URL_FAULTS.keys())
 def test_a_credential_in_the_base_url_reaches_no_output_report_or_cache(
-    project: pytest.Pytester, server: Stub, status: int, body: str
+    project: pytest.Pytester, server: Stub, status: int, body: str, headers: dict[str, str]
 ) -> None:
-    server.faults = {number: (status, body, {}) for number in range(100)}
+    server.faults = {number: (status, body, headers) for number in range(100)}
     url = server.url.replace("http://", f"http://user:{URL_KEY}@") + f"?api-version=1&api-key={SECRET}"
     result = project.runpytest(
         "--model=openai:tiny", f"--fine-base-url={url}", "--fine-dataset=pairs.jsonl", "--fine-report=report.json",

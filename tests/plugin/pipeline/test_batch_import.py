@@ -208,3 +208,44 @@ def test_a_corrected_file_replaces_a_failure_and_a_later_run_asks_for_it_again(t
             write(tmp_path / "d.jsonl", [output_line(asked[1], "other")]), asked, list, cache, later, MODEL
         )
         assert cache.answers([asked[1].key])[asked[1].key].answer == "fixed"
+
+
+def test_a_line_too_long_to_hold_an_answer_is_named_and_never_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fine_pytest.pipeline import batch_files
+
+    monkeypatch.setattr(batch_files, "MAX_LINE_CHARS", 2000)
+    asked = requests(2)
+    long_line = output_line(asked[1], "x" * 5000)
+    path = write(tmp_path / "out.jsonl", [output_line(asked[0]), long_line])
+    with Cache.in_memory() as cache, pytest.raises(BatchFileError) as refused:
+        import_responses(path, asked, list, cache, KEYS, MODEL)
+    assert "line 2: longer than 2,000 characters" in str(refused.value)
+    assert f"custom_id {asked[1].key}: no line answers" in str(refused.value)
+    # The reader never held more than a bounded piece of the line.
+    pieces = list(batch_files._lines(path))
+    assert [(number, line is None) for number, line in pieces] == [(1, False), (2, True)]
+
+
+def test_a_huge_custom_id_is_quoted_cut_with_its_length(tmp_path: Path) -> None:
+    asked = requests(1)
+    stranger = {**output_line(asked[0]), "custom_id": "z" * 100_000}
+    with Cache.in_memory() as cache, pytest.raises(BatchFileError) as refused:
+        import_responses(
+            write(tmp_path / "out.jsonl", [output_line(asked[0]), stranger]), asked, list, cache, KEYS, MODEL
+        )
+    message = str(refused.value)
+    assert "z" * 64 + "... (100,000 characters) is no prompt of this run" in message and len(message) < 1000
+
+
+def test_an_answer_too_long_to_store_fails_its_prompt(tmp_path: Path) -> None:
+    from fine_pytest.core.sampling import MAX_ANSWER_CHARS
+
+    asked = requests(2)
+    lines = [output_line(asked[0], "y" * (MAX_ANSWER_CHARS + 1)), output_line(asked[1], "y" * MAX_ANSWER_CHARS)]
+    with Cache.in_memory() as cache:
+        import_responses(write(tmp_path / "out.jsonl", lines), asked, list, cache, KEYS, MODEL)
+        stored = cache.answers([r.key for r in asked])
+    assert stored[asked[0].key].answer is None and "over the 1,000,000 stored" in str(stored[asked[0].key].failure)
+    assert stored[asked[1].key].answer == "y" * MAX_ANSWER_CHARS

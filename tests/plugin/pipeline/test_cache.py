@@ -181,6 +181,29 @@ def test_a_broken_cache_file_is_a_clear_error(project: pytest.Pytester) -> None:
     assert "Traceback" not in output and result.ret == 1
 
 
+DAMAGE = {
+    # A number written into a text column is stored as text by SQLite (no damage to find), and a row without an
+    # answer is a failure that the next run asks again, replacing the row.
+    "an answer that is bytes": "UPDATE answers SET answer = x'00ff'",
+    "a truncation flag that is text": "UPDATE answers SET truncated = 'yes'",
+    "a verdict outside the three": "UPDATE verdicts SET verdict = 'banana'",
+    "a probability that is text": "UPDATE verdicts SET probability = 'high'",
+}
+
+
+@pytest.mark.parametrize("statement", DAMAGE.values(), ids=DAMAGE.keys())
+def test_rows_of_the_wrong_type_are_the_caches_clear_damaged_error(project: pytest.Pytester, statement: str) -> None:
+    run(project)
+    database = project.path / ".pytest_cache" / "fine-pytest" / FILENAME
+    with sqlite3.connect(database) as connection:
+        connection.execute(statement)
+    result = project.runpytest(*BASE, "--fine-threshold=0")
+    output = result.stdout.str()
+    assert f"the FINE cache {database} is damaged" in output and "--cache-clear" in output, output[-3000:]
+    assert "Traceback" not in output and result.ret != 0
+    assert read_json(project.path / "report.json")["gate"]["passed"] is False
+
+
 @given(st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=6))
 def test_digest_ignores_key_order(value: dict[str, Any]) -> None:
     assert digest(value) == digest(dict(reversed(list(value.items()))))
