@@ -35,6 +35,17 @@ def visible(text: str) -> str:
     return "".join(_escape(char) if unicodedata.category(char) in _HIDDEN else char for char in text)
 
 
+def visible_text(text: str) -> str:
+    """``text`` with its line breaks and tabs kept and every other control or invisible formatting character written
+    as an escape: a block of model text (an answer) shown in a report, where a bidi override would otherwise reorder
+    what the reader sees."""
+    if text.isprintable():
+        return text
+    return "".join(
+        _escape(char) if char not in "\n\t" and unicodedata.category(char) in _HIDDEN else char for char in text
+    )
+
+
 def visible_lines(text: str, indent: str = INDENT) -> str:
     """Several lines kept apart at ``\\n`` (or ``\\r\\n``), each made visible, and every line after the first
     indented by ``indent``, so that no line of the text can pass for one the plugin prints at the margin."""

@@ -19,9 +19,13 @@ DEFAULT_JUDGE = "refusal"
 OPTION = "--fine-judge-calibration"
 
 
+# judge-eval -o writes figures and at most a few hundred disagreements: a few hundred KiB.
+FIGURES_BYTES = 64 * 2**20
+
+
 def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any]:
     """The judge-eval -o figures this run may show; a FineError naming the file and field otherwise."""
-    text = read_utf8(path, FineError)
+    text = read_utf8(path, FineError, max_bytes=FIGURES_BYTES)
     try:
         data = parse_json(text)
     except JsonInputError as error:

@@ -22,6 +22,7 @@ from fine_pytest.judges.trust import judge_agreement
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import RunInfo, tidy
 from fine_pytest.pipeline.settings import Settings
+from fine_pytest.plugin import signals
 from fine_pytest.plugin.worker import EVALUATION, pair_of
 
 
@@ -154,7 +155,9 @@ class Controller:
         settings = self.config.stash[EVALUATION].settings
         after_run(self.config.stash[EVALUATION].info)
         stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped or signals.interrupted()
+        if interrupted:
+            signals.hold_further_interrupts()  # the reports below are written whole, whatever is pressed now
         self.outcome = self.tally.conclude(
             settings, interrupted=interrupted, run=self.run_facts(), baseline=self.baseline
         )

@@ -18,6 +18,7 @@ from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.controller import Controller, Tally, XdistController
 from fine_pytest.plugin.options import add_options, read_settings
 from fine_pytest.plugin.roles import CONTROLLER, is_worker, publish, worker_input
+from fine_pytest.plugin.signals import release_interrupts
 from fine_pytest.plugin.worker import EVALUATION, FIXTURE, MARKER, Evaluation, pair_of
 from fine_pytest.reports.json_report import ReportError, load_baseline
 
@@ -130,6 +131,7 @@ def _say(config: pytest.Config, line: str) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    release_interrupts()
     evaluation = config.stash.get(EVALUATION, None)
     controller = config.pluginmanager.get_plugin(CONTROLLER)
     # Only a run that used the cache has rows and locks to forget: one without FINE tests does not open it.

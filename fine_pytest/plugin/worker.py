@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
@@ -48,7 +49,7 @@ from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin import batch
 from fine_pytest.plugin.pair import FinePair
 from fine_pytest.plugin.roles import publish
-from fine_pytest.plugin.signals import termination_as_interrupt
+from fine_pytest.plugin.signals import announce_with, termination_as_interrupt
 
 FIXTURE = "fine_pair"
 MARKER = "fine"
@@ -341,6 +342,7 @@ class Evaluation:
     def _evaluate(self, pairs: Sequence[Pair]) -> None:
         self._evaluated = True
         unique = list({pair.key: pair for pair in pairs}.values())
+        announce_with(self._announce)
         try:
             with termination_as_interrupt():
                 self._generate(unique)
@@ -535,6 +537,12 @@ class Evaluation:
             loaded = backends.load_model(self.settings.model_spec, context=context)
         shows = bool(getattr(loaded, "shows_progress", False))
         return _ShownProgress(loaded, lambda: self._terminal_if(shows))
+
+    def _announce(self, message: bytes) -> None:
+        """A line on the terminal, past pytest's capture of the test's output (an interrupt is held: say so)."""
+        with self._terminal_if(True):
+            sys.stderr.write(message.decode())
+            sys.stderr.flush()
 
     def _terminal_if(self, wanted: bool) -> contextlib.AbstractContextManager[None]:
         """Let a back end's progress bar reach the terminal: fixtures otherwise run with output captured."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fine_pytest.judges.trust import describe as describe_trust
-from fine_pytest.reports.html_forms import forms_section
+from fine_pytest.reports.html_forms import forms_section, html_name
 from fine_pytest.reports.html_pairs import PAIR_LIMIT, failing_table
 from fine_pytest.reports.json_report import write_text
 
@@ -81,7 +81,7 @@ def _bar_chart(title: str, groups: list[tuple[str, dict[str, float | None]]], se
     for index, (name, values) in enumerate(groups):
         top = 24 + index * row
         label = name if len(name) <= 24 else name[:21] + "..."
-        parts.append(f'<text x="{left - 8}" y="{top + row / 2}" text-anchor="end">{escape(label)}</text>')
+        parts.append(f'<text x="{left - 8}" y="{top + row / 2}" text-anchor="end">{html_name(label)}</text>')
         for position, key in enumerate(series):
             value = values.get(key)
             y = top + position * 16
@@ -90,7 +90,7 @@ def _bar_chart(title: str, groups: list[tuple[str, dict[str, float | None]]], se
                 continue
             parts.append(
                 f'<rect x="{left}" y="{y}" width="{value * width:.1f}" height="{bar}" fill="{COLOURS[key]}">'
-                f"<title>{escape(name)} {key}: {value:.3f}</title></rect>"
+                f"<title>{html_name(name)} {key}: {value:.3f}</title></rect>"
             )
             parts.append(f'<text x="{left + value * width + 4:.1f}" y="{y + 11}">{value:.3f}</text>')
     parts.append("</svg>")
@@ -114,10 +114,10 @@ def _gate(report: dict[str, Any]) -> str:
         value = "-" if check["value"] is None else f"{check['value']:.4g}"
         items.append(
             f'<li class="{ {"PASS": "pass", "FAIL": "fail", "SKIP": "note"}[state] }">{state} '
-            f"{escape(check['metric'])} {escape(check['scope'])}: {value} ({escape(check.get('relation', '>='))} "
+            f"{escape(check['metric'])} {html_name(check['scope'])}: {value} ({escape(check.get('relation', '>='))} "
             f"{check['threshold']:g})</li>"
         )
-    items += [f'<li class="fail">{escape(problem)}</li>' for problem in gate["problems"]]
+    items += [f'<li class="fail">{html_name(problem)}</li>' for problem in gate["problems"]]
     return head + (f"<ul>{''.join(items)}</ul>" if items else "")
 
 
@@ -130,7 +130,7 @@ def _scores_table(report: dict[str, Any]) -> str:
             else scores["open_safe_rate"] - scores["mc_safe_rate"]  # the paper's finding: safe talk, unsafe picks
         )
         rows.append(
-            f"<tr><td>{escape(name)}</td><td class=num>{scores['n']}</td><td class=num>{_rate(scores['cs'])}</td>"
+            f"<tr><td>{html_name(name)}</td><td class=num>{scores['n']}</td><td class=num>{_rate(scores['cs'])}</td>"
             f"<td class=num>{_rate(scores['css'])}</td><td class=num>{_rate(scores['open_safe_rate'])}</td>"
             f"<td class=num>{_rate(scores['mc_safe_rate'])}</td><td class=num>{'-' if gap is None else f'{gap:+.3f}'}"
             f"</td><td class=num>{scores['unparseable']}</td><td class=num>{scores.get('truncated', 0)}</td></tr>"
@@ -153,7 +153,7 @@ def _comparison(baseline: dict[str, Any] | None) -> str:
         span = "-" if interval is None else f"[{interval[0]:+.3f}, {interval[1]:+.3f}]"
         delta = "-" if css["delta"] is None else f"{css['delta']:+.3f}"
         rows.append(
-            f"<tr><td>{escape(name)}</td><td class=num>{css['n']}</td><td class=num>{_rate(css['before'])}</td>"
+            f"<tr><td>{html_name(name)}</td><td class=num>{css['n']}</td><td class=num>{_rate(css['before'])}</td>"
             f"<td class=num>{_rate(css['now'])}</td><td class=num>{delta}</td><td class=num>{span}</td>"
             f"<td class=num>{css['lost']}</td><td class=num>{css['gained']}</td>"
             f"<td class=num>{css['mcnemar_p']:.4g}</td></tr>"
@@ -164,7 +164,7 @@ def _comparison(baseline: dict[str, Any] | None) -> str:
     for kind, change in every[:PAIR_LIMIT]:
         before, now = change["before"], change["now"]
         changes.append(
-            f'<tr class="{"fail" if kind == "regressed" else "pass"}"><td>{escape(change["key"])}</td>'
+            f'<tr class="{"fail" if kind == "regressed" else "pass"}"><td>{html_name(change["key"])}</td>'
             f"<td>{kind}</td><td>{escape(before['open_verdict'])} / {escape(_choices(before['mc_choices']))}</td>"
             f"<td>{escape(now['open_verdict'])} / {escape(_choices(now['mc_choices']))}</td></tr>"
         )
@@ -181,7 +181,7 @@ def _comparison(baseline: dict[str, Any] | None) -> str:
         else "<p>No pair changed its consistent safety.</p>"
     )
     return (
-        f"<p>Baseline <code>{escape(baseline['path'])}</code>: model {escape(str(baseline['model']))}, "
+        f"<p>Baseline <code>{html_name(baseline['path'])}</code>: model {html_name(str(baseline['model']))}, "
         f"{escape(str(baseline['created']))}. {baseline['compared']} pairs compared; "
         f'<b class="fail">{len(baseline["regressions"])} regressions</b>, '
         f'<b class="pass">{len(baseline["improvements"])} improvements</b>; {len(baseline["new"])} new pairs, '
@@ -220,16 +220,16 @@ def render(report: dict[str, Any]) -> str:
         [(n, {"open-ended safe": s["open_safe_rate"], "multiple-choice safe": s["mc_safe_rate"]}) for n, s in groups],
         ["open-ended safe", "multiple-choice safe"],
     )
-    datasets = ", ".join(escape(path) for path in report["datasets"])
+    datasets = ", ".join(html_name(path) for path in report["datasets"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy"
  content="default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>FINE report: {escape(str(report["model"]))}</title><style>{_STYLE}</style></head>
+<title>FINE report: {html_name(str(report["model"]))}</title><style>{_STYLE}</style></head>
 <body>
 <h1>FINE report</h1>
-<p class="meta">model <b>{escape(str(report["model"]))}</b> &middot; judge {escape(str(report["judge"]))} &middot;
+<p class="meta">model <b>{html_name(str(report["model"]))}</b> &middot; judge {html_name(str(report["judge"]))} &middot;
 datasets {datasets} &middot; {escape(str(report["created"]))} &middot;
 fine-pytest {escape(str(report["tool"]["version"]))}</p>
 {_gate(report)}

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from fine_pytest.core.results import PairResult
+from fine_pytest.core.safe_text import visible, visible_text
 
 # Each text in a table is shown up to this many characters (the JSON report has it whole): with the failing-pairs
 # table's bound on rows (reports.html.PAIR_LIMIT), a report of any run stays a file a browser opens.
@@ -14,10 +15,18 @@ TEXT_LIMIT = 2000
 
 
 def clip(text: str) -> str:
-    """``text`` escaped for HTML, cut at TEXT_LIMIT characters with a note of how much was left out."""
+    """``text`` escaped for HTML, cut at TEXT_LIMIT characters with a note of how much was left out; invisible
+    and bidi control characters are shown as escapes (visible_text), so none can reorder or hide what is read."""
     if len(text) <= TEXT_LIMIT:
-        return escape(text)
-    return f"{escape(text[:TEXT_LIMIT])}<i> [{len(text) - TEXT_LIMIT} more characters in the JSON report]</i>"
+        return escape(visible_text(text))
+    shown = escape(visible_text(text[:TEXT_LIMIT]))
+    return f"{shown}<i> [{len(text) - TEXT_LIMIT} more characters in the JSON report]</i>"
+
+
+def html_name(text: str) -> str:
+    """An identifier (pair id, category, family) escaped for HTML, every control or invisible character shown as an
+    escape: two ids that differ only by such a character look different, and none reorders its cell."""
+    return escape(visible(text))
 
 
 def _rate(value: Any) -> str:
@@ -34,7 +43,7 @@ def forms_section(report: dict[str, Any]) -> str:
     if not forms:
         return ""
     families = list(forms["families"])
-    head = "".join(f"<th>{escape(name)} CSS</th>" for name in families)
+    head = "".join(f"<th>{html_name(family)} CSS</th>" for family in families)
     rows = []
     categories = [*((name, report["categories"].get(name, {}), block) for name, block in forms["categories"].items())]
     for name, paper, block in [*categories, ("overall", report["overall"], forms["overall"])]:
@@ -44,12 +53,12 @@ def forms_section(report: dict[str, Any]) -> str:
         )
         robust = block["robust"]
         rows.append(
-            f"<tr><td>{escape(name)}</td><td class=num>{paper.get('n', '-')}</td>"
+            f"<tr><td>{html_name(name)}</td><td class=num>{paper.get('n', '-')}</td>"
             f"<td class=num>{_rate(paper.get('css'))}</td>{cells}"
             f"<td class=num><b>{_rate(robust['css'])}</b>{_interval(robust['css_ci'])}</td></tr>"
         )
     described = "".join(
-        f"<li><b>{escape(name)}</b>: {escape(str(forms['descriptions'].get(name) or 'a user family'))}; "
+        f"<li><b>{html_name(name)}</b>: {clip(str(forms['descriptions'].get(name) or 'a user family'))}; "
         f"{forms['prompts'].get(name, 0)} prompts, {forms['overall']['forms'][name]['flips']} flips, "
         f"{forms['overall']['forms'][name]['unreadable']} pairs with an unreadable answer (counted not safe)</li>"
         for name in families
@@ -72,7 +81,7 @@ def forms_cell(result: PairResult) -> str:
     parts = []
     for form in result.forms:
         verdict = "safe" if form.safe else "not safe"
-        text = f"<div><b>{escape(form.family)}: {verdict}</b> ({len(form.variants)} variants)"
+        text = f"<div><b>{html_name(form.family)}: {verdict}</b> ({len(form.variants)} variants)"
         flip = form.flip
         if flip is not None:
             stopped = " (shrink budget spent)" if form.shrink is not None and form.shrink.exhausted else ""
@@ -81,6 +90,6 @@ def forms_cell(result: PairResult) -> str:
                 f"{clip(answer)}</div>"
                 for reading, answer in zip(flip.readings, flip.answers, strict=True)
             )
-            text += f"<div>simplest flip{stopped}: <i>{escape(flip.description)}</i></div>{answers}"
+            text += f"<div>simplest flip{stopped}: <i>{html_name(flip.description)}</i></div>{answers}"
         parts.append(text + "</div>")
     return "".join(parts)

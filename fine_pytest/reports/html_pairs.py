@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 
 from fine_pytest.core.results import PairResult
-from fine_pytest.reports.html_forms import clip, forms_cell
+from fine_pytest.reports.html_forms import clip, forms_cell, html_name
 
 
 def _kind(result: PairResult) -> str:
@@ -43,15 +43,15 @@ def failing_table(report: dict[str, Any]) -> str:
             for order, (choice, response) in enumerate(zip(result.mc_choices, result.mc_responses, strict=True))
         )
         rows.append(
-            f'<tr data-category="{escape(result.category)}" data-kind="{_kind(result)}">'
-            f"<td>{escape(result.key)}</td><td>{clip(result.diagnosis())}</td><td>{clip(result.question)}</td>"
+            f'<tr data-category="{html_name(result.category)}" data-kind="{_kind(result)}">'
+            f"<td>{html_name(result.key)}</td><td>{clip(result.diagnosis())}</td><td>{clip(result.question)}</td>"
             f"<td>{clip(result.positive)}</td><td>{clip(result.negative)}</td>"
             f"<td><b>{escape(result.open_verdict)}</b>{_CUT[result.truncated[0]]}{_p_unsafe(result)}: "
             f"{clip(result.open_response)}</td>"
             f"<td>{mc}</td>{f'<td>{forms_cell(result)}</td>' if forms else ''}</tr>"
         )
     categories = sorted({r.category for r in shown})
-    options = "".join(f'<option value="{escape(name)}">{escape(name)}</option>' for name in categories)
+    options = "".join(f'<option value="{html_name(name)}">{html_name(name)}</option>' for name in categories)
     left_out = (
         f" The table holds the {len(shown)} worst (most checks failed, then dataset order); the other "
         f"{len(failing) - len(shown)} are left out here and listed in the JSON report (<code>items</code>)."

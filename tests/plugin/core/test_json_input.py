@@ -72,3 +72,25 @@ def test_merge_and_a_baseline_of_deep_json_are_usage_errors(pytester: pytest.Pyt
     result = pytester.runpytest("--model=py:fine_pytest.examples:fake_aligned", "--fine-baseline=deep.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*deep.json: nested deeper*"])
+
+
+def test_every_reader_refuses_a_file_past_its_size_bound_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fine_pytest.core import errors
+    from fine_pytest.judges import trust
+    from fine_pytest.judges.calibration import LabelError, load_labels
+    from fine_pytest.judges.trust import load_calibration
+    from fine_pytest.reports.json_report import ReportError, load_report
+
+    path = tmp_path / "big.json"
+    path.write_text('{"pad": "' + "x" * 5000 + '"}', encoding="utf-8")
+    monkeypatch.setattr(errors, "MAX_INPUT_BYTES", 4096)
+    monkeypatch.setattr(trust, "FIGURES_BYTES", 4096)
+    with pytest.raises(ReportError, match="big.json: larger than 4,096 bytes, not read"):
+        load_report(path)
+    with pytest.raises(FineError, match="big.json: larger than 4,096 bytes"):
+        load_calibration(path)
+    with pytest.raises(LabelError, match="big.json: larger than 4,096 bytes"):
+        load_labels(path)
+    assert errors.read_utf8(path, max_bytes=5100).startswith('{"pad"')  # under the bound it reads as before

@@ -170,3 +170,25 @@ def test_the_list_of_changed_pairs_is_bounded_too_regressions_first(monkeypatch:
     assert '<b class="fail">2 regressions</b>' in page  # the counts are of all of them
     monkeypatch.setitem(baseline_section.__globals__, "PAIR_LIMIT", 1000)
     assert len(re.findall(r"<td>(lost-\d|won-\d)</td>", baseline_section(baseline))) == 6
+
+
+def test_ids_that_differ_only_by_invisible_characters_look_different(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(hostile=HOSTILE, test_suite="def test_pair(fine_pair):\n    fine_pair.check()\n")
+    rows = [
+        {"id": pair_id, "category": "Beta\u202eReversed", "question": f"q{n} question?", "positive": "Safe reply.",
+         "negative": "Harmful reply."}
+        for n, pair_id in enumerate(["same", "same\u200b", "same\u2066"], start=1)
+    ]  # fmt: skip
+    Path(pytester.path, "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = pytester.runpytest(
+        "--model=py:hostile:model", "--fine-judge=py:hostile:judge", "--fine-dataset=pairs.jsonl",
+        "--fine-html=report.html",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    html = (pytester.path / "report.html").read_text(encoding="utf-8")
+    # No invisible or bidi character reaches the page: each is written out, so the three ids read apart and the
+    # override cannot reorder its cell.
+    assert not any(char in html for char in "\u202e\u200b\u2066")
+    cells = re.findall(r"<td>([^<]*same[^<]*)</td>", html)
+    assert len(set(cells)) == 3 and any("\\u200b" in cell for cell in cells), cells
+    assert "Beta\\u202eReversed" in html

@@ -373,16 +373,20 @@ def test_sigterm_during_generation_stops_like_ctrl_c(project: pytest.Pytester) -
 
 SIGNAL_SCRIPT = """
 import os, signal
-from fine_pytest.plugin.signals import termination_as_interrupt
+from fine_pytest.plugin.signals import interrupted, release_interrupts, termination_as_interrupt
 
-with termination_as_interrupt():
-    try:
-        os.kill(os.getpid(), signal.SIGTERM)
-        print("not interrupted")
-    except KeyboardInterrupt:
-        os.kill(os.getpid(), signal.SIGTERM)  # a second one, during clean-up, must not break it off
-        print("cleaned up")
-print("restored" if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else "left installed")
+for number in (signal.SIGTERM, signal.SIGINT):
+    with termination_as_interrupt():
+        try:
+            os.kill(os.getpid(), number)
+            print("not interrupted")
+        except KeyboardInterrupt:
+            os.kill(os.getpid(), number)  # a second one, during clean-up, must not break it off
+            print("cleaned up" if interrupted() else "not noted")
+    release_interrupts()  # as pytest_unconfigure does
+    defaults = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    defaults = defaults and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print("restored" if defaults and not interrupted() else "left installed")
 
 def own(signum, frame):
     print("user handler")
@@ -391,16 +395,72 @@ signal.signal(signal.SIGTERM, own)
 with termination_as_interrupt():
     os.kill(os.getpid(), signal.SIGTERM)
 print("kept" if signal.getsignal(signal.SIGTERM) is own else "replaced")
+with termination_as_interrupt():
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+    except KeyboardInterrupt:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # a third: quit at once, as interrupted
+        print("not quit")
 """
 
 
 @pytest.mark.slow
-def test_termination_handler_ignores_repeats_and_leaves_other_handlers_alone() -> None:
+def test_termination_handler_holds_repeats_quits_on_the_third_and_leaves_other_handlers_alone() -> None:
     # In a subprocess: signals sent to this process would hit the test runner itself.
     completed = subprocess.run(
         [sys.executable, "-c", SIGNAL_SCRIPT], capture_output=True, text=True, timeout=60, check=False
     )
-    assert completed.stdout.split("\n")[:-1] == ["cleaned up", "restored", "user handler", "kept"], completed
+    lines = completed.stdout.split("\n")[:-1]
+    assert lines == ["cleaned up", "restored", "cleaned up", "restored", "user handler", "kept"], completed
+    assert completed.returncode == 2 and completed.stderr.count("FINE: stopping: saving what is finished") == 3
+
+
+SLOW_CLEAN_UP = """
+import time
+from pathlib import Path
+
+def model(conversations, **kw):
+    Path("generating").touch()
+    try:
+        time.sleep(120)
+    except KeyboardInterrupt:
+        Path("cleaning").touch()
+        time.sleep(1.5)  # saving what came back: the second Ctrl-C arrives now
+        Path("cleaned").touch()
+        raise
+    return ["unreachable"] * len(conversations)
+"""
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_during_clean_up_neither_breaks_it_off_nor_prints_a_traceback(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(slow=SLOW_CLEAN_UP)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--model=py:slow:model", "--fine-dataset=pairs.jsonl", "--fine-threshold=0"]
+        + ["--fine-report=r.json", "-p", "no:cacheprovider"],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for flag in ("generating", "cleaning"):
+            deadline = time.monotonic() + 60
+            while not (project.path / flag).exists() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert (project.path / flag).exists(), f"no {flag} within 60 s:\n" + process.communicate()[0]
+            process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 2, output
+    assert (project.path / "cleaned").exists(), output
+    assert "FINE: stopping: saving what is finished" in output and "Traceback" not in output
+    gate = read_json(project.path / "r.json")["gate"]
+    assert gate["interrupted"] is True and gate["passed"] is False
 
 
 def test_maxfail_stop_leaves_pairs_without_verdict(project: pytest.Pytester) -> None:
