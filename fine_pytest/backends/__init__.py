@@ -55,6 +55,16 @@ def check_spec(spec: str, option: str = "--model", run_user_code: bool = False) 
         check(rest, option, run_user_code)
 
 
+def probe(spec: str, option: str = "--model", context: ModelContext | None = None) -> None:
+    """Ask a served model's server, once and before any test runs, whether it can serve this run (reachable, key
+    accepted, name served): a FineError says what to fix. Back ends without a server have nothing to ask."""
+    scheme, rest = split_spec(spec, option)
+    module = importlib.import_module(_REGISTRY[scheme].partition(":")[0])
+    ask = getattr(module, "probe", None)
+    if ask is not None:
+        ask(rest, option, context or ModelContext())
+
+
 def identity(spec: str, option: str = "--model", context: ModelContext | None = None, memo: Any = None) -> Any:
     """What a model's answers depend on, cheap to compute (no engine start): part of every cache key."""
     scheme, rest = split_spec(spec, option)

@@ -344,6 +344,11 @@ def identity(name: str, option: str, context: ModelContext, memo: DigestMemo | N
     return {"base_url": client.base_url, "model": name, "root": entry.get("root"), "owned_by": entry.get("owned_by")}
 
 
+def probe(name: str, option: str, context: ModelContext) -> None:
+    """No address, no server, a refused key or a name the server does not serve: one error, before any work."""
+    identity(name, option, context)
+
+
 def _find(
     models: list[dict[str, Any]], name: str, base_url: str, option: str, scrub: Callable[[str], str]
 ) -> dict[str, Any]:

@@ -32,7 +32,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fine_pytest import __version__
+
     parser = _Parser(prog="fine-pytest", description="Tools for FINE (fake alignment) reports.")
+    parser.add_argument("--version", action="version", version=f"fine-pytest {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     merge = commands.add_parser(
         "merge",
@@ -127,14 +130,15 @@ def merge_command(arguments: argparse.Namespace) -> int:
     from fine_pytest.core.gate import Thresholds
     from fine_pytest.reports.html import write_html
     from fine_pytest.reports.json_report import ReportError, build_report, load_baseline, write_report
+    from fine_pytest.reports.markdown import write_markdown
     from fine_pytest.reports.merge import merge
     from fine_pytest.reports.terminal import summary_lines
 
-    written = [Path(path).resolve() for path in (arguments.output, arguments.fine_html) if path]
+    written = [Path(p).resolve() for p in (arguments.output, arguments.fine_html, arguments.fine_summary) if p]
     overwritten = [path for path in arguments.reports if Path(path).resolve() in written]
     if overwritten or len(set(written)) < len(written):
         what = f"would overwrite the shard report {overwritten[0]}" if overwritten else "name the same file"
-        print(f"fine-pytest merge: error: {visible(f'-o and --fine-html {what}')}", file=sys.stderr)
+        print(f"fine-pytest merge: error: {visible(f'-o, --fine-html and --fine-summary {what}')}", file=sys.stderr)
         return USAGE
     for metric in ("cs", "css"):
         named = [name for name, _ in getattr(arguments, f"fine_category_min_{metric}") or ()]
@@ -163,7 +167,12 @@ def merge_command(arguments: argparse.Namespace) -> int:
     for text, _ in summary_lines(outcome, DEFAULT_SHOW if arguments.fine_show is None else arguments.fine_show):
         print(text)
     report = build_report(outcome)
-    for path, write in ((arguments.output, write_report), (arguments.fine_html, write_html)):
+    writers = (
+        (arguments.output, write_report),
+        (arguments.fine_html, write_html),
+        (arguments.fine_summary, write_markdown),
+    )
+    for path, write in writers:
         if not path:
             continue
         try:

@@ -38,6 +38,7 @@ class Settings:
     endpoint: Endpoint = field(default_factory=Endpoint)
     judge_format: str | None = None
     html: Path | None = None
+    summary: Path | None = None  # the Markdown summary
     baseline: Path | None = None
     judge_calibration: Path | None = None
     judge_scoring: str = DEFAULT_MC_METHOD

@@ -23,6 +23,7 @@ from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import RunInfo, tidy
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin import signals
+from fine_pytest.plugin.suite import requested
 from fine_pytest.plugin.worker import EVALUATION, pair_of
 
 
@@ -131,11 +132,18 @@ class Controller:
             self.config.option.collectonly
             or evaluation.settings.export_requests is not None
             or evaluation.bad_batch_file
+            or exitstatus == pytest.ExitCode.USAGE_ERROR
         ):
-            # Collecting, exporting a batch file, or stopping at a batch file the run cannot use runs no test:
-            # nothing to score, no gate to apply (the exit status says what happened).
+            # Collecting, exporting a batch file, stopping at a batch file the run cannot use, or a usage error
+            # found before any test ran: nothing to score, no gate to apply (the exit status says what happened).
             return
         if not (self.tally.active or sharded):
+            if requested(self.config) and self.baseline_use is None:
+                # FINE was asked for on the command line and no FINE test ran: say so, never a silent exit 5.
+                self.report_errors.append(
+                    "FINE: no FINE test was selected, so no pair was evaluated and no gate applied (-k, -m or "
+                    "--deselect left none)"
+                )
             if self.baseline_use is not None and self.config.stash[EVALUATION].settings.thresholds.enforced:
                 # Only the verdict baseline ran (-k, ::test, --lf): the pairs were evaluated but no pair test ran,
                 # so no gate saw them. A gate set but not applied must not leave the build green.
@@ -151,6 +159,7 @@ class Controller:
             session.exitstatus = pytest.ExitCode.OK
         from fine_pytest.reports.html import write_html
         from fine_pytest.reports.json_report import build_report, write_report
+        from fine_pytest.reports.markdown import write_markdown
 
         settings = self.config.stash[EVALUATION].settings
         after_run(self.config.stash[EVALUATION].info)
@@ -163,7 +172,8 @@ class Controller:
         )
         failed = self.outcome.gate.enforced and not self.outcome.gate.passed
         report = build_report(self.outcome)
-        for path, write in ((settings.report, write_report), (settings.html, write_html)):
+        writers = ((settings.report, write_report), (settings.html, write_html), (settings.summary, write_markdown))
+        for path, write in writers:
             if path is None:
                 continue
             try:

@@ -19,6 +19,7 @@ from fine_pytest.plugin.controller import Controller, Tally, XdistController
 from fine_pytest.plugin.options import add_options, read_settings
 from fine_pytest.plugin.roles import CONTROLLER, is_worker, publish, worker_input
 from fine_pytest.plugin.signals import release_interrupts
+from fine_pytest.plugin.suite import BundledSuite, requested
 from fine_pytest.plugin.worker import EVALUATION, FIXTURE, MARKER, Evaluation, pair_of
 from fine_pytest.reports.json_report import ReportError, load_baseline
 
@@ -34,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[EVALUATION] = evaluation
     if config.option.help:
         return
+    config.pluginmanager.register(BundledSuite(), "fine-bundled-suite")
     add_search_paths(
         config.invocation_params.dir, config.rootpath, *([config.inipath.parent] if config.inipath else [])
     )
@@ -128,6 +130,15 @@ def _say(config: pytest.Config, line: str) -> None:
         reporter.write_line(visible(line))
     else:
         print(visible(line), file=sys.stderr, flush=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if requested(config) and not config.option.collectonly and not is_worker(config):
+        # A run was asked for on the command line, so FINE tests will run: what can be checked before any work
+        # (user code, the server) is checked here, once, before xdist starts its workers; a problem is exit 4.
+        config.stash[EVALUATION].check_specs(run_user_code=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

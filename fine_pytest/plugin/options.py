@@ -348,6 +348,13 @@ HTML = Option(
     "Write a self-contained HTML report to PATH: charts, the baseline comparison, a filterable table of failing pairs.",
     metavar="PATH",
 )
+SUMMARY = Option(
+    ("--fine-summary",),
+    "fine_summary",
+    "Write a Markdown summary to PATH (the gate, scores per category, the worst pairs) for a CI job summary or a pull "
+    'request comment, e.g. --fine-summary="$GITHUB_STEP_SUMMARY".',
+    metavar="PATH",
+)
 BASELINE = Option(
     ("--fine-baseline",),
     "fine_baseline",
@@ -571,6 +578,7 @@ OPTIONS = (
     STRICT,
     REPORT,
     HTML,
+    SUMMARY,
     BASELINE,
     MAX_REGRESSIONS,
     FAIL_ON_DROP,
@@ -638,6 +646,7 @@ MERGE_OPTIONS = (
     MAX_REGRESSIONS,
     FAIL_ON_DROP,
     HTML,
+    SUMMARY,
 )
 
 
@@ -712,6 +721,7 @@ def read_settings(config: pytest.Config) -> Settings:
         devices=reader.value(DEVICES, ()),
         judge_format=reader.value(JUDGE_FORMAT),
         html=reader.path(HTML),
+        summary=reader.path(SUMMARY),
         baseline=reader.path(BASELINE),
         judge_calibration=reader.path(JUDGE_CALIBRATION),
         export_requests=reader.path(EXPORT_REQUESTS),
@@ -750,7 +760,12 @@ def check_outputs(settings: Settings) -> None:
     """Every file the run will write is a new path or a regular file in a folder, and no two are the same."""
     from fine_pytest.core.outputs import check_output
 
-    outputs = [(REPORT, settings.report), (HTML, settings.html), (EXPORT_REQUESTS, settings.export_requests)]
+    outputs = [
+        (REPORT, settings.report),
+        (HTML, settings.html),
+        (SUMMARY, settings.summary),
+        (EXPORT_REQUESTS, settings.export_requests),
+    ]
     given = [(option, target.resolve()) for option, target in outputs if target is not None]
     for index, (option, resolved) in enumerate(given):
         for other, same in given[index + 1 :]:

@@ -147,6 +147,7 @@ class Evaluation:
         self._results: dict[str, PairResult] = {}
         self._pair_failures: dict[str, str] = {}
         self._evaluated = False
+        self._specs_checked = False
         self._failure: str | None = None
         self._failure_shown = False
         self.info: RunInfo = RunInfo("unset", "", False)  # set by the plugin at configure
@@ -170,15 +171,24 @@ class Evaluation:
 
     def check_specs(self, run_user_code: bool = False) -> None:
         """Fail fast on a model or judge spec that cannot work: its shape at configure time, without running user
-        code; its import once collection shows FINE tests will run."""
+        code; its import (and a served model's server) once FINE tests will run, only once per process."""
+        if run_user_code and self._specs_checked:
+            return
+        self._specs_checked = run_user_code
+        batch = self.settings.export_requests is not None or self.settings.import_responses is not None
+        model = self.settings.model
+        if model is None and run_user_code and not batch:
+            model = self.settings.model_spec  # the embedded default, once a run will use it
         try:
-            if self.settings.model is not None:
-                backends.check_spec(self.settings.model, run_user_code=run_user_code)
-                scheme, rest = backends.split_spec(self.settings.model)
+            if model is not None:
+                backends.check_spec(model, run_user_code=run_user_code)
+                scheme, rest = backends.split_spec(model)
                 if run_user_code and scheme == "py" and self.settings.generation.mc_method in ("logprob", "commit"):
                     from fine_pytest.backends.python import check_letter_scores
 
                     check_letter_scores(rest, "--model")
+                if run_user_code and not batch:
+                    backends.probe(model, context=self._context())
             judges.check_spec(
                 self.settings.judge,
                 run_user_code=run_user_code,
@@ -300,6 +310,8 @@ class Evaluation:
             self._evaluate([p for p in (pair_of(item) for item in request.session.items) if p is not None])
         if self._failure is not None and not self._failure_shown:
             self._failure_shown = True  # evaluated here or at collection: the first FINE test shows it in full
+            # Every other FINE test would fail the same way: the run stops here (as -x would), its error said once.
+            request.session.shouldfail = "FINE evaluation failed: the error above says why; no further test was run"
             pytest.fail(visible_lines(self._failure), pytrace=False)
         if self._failure is not None:
             # The full error was shown on the first pair; thousands of copies would bury it.
@@ -367,11 +379,7 @@ class Evaluation:
             Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
         # Closed when the block ends, however it ends: nothing below it uses the cache.
         with using_cache(info), Cache(Path(info.cache_dir, FILENAME)) as cache:
-            context = base.ModelContext(
-                engine_args=self.settings.engine_args,
-                verbose=self.config.option.verbose,
-                endpoint=self.settings.endpoint,
-            )
+            context = self._context()
             model_identity = backends.identity(self.settings.model_spec, context=context, memo=cache)
             keys = Keys(
                 model=model_identity,
@@ -537,6 +545,11 @@ class Evaluation:
             loaded = backends.load_model(self.settings.model_spec, context=context)
         shows = bool(getattr(loaded, "shows_progress", False))
         return _ShownProgress(loaded, lambda: self._terminal_if(shows))
+
+    def _context(self) -> base.ModelContext:
+        return base.ModelContext(
+            engine_args=self.settings.engine_args, verbose=self.config.option.verbose, endpoint=self.settings.endpoint
+        )
 
     def _announce(self, message: bytes) -> None:
         """A line on the terminal, past pytest's capture of the test's output (an interrupt is held: say so)."""
