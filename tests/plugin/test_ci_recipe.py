@@ -24,10 +24,53 @@ def step(job: dict[str, Any], name: str) -> str:
 
 
 def shell(command: str, cwd: Path) -> int:
-    # The recipe calls `pytest` and `fine-pytest` by name: those of the environment running these tests.
+    # The recipe calls `pytest` and `fine-pytest` by name: those of the environment running these tests. GitHub
+    # gives each step an empty job summary file to write to.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    environment = {**os.environ, "PYTHONPATH": str(cwd), "PATH": path}
+    summary = cwd / "step-summary.md"
+    summary.write_text("", encoding="utf-8")
+    environment = {**os.environ, "PYTHONPATH": str(cwd), "PATH": path, "GITHUB_STEP_SUMMARY": str(summary)}
     return subprocess.run(["bash", "-c", command], cwd=cwd, env=environment, check=False).returncode
+
+
+def named(job: dict[str, Any], name: str) -> dict[str, Any]:
+    return dict(next(s for s in job["steps"] if s.get("name") == name))
+
+
+def test_the_hosted_job_installs_caches_summarises_and_compares_as_written(
+    project: pytest.Pytester, recipe: dict[str, Any]
+) -> None:
+    import shutil
+
+    job = recipe["jobs"]["fine"]
+    assert job["timeout-minutes"] <= 60 and job["strategy"]["fail-fast"] is False
+    assert len(job["strategy"]["matrix"]["model"]) >= 2  # one job per model
+    # Installed as the README says: from the git URL, pinned.
+    assert recipe["env"]["FINE_PYTEST"].startswith("git+https://") and "@" in recipe["env"]["FINE_PYTEST"]
+    assert step(job, "Install").startswith('pip install "$FINE_PYTEST"')
+    # The cache: a new key each run, restored from earlier runs, saved whatever the gate said.
+    restore, save = named(job, "Restore the response cache"), named(job, "Save the response cache")
+    assert save["if"] == "always()" and save["with"]["key"] == restore["with"]["key"]
+    assert "github.run_id" in save["with"]["key"] and restore["with"]["key"].startswith(restore["with"]["restore-keys"])
+    # No release yet: the baseline step says so and the job goes on.
+    assert shell(step(job, "Baseline from the last release"), project.path) == 0
+    gate = step(job, "FINE gate").replace("${{ matrix.model }}", "py:scripted:model")
+    gate = gate.replace("pytest -n 2", "pytest -n 2 --fine-dataset=pairs.jsonl --fine-judge=py:scripted:judge", 1)
+    assert shell(gate, project.path) == 1  # the scripted model's CSS 0.200 < 0.8
+    summary = (project.path / "step-summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("## FINE gate FAILED") and "Against the baseline" not in summary
+    assert (project.path / "fine-report.html").exists() and (project.path / "fine-junit.xml").exists()
+    # After a release: its report is the baseline, and the summary shows the change.
+    (project.path / "baseline").mkdir()
+    shutil.copy(project.path / "fine-report.json", project.path / "baseline" / "fine-report.json")
+    assert shell(gate, project.path) == 1
+    assert read_json(project.path / "fine-report.json")["baseline"]["compared"] == 5
+    assert "### Against the baseline" in (project.path / "step-summary.md").read_text(encoding="utf-8")
+    assert set(named(job, "Keep the evidence")["with"]["path"].split()) == {
+        "fine-report.json",
+        "fine-report.html",
+        "fine-junit.xml",
+    }
 
 
 @pytest.fixture
@@ -64,6 +107,14 @@ def test_the_batch_recipe_exports_then_gates_on_imported_answers(project: pytest
 
     jobs = yaml.safe_load(BATCH_RECIPE.read_text())["jobs"]
     assert jobs["answer"]["needs"] == "export" and jobs["gate"]["needs"] == "answer"
+    # The imported answers are kept: the gate job saves the cache, always, under a key of its own run; the export
+    # job only restores (two jobs saving one key would keep only the first's).
+    save = named(jobs["gate"], "Save the response cache")
+    assert save["if"] == "always()" and "github.run_id" in save["with"]["key"]
+    assert not any(
+        "cache/save" in str(s.get("uses")) or s.get("uses") == "actions/cache@v4" for s in jobs["export"]["steps"]
+    )
+    assert all(job.get("timeout-minutes") for job in jobs.values())
     assert "vllm.entrypoints.openai.run_batch -i requests.jsonl -o responses.jsonl" in step(
         jobs["answer"], "vllm run-batch"
     )
