@@ -243,8 +243,6 @@ class VllmModel:
     """One offline engine for the run. It queues each chunk and steps the engine itself, so every answer is given
     the moment it is finished; close() releases the engine fully."""
 
-    shows_progress = True
-
     def __init__(self, spec: str, option: str = "--model", context: ModelContext | None = None) -> None:
         context = context or ModelContext()
         self.name = spec
@@ -328,14 +326,11 @@ class VllmModel:
         (an interrupt, an error storing an answer), the requests still queued are aborted, so the engine is left
         empty for the next call.
         """
-        from tqdm import tqdm  # type: ignore[import-untyped]  # a vLLM dependency, its progress bar users know
-
         engine = self._llm.llm_engine
         with library_noise_contained():
             ids = self._llm.enqueue_chat(messages, params, use_tqdm=False, **chat)
         where = request_positions(ids, positions)
         waiting = set(ids)
-        bar = tqdm(total=len(ids), desc="Processed prompts", dynamic_ncols=True)
         try:
             while waiting:
                 with library_noise_contained(collect=False):  # a collection per step would cost throughput
@@ -350,12 +345,10 @@ class VllmModel:
                     waiting.discard(internal)
                     finished.append((index, output))
                 if finished:
-                    bar.update(len(finished))
                     yield finished
                 elif not engine.has_unfinished_requests():
                     raise FineError(f"the vLLM engine stopped with {len(waiting)} prompts unanswered")
         finally:
-            bar.close()
             if waiting:
                 with library_noise_contained():
                     engine.abort_request(sorted(waiting), internal=True)

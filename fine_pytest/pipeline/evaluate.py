@@ -47,6 +47,7 @@ from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import MAX_ANSWER_CHARS, GenerationSettings, Sampling
 from fine_pytest.judges.base import Judge, JudgeItem
 from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, VerdictRow, digest
+from fine_pytest.pipeline.progress import SILENT, Progress
 
 LOGPROB = "logprob"
 PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive as B)")
@@ -95,9 +96,11 @@ class Stats:
     verdicts: int = 0
     judged: int = 0
     verdicts_cached: int = 0
+    # Told of the work as it is found and done (the run's progress line); not a count.
+    progress: Progress = field(default=SILENT, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return {name: value for name, value in self.__dict__.items() if name != "progress"}
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,7 @@ def fill(
             to_judge[verdict_key(item, keys)] = item
     judged = cache.verdicts(list(to_judge))
     waiting = [(key, item) for key, item in to_judge.items() if key not in judged]
+    produced.progress.add(len(waiting))
     if waiting and exclusive:
         model.release()
     for start in range(0, len(waiting), chunk_size):
@@ -243,6 +247,7 @@ def fill(
             keys.run,
         )
         produced.judged += len(batch)
+        produced.progress.advance(len(batch))
 
 
 def generate_missing(
@@ -261,6 +266,7 @@ def generate_missing(
     if collect is not None:
         collect += missing
         return
+    produced.progress.add(len(missing))
     for start in range(0, len(missing), chunk_size):
         chunk = missing[start : start + chunk_size]
         loaded = model.get()
@@ -289,6 +295,7 @@ class _ChunkStore:
         self.cache.put_answers(answer_rows(fresh, self.keys), self.keys.run)
         self.stored.update(i for i, _ in answered)
         self.produced.generated += len(fresh)
+        self.produced.progress.advance(len(fresh))
 
 
 def _text(answer: StoredAnswer | None) -> str | None:

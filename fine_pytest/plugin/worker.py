@@ -14,8 +14,9 @@ import contextlib
 import json
 import os
 import sys
+import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,11 @@ from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Lazy, Request, Stats, a
 from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.form_run import attach, requests_for
 from fine_pytest.pipeline.forms import Plan
+from fine_pytest.pipeline.progress import SILENT, Progress, Shown
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin import batch
 from fine_pytest.plugin.pair import FinePair
-from fine_pytest.plugin.roles import publish
+from fine_pytest.plugin.roles import is_worker, publish
 from fine_pytest.plugin.signals import announce_with, termination_as_interrupt
 
 FIXTURE = "fine_pair"
@@ -101,41 +103,6 @@ def run_identity(pairs: Sequence[Pair], keys: Keys, settings: Any) -> dict[str, 
     }
 
 
-class _ShownProgress:
-    """A loaded model whose progress bar reaches the terminal while it generates."""
-
-    def __init__(self, model: base.Model, terminal: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
-        self.name = model.name
-        self._model = model
-        # A factory, not a context manager: pytest's capture suspension is single-use, and a run of several
-        # chunks calls generate once per chunk.
-        self._terminal = terminal
-
-    def generate(self, conversations: Any, samplings: Any) -> Any:
-        with self._terminal():
-            return self._model.generate(conversations, samplings)
-
-    def __getattr__(self, name: str) -> Any:
-        # score_letters and the streams, where the model has them (the pipeline asks with getattr), shown the same
-        # way; a stream keeps the terminal for as long as it runs.
-        if name not in ("score_letters", "generate_stream", "score_stream"):
-            raise AttributeError(name)
-        method = getattr(self._model, name)
-
-        def shown(*args: Any, **kwargs: Any) -> Any:
-            with self._terminal():
-                return method(*args, **kwargs)
-
-        def streamed(*args: Any, **kwargs: Any) -> Any:
-            with self._terminal():
-                yield from method(*args, **kwargs)
-
-        return shown if name == "score_letters" else streamed
-
-    def close(self) -> None:
-        self._model.close()
-
-
 class Evaluation:
     """Loads the datasets and, on the first ``fine_pair`` request, evaluates every selected pair in one batch."""
 
@@ -148,6 +115,7 @@ class Evaluation:
         self._pair_failures: dict[str, str] = {}
         self._evaluated = False
         self._specs_checked = False
+        self._progress: Progress = SILENT
         self._failure: str | None = None
         self._failure_shown = False
         self.info: RunInfo = RunInfo("unset", "", False)  # set by the plugin at configure
@@ -378,7 +346,8 @@ class Evaluation:
         if not info.persistent:
             Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
         # Closed when the block ends, however it ends: nothing below it uses the cache.
-        with using_cache(info), Cache(Path(info.cache_dir, FILENAME)) as cache:
+        self._progress = self._shown_progress()
+        with using_cache(info), Cache(Path(info.cache_dir, FILENAME)) as cache, self._finished(self._progress):
             context = self._context()
             model_identity = backends.identity(self.settings.model_spec, context=context, memo=cache)
             keys = Keys(
@@ -439,7 +408,7 @@ class Evaluation:
 
             def guarded(partition: int, work: Callable[[Stats], None]) -> None:
                 current[0] = partition
-                produced = Stats()
+                produced = Stats(progress=self._progress)
                 try:
                     with generation_lock(info, keys.model, partition):
                         work(produced)
@@ -540,11 +509,34 @@ class Evaluation:
             os.environ["CUDA_VISIBLE_DEVICES"] = device
         cache.record(self.info.run, "load", partition, f"pid {os.getpid()}")
         engine = backends.split_spec(self.settings.model_spec)[0] != "py"
+        started = time.monotonic()
+        self._progress.note(f"FINE: loading the model {visible(self.settings.model_spec)}")
         # An engine's start-up log (it runs in processes of its own) reaches the terminal only with -v.
         with self._terminal_if(engine and context.verbose > 0):
             loaded = backends.load_model(self.settings.model_spec, context=context)
-        shows = bool(getattr(loaded, "shows_progress", False))
-        return _ShownProgress(loaded, lambda: self._terminal_if(shows))
+        self._progress.note(f"FINE: the model is ready ({time.monotonic() - started:.0f} s)")
+        return loaded
+
+    def _shown_progress(self) -> Progress:
+        """The run's progress line on the terminal; none in an xdist worker (its output is not shown) or with -qq."""
+        if is_worker(self.config) or self.config.option.verbose <= -2:
+            return SILENT
+        with self._terminal_if(True):
+            live = sys.stderr.isatty()
+        return Shown(self._to_terminal, live)
+
+    def _to_terminal(self, text: str) -> None:
+        with self._terminal_if(True):
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _finished(progress: Progress) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            progress.close()
 
     def _context(self) -> base.ModelContext:
         return base.ModelContext(

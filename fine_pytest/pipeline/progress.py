@@ -1,0 +1,104 @@
+"""Progress of a run: one line for everything it generates and judges, whatever the back end.
+
+The pipeline says how much work it has found (``add``: the prompts the cache lacks, then the answers to judge, then
+any later round) and how much is done (``advance``: each answer as it is stored, each verdict). The total grows as
+work is found, so the line always says what is known. ``Progress`` itself shows nothing (library use, xdist
+workers, ``-qq``); ``Shown`` draws it with tqdm: a live bar on a terminal, and a plain line every ``interval``
+seconds where the output is a log (CI), which a bar's carriage returns would garble.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class Progress:
+    """Counts work as it is found and done, and shows nothing."""
+
+    def add(self, count: int) -> None:
+        """``count`` more steps were found (prompts to generate, answers to judge)."""
+
+    def advance(self, count: int) -> None:
+        """``count`` steps were done."""
+
+    def note(self, line: str) -> None:
+        """A line of its own (the model loading, then ready)."""
+
+    def close(self) -> None:
+        """The run's work is done (or stopped): the line is finished."""
+
+
+SILENT = Progress()
+
+
+class _Lines:
+    """A file for tqdm that writes through ``write`` (past pytest's capture) and flushes at once."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+
+    def write(self, text: str) -> None:
+        self._write(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class Shown(Progress):
+    """The progress line, drawn through ``write`` (text for the terminal); ``live``: a bar redrawn in place."""
+
+    def __init__(self, write: Callable[[str], None], live: bool, interval: float = 30.0) -> None:
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        self._write, self._live, self._interval = write, live, interval
+        self._total = self._done = 0
+        self._started = time.monotonic()
+        self._last_line = self._started
+        self._bar: Any = None  # drawn once there is work: a run the cache answers shows no line
+        self._tqdm = tqdm
+
+    def add(self, count: int) -> None:
+        if count <= 0:
+            return
+        self._total += count
+        if self._live and self._bar is None:
+            file = _Lines(self._write)
+            self._bar = self._tqdm(total=self._total, desc="FINE", unit="step", file=file, dynamic_ncols=True)
+        elif self._bar is not None:
+            self._bar.total = self._total
+            self._bar.refresh()
+
+    def advance(self, count: int) -> None:
+        if count <= 0:
+            return
+        self._done += count
+        if self._bar is not None:
+            self._bar.update(count)
+        elif time.monotonic() - self._last_line >= self._interval:
+            self._plain()
+
+    def note(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.clear()
+            self._write(line + "\n")
+            self._bar.refresh()
+        else:
+            self._write(line + "\n")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self._done:
+            self._plain()
+
+    def _plain(self) -> None:
+        self._last_line = time.monotonic()
+        elapsed = self._last_line - self._started
+        # tqdm's own wording (count, rate, time left), without the bar: a log line reads the same in any viewer.
+        meter = self._tqdm.format_meter(self._done, self._total or None, elapsed, ncols=0, prefix="FINE", unit="step")
+        self._write(meter.strip() + "\n")
+
+    def __repr__(self) -> str:
+        return f"Shown({self._done}/{self._total})"

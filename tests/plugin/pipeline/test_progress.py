@@ -1,0 +1,63 @@
+"""The run's progress line: one for everything generated and judged, live on a terminal, a plain line now and then
+in a log, nothing from xdist workers or under -qq."""
+
+from __future__ import annotations
+
+import pytest
+from support import JUDGE, MODEL
+
+from fine_pytest.pipeline.progress import SILENT, Shown
+
+
+def test_a_log_gets_plain_lines_with_count_rate_and_time_left() -> None:
+    written: list[str] = []
+    progress = Shown(written.append, live=False, interval=0.0)
+    progress.note("FINE: loading the model m")
+    progress.add(10)
+    progress.advance(3)
+    progress.add(5)  # a later round found more work: the total grows
+    progress.advance(12)
+    progress.close()
+    lines = "".join(written).splitlines()
+    assert lines[0] == "FINE: loading the model m"
+    assert lines[1].startswith("FINE:  30% 3/10 [") and "step/s]" in lines[1]
+    assert lines[2].startswith("FINE: 100% 15/15 [")
+    assert all("\r" not in line and "\x1b" not in line for line in lines)
+
+
+def test_a_terminal_gets_one_live_bar_for_the_whole_run() -> None:
+    written: list[str] = []
+    progress = Shown(written.append, live=True)
+    progress.add(4)
+    progress.advance(2)
+    progress.note("FINE: the model is ready (3 s)")
+    progress.add(2)
+    progress.advance(4)
+    progress.close()
+    text = "".join(written)
+    assert "\r" in text and "FINE: the model is ready (3 s)\n" in text
+    assert "6/6" in text.rsplit("\r", 1)[-1]  # the last redraw: every step of the run, on one line
+
+
+def test_nothing_is_drawn_for_a_run_the_cache_answers() -> None:
+    written: list[str] = []
+    Shown(written.append, live=True).close()
+    Shown(written.append, live=False).close()
+    SILENT.add(3), SILENT.advance(3), SILENT.note("x"), SILENT.close()
+    assert written == []
+
+
+def test_a_run_shows_loading_ready_and_its_whole_count(project: pytest.Pytester) -> None:
+    result = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-chunk-size=2")
+    err = result.stderr.str()
+    assert "FINE: loading the model py:scripted:model" in err and "FINE: the model is ready (" in err
+    # 15 prompts and 5 verdicts, over eight chunks: one count for the run, ending complete.
+    assert err.strip().splitlines()[-1].startswith("FINE: 100% 20/20 ["), err
+    warm = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl")
+    assert "FINE:" not in warm.stderr.str()  # the cache answered: no model, no line
+
+
+@pytest.mark.parametrize("options", [("-qq",), ("-n", "2")])
+def test_quiet_runs_and_xdist_workers_show_no_progress(project: pytest.Pytester, options: tuple[str, ...]) -> None:
+    result = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", *options)
+    assert "FINE: loading" not in result.stderr.str() and "FINE: 100%" not in result.stderr.str()
