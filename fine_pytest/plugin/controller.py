@@ -7,6 +7,7 @@ run's identity and reads back what the workers counted.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class Tally:
         self.records: dict[str, dict[str, Any]] = {}
         self.seen: set[str] = set()
         self.expected: set[str] = set()
+        self.unjudged: dict[str, str] = {}  # pair -> why it has no verdict
 
     @property
     def active(self) -> bool:
@@ -57,6 +59,14 @@ class Tally:
         # Several tests may request the same pair; the pair is counted once.
         if report.when == "call" and record is not None:
             self.records[key] = record
+        reason = getattr(report, "fine_unjudged", None)
+        if reason and key not in self.records:
+            self.unjudged[key] = str(reason)
+
+    def no_verdict(self) -> dict[str, int]:
+        """Pairs without a verdict counted by reason, the commonest first: one line for 220 identical failures."""
+        counts = Counter(reason for key, reason in self.unjudged.items() if key not in self.records)
+        return dict(counts.most_common())
 
     def conclude(
         self,
@@ -204,6 +214,8 @@ class Controller:
             "model_loads": loads,
             **(self.stats or {}),
         }
+        if self.tally.no_verdict():
+            facts["no_verdict"] = self.tally.no_verdict()
         if self.identity is not None:
             facts["identity"] = self.identity
         if self.selection is not None:

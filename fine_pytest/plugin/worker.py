@@ -564,6 +564,10 @@ class Evaluation:
         report.fine_key = pair.key  # type: ignore[attr-defined]
         if report.when == "call" and RESULT_KEY in item.stash:
             report.fine = item.stash[RESULT_KEY].to_dict()  # type: ignore[attr-defined]
+        if report.failed and pair.key in self._pair_failures:
+            # Why the pair has no verdict, without the pair's name: the controller counts pairs by reason.
+            reason = self._pair_failures[pair.key].removeprefix(f"FINE pair {pair.key} has no verdict: ")
+            report.fine_unjudged = visible(reason)[:300]  # type: ignore[attr-defined]
 
 
 def junit_properties(result: PairResult) -> list[tuple[str, str]]:

@@ -63,6 +63,8 @@ def _gate(report: dict[str, Any]) -> list[str]:
             else f"- **{state}** {md(check['metric'])}: {value} ({md(check.get('relation'))} {check['threshold']:g})"
         )
     lines += [f"- **FAIL** {md(problem, 300)}" for problem in gate["problems"]]
+    reasons = list(((report.get("run") or {}).get("no_verdict") or {}).items())
+    lines += [f"  - {count} without a verdict: {md(reason, 300)}" for reason, count in reasons[:SHOWN]]
     return lines
 
 

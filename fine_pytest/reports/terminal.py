@@ -113,6 +113,11 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
     else:
         lines.append(("FINE gate: no threshold set, report only (--fine-threshold=X to gate the build)", {}))
     lines += [(f"  FAIL  {problem}", {"red": True, "bold": True}) for problem in gate.problems()]
+    reasons = list((outcome.run.get("no_verdict") or {}).items())
+    lines += [(f"        {count} without a verdict: {reason}", {"red": True}) for reason, count in reasons[:5]]
+    lines += [(f"        ... and {len(reasons) - 5} more reasons (the JSON report: run.no_verdict)", {})] * (
+        len(reasons) > 5
+    )
     lines += _run_lines(outcome.run)
     lines += comparison_lines(outcome.comparison, show, settings.judge)
     lines += _worst_lines(outcome, show)

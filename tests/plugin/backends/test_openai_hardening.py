@@ -276,6 +276,9 @@ def test_end_to_end_pairs_without_content_have_no_verdict_and_fail_the_gate(
         ["  SKIP  CSS overall: no pair with a verdict", "*5 of 5 selected pairs have no verdict*"]
     )
     assert "no pairs selected" not in result.stdout.str()
+    # Identical failures are said once, with their count: the terminal, the report and the Markdown summary.
+    result.stdout.fnmatch_lines(["        5 without a verdict: open prompt: the server returned no content*"])
+    assert sum(read_json(project.path / "r.json")["run"]["no_verdict"].values()) == 5
     gate = read_json(project.path / "r.json")["gate"]
     assert gate["passed"] is False and gate["evaluated"] == 0
     # The failures were the server's, not the model's answers: the next run asks again and gets real ones.
