@@ -59,6 +59,7 @@ def conclude(
     baseline: Baseline | None = None,
     run: dict[str, Any] | None = None,
     judge_trust: dict[str, Any] | None = None,
+    stop_reason: str = "",
 ) -> Outcome:
     """Score ``results`` (in dataset order), compare them with ``baseline`` and apply the description's gate.
 
@@ -79,5 +80,6 @@ def conclude(
         shard=shard,
         comparison=comparison,
         robust=None if forms is None else forms.robust,
+        stop_reason=stop_reason,
     )
     return Outcome(described, datasets, ordered, overall, categories, gate, run or {}, comparison, judge_trust, forms)

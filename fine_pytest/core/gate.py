@@ -113,6 +113,9 @@ class GateResult:
     expected: int
     evaluated: int
     interrupted: bool
+    # How the run was interrupted or stopped, when the process knows ("interrupted (Ctrl-C or SIGTERM)", "stopped
+    # early: stopping after 1 failures"); the problem then says so.
+    stop_reason: str = ""
     # A shard of a sharded run (--fine-shard) may hold no pairs when there are fewer pairs than shards. That is no
     # error, but a gate over zero pairs never passes: the problem then says where the decision is made.
     shard: bool = False
@@ -129,7 +132,7 @@ class GateResult:
     def problems(self) -> list[str]:
         reasons = []
         if self.interrupted:
-            reasons.append("the run was interrupted or stopped early")
+            reasons.append(f"the run was {self.stop_reason or 'interrupted or stopped early'}")
         if self.evaluated < self.expected:
             reasons.append(f"{self.expected - self.evaluated} of {self.expected} selected pairs have no verdict")
         if self.expected == 0 and self.shard:
@@ -163,6 +166,7 @@ def evaluate_gate(
     shard: bool = False,
     comparison: Comparison | None = None,
     robust: Robust | None = None,
+    stop_reason: str = "",
 ) -> GateResult:
     checks: list[Check] = []
     for metric, minimum in (("cs", thresholds.min_cs), ("css", thresholds.min_css)):
@@ -180,6 +184,7 @@ def evaluate_gate(
         expected=expected,
         evaluated=overall.n,
         interrupted=interrupted,
+        stop_reason=stop_reason if interrupted else "",
         shard=shard,
     )
 

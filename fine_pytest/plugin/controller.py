@@ -74,6 +74,7 @@ class Tally:
         interrupted: bool,
         run: dict[str, Any] | None = None,
         baseline: Baseline | None = None,
+        stop_reason: str = "",
     ) -> Outcome:
         datasets = tuple(str(path) for path in settings.datasets) or (str(bundled_dataset()),)
         return conclude(
@@ -86,7 +87,21 @@ class Tally:
             baseline=baseline,
             run=run,
             judge_trust=judge_agreement(settings.judge, settings.judge_calibration),
+            stop_reason=stop_reason,
         )
+
+
+def stop_reason(session: pytest.Session, exitstatus: int) -> str:
+    """What stopped the run, in the words of the gate's problem: pytest's own reason (-x, --maxfail, a whole
+    evaluation that failed) or an interrupt."""
+    from fine_pytest.core.safe_text import visible
+
+    for reason in (session.shouldfail, session.shouldstop):
+        if isinstance(reason, str) and reason:
+            return f"stopped early: {visible(reason)}"
+    if signals.interrupted():
+        return "interrupted (Ctrl-C or SIGTERM)"
+    return "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else ""
 
 
 class Controller:
@@ -175,10 +190,15 @@ class Controller:
         after_run(self.config.stash[EVALUATION].info)
         stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped or signals.interrupted()
+        stopped_by = stop_reason(session, exitstatus)  # before the interrupts below are held, which notes one
         if interrupted:
             signals.hold_further_interrupts()  # the reports below are written whole, whatever is pressed now
         self.outcome = self.tally.conclude(
-            settings, interrupted=interrupted, run=self.run_facts(), baseline=self.baseline
+            settings,
+            interrupted=interrupted,
+            run=self.run_facts(),
+            baseline=self.baseline,
+            stop_reason=stopped_by,
         )
         failed = self.outcome.gate.enforced and not self.outcome.gate.passed
         report = build_report(self.outcome)

@@ -287,6 +287,7 @@ def test_model_error_fails_every_pair_and_the_gate(project: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["*FINE evaluation failed: the error above says why; no further test was run*"])
     gate = read_json(project.path / "r.json")["gate"]
     assert gate["passed"] is False and gate["complete"] is False
+    assert "the run was stopped early: FINE evaluation failed: the error above says why" in gate["problems"][0]
     assert result.ret == 1
 
 
@@ -333,7 +334,7 @@ def test_interrupted_run_never_passes_the_gate(project: pytest.Pytester) -> None
     result = run(project, "--fine-threshold=0", "--fine-report=r.json", "-p", "no:randomly")
     gate = read_json(project.path / "r.json")["gate"]
     assert gate["passed"] is False
-    assert "the run was interrupted or stopped early" in gate["problems"]
+    assert "the run was interrupted" in gate["problems"]  # pytest.exit, not a signal: no more is claimed
     assert result.ret == 2
 
 
@@ -466,6 +467,7 @@ def test_a_second_ctrl_c_during_clean_up_neither_breaks_it_off_nor_prints_a_trac
     assert "FINE: stopping: saving what is finished" in output and "Traceback" not in output
     gate = read_json(project.path / "r.json")["gate"]
     assert gate["interrupted"] is True and gate["passed"] is False
+    assert "the run was interrupted (Ctrl-C or SIGTERM)" in gate["problems"]
 
 
 def test_maxfail_stop_leaves_pairs_without_verdict(project: pytest.Pytester) -> None:
@@ -474,7 +476,7 @@ def test_maxfail_stop_leaves_pairs_without_verdict(project: pytest.Pytester) -> 
     assert result.ret == 1
     gate = read_json(project.path / "r.json")["gate"]
     assert gate["passed"] is False and gate["evaluated"] == 0 and gate["expected"] == 5
-    assert "the run was interrupted or stopped early" in gate["problems"]
+    assert "the run was stopped early: stopping after 1 failures" in gate["problems"]  # the true reason: -x
 
 
 def test_collect_only_applies_no_gate(project: pytest.Pytester) -> None:
