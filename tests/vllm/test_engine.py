@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,8 +78,10 @@ def test_embedded_model_is_the_default_and_answers_every_prompt(project: pytest.
     assert "the model's max_model_len is 512" in output
     assert report["gate"]["passed"] is False and report["gate"]["evaluated"] == 2
     assert result.ret == 1
-    # A progress bar over generation, and no vLLM log lines without -v.
-    assert "Processed prompts" in output
+    # The model's loading said, one progress count over the whole run (9 prompts, 2 verdicts), and no vLLM log lines
+    # without -v.
+    assert "FINE: loading the model smollm2" in output and "FINE: the model is ready (" in output
+    assert re.search(r"FINE: 100% 11/11 \[", output), output[-3000:]
     assert " INFO " not in output
 
 
@@ -199,7 +202,8 @@ def test_answers_are_cached_as_they_finish_and_sigterm_shuts_the_engine_down(pro
         process.kill()
     assert process.returncode == 2, output
     assert "KeyboardInterrupt" in output
-    assert "Processed prompts" in output  # the progress bar was shown
+    assert "FINE: loading the model smollm2" in output  # said before the engine's long start
+    assert re.search(r"FINE: +\d+% \d+/\d+ \[", output), output[-3000:]  # the progress count, closed at the interrupt
     _, alive = psutil.wait_procs(engine, timeout=30)
     assert not alive, f"engine processes outlived the run: {[p.name() for p in alive]}"
     assert stored_answers(cache) >= 7  # nothing finished was lost to the interrupt
@@ -249,7 +253,7 @@ def test_one_engine_under_xdist_the_same_answers_verbose_and_none_on_a_warm_reru
     assert warm_report["run"]["model_loads"] == 0
     assert (warm_report["run"]["generated"], warm_report["run"]["cached"]) == (0, 6)
     assert warm_report["items"] == cold_report["items"]
-    assert "Processed prompts" not in warm.stdout.str() + warm.stderr.str()  # the engine never started
+    assert "FINE: loading the model" not in warm.stdout.str() + warm.stderr.str()  # the engine never started
 
 
 @pytest.fixture
