@@ -155,8 +155,8 @@ class Evaluation:
                     from fine_pytest.backends.python import check_letter_scores
 
                     check_letter_scores(rest, "--model")
-                if run_user_code and not batch:
-                    backends.probe(model, context=self._context())
+                if run_user_code and not batch and not self.config.option.collectonly:
+                    backends.probe(model, context=self._context())  # a run will ask the server: ask it now
             judges.check_spec(
                 self.settings.judge,
                 run_user_code=run_user_code,
