@@ -348,12 +348,9 @@ def model(conversations, **sampling):
 """
 
 
-@pytest.mark.slow
-def test_sigterm_during_generation_stops_like_ctrl_c(project: pytest.Pytester) -> None:
-    # CI systems cancel a job with SIGTERM. It must unwind like Ctrl-C (exit status 2, a report that does not
-    # pass), not end the process where it stands. That the engine is closed is checked in tests/vllm.
-    project.makepyfile(slow=SLOW_MODEL)
-    process = subprocess.Popen(
+def slow_run(project: pytest.Pytester) -> subprocess.Popen[str]:
+    """pytest on the `slow` model in a process of its own, to be signalled mid-run."""
+    return subprocess.Popen(
         [sys.executable, "-m", "pytest", "--model=py:slow:model", "--fine-dataset=pairs.jsonl", "--fine-threshold=0"]
         + ["--fine-report=r.json", "-p", "no:cacheprovider"],
         cwd=project.path,
@@ -361,6 +358,14 @@ def test_sigterm_during_generation_stops_like_ctrl_c(project: pytest.Pytester) -
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@pytest.mark.slow
+def test_sigterm_during_generation_stops_like_ctrl_c(project: pytest.Pytester) -> None:
+    # CI systems cancel a job with SIGTERM. It must unwind like Ctrl-C (exit status 2, a report that does not
+    # pass), not end the process where it stands. That the engine is closed is checked in tests/vllm.
+    project.makepyfile(slow=SLOW_MODEL)
+    process = slow_run(project)
     try:
         deadline = time.monotonic() + 60
         while not (project.path / "generating").exists() and process.poll() is None and time.monotonic() < deadline:
@@ -444,14 +449,7 @@ def test_a_second_ctrl_c_during_clean_up_neither_breaks_it_off_nor_prints_a_trac
     project: pytest.Pytester,
 ) -> None:
     project.makepyfile(slow=SLOW_CLEAN_UP)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--model=py:slow:model", "--fine-dataset=pairs.jsonl", "--fine-threshold=0"]
-        + ["--fine-report=r.json", "-p", "no:cacheprovider"],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = slow_run(project)
     try:
         for flag in ("generating", "cleaning"):
             deadline = time.monotonic() + 60
