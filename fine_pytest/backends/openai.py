@@ -191,7 +191,7 @@ class Client:
             if response.status >= 400:
                 raise _status_error(self.base_url, response, data, self.scrub)
             if 300 <= response.status < 400:
-                location = self.scrub(shown_url(response.getheader("Location") or "(no Location)"))[:300]
+                location = visible(self.scrub(shown_url(response.getheader("Location") or "(no Location)")))[:300]
                 raise ServerError(
                     f"{where}: the server redirects to {location}; redirects are not followed: give the address "
                     "the server answers at as --fine-base-url"
@@ -199,7 +199,7 @@ class Client:
             try:
                 return parse_json(data)
             except ValueError:
-                kind = self.scrub(str(response.getheader("Content-Type") or "none"))[:80]
+                kind = visible(self.scrub(str(response.getheader("Content-Type") or "none")))[:80]
                 raise ServerError(f"{where}: the server sent a reply that is not JSON (Content-Type: {kind})") from None
         finally:
             connection.close()

@@ -125,30 +125,32 @@ def using_cache(info: RunInfo) -> Iterator[None]:
     folder = Path(info.cache_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / IN_USE, "a")  # noqa: SIM115 - held open for the block
+        handle = open(folder / IN_USE, "a+")  # noqa: SIM115 - held open for the block
     except OSError as error:
         raise CacheError(f"cannot use the FINE cache folder {folder}: {error.strerror or error}") from None
     with handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
+        # A POSIX record lock, not flock: it belongs to this process alone, so an engine process forked while it is
+        # held (and orphaned by a kill) cannot keep a later clear waiting.
+        fcntl.lockf(handle, fcntl.LOCK_SH)
         yield
 
 
 def clear(folder: Path, waiting: Callable[[], None]) -> None:
-    """--cache-clear: remove the cache file once no run uses it (``waiting`` is called first if one does). A run
-    that starts meanwhile waits for the clear, then finds the cache empty."""
+    """--cache-clear: remove the cache file once no run uses it (``waiting`` is called first if one does). Runs
+    that start while it waits may go first; it waits for them too."""
     if not folder.is_dir():
         return  # nothing to clear; a run without FINE tests creates nothing
     try:
-        handle = open(folder / IN_USE, "a")  # noqa: SIM115 - held open while clearing
+        handle = open(folder / IN_USE, "a+")  # noqa: SIM115 - held open while clearing
     except OSError:
         remove(folder)  # a folder this process cannot write to: its cache file is not removable either
         return
     with handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by another process (EAGAIN or EACCES, by platform)
             waiting()
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.lockf(handle, fcntl.LOCK_EX)
         remove(folder)
 
 

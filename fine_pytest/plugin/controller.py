@@ -42,6 +42,7 @@ class Tally:
         self.seen: set[str] = set()
         self.expected: set[str] = set()
         self.unjudged: dict[str, str] = {}  # pair -> why it has no verdict
+        self.stopped = False  # a worker's whole evaluation failed, and it stopped the run
 
     @property
     def active(self) -> bool:
@@ -59,6 +60,7 @@ class Tally:
         # Several tests may request the same pair; the pair is counted once.
         if report.when == "call" and record is not None:
             self.records[key] = record
+        self.stopped = self.stopped or bool(getattr(report, "fine_stopped", False))
         reason = getattr(report, "fine_unjudged", None)
         if reason and key not in self.records:
             self.unjudged[key] = str(reason)
@@ -91,11 +93,13 @@ class Tally:
         )
 
 
-def stop_reason(session: pytest.Session, exitstatus: int) -> str:
+def stop_reason(session: pytest.Session, exitstatus: int, evaluation_failed: bool = False) -> str:
     """What stopped the run, in the words of the gate's problem: pytest's own reason (-x, --maxfail, a whole
     evaluation that failed) or an interrupt."""
     from fine_pytest.core.safe_text import visible
 
+    if evaluation_failed:  # under xdist pytest only knows that a worker stopped the run
+        return "stopped early: FINE evaluation failed (the first FINE test's error says why)"
     for reason in (session.shouldfail, session.shouldstop):
         if isinstance(reason, str) and reason:
             return f"stopped early: {visible(reason)}"
@@ -164,11 +168,14 @@ class Controller:
             return
         if not (self.tally.active or sharded):
             if requested(self.config) and self.baseline_use is None:
-                # FINE was asked for on the command line and no FINE test ran: say so, never a silent exit 5.
+                # FINE was asked for on the command line and no FINE test ran: say so, never a silent exit 5, and
+                # a gate that was set but applied to nothing never leaves the build green.
                 self.report_errors.append(
-                    "FINE: no FINE test was selected, so no pair was evaluated and no gate applied (-k, -m or "
-                    "--deselect left none)"
+                    "FINE: no FINE test was selected, so no pair was evaluated and no gate applied (-k, -m, "
+                    "--deselect or the tests named left none)"
                 )
+                if evaluation.settings.thresholds.enforced and session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
             if self.baseline_use is not None and self.config.stash[EVALUATION].settings.thresholds.enforced:
                 # Only the verdict baseline ran (-k, ::test, --lf): the pairs were evaluated but no pair test ran,
                 # so no gate saw them. A gate set but not applied must not leave the build green.
@@ -190,7 +197,9 @@ class Controller:
         after_run(self.config.stash[EVALUATION].info)
         stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped or signals.interrupted()
-        stopped_by = stop_reason(session, exitstatus)  # before the interrupts below are held, which notes one
+        stopped_by = stop_reason(session, exitstatus, self.tally.stopped)  # before interrupts are held (noted then)
+        if self.tally.stopped and not signals.interrupted() and exitstatus == pytest.ExitCode.INTERRUPTED:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # xdist reports a worker's stop as an interrupt
         if interrupted:
             signals.hold_further_interrupts()  # the reports below are written whole, whatever is pressed now
         self.outcome = self.tally.conclude(

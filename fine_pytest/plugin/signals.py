@@ -16,6 +16,8 @@ from typing import Any
 INTERRUPTED_STATUS = 2  # pytest's ExitCode.INTERRUPTED
 STOPPING = b"\nFINE: stopping: saving what is finished and writing the reports (interrupt again to quit at once)\n"
 
+# Bound now: while a py: model runs, os._exit is swapped for a guard that refuses the model's own exit.
+_exit = os._exit
 _held: dict[int, Any] = {}  # signal -> the handler it had before this process held further interrupts
 _state = {"interrupted": False, "presses": 0}
 
@@ -46,7 +48,7 @@ def _patient(signum: int, frame: object) -> None:
         except Exception:  # noqa: BLE001 - a signal handler must not fail: the plain descriptor is the fallback
             _to_stderr(STOPPING)
     else:
-        os._exit(INTERRUPTED_STATUS)
+        _exit(INTERRUPTED_STATUS)
 
 
 def hold_further_interrupts() -> None:

@@ -5,7 +5,9 @@ cache folder, a report path) never add it: a unit-test run must not start a mode
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,25 @@ def is_fine(item: pytest.Item) -> bool:
     return pair_of(item) is not None or not FINE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
 
 
+class _SuiteModule(pytest.Module):
+    """The bundled module, collected whatever the project's ``python_functions`` say and imported as the package's
+    own module (pytest's import modes would put its folder on ``sys.path``)."""
+
+    def _getobj(self) -> Any:
+        return importlib.import_module("fine_pytest.plugin.bundled_suite")
+
+    def istestfunction(self, obj: object, name: str) -> bool:
+        return name == "test_pair" and callable(obj)
+
+    def istestclass(self, obj: object, name: str) -> bool:
+        return False
+
+
+def selects_tests(config: pytest.Config) -> bool:
+    """The command line names tests (``file.py::test``): those run, and nothing is added to them."""
+    return any("::" in str(argument) for argument in config.args)
+
+
 class BundledSuite:
     """Adds the bundled suite's tests before -k, -m and --fine-shard select among them."""
 
@@ -40,7 +61,7 @@ class BundledSuite:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        if not requested(config) or any(is_fine(item) for item in items):
+        if not requested(config) or selects_tests(config) or any(is_fine(item) for item in items):
             return
-        module = pytest.Module.from_parent(session, path=SUITE, nodeid=NODE_ID)
+        module = _SuiteModule.from_parent(session, path=SUITE, nodeid=NODE_ID)
         items.extend(session.genitems(module))

@@ -157,6 +157,9 @@ class Evaluation:
                     check_letter_scores(rest, "--model")
                 if run_user_code and not batch and not self.config.option.collectonly:
                     backends.probe(model, context=self._context())  # a run will ask the server: ask it now
+            judge_model = judges.uses_model(self.settings.judge, self.settings.judge_format)
+            if run_user_code and judge_model and not self.config.option.collectonly:
+                backends.probe(self.settings.judge, "--fine-judge", context=self._context())
             judges.check_spec(
                 self.settings.judge,
                 run_user_code=run_user_code,
@@ -164,7 +167,8 @@ class Evaluation:
                 scoring=self.settings.judge_scoring,
             )
         except FineError as error:
-            raise pytest.UsageError(str(error)) from None
+            # Server text can be in the message (an error reply): shown, never obeyed by the terminal.
+            raise pytest.UsageError(visible_lines(str(error))) from None
         if not run_user_code:
             self.check_category_thresholds()
         elif self.settings.forms:
@@ -522,11 +526,14 @@ class Evaluation:
         if is_worker(self.config) or self.config.option.verbose <= -2:
             return SILENT
         with self._terminal_if(True):
+            if sys.stderr is None:  # started with stderr closed: nowhere to show it
+                return SILENT
             live = sys.stderr.isatty()
         return Shown(self._to_terminal, live)
 
     def _to_terminal(self, text: str) -> None:
-        with self._terminal_if(True):
+        """Text on the terminal past pytest's capture; a terminal that went away costs the line, never the run."""
+        with self._terminal_if(True), contextlib.suppress(AttributeError, OSError, ValueError):
             sys.stderr.write(text)
             sys.stderr.flush()
 
@@ -545,9 +552,7 @@ class Evaluation:
 
     def _announce(self, message: bytes) -> None:
         """A line on the terminal, past pytest's capture of the test's output (an interrupt is held: say so)."""
-        with self._terminal_if(True):
-            sys.stderr.write(message.decode())
-            sys.stderr.flush()
+        self._to_terminal(message.decode())
 
     def _terminal_if(self, wanted: bool) -> contextlib.AbstractContextManager[None]:
         """Let a back end's progress bar reach the terminal: fixtures otherwise run with output captured."""
@@ -564,6 +569,8 @@ class Evaluation:
         report.fine_key = pair.key  # type: ignore[attr-defined]
         if report.when == "call" and RESULT_KEY in item.stash:
             report.fine = item.stash[RESULT_KEY].to_dict()  # type: ignore[attr-defined]
+        if report.failed and self._failure is not None:
+            report.fine_stopped = True  # type: ignore[attr-defined]  # the whole evaluation failed: the run stops
         if report.failed and pair.key in self._pair_failures:
             # Why the pair has no verdict, without the pair's name: the controller counts pairs by reason.
             reason = self._pair_failures[pair.key].removeprefix(f"FINE pair {pair.key} has no verdict: ")

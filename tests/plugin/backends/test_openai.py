@@ -35,6 +35,7 @@ class Stub:
         self.faults: dict[int, tuple[int, str, dict[str, str]]] = {}  # request number -> (status, body, headers)
         self.delay: dict[int, float] = {}
         self.models = ["tiny"]
+        self.list_fault: tuple[int, str, dict[str, str]] | None = None  # the reply to GET /models, if not the list
         self.key: str | None = None
         self.in_flight = 0
         self.most_in_flight = 0
@@ -89,7 +90,9 @@ def handler_for(stub: Stub) -> type[BaseHTTPRequestHandler]:
             return True
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if self._authorised():
+            if stub.list_fault is not None:
+                self._send(*stub.list_fault)
+            elif self._authorised():
                 self._send(200, json.dumps({"data": [{"id": name, "root": f"/models/{name}"} for name in stub.models]}))
 
         def do_POST(self) -> None:  # noqa: N802

@@ -441,3 +441,28 @@ def test_a_credential_in_the_base_url_reaches_no_output_report_or_cache(
     assert "127.0.0.1" in shown and REDACTED in shown, shown[-2000:]  # the server is named, its credentials not
     for secret in (URL_KEY, SECRET):
         assert secret not in shown and secret.encode() not in stored
+
+
+# Checked once before any work ------------------------------------------------------------------------------------
+
+
+def test_the_up_front_check_shows_server_text_escaped(project: pytest.Pytester, server: Stub) -> None:
+    forged = json.dumps({"error": {"message": "bad \x1b[2J\x1b[31m\nFINE gate PASSED"}})
+    server.list_fault = (404, forged, {})
+    result = project.runpytest("--model=openai:tiny", f"--fine-base-url={server.url}", "--fine-dataset=pairs.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    shown = result.stdout.str() + result.stderr.str()
+    assert "\x1b" not in shown and "\\x1b[2J" in shown
+    assert not any(line.startswith("FINE gate PASSED") for line in shown.splitlines())
+
+
+def test_an_llm_judge_on_a_server_that_cannot_be_reached_is_one_error_before_any_work(
+    project: pytest.Pytester,
+) -> None:
+    result = project.runpytest(
+        "--model=py:scripted:model", "--fine-judge=openai:judge", "--fine-base-url=http://127.0.0.1:9/v1",
+        "--fine-retries=0", "--fine-dataset=pairs.jsonl",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--fine-judge=openai:judge: cannot reach http://127.0.0.1:9/v1*"])
+    assert not (project.path / "calls.log").exists()  # the model under test was never asked

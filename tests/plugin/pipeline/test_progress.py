@@ -4,7 +4,7 @@ in a log, nothing from xdist workers or under -qq."""
 from __future__ import annotations
 
 import pytest
-from support import JUDGE, MODEL
+from support import JUDGE, MODEL, read_json
 
 from fine_pytest.pipeline.progress import SILENT, Shown
 
@@ -61,3 +61,17 @@ def test_a_run_shows_loading_ready_and_its_whole_count(project: pytest.Pytester)
 def test_quiet_runs_and_xdist_workers_show_no_progress(project: pytest.Pytester, options: tuple[str, ...]) -> None:
     result = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", *options)
     assert "FINE: loading" not in result.stderr.str() and "FINE: 100%" not in result.stderr.str()
+
+
+@pytest.mark.slow
+def test_a_run_with_stderr_closed_shows_no_progress_and_still_runs(project: pytest.Pytester) -> None:
+    import subprocess
+    import sys
+
+    command = (
+        f"{sys.executable} -m pytest {MODEL} {JUDGE} --fine-dataset=pairs.jsonl --fine-report=r.json "
+        "-p no:faulthandler -p no:randomly 2>&-"
+    )
+    done = subprocess.run(["bash", "-c", command], cwd=project.path, capture_output=True, text=True, check=False)
+    assert "AttributeError" not in done.stdout and "stopped" not in done.stdout, done.stdout[-2000:]
+    assert read_json(project.path / "r.json")["gate"]["evaluated"] == 5

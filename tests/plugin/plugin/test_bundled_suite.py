@@ -51,3 +51,24 @@ def test_a_run_asked_for_with_nothing_selected_says_so(pytester: pytest.Pytester
     result = pytester.runpytest(FAKE, "--fine-threshold=0.8", "-k", "no_such_test")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines(["FINE: no FINE test was selected, so no pair was evaluated and no gate applied*"])
+
+
+def test_a_gate_asked_for_and_applied_to_no_pair_fails_the_build(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_unit=UNIT)
+    result = pytester.runpytest(FAKE, "--fine-threshold=0.8", "-k", "test_unit")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["FINE: no FINE test was selected*"])
+
+
+def test_the_suite_is_collected_whatever_the_projects_collection_rules(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\npython_functions = check_*\n")
+    pytester.makepyfile(test_unit="def check_unit():\n    assert True\n")
+    result = pytester.runpytest(FAKE, "-p", "no:randomly")
+    result.assert_outcomes(passed=1, xfailed=220)
+
+
+def test_tests_named_on_the_command_line_run_alone(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_unit=UNIT)
+    result = pytester.runpytest("test_unit.py::test_unit", FAKE, "--fine-threshold=0.8")
+    result.assert_outcomes(passed=1)

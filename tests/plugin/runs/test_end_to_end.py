@@ -287,7 +287,18 @@ def test_model_error_fails_every_pair_and_the_gate(project: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["*FINE evaluation failed: the error above says why; no further test was run*"])
     gate = read_json(project.path / "r.json")["gate"]
     assert gate["passed"] is False and gate["complete"] is False
-    assert "the run was stopped early: FINE evaluation failed: the error above says why" in gate["problems"][0]
+    assert gate["problems"][0].startswith("the run was stopped early: FINE evaluation failed")
+
+
+@pytest.mark.slow
+def test_model_error_under_xdist_stops_the_run_as_a_failure_not_an_interrupt(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess(
+        "--model=py:scripted:broken", "--fine-dataset=pairs.jsonl", "--fine-threshold=0", "--fine-report=r.json",
+        "-n", "2",
+    )  # fmt: skip
+    gate = read_json(project.path / "r.json")["gate"]
+    assert gate["passed"] is False and gate["problems"][0].startswith("the run was stopped early: FINE evaluation")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert result.ret == 1
 
 
@@ -411,7 +422,8 @@ with termination_as_interrupt():
         os.kill(os.getpid(), signal.SIGINT)
     except KeyboardInterrupt:
         os.kill(os.getpid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGINT)  # a third: quit at once, as interrupted
+        os._exit = lambda status: print("refused")  # as the guard around a py: model swaps it in
+        os.kill(os.getpid(), signal.SIGINT)  # a third: quit at once, as interrupted, guard or not
         print("not quit")
 """
 
