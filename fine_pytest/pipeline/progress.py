@@ -26,6 +26,9 @@ class Progress:
     def note(self, line: str) -> None:
         """A line of its own (the model loading, then ready)."""
 
+    def restart_clock(self) -> None:
+        """Time the rate and the time left from now (the model is ready): its loading is not generation."""
+
     def close(self) -> None:
         """The run's work is done (or stopped): the line is finished."""
 
@@ -86,6 +89,13 @@ class Shown(Progress):
             self._bar.refresh()
         else:
             self._write(line + "\n")
+
+    def restart_clock(self) -> None:
+        self._started = self._last_line = time.monotonic()
+        if self._bar is not None:
+            self._bar.start_t = self._bar.last_print_t = self._bar._time()
+            self._bar.last_print_n = self._bar.n
+            self._bar.unpause()
 
     def close(self) -> None:
         if self._bar is not None:

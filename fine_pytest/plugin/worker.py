@@ -519,6 +519,7 @@ class Evaluation:
         with self._terminal_if(engine and context.verbose > 0):
             loaded = backends.load_model(self.settings.model_spec, context=context)
         self._progress.note(f"FINE: the model is ready ({time.monotonic() - started:.0f} s)")
+        self._progress.restart_clock()
         return loaded
 
     def _shown_progress(self) -> Progress:

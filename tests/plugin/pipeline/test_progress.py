@@ -75,3 +75,15 @@ def test_a_run_with_stderr_closed_shows_no_progress_and_still_runs(project: pyte
     done = subprocess.run(["bash", "-c", command], cwd=project.path, capture_output=True, text=True, check=False)
     assert "AttributeError" not in done.stdout and "stopped" not in done.stdout, done.stdout[-2000:]
     assert read_json(project.path / "r.json")["gate"]["evaluated"] == 5
+
+
+def test_the_models_loading_is_not_counted_in_the_rate() -> None:
+    import time
+
+    written: list[str] = []
+    progress = Shown(written.append, live=False, interval=0.0)
+    progress.add(4)
+    time.sleep(1.1)  # the model loads: no step is done
+    progress.restart_clock()
+    progress.advance(2)
+    assert "".join(written).startswith("FINE:  50% 2/4 [00:00<00:00,"), written
