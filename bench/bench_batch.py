@@ -1,6 +1,6 @@
 """The batch-file loop at size: time and peak memory of export and import at 1k, 10k and 100k pairs.
 
-For each size, in a fresh folder and cache, the three steps a user runs (README, "Batch files"):
+For each size, in a fresh folder and cache, the three steps a user runs (docs/BACKENDS.md, "Batch files"):
 
 - ``export``: ``pytest --fine-export-requests=requests.jsonl`` (collect, write every prompt the cache lacks);
 - ``engine``: a stand-in for ``vllm run-batch`` in this process that answers each request line as the instant model

@@ -51,3 +51,12 @@ def test_no_page_tells_how_or_where_the_project_was_built(page: Path) -> None:
         r"sessions have",
     ):
         assert not re.search(pattern, text, re.IGNORECASE), f"{page.name}: {pattern}"
+
+
+def test_the_options_page_lists_every_option_and_ini_key() -> None:
+    from fine_pytest.plugin.options import CATEGORY_MINIMUMS, OPTIONS
+
+    text = (ROOT / "docs" / "OPTIONS.md").read_text(encoding="utf-8")
+    missing = [option.flag for option in OPTIONS if f"`{option.flag}" not in text]
+    missing += [option.ini for option in (*OPTIONS, *CATEGORY_MINIMUMS) if f"`{option.ini}`" not in text]
+    assert not missing, f"docs/OPTIONS.md does not list: {', '.join(missing)}"
