@@ -2,9 +2,10 @@
 
 The pipeline says how much work it has found (``add``: the prompts the cache lacks, then the answers to judge, then
 any later round) and how much is done (``advance``: each answer as it is stored, each verdict). The total grows as
-work is found, so the line always says what is known. ``Progress`` itself shows nothing (library use, xdist
-workers, ``-qq``); ``Shown`` draws it with tqdm: a live bar on a terminal, and a plain line every ``interval``
-seconds where the output is a log (CI), which a bar's carriage returns would garble.
+work is found, so the line always says what is known. ``Progress`` itself shows nothing (library use, ``-qq``);
+``Shown`` draws it with tqdm: a live bar on a terminal, and a plain line every ``interval`` seconds where the output
+is a log (CI), which a bar's carriage returns would garble, or where several processes share one terminal (xdist
+workers, each with its own ``label``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Progress:
         """``count`` steps were done."""
 
     def note(self, line: str) -> None:
-        """A line of its own (the model loading, then ready)."""
+        """A line of its own (the model loading, then ready), after the progress line's label."""
 
     def restart_clock(self) -> None:
         """Time the rate and the time left from now (the model is ready): its loading is not generation."""
@@ -50,12 +51,13 @@ class _Lines:
 
 
 class Shown(Progress):
-    """The progress line, drawn through ``write`` (text for the terminal); ``live``: a bar redrawn in place."""
+    """The progress line, drawn through ``write`` (text for the terminal); ``live``: a bar redrawn in place;
+    ``label``: what each line starts with (the process, when several share a terminal)."""
 
-    def __init__(self, write: Callable[[str], None], live: bool, interval: float = 30.0) -> None:
+    def __init__(self, write: Callable[[str], None], live: bool, interval: float = 30.0, label: str = "FINE") -> None:
         from tqdm import tqdm  # type: ignore[import-untyped]
 
-        self._write, self._live, self._interval = write, live, interval
+        self._write, self._live, self._interval, self._label = write, live, interval, label
         self._total = self._done = 0
         self._started = time.monotonic()
         self._last_line = self._started
@@ -68,7 +70,7 @@ class Shown(Progress):
         self._total += count
         if self._live and self._bar is None:
             file = _Lines(self._write)
-            self._bar = self._tqdm(total=self._total, desc="FINE", unit="step", file=file, dynamic_ncols=True)
+            self._bar = self._tqdm(total=self._total, desc=self._label, unit="step", file=file, dynamic_ncols=True)
         elif self._bar is not None:
             self._bar.total = self._total
             self._bar.refresh()
@@ -83,12 +85,13 @@ class Shown(Progress):
             self._plain()
 
     def note(self, line: str) -> None:
+        line = f"{self._label}: {line}\n"
         if self._bar is not None:
             self._bar.clear()
-            self._write(line + "\n")
+            self._write(line)
             self._bar.refresh()
         else:
-            self._write(line + "\n")
+            self._write(line)
 
     def restart_clock(self) -> None:
         self._started = self._last_line = time.monotonic()
@@ -107,7 +110,9 @@ class Shown(Progress):
         self._last_line = time.monotonic()
         elapsed = self._last_line - self._started
         # tqdm's own wording (count, rate, time left), without the bar: a log line reads the same in any viewer.
-        meter = self._tqdm.format_meter(self._done, self._total or None, elapsed, ncols=0, prefix="FINE", unit="step")
+        meter = self._tqdm.format_meter(
+            self._done, self._total or None, elapsed, ncols=0, prefix=self._label, unit="step"
+        )
         self._write(meter.strip() + "\n")
 
     def __repr__(self) -> str:

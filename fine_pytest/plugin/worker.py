@@ -50,7 +50,7 @@ from fine_pytest.pipeline.progress import SILENT, Progress, Shown
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin import batch
 from fine_pytest.plugin.pair import FinePair
-from fine_pytest.plugin.roles import is_worker, publish
+from fine_pytest.plugin.roles import publish, worker_input
 from fine_pytest.plugin.signals import announce_with, termination_as_interrupt
 
 FIXTURE = "fine_pair"
@@ -514,23 +514,26 @@ class Evaluation:
         cache.record(self.info.run, "load", partition, f"pid {os.getpid()}")
         engine = backends.split_spec(self.settings.model_spec)[0] != "py"
         started = time.monotonic()
-        self._progress.note(f"FINE: loading the model {visible(self.settings.model_spec)}")
+        self._progress.note(f"loading the model {visible(self.settings.model_spec)}")
         # An engine's start-up log (it runs in processes of its own) reaches the terminal only with -v.
         with self._terminal_if(engine and context.verbose > 0):
             loaded = backends.load_model(self.settings.model_spec, context=context)
-        self._progress.note(f"FINE: the model is ready ({time.monotonic() - started:.0f} s)")
+        self._progress.note(f"the model is ready ({time.monotonic() - started:.0f} s)")
         self._progress.restart_clock()
         return loaded
 
     def _shown_progress(self) -> Progress:
-        """The run's progress line on the terminal; none in an xdist worker (its output is not shown) or with -qq."""
-        if is_worker(self.config) or self.config.option.verbose <= -2:
+        """The run's progress line on the terminal; none with -qq. An xdist worker's stderr is the terminal's too, so
+        each worker that works shows plain lines under its own name: live bars of several processes would garble."""
+        if self.config.option.verbose <= -2:
             return SILENT
+        worker = worker_input(self.config)
         with self._terminal_if(True):
             if sys.stderr is None:  # started with stderr closed: nowhere to show it
                 return SILENT
-            live = sys.stderr.isatty()
-        return Shown(self._to_terminal, live)
+            live = sys.stderr.isatty() and worker is None
+        label = "FINE" if worker is None else f"FINE {worker.get('workerid', 'worker')}"
+        return Shown(self._to_terminal, live, label=label)
 
     def _to_terminal(self, text: str) -> None:
         """Text on the terminal past pytest's capture; a terminal that went away costs the line, never the run."""

@@ -1,5 +1,5 @@
 """The run's progress line: one for everything generated and judged, live on a terminal, a plain line now and then
-in a log, nothing from xdist workers or under -qq."""
+in a log, plain lines under each xdist worker's name, nothing under -qq."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fine_pytest.pipeline.progress import SILENT, Shown
 def test_a_log_gets_plain_lines_with_count_rate_and_time_left() -> None:
     written: list[str] = []
     progress = Shown(written.append, live=False, interval=0.0)
-    progress.note("FINE: loading the model m")
+    progress.note("loading the model m")
     progress.add(10)
     progress.advance(3)
     progress.add(5)  # a later round found more work: the total grows
@@ -30,7 +30,7 @@ def test_a_terminal_gets_one_live_bar_for_the_whole_run() -> None:
     progress = Shown(written.append, live=True)
     progress.add(4)
     progress.advance(2)
-    progress.note("FINE: the model is ready (3 s)")
+    progress.note("the model is ready (3 s)")
     progress.add(2)
     progress.advance(4)
     progress.close()
@@ -57,10 +57,22 @@ def test_a_run_shows_loading_ready_and_its_whole_count(project: pytest.Pytester)
     assert "FINE:" not in warm.stderr.str()  # the cache answered: no model, no line
 
 
-@pytest.mark.parametrize("options", [("-qq",), ("-n", "2")])
-def test_quiet_runs_and_xdist_workers_show_no_progress(project: pytest.Pytester, options: tuple[str, ...]) -> None:
-    result = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", *options)
+def test_a_quiet_run_shows_no_progress(project: pytest.Pytester) -> None:
+    result = project.runpytest(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "-qq")
     assert "FINE: loading" not in result.stderr.str() and "FINE: 100%" not in result.stderr.str()
+
+
+@pytest.mark.slow
+def test_xdist_workers_show_plain_lines_under_their_own_names(project: pytest.Pytester) -> None:
+    # A subprocess: the workers write to the stderr they inherit, which an in-process run does not capture.
+    result = project.runpytest_subprocess(MODEL, JUDGE, "--fine-dataset=pairs.jsonl", "-n", "2", "-p", "no:randomly")
+    lines = result.stderr.str().splitlines()
+    loading = [line for line in lines if line.endswith(": loading the model py:scripted:model")]
+    assert loading and all(line.startswith(("FINE gw0:", "FINE gw1:")) for line in loading), lines
+    finished = [line for line in lines if "100%" in line]
+    assert finished and all(line.startswith(("FINE gw0: 100%", "FINE gw1: 100%")) for line in finished), lines
+    assert not any("\r" in line or "\x1b" in line for line in lines)  # no bar: two would garble one terminal
+    result.assert_outcomes(passed=1, xfailed=4)
 
 
 @pytest.mark.slow
