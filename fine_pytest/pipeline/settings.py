@@ -43,7 +43,7 @@ class Settings:
     judge_calibration: Path | None = None
     judge_scoring: str = DEFAULT_MC_METHOD
     forms: FormSettings = field(default_factory=FormSettings)
-    # Batch files (plugin.batch): write what the run needs asked and stop, or read a batch engine's answers.
+    # Batch files (pipeline.batch): write what the run needs asked and stop, or read a batch engine's answers.
     export_requests: Path | None = None
     import_responses: Path | None = None
     batch_model: str | None = None

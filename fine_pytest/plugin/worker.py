@@ -11,12 +11,10 @@ output, the cache's locks, failures shown once) is one object's state; pipeline.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -29,26 +27,21 @@ from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, catego
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
+from fine_pytest.pipeline.batch import EXPORT, Exporting, Importing, batch_model, exported_message
 from fine_pytest.pipeline.batch_files import BatchFileError
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import (
-    PartitionFailure,
     RunInfo,
     device_for,
-    generation_lock,
-    run_partitions,
     selection_digest,
     shard_of_key,
-    split,
-    using_cache,
 )
-from fine_pytest.pipeline.evaluate import LOGPROB, Keys, Lazy, Request, Stats, assemble, fill, generate_missing
+from fine_pytest.pipeline.evaluate import LOGPROB, Lazy, Request
 from fine_pytest.pipeline.form_families import resolve_families
-from fine_pytest.pipeline.form_run import attach, requests_for
 from fine_pytest.pipeline.forms import Plan
 from fine_pytest.pipeline.progress import SILENT, Progress, Shown
+from fine_pytest.pipeline.run import AnswerSource, LiveModel, RunPlan, open_cache, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
-from fine_pytest.plugin import batch
 from fine_pytest.plugin.pair import FinePair
 from fine_pytest.plugin.roles import publish, worker_input
 from fine_pytest.plugin.signals import announce_with, termination_as_interrupt
@@ -65,42 +58,6 @@ def pair_of(item: pytest.Item) -> Pair | None:
         return None
     pair = callspec.params.get(FIXTURE)
     return pair if isinstance(pair, Pair) else None
-
-
-def true_counts(found: Stats, events: Iterable[str]) -> Stats:
-    """Counts of what this run did, from its processes' own tallies: the cache keeps the first of two equal rows,
-    so a run that shares its cache folder with another may have done work whose row carries the other's name."""
-    produced = [json.loads(event) for event in events]
-    generated = sum(int(p.get("generated", 0)) for p in produced)
-    judged = sum(int(p.get("judged", 0)) for p in produced)
-    stored_answers = found.generated + found.cached
-    stored_verdicts = found.judged + found.verdicts_cached
-    return replace(
-        found,
-        generated=min(generated, stored_answers),
-        cached=max(stored_answers - generated, 0),
-        judged=min(judged, stored_verdicts),
-        verdicts_cached=max(stored_verdicts - judged, 0),
-    )
-
-
-def run_identity(pairs: Sequence[Pair], keys: Keys, settings: Any) -> dict[str, str]:
-    """What the run's results depend on, by content (never by path or name): the dataset's pairs, the model's and
-    the judge's identities (weights or code digests), how answers were asked and read, and the plugin's version.
-    ``fine-pytest merge`` refuses shards whose identities differ."""
-    from fine_pytest import __version__
-    from fine_pytest.pipeline.cache import digest
-
-    dataset = [(pair.key, pair.category, pair.question, pair.positive, pair.negative) for pair in pairs]
-    generation = settings.generation
-    asked = {"open": generation.open.to_dict(), "mc": generation.mc.to_dict(), "question": generation.mc_question}
-    return {
-        "tool": __version__,
-        "dataset": digest(dataset),
-        "model": digest(keys.model),
-        "judge": digest(keys.judge),
-        "reading": digest({**asked, "method": generation.mc_method, "forms": settings.forms.to_dict()}),
-    }
 
 
 class Evaluation:
@@ -125,7 +82,7 @@ class Evaluation:
         # Batch files: the requests an export found missing (None: no export ran), and what an import stored.
         self.bad_batch_file = False
         self.exported: list[Request] | None = None
-        self.imported: Any = None
+        self._importing: Importing | None = None  # the batch file, imported once per process
 
     def pairs(self) -> list[Pair]:
         if self._pairs is None:
@@ -237,16 +194,16 @@ class Evaluation:
         assert path is not None
         pairs = [pair for pair in (pair_of(item) for item in items) if pair is not None]
         if not pairs:
-            pytest.exit(f"FINE {batch.EXPORT}: no FINE pair test was collected, nothing to export", returncode=5)
+            pytest.exit(f"FINE {EXPORT}: no FINE pair test was collected, nothing to export", returncode=5)
         self._evaluate(pairs)
         if self._failure is not None or self.exported is None:
-            pytest.exit(visible_lines(f"FINE {batch.EXPORT} failed: {self._failure}"), returncode=4)
-        model = batch.batch_model(self.settings)
+            pytest.exit(visible_lines(f"FINE {EXPORT} failed: {self._failure}"), returncode=4)
+        model = batch_model(self.settings)
         try:
             count = export(self.exported, model, path) if self.exported else 0
         except FineError as error:
             pytest.exit(visible_lines(str(error)), returncode=4)
-        pytest.exit(visible_lines(batch.exported_message(count, path, model)), returncode=0)
+        pytest.exit(visible_lines(exported_message(count, path, model)), returncode=0)
 
     def collected(self, items: Sequence[pytest.Item], worker: bool) -> None:
         """What happens once the tests are collected, before any runs: an export (which stops the session), an
@@ -341,163 +298,66 @@ class Evaluation:
             raise
 
     def _generate(self, unique: list[Pair]) -> None:
-        """Generate and judge what the cache lacks, partition by partition under the run's locks, then read it all back.
-
-        The model and judge load only if something is missing, and are closed whatever happens.
-        """
+        """Run the pipeline over the pairs (pipeline.run) and keep what it gives back for the tests."""
         info = self.info
         self._note_cache()
-        if not info.persistent:
-            Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
-        # Closed when the block ends, however it ends: nothing below it uses the cache.
         self._progress = self._shown_progress()
-        with using_cache(info), Cache(Path(info.cache_dir, FILENAME)) as cache, self._finished(self._progress):
+        with open_cache(info) as cache, self._finished(self._progress):
             context = self._context()
-            model_identity = backends.identity(self.settings.model_spec, context=context, memo=cache)
-            keys = Keys(
-                model=model_identity,
-                judge=judges.identity(
-                    self.settings.judge, self.settings.judge_format, context, cache, self.settings.judge_scoring
-                ),
-                run=info.run,
-                seeded=bool(model_identity.get("seeded", True)),
+            keys = run_keys(self.settings, context, cache, info.run)
+            # The consistency forms' variants, drawn for every pair alike in every process (--fine-forms). An xdist
+            # worker checks the families here: its controller collects nothing, so it never ran check_specs.
+            if self.settings.forms:
+                self.resolve_forms(unique[:1])
+            self._attempts += 1
+            plan = RunPlan(
+                generation=self.settings.generation,
+                keys=keys,
+                info=info,
+                chunk_size=self.settings.chunk_size,
+                forms=Plan.draw(unique, self.settings.forms) if self.settings.forms else None,
+                exclusive=judges.uses_model(self.settings.judge, self.settings.judge_format),
+                # Locks and events of a later evaluation in this process (a pair requested outside the collected
+                # items) get a scope of their own: the run's partitions are already done, and this one is not.
+                scope=None if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}"),
             )
-            partitions = split(unique, info.partition_count)
-            current = [0]  # the partition being filled: the device an engine loaded now should use
-            model = Lazy(lambda: self._load_model(context, cache, device_for(info, current[0]), current[0]))
             judge = Lazy(
                 lambda: judges.load_judge(
                     self.settings.judge, self.settings.judge_format, context, self.settings.judge_scoring
                 )
             )
-            # An LLM judge may need the device the model under test holds: one engine at a time.
-            exclusive = judges.uses_model(self.settings.judge, self.settings.judge_format)
-            generation = self.settings.generation
-            # The consistency forms' variants, drawn for every pair alike in every process (--fine-forms). An xdist
-            # worker checks the families here: its controller collects nothing, so it never ran check_specs.
-            if self.settings.forms:
-                self.resolve_forms(unique[:1])
-            plan = Plan.draw(unique, self.settings.forms) if self.settings.forms else None
-            exporting = self.settings.export_requests is not None
-            if exporting or self.settings.import_responses is not None:
-                batch.check_reusable(keys, generation)
-                # Answers come from batch files: the model under test is never loaded here.
-                source = f"the batch file {self.settings.import_responses}" if not exporting else "the cache"
-                model = Lazy.of(batch.NoModel(self.settings.model_spec, source))
-            if exporting:
-                waiting = batch.missing(cache, batch.first_batch(unique, plan, generation, keys, cache), keys.run)
-                if waiting or plan is None:
-                    self.exported = waiting
-                    return
-            if self.settings.import_responses is not None and self.imported is None:  # once per process
-                self.imported = asdict(batch.import_batch(self.settings, unique, plan, cache, keys))
-
-            def fill_partition(partition: int, pairs: Sequence[Pair]) -> None:
-                extra = requests_for(pairs, plan, generation, keys) if plan is not None else []
-                guarded(
-                    partition,
-                    lambda produced: fill(
-                        pairs,
-                        model,
-                        judge,
-                        generation,
-                        cache,
-                        keys,
-                        self.settings.chunk_size,
-                        exclusive,
-                        produced,
-                        extra,
-                    ),
-                )
-
-            def guarded(partition: int, work: Callable[[Stats], None]) -> None:
-                current[0] = partition
-                produced = Stats(progress=self._progress)
-                try:
-                    with generation_lock(info, keys.model, partition):
-                        work(produced)
-                except CacheError:
-                    raise  # the cache itself failed: recording a partition failure in it would fail too
-                except FineError as error:
-                    raise PartitionFailure(str(error)) from None
-                except Exception as error:  # the user's model or judge raised: show their frames, not ours
-                    raise PartitionFailure("FINE evaluation failed: " + _user_traceback(error)) from None
-                finally:
-                    # What this process did, for the run's counts (every process of the run reads the same events).
-                    with contextlib.suppress(CacheError):
-                        cache.record(info.run, "produced", partition, json.dumps(produced.to_dict()))
-
-            self._attempts += 1
-            # Locks and events of a later evaluation in this process (a pair requested outside the collected items)
-            # get a scope of their own: the run's partitions are already done, and this one is not.
-            scope = info if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}")
-
-            def ask(round_number: int, wanted: list[tuple[Pair, Request]]) -> None:
-                """A shrink round: its prompts, split by pair into the run's partitions like the first batch."""
-                if exporting:
-                    waiting = batch.missing(cache, [request for _, request in wanted], keys.run)
-                    if waiting:
-                        raise batch.ExportRound(waiting)
-                if exclusive:
-                    judge.release()  # an LLM judge gives the device back before the model under test loads again
-                by_pair: dict[str, list[Request]] = {}
-                for pair, request in wanted:
-                    by_pair.setdefault(pair.key, []).append(request)
-                keys_in_order = list(by_pair)
-                parts = split(keys_in_order, info.partition_count)
-
-                def fill_round(partition: int, pair_keys: Sequence[str]) -> None:
-                    requests = [request for key in pair_keys for request in by_pair[key]]
-                    guarded(
-                        partition,
-                        lambda produced: generate_missing(
-                            requests, model, cache, keys, self.settings.chunk_size, produced
-                        ),
-                    )
-
-                round_scope = replace(scope, run=f"{scope.run}-shrink{round_number}")
-                shrink_failed = run_partitions(round_scope, cache, parts, fill_round)
-                if shrink_failed:
-                    raise FineError(next(iter(shrink_failed.values())))
-
-            try:
-                failed = run_partitions(scope, cache, partitions, fill_partition)
-                if exporting and failed:  # the judge failed: nothing the export could say is complete
-                    self._failure = next(iter(failed.values()))
-                    return
-                evaluated = assemble(unique, generation, cache, keys)
-                if plan is not None:
-                    evaluated, _ = attach(evaluated, unique, plan, generation, cache, keys, ask)
-                if exporting:
-                    self.exported = []  # every round is answered: nothing left to export
-                    return
-            except batch.ExportRound as round_:
-                self.exported = round_.requests
+            source = self._answer_source(context, cache)
+            outcome = run(unique, plan, cache, source, judge, self._progress)
+            if outcome.exported is not None or (self.settings.export_requests is not None and outcome.failure):
+                self.exported, self._failure = outcome.exported, outcome.failure
                 return
-            finally:
-                # Release the engine before anything else runs: tests, or a judge that needs the device.
-                try:
-                    if model.value is not None:
-                        model.value.close()
-                finally:
-                    if judge.value is not None:
-                        judge.value.close()
-            self.stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
-            identity = run_identity(self.pairs(), keys, self.settings)
-        imported = None if self.imported is None else {"path": str(self.settings.import_responses), **self.imported}
+            identity = run_identity(self.pairs(), keys, self.settings.generation, self.settings.forms)
+        self.stats = outcome.stats
+        imported = getattr(source, "imported", None)
+        imported = None if imported is None else {"path": str(self.settings.import_responses), **asdict(imported)}
         publish(
             self.config,
             fine_stats=self.stats,
             fine_identity=identity,
             **({"fine_imported": imported} if imported else {}),
         )
-        if failed and len(failed) == len(partitions):
-            self._failure = next(iter(failed.values()))
+        if outcome.failure is not None:
+            self._failure = outcome.failure
             return
-        self._results.update((result.key, result) for result in evaluated.results)
-        self._pair_failures.update(evaluated.failures)
-        for partition, message in failed.items():
-            self._pair_failures.update((pair.key, message) for pair in partitions[partition])
+        self._results.update((result.key, result) for result in outcome.results)
+        self._pair_failures.update(outcome.failures)
+
+    def _answer_source(self, context: base.ModelContext, cache: Cache) -> AnswerSource:
+        """The model, or a batch file's answers (kept for the process: a file is imported once), or the cache alone."""
+        if self.settings.export_requests is not None:
+            return Exporting(self.settings)
+        if self.settings.import_responses is not None:
+            if self._importing is None:
+                self._importing = Importing(self.settings)
+            return self._importing
+        return LiveModel(
+            lambda partition: self._load_model(context, cache, device_for(self.info, partition), partition)
+        )
 
     def _note_cache(self) -> None:
         """Note the FINE cache's place in pytest's cache, which creates .pytest_cache the way pytest does (with its
@@ -624,13 +484,6 @@ def probability_properties(result: PairResult) -> list[tuple[str, str]]:
     if result.open_unsafe_probability is not None:
         properties.append(("fine_open_unsafe_probability", f"{result.open_unsafe_probability:.3f}"))
     return properties
-
-
-def _user_traceback(error: BaseException) -> str:
-    here = str(Path(__file__).parents[1])  # every frame of fine_pytest, not only of plugin/
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith(here)]
-    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
-    return "".join(lines).rstrip()
 
 
 # Where the hooks keep the run's Evaluation (one per pytest process).

@@ -588,7 +588,7 @@ def test_run_counts_come_from_what_the_run_did(
     found: tuple[int, ...], events: list[str], expected: tuple[int, ...]
 ) -> None:
     from fine_pytest.pipeline.evaluate import Stats
-    from fine_pytest.plugin.worker import true_counts
+    from fine_pytest.pipeline.run import true_counts
 
     counted = true_counts(Stats(*found), events)
     assert tuple(counted.to_dict().values()) == expected

@@ -1,5 +1,6 @@
-"""Batch files in a pytest run: ``--fine-export-requests`` writes what the run still needs asked and stops (status 0,
-no gate); ``--fine-import-responses`` stores a batch engine's answers and runs as usual, never loading the model.
+"""Batch files as answer sources: ``--fine-export-requests`` finds what the run still needs asked and hands it back
+(the run stops there, no gate); ``--fine-import-responses`` stores a batch engine's answers and runs as usual, never
+loading the model.
 
 The loop, for engines such as ``vllm run-batch`` or an OpenAI-style batch API: export, answer the file there,
 import, and run. The consistency forms' shrink rounds need the answers before them, so with ``--fine-forms`` an
@@ -13,29 +14,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from fine_pytest.backends import split_spec
-from fine_pytest.backends.base import Answer, Conversation, LetterScores, PromptFailure
+from fine_pytest.backends.base import Answer, Conversation, LetterScores, Model, PromptFailure
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import COMMIT
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.pipeline.batch_files import BatchFileError, Imported, import_responses
 from fine_pytest.pipeline.cache import Cache
-from fine_pytest.pipeline.evaluate import Keys, Request, commitments, prompts_of
+from fine_pytest.pipeline.evaluate import Keys, Lazy, Request, commitments, prompts_of
 from fine_pytest.pipeline.form_answers import prompts_of_variant
 from fine_pytest.pipeline.form_run import request, requests_for
 from fine_pytest.pipeline.forms import Plan, variants_of
+from fine_pytest.pipeline.run import RunPlan, StopRun
 from fine_pytest.pipeline.settings import Settings
 
 EXPORT = "--fine-export-requests"
 IMPORT = "--fine-import-responses"
-
-
-class ExportRound(Exception):
-    """A forms shrink round needs prompts the cache lacks: the export writes them and the run stops there."""
-
-    def __init__(self, requests: Sequence[Request]) -> None:
-        super().__init__(f"{len(requests)} prompts of a shrink round")
-        self.requests = list(requests)
 
 
 def check_reusable(keys: Keys, generation: GenerationSettings) -> None:
@@ -141,6 +135,53 @@ class NoModel:
         )
 
     def close(self) -> None:
+        pass
+
+
+class Exporting:
+    """The cache alone as the answer source (--fine-export-requests): the run stops at the first batch or shrink
+    round with prompts nobody has answered, and hands them back to be written as a batch file."""
+
+    exports = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.model: Lazy[Model] = Lazy.of(NoModel(settings.model_spec, "the cache"))
+
+    def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
+        check_reusable(plan.keys, plan.generation)
+        waiting = missing(cache, first_batch(pairs, plan.forms, plan.generation, plan.keys, cache), plan.keys.run)
+        if waiting or plan.forms is None:
+            raise StopRun(waiting)
+
+    def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
+        waiting = missing(cache, requests, run)
+        if waiting:
+            raise StopRun(waiting)
+
+    def use(self, partition: int) -> None:
+        pass
+
+
+class Importing:
+    """A batch engine's output file as the answer source (--fine-import-responses): checked line by line against
+    the run and stored in the cache once per process; a prompt it does not answer is an error, never the model."""
+
+    exports = False
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.model: Lazy[Model] = Lazy.of(NoModel(settings.model_spec, f"the batch file {settings.import_responses}"))
+        self.imported: Imported | None = None
+
+    def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
+        check_reusable(plan.keys, plan.generation)
+        if self.imported is None:
+            self.imported = import_batch(self._settings, pairs, plan.forms, cache, plan.keys)
+
+    def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
+        pass
+
+    def use(self, partition: int) -> None:
         pass
 
 

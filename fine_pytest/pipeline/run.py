@@ -1,0 +1,271 @@
+"""The run: pairs to results, given a frozen plan, a cache, an answer source and a judge.
+
+    pairs -> prompts the cache lacks -> answer source -> cache -> judge -> cache -> results (+ forms, shrink rounds)
+
+Every caller takes this one path: the pytest plugin (each process of an xdist run calls it with the same plan), the
+library entry point, ``fine-pytest run`` and the benchmarks. Work is split into the plan's partitions, each filled
+once under the run's locks (pipeline.coordination), so several processes share one engine per device. Answers come
+from an ``AnswerSource``: a live model loaded on first use, the cache alone (an export, which stops at the first
+prompt nobody answered and hands back what is missing), or a batch file stored into the cache first (an import).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from fine_pytest import backends, judges
+from fine_pytest.backends.base import Model, ModelContext
+from fine_pytest.core.dataset import Pair
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.results import PairResult
+from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.judges.base import Judge
+from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
+from fine_pytest.pipeline.coordination import (
+    PartitionFailure,
+    RunInfo,
+    generation_lock,
+    run_partitions,
+    split,
+    using_cache,
+)
+from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK, Keys, Lazy, Request, Stats, assemble, fill, generate_missing
+from fine_pytest.pipeline.form_run import attach, requests_for
+from fine_pytest.pipeline.forms import Plan
+from fine_pytest.pipeline.progress import SILENT, Progress
+from fine_pytest.pipeline.settings import Settings
+
+
+class StopRun(Exception):
+    """An answer source ends the run before it is complete: an export found prompts that nobody has answered."""
+
+    def __init__(self, requests: Sequence[Request]) -> None:
+        super().__init__(f"{len(requests)} prompts to ask elsewhere")
+        self.requests = list(requests)
+
+
+@runtime_checkable
+class AnswerSource(Protocol):
+    """Where the answers the cache lacks come from."""
+
+    model: Lazy[Model]  # answers what the cache lacks; loaded on first use, released by the run
+    exports: bool  # answers nothing: the run ends by handing back what is left to ask ([] once nothing is)
+
+    def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
+        """Before anything is asked (an import stores its file here); raise ``StopRun`` to end the run now."""
+
+    def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
+        """Before a shrink round is asked; raise ``StopRun`` to end the run with the round's missing prompts."""
+
+    def use(self, partition: int) -> None:
+        """The partition about to be filled: a model loaded now should use that partition's device."""
+
+
+class LiveModel:
+    """A model loaded in this process on first use: ``load(partition)`` loads it for that partition's device."""
+
+    exports = False
+
+    def __init__(self, load: Callable[[int], Model]) -> None:
+        self._partition = 0
+        self.model: Lazy[Model] = Lazy(lambda: load(self._partition))
+
+    def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
+        pass
+
+    def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
+        pass
+
+    def use(self, partition: int) -> None:
+        self._partition = partition
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything fixed before a run asks anything, the same in every process of the run."""
+
+    generation: GenerationSettings
+    keys: Keys
+    info: RunInfo  # the run, its cache folder, its partitions and devices
+    chunk_size: int = DEFAULT_CHUNK
+    forms: Plan | None = None  # the consistency forms' drawn variants
+    exclusive: bool = False  # the judge is a model too: one engine at a time
+    # Where this evaluation's locks and partition events live: the run's own, or a later evaluation's in the same
+    # process (a pair requested outside the collected items), whose partitions are not the run's.
+    scope: RunInfo | None = None
+
+
+@dataclass
+class Outcome:
+    """What a run gives back: results, the pairs without a verdict and why, or why the whole run failed."""
+
+    results: list[PairResult] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  # pair key -> why it has no verdict
+    failure: str | None = None  # the whole evaluation failed: no pair has a verdict
+    stats: dict[str, int] | None = None
+    exported: list[Request] | None = None  # an export: the prompts left to ask elsewhere ([] when none)
+
+
+def run(
+    pairs: Sequence[Pair],
+    plan: RunPlan,
+    cache: Cache,
+    source: AnswerSource,
+    judge: Lazy[Judge],
+    progress: Progress = SILENT,
+) -> Outcome:
+    """Generate and judge what the cache lacks for ``pairs``, partition by partition under the run's locks, then read
+    every result back from the cache. The model and the judge load only if something is missing, and are closed
+    whatever happens. A source's ``StopRun`` ends the run with ``Outcome.exported``."""
+    unique = list({pair.key: pair for pair in pairs}.values())
+    try:
+        source.start(unique, plan, cache)
+        return _run(unique, plan, cache, source, judge, progress)
+    except StopRun as stop:
+        return Outcome(exported=stop.requests)
+    finally:
+        # Release the engine before anything else runs: tests, or a judge that needs the device.
+        try:
+            source.model.release()
+        finally:
+            judge.release()
+
+
+def _run(
+    pairs: list[Pair], plan: RunPlan, cache: Cache, source: AnswerSource, judge: Lazy[Judge], progress: Progress
+) -> Outcome:
+    info, keys, generation = plan.info, plan.keys, plan.generation
+    scope = plan.scope or info
+    model = source.model
+
+    def guarded(partition: int, work: Callable[[Stats], None]) -> None:
+        source.use(partition)
+        produced = Stats(progress=progress)
+        try:
+            with generation_lock(info, keys.model, partition):
+                work(produced)
+        except CacheError:
+            raise  # the cache itself failed: recording a partition failure in it would fail too
+        except FineError as error:
+            raise PartitionFailure(str(error)) from None
+        except Exception as error:  # the user's model or judge raised: show their frames, not ours
+            raise PartitionFailure("FINE evaluation failed: " + user_traceback(error)) from None
+        finally:
+            # What this process did, for the run's counts (every process of the run reads the same events).
+            with contextlib.suppress(CacheError):
+                cache.record(info.run, "produced", partition, json.dumps(produced.to_dict()))
+
+    def fill_partition(partition: int, part: Sequence[Pair]) -> None:
+        extra = requests_for(part, plan.forms, generation, keys) if plan.forms is not None else []
+        guarded(
+            partition,
+            lambda produced: fill(
+                part, model, judge, generation, cache, keys, plan.chunk_size, plan.exclusive, produced, extra
+            ),
+        )
+
+    def ask(round_number: int, wanted: list[tuple[Pair, Request]]) -> None:
+        """A shrink round: its prompts, split by pair into the run's partitions like the first batch."""
+        source.before_round([request for _, request in wanted], cache, keys.run)
+        if plan.exclusive:
+            judge.release()  # an LLM judge gives the device back before the model under test loads again
+        by_pair: dict[str, list[Request]] = {}
+        for pair, request in wanted:
+            by_pair.setdefault(pair.key, []).append(request)
+        parts = split(list(by_pair), info.partition_count)
+
+        def fill_round(partition: int, pair_keys: Sequence[str]) -> None:
+            requests = [request for key in pair_keys for request in by_pair[key]]
+            guarded(
+                partition,
+                lambda produced: generate_missing(requests, model, cache, keys, plan.chunk_size, produced),
+            )
+
+        round_scope = replace(scope, run=f"{scope.run}-shrink{round_number}")
+        shrink_failed = run_partitions(round_scope, cache, parts, fill_round)
+        if shrink_failed:
+            raise FineError(next(iter(shrink_failed.values())))
+
+    partitions = split(pairs, info.partition_count)
+    failed = run_partitions(scope, cache, partitions, fill_partition)
+    if source.exports and failed:  # the judge failed: nothing the export could say is complete
+        return Outcome(failure=next(iter(failed.values())))
+    evaluated = assemble(pairs, generation, cache, keys)
+    if plan.forms is not None:
+        evaluated, _ = attach(evaluated, pairs, plan.forms, generation, cache, keys, ask)
+    if source.exports:
+        return Outcome(exported=[])  # every round is answered: nothing left to export
+    stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
+    if failed and len(failed) == len(partitions):
+        return Outcome(failure=next(iter(failed.values())), stats=stats)
+    failures = dict(evaluated.failures)
+    for partition, message in failed.items():
+        failures.update((pair.key, message) for pair in partitions[partition])
+    return Outcome(results=evaluated.results, failures=failures, stats=stats)
+
+
+def run_keys(settings: Settings, context: ModelContext, cache: Cache, run: str) -> Keys:
+    """The cache keys' identities: the model's (its weights' digest, or its code's) and the judge's, read once and
+    remembered in the cache (``memo``) so a large model folder is not hashed again."""
+    model = backends.identity(settings.model_spec, context=context, memo=cache)
+    judge = judges.identity(settings.judge, settings.judge_format, context, cache, settings.judge_scoring)
+    return Keys(model=model, judge=judge, run=run, seeded=bool(model.get("seeded", True)))
+
+
+@contextlib.contextmanager
+def open_cache(info: RunInfo) -> Iterator[Cache]:
+    """The run's cache, held in use (``--cache-clear`` waits for it) and closed when the block ends."""
+    if not info.persistent:
+        Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
+    with using_cache(info), Cache(Path(info.cache_dir, FILENAME)) as cache:
+        yield cache
+
+
+def true_counts(found: Stats, events: Iterable[str]) -> Stats:
+    """Counts of what this run did, from its processes' own tallies: the cache keeps the first of two equal rows,
+    so a run that shares its cache folder with another may have done work whose row carries the other's name."""
+    produced = [json.loads(event) for event in events]
+    generated = sum(int(p.get("generated", 0)) for p in produced)
+    judged = sum(int(p.get("judged", 0)) for p in produced)
+    stored_answers = found.generated + found.cached
+    stored_verdicts = found.judged + found.verdicts_cached
+    return replace(
+        found,
+        generated=min(generated, stored_answers),
+        cached=max(stored_answers - generated, 0),
+        judged=min(judged, stored_verdicts),
+        verdicts_cached=max(stored_verdicts - judged, 0),
+    )
+
+
+def run_identity(pairs: Sequence[Pair], keys: Keys, generation: GenerationSettings, forms: Any) -> dict[str, str]:
+    """What the run's results depend on, by content (never by path or name): the dataset's pairs, the model's and
+    the judge's identities (weights or code digests), how answers were asked and read, and the tool's version.
+    ``fine-pytest merge`` refuses shards whose identities differ."""
+    from fine_pytest import __version__
+    from fine_pytest.pipeline.cache import digest
+
+    dataset = [(pair.key, pair.category, pair.question, pair.positive, pair.negative) for pair in pairs]
+    asked = {"open": generation.open.to_dict(), "mc": generation.mc.to_dict(), "question": generation.mc_question}
+    return {
+        "tool": __version__,
+        "dataset": digest(dataset),
+        "model": digest(keys.model),
+        "judge": digest(keys.judge),
+        "reading": digest({**asked, "method": generation.mc_method, "forms": forms.to_dict()}),
+    }
+
+
+def user_traceback(error: BaseException) -> str:
+    """The error with the frames of the user's code only (a py: model or judge), not fine_pytest's."""
+    import traceback
+
+    here = str(Path(__file__).parents[1])  # every frame of fine_pytest, not only of pipeline/
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith(here)]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()
