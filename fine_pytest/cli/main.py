@@ -1,4 +1,5 @@
-"""The ``fine-pytest`` command: ``merge`` joins shard reports and applies the gate; ``judge-eval`` measures a judge
+"""The ``fine-pytest`` command: ``run`` (cli.run) evaluates a model without pytest; ``merge`` joins shard reports
+and applies the gate; ``judge-eval`` measures a judge
 against human labels; ``cache`` (cli.cache) shows the response cache and forgets its failures; the dataset commands
 (validate, convert, build-options, export-training) live in cli.datasets.
 
@@ -16,11 +17,12 @@ from typing import NoReturn
 
 from fine_pytest.cli import cache as cache_cli
 from fine_pytest.cli import datasets as dataset_cli
+from fine_pytest.cli import run as run_cli
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import JUDGE_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
+from fine_pytest.pipeline.settings import DEFAULT_SHOW
 from fine_pytest.plugin.options import MERGE_OPTIONS, add_arguments, count, judge_format, one_of
-from fine_pytest.reports.terminal import DEFAULT_SHOW
 
 OK, FAILED, USAGE = 0, 1, 4
 
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     judge_eval.add_argument("--base-url", metavar="URL", help="server of an openai: judge")
     judge_eval.add_argument("-o", "--output", metavar="PATH", help="write the figures as JSON here")
     judge_eval.add_argument("--show", type=count, default=20, metavar="N", help="disagreements listed")
+    run_cli.add_command(commands)
     dataset_cli.add_commands(commands)
     cache_cli.add_command(commands)
     return parser
@@ -79,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return judge_eval_command(arguments)
     if arguments.command == "cache":
         return cache_cli.run(arguments)
+    if arguments.command == "run":
+        return run_cli.run(arguments)
     if arguments.command != "merge":
         return dataset_cli.run(arguments)
     return merge_command(arguments)

@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION
+from fine_pytest.core.prompts import COMMIT, DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_STOP
+
+DEFAULT_MAX_TOKENS = 256
+# A declaration is a few tokens and decoding stops when it is complete; a reasoning model needs its thinking on top.
+DEFAULT_MC_MAX_TOKENS = 16
+# --fine-mc-scoring=commit: the free answer before the commitment has room to explain.
+DEFAULT_COMMIT_MAX_TOKENS = 128
 
 # The longest answer stored for one prompt: about 250,000 tokens, past any budget the suite asks for. A longer one
 # (a runaway server or function) fails its prompt instead of filling the cache, the memory and the reports.
@@ -46,3 +52,26 @@ class GenerationSettings:
     mc_question: str = DEFAULT_MC_QUESTION
     # How a multiple-choice answer is read: generated text (the paper's way) or the letters' log-probabilities.
     mc_method: str = DEFAULT_MC_METHOD
+
+    @classmethod
+    def default(
+        cls,
+        mc_method: str = DEFAULT_MC_METHOD,
+        *,
+        max_tokens: int | None = None,
+        mc_max_tokens: int | None = None,
+        temperature: float = 0.0,
+        seed: int | None = 0,
+        mc_question: str = DEFAULT_MC_QUESTION,
+    ) -> GenerationSettings:
+        """The defaults, where one place keeps them. Budgets and stops follow the MC reading: the declaration alone
+        stops at its closing brackets; a free answer before a commitment runs to its end."""
+        free = mc_method == COMMIT
+        if mc_max_tokens is None:
+            mc_max_tokens = DEFAULT_COMMIT_MAX_TOKENS if free else DEFAULT_MC_MAX_TOKENS
+        return cls(
+            open=Sampling(DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens, temperature, seed),
+            mc=Sampling(mc_max_tokens, temperature, seed, () if free else MC_STOP),
+            mc_question=mc_question,
+            mc_method=mc_method,
+        )

@@ -16,20 +16,25 @@ from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD
 from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.judges.trust import DEFAULT_JUDGE
 from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK
+
+DEFAULT_SHOW = 10  # pairs listed under "worst pairs" (--fine-show)
 
 
 @dataclass(frozen=True)
 class Settings:
-    model: str | None
-    judge: str
-    datasets: tuple[Path, ...]
-    thresholds: Thresholds
-    strict: bool
-    report: Path | None
-    generation: GenerationSettings
-    show: int
-    engine_args: dict[str, Any]
+    """A run's settings; every field has the default the plugin's options have (docs/OPTIONS.md)."""
+
+    model: str | None = None  # None: the embedded default (model_spec)
+    judge: str = DEFAULT_JUDGE
+    datasets: tuple[Path, ...] = ()  # none: the bundled benchmark
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    strict: bool = False
+    report: Path | None = None
+    generation: GenerationSettings = field(default_factory=GenerationSettings.default)
+    show: int = DEFAULT_SHOW
+    engine_args: dict[str, Any] = field(default_factory=dict)
     cache_dir: Path | None = None
     no_cache: bool = False
     chunk_size: int = DEFAULT_CHUNK

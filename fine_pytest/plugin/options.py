@@ -24,26 +24,18 @@ from fine_pytest.backends.base import Endpoint
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import DEFAULT_BUDGET, DEFAULT_EXAMPLES, FormSettings
 from fine_pytest.core.gate import Thresholds
-from fine_pytest.core.prompts import (
-    COMMIT,
-    DEFAULT_MC_METHOD,
-    DEFAULT_MC_QUESTION,
-    JUDGE_METHODS,
-    MC_METHODS,
-    MC_STOP,
+from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, JUDGE_METHODS, MC_METHODS
+from fine_pytest.core.sampling import (
+    DEFAULT_COMMIT_MAX_TOKENS,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MC_MAX_TOKENS,
+    GenerationSettings,
 )
-from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.judges.trust import DEFAULT_JUDGE
 from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK
-from fine_pytest.pipeline.settings import Settings
-from fine_pytest.reports.terminal import DEFAULT_SHOW
+from fine_pytest.pipeline.settings import DEFAULT_SHOW, Settings
 
 GROUP = "fine"
-DEFAULT_JUDGE = "refusal"
-DEFAULT_MAX_TOKENS = 256
-# A declaration is a few tokens and decoding stops when it is complete; a reasoning model needs its thinking on top.
-DEFAULT_MC_MAX_TOKENS = 16
-# --fine-mc-scoring=commit: the free answer before the commitment has room to explain.
-DEFAULT_COMMIT_MAX_TOKENS = 128
 DEFAULT_ALPHA = 0.05  # --fine-fail-on-significant-drop given without a value
 
 
@@ -668,14 +660,13 @@ def add_options(parser: pytest.Parser) -> None:
 def generation_settings(reader: _Reader, temperature: float, seed: int | None) -> GenerationSettings:
     """Budgets and stops follow the MC reading: the declaration alone stops at its closing brackets; a free answer
     before a commitment runs to its end."""
-    method = reader.value(MC_SCORING, DEFAULT_MC_METHOD)
-    free = method == COMMIT
-    mc_budget = reader.value(MC_MAX_TOKENS, DEFAULT_COMMIT_MAX_TOKENS if free else DEFAULT_MC_MAX_TOKENS)
-    return GenerationSettings(
-        open=Sampling(reader.value(MAX_TOKENS, DEFAULT_MAX_TOKENS), temperature, seed),
-        mc=Sampling(mc_budget, temperature, seed, () if free else MC_STOP),
+    return GenerationSettings.default(
+        reader.value(MC_SCORING, DEFAULT_MC_METHOD),
+        max_tokens=reader.value(MAX_TOKENS),
+        mc_max_tokens=reader.value(MC_MAX_TOKENS),
+        temperature=temperature,
+        seed=seed,
         mc_question=reader.value(MC_QUESTION, DEFAULT_MC_QUESTION),
-        mc_method=method,
     )
 
 

@@ -18,8 +18,8 @@ from fine_pytest.core.safe_text import visible
 from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
 from fine_pytest.judges.trust import DEFAULT_JUDGE, judge_label, judge_reading
 from fine_pytest.judges.trust import describe as describe_trust
+from fine_pytest.pipeline.settings import DEFAULT_SHOW
 
-DEFAULT_SHOW = 10  # pairs listed under "worst pairs" (--fine-show)
 QUESTION_NAMES = {"better": "better (the paper's wording)", "safety": "more responsible and safe (safety-cued)"}
 
 Line = tuple[str, dict[str, bool]]

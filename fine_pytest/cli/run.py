@@ -1,0 +1,116 @@
+"""``fine-pytest run``: the FINE suite without pytest, through the library entry point (fine_pytest.library).
+
+It takes the plugin's options (the same table, parsers and checks: plugin.options), runs the same pipeline, prints
+the same summary and writes the same reports; the exit status is the gate's, as ``fine-pytest merge`` gives it.
+Options that only make sense inside pytest (--fine-strict, --fine-shard, --fine-devices, batch files) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.safe_text import visible, visible_lines
+from fine_pytest.plugin import options as table
+
+OK, FAILED, USAGE = 0, 1, 4
+LEFT_OUT = (table.STRICT, table.SHARD, table.DEVICES, table.EXPORT_REQUESTS, table.IMPORT_RESPONSES, table.BATCH_MODEL)
+RUN_OPTIONS = tuple(option for option in table.OPTIONS if option not in LEFT_OUT)
+
+
+def add_command(commands: Any) -> None:
+    command = commands.add_parser(
+        "run",
+        help="run the FINE suite without pytest: the same results, gate and reports as the plugin",
+        description="Evaluate a model on the bundled benchmark (or --fine-dataset) as `pytest --model=SPEC` does, "
+        "without pytest: the same pipeline, response cache, summary, reports and gate. Exit status 0 when the "
+        "gate passes (or none is set), 1 when it fails, 4 on a usage error.",
+    )
+    table.add_arguments(command.add_argument, (*RUN_OPTIONS, *table.CATEGORY_MINIMUMS))
+
+
+class _Flags:
+    """The command line, read as the plugin reads a pytest config that has no ini file."""
+
+    inipath = None
+
+    def __init__(self, arguments: argparse.Namespace) -> None:
+        self._arguments = arguments
+        self.rootpath = Path.cwd()
+        self.invocation_params = SimpleNamespace(dir=self.rootpath)
+
+    def getoption(self, name: str, default: Any = None) -> Any:
+        return getattr(self._arguments, name, default)
+
+    def getini(self, name: str) -> Any:
+        if name in (option.ini for option in table.CATEGORY_MINIMUMS):
+            return [f"{category} = {minimum}" for category, minimum in getattr(self._arguments, name) or ()]
+        listed = any(option.ini == name and option.action == "append" for option in table.OPTIONS)
+        return [] if listed else ""
+
+
+def run(arguments: argparse.Namespace) -> int:
+    import pytest
+
+    from fine_pytest.backends.user_code import add_search_paths
+    from fine_pytest.library import DEFAULT_CACHE, evaluate_settings
+    from fine_pytest.reports.json_report import ReportError, load_baseline
+
+    add_search_paths(Path.cwd())  # a py: model beside the project, as the plugin finds it
+    try:
+        settings = table.read_settings(_Flags(arguments))  # type: ignore[arg-type]
+        baseline = load_baseline(settings.baseline) if settings.baseline else None
+    except (pytest.UsageError, ReportError) as error:
+        return _usage(str(error))
+    try:
+        outcome = evaluate_settings(settings, settings.cache_dir or DEFAULT_CACHE, _progress(), baseline)
+    except FineError as error:
+        return _usage(str(error))
+    return _report(outcome, settings)
+
+
+def _report(outcome: Any, settings: Any) -> int:
+    from fine_pytest.reports.html import write_html
+    from fine_pytest.reports.json_report import build_report, write_report
+    from fine_pytest.reports.markdown import write_markdown
+    from fine_pytest.reports.terminal import summary_lines
+
+    for text, _ in summary_lines(outcome, settings.show):
+        print(text)
+    report = build_report(outcome)
+    status = OK if outcome.gate.passed or (not outcome.gate.enforced and outcome.gate.complete) else FAILED
+    for path, write in (
+        (settings.report, write_report),
+        (settings.html, write_html),
+        (settings.summary, write_markdown),
+    ):
+        if path is None:
+            continue
+        try:
+            write(report, path)
+        except (OSError, ValueError, FineError) as error:
+            reason = getattr(error, "strerror", None) or error
+            print(f"fine-pytest run: could not write {visible(str(path))}: {visible(str(reason))}", file=sys.stderr)
+            status = FAILED
+            continue
+        print(f"FINE report written to {visible(str(path))}")
+    return status
+
+
+def _progress() -> Any:
+    from fine_pytest.pipeline.progress import Shown
+
+    def write(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return Shown(write, live=sys.stderr.isatty())
+
+
+def _usage(message: str) -> int:
+    print(f"fine-pytest run: error: {visible_lines(message)}", file=sys.stderr)
+    return USAGE

@@ -1,0 +1,163 @@
+"""The library entry point: a FINE run without pytest, as the plugin runs it.
+
+    import fine_pytest
+
+    outcome = fine_pytest.evaluate("py:mypackage.chat:answer", threshold=0.8)
+    print(outcome.overall.css, outcome.gate.passed)
+
+The same pipeline (pipeline.run), conclusion (core.conclude) and reports as the pytest plugin: with the same
+settings, a run gives the same results, scores and gate, and reads and fills the same response cache. It runs in
+one process (no partitions, no xdist). ``fine-pytest run`` is this function behind the plugin's options.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fine_pytest.backends.base import ModelContext
+from fine_pytest.core.compare import Baseline
+from fine_pytest.core.conclude import Outcome, conclude
+from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, load_datasets
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.safe_text import visible
+from fine_pytest.pipeline.cache import FILENAME
+from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
+from fine_pytest.pipeline.evaluate import Lazy
+from fine_pytest.pipeline.progress import SILENT, Progress
+from fine_pytest.pipeline.run import LiveModel, RunPlan, open_cache, run, run_identity, run_keys
+from fine_pytest.pipeline.settings import Settings
+
+DEFAULT_CACHE = default_cache_dir(Path("."), ".pytest_cache")  # where the plugin keeps it, from the project's root
+
+
+def evaluate(
+    model: str | None = None,
+    *,
+    threshold: float | None = None,
+    min_cs: float | None = None,
+    min_css: float | None = None,
+    settings: Settings | None = None,
+    cache_dir: str | Path | None = DEFAULT_CACHE,
+    progress: Progress = SILENT,
+    baseline: Baseline | None = None,
+    **fields: Any,
+) -> Outcome:
+    """Evaluate ``model`` (a spec, as ``--model`` takes; the embedded default when None) on the bundled benchmark
+    or ``datasets=[...]``, judge its open answers, score CS and CSS overall and per category, and apply the gate.
+
+    ``fields`` are ``pipeline.settings.Settings`` fields (``judge``, ``datasets``, ``generation``, ``forms``,
+    ``chunk_size``, ``engine_args``, ``endpoint``, ...); or pass ``settings`` whole. ``cache_dir=None`` keeps
+    nothing. A setting that cannot work, or a whole run that fails, raises ``FineError``; pairs the model failed on
+    have no verdict, are counted in ``outcome.run["no_verdict"]`` and fail an enforced gate.
+    """
+    if settings is None:
+        fields.setdefault("datasets", ())
+        fields["datasets"] = tuple(Path(path) for path in fields["datasets"])
+        thresholds = Thresholds.chosen(threshold, min_cs, min_css)
+        settings = Settings(model=model, thresholds=thresholds, no_cache=cache_dir is None, **fields)
+    return evaluate_settings(settings, Path(cache_dir) if cache_dir is not None else None, progress, baseline)
+
+
+def evaluate_settings(
+    settings: Settings, cache_dir: Path | None, progress: Progress = SILENT, baseline: Baseline | None = None
+) -> Outcome:
+    """``evaluate`` for settings read elsewhere (``fine-pytest run`` reads the plugin's options into them)."""
+    from fine_pytest import backends, judges
+    from fine_pytest.judges.trust import judge_agreement
+    from fine_pytest.pipeline.form_families import resolve_families
+    from fine_pytest.pipeline.forms import Plan
+
+    try:
+        pairs = load_datasets(settings.datasets or (bundled_dataset(),))
+    except DatasetError as error:
+        raise FineError(error.render()) from None
+    unknown = sorted(settings.thresholds.categories - {pair.category for pair in pairs})
+    if unknown:
+        raise FineError(
+            f"per-category thresholds name unknown categories {unknown}; the datasets have "
+            f"{sorted({pair.category for pair in pairs})}"
+        )
+    backends.check_spec(settings.model_spec, run_user_code=True)
+    judges.check_spec(settings.judge, run_user_code=True, format=settings.judge_format, scoring=settings.judge_scoring)
+    if settings.forms:
+        resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == "logprob")
+    info = new_run(None if settings.no_cache else cache_dir, settings.devices)
+    context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
+    try:
+        with open_cache(info) as cache, _closing(progress):
+            keys = run_keys(settings, context, cache, info.run)
+            plan = RunPlan(
+                generation=settings.generation,
+                keys=keys,
+                info=info,
+                chunk_size=settings.chunk_size,
+                forms=Plan.draw(pairs, settings.forms) if settings.forms else None,
+                exclusive=judges.uses_model(settings.judge, settings.judge_format),
+            )
+
+            def load(partition: int) -> Any:
+                cache.record(info.run, "load", partition, "library")
+                started = time.monotonic()
+                progress.note(f"loading the model {visible(settings.model_spec)}")
+                loaded = backends.load_model(settings.model_spec, context=context)
+                progress.note(f"the model is ready ({time.monotonic() - started:.0f} s)")
+                progress.restart_clock()
+                return loaded
+
+            judge = Lazy(
+                lambda: judges.load_judge(settings.judge, settings.judge_format, context, settings.judge_scoring)
+            )
+            outcome = run(pairs, plan, cache, LiveModel(load), judge, progress)
+            loads = len(cache.events(info.run, "load"))
+            identity = run_identity(pairs, keys, settings.generation, settings.forms)
+    finally:
+        finish_run(info)
+    if outcome.failure is not None:
+        raise FineError(outcome.failure)
+    facts: dict[str, Any] = {
+        "cache": str(Path(info.cache_dir, FILENAME)) if info.persistent else None,
+        "model_loads": loads,
+        **(outcome.stats or {}),
+    }
+    no_verdict = _no_verdict(pairs, outcome.failures)
+    if no_verdict:
+        facts["no_verdict"] = no_verdict
+    facts["identity"] = identity
+    return conclude(
+        settings.described(),
+        tuple(str(path) for path in settings.datasets) or (str(bundled_dataset()),),
+        outcome.results,
+        expected=len({pair.key for pair in pairs}),
+        interrupted=False,
+        baseline=baseline,
+        run=facts,
+        judge_trust=judge_agreement(settings.judge, settings.judge_calibration),
+    )
+
+
+def _no_verdict(pairs: Sequence[Pair], failures: dict[str, str]) -> dict[str, int]:
+    """Pairs without a verdict counted by reason, the commonest first, as the plugin's summary counts them."""
+    reasons = Counter(
+        visible(failures[pair.key].removeprefix(f"FINE pair {pair.key} has no verdict: "))[:300]
+        for pair in {pair.key: pair for pair in pairs}.values()
+        if pair.key in failures
+    )
+    return dict(reasons.most_common())
+
+
+class _closing:
+    """Finish the progress line however the run ends."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.close()
