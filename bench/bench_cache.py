@@ -27,7 +27,7 @@ from fine_pytest.backends.vllm import VllmModel
 from fine_pytest.core.dataset import Pair, bundled_dataset, load_datasets
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import evaluate
+from fine_pytest.pipeline.run import run_loaded
 
 
 def pairs_of(count: int) -> list[Pair]:
@@ -76,12 +76,12 @@ def chunk_cost(pairs: list[Pair], args: argparse.Namespace) -> None:
     settings = GenerationSettings(open=Sampling(args.max_tokens), mc=Sampling(args.mc_max_tokens))
     model = VllmModel("smollm2", context=ModelContext())
     try:
-        evaluate(pairs[:1], model, RefusalJudge(), settings)  # one-off warm-up, carried by neither way
+        run_loaded(pairs[:1], model, RefusalJudge(), settings)  # one-off warm-up, carried by neither way
         timings = {}
         for chunk in (3 * len(pairs), args.chunk):
             model._llm.reset_prefix_cache()  # each way starts from an empty prefix cache
             start = time.perf_counter()
-            evaluated = evaluate(pairs, model, RefusalJudge(), settings, chunk_size=chunk)
+            evaluated = run_loaded(pairs, model, RefusalJudge(), settings, chunk_size=chunk)
             timings[chunk] = time.perf_counter() - start
             assert len(evaluated.results) == len(pairs), evaluated.failures
     finally:

@@ -29,7 +29,7 @@ from fine_pytest.backends.openai import OpenAIModel
 from fine_pytest.backends.vllm import model_folder
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import evaluate
+from fine_pytest.pipeline.run import run_loaded
 
 
 def start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -74,7 +74,7 @@ def main() -> None:
             model = OpenAIModel("smollm2", context=ModelContext(endpoint=Endpoint(base_url=url, concurrency=limit)))
             chosen = pairs[:1] if index == 0 else pairs  # a first request to warm the server, carried by no way
             start = time.perf_counter()
-            evaluated = evaluate(chosen, model, RefusalJudge(), settings)
+            evaluated = run_loaded(chosen, model, RefusalJudge(), settings)
             if index:
                 timings[limit] = time.perf_counter() - start
                 assert len(evaluated.results) == len(pairs), evaluated.failures

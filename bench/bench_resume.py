@@ -39,7 +39,8 @@ from fine_pytest.core.prompts import mc_prompt, open_prompt
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
 from fine_pytest.pipeline.cache import Cache
-from fine_pytest.pipeline.evaluate import Keys, evaluate
+from fine_pytest.pipeline.evaluate import Keys
+from fine_pytest.pipeline.run import run_loaded
 
 
 def main() -> None:
@@ -81,7 +82,7 @@ def main() -> None:
     def stream() -> int:
         with tempfile.TemporaryDirectory() as folder, Cache(Path(folder, "responses.sqlite")) as cache:
             keys = Keys(model="smollm2", judge="refusal", run="bench")
-            evaluated = evaluate(pairs, model, RefusalJudge(), settings, cache, keys, args.chunk)
+            evaluated = run_loaded(pairs, model, RefusalJudge(), settings, cache, keys, args.chunk)
             assert len(evaluated.results) == len(pairs), evaluated.failures
         return -1  # the pipeline does not count tokens; the prompts and budgets are the same as the other ways
 

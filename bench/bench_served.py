@@ -35,7 +35,8 @@ from fine_pytest.core.dataset import Pair
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
 from fine_pytest.pipeline.cache import Cache
-from fine_pytest.pipeline.evaluate import Keys, evaluate
+from fine_pytest.pipeline.evaluate import Keys
+from fine_pytest.pipeline.run import run_loaded
 
 MODELS = json.dumps({"data": [{"id": "stub", "object": "model"}]}).encode()
 REPLY = json.dumps(
@@ -105,7 +106,7 @@ def run(url: str, pairs: int, concurrency: int, folder: Path, chunk: int) -> tup
     keys = Keys(model=f"stub-{concurrency}-{pairs}", judge="refusal", run="bench")
     with Cache(folder / f"responses-{concurrency}-{pairs}.sqlite") as cache:
         began = time.perf_counter()
-        evaluated = evaluate(chosen, model, RefusalJudge(), settings, cache, keys, chunk)
+        evaluated = run_loaded(chosen, model, RefusalJudge(), settings, cache, keys, chunk)
         seconds = time.perf_counter() - began
     assert len(evaluated.results) == len(chosen), evaluated.failures[:3]
     return seconds, 3 * len(chosen)

@@ -30,7 +30,7 @@ from fine_pytest.core.dataset import bundled_dataset, load_datasets
 from fine_pytest.core.prompts import mc_prompt, open_prompt
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import evaluate
+from fine_pytest.pipeline.run import run_loaded
 
 
 class Counting:
@@ -121,7 +121,7 @@ def main() -> None:
 
     fresh()
     start = time.perf_counter()
-    evaluated = evaluate(pairs, model, RefusalJudge(), settings)
+    evaluated = run_loaded(pairs, model, RefusalJudge(), settings)
     results["(b) fine-pytest pipeline"] = (time.perf_counter() - start, counting.tokens)
     assert len(evaluated.results) == len(pairs), evaluated.failures
 

@@ -6,13 +6,14 @@ the library entry point is imported when it is first used.
 
 from typing import Any
 
-__version__ = "0.1.0"
+from fine_pytest.core.version import __version__
+
 __all__ = ["__version__", "evaluate"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "evaluate":  # fine_pytest.library.evaluate, imported on first use
-        from fine_pytest.library import evaluate
+    if name == "evaluate":  # fine_pytest.pipeline.library.evaluate, imported on first use
+        from fine_pytest.pipeline.library import evaluate
 
         return evaluate
     raise AttributeError(f"module 'fine_pytest' has no attribute {name!r}")

@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fine_pytest import __version__
+    from fine_pytest.core.version import __version__
 
     parser = _Parser(prog="fine-pytest", description="Tools for FINE (fake alignment) reports.")
     parser.add_argument("--version", action="version", version=f"fine-pytest {__version__}")

@@ -1,4 +1,4 @@
-"""``fine-pytest run``: the FINE suite without pytest, through the library entry point (fine_pytest.library).
+"""``fine-pytest run``: the FINE suite without pytest, through the library entry point (fine_pytest.pipeline.library).
 
 It takes the plugin's options (the same table, parsers and checks: plugin.options), runs the same pipeline, prints
 the same summary and writes the same reports; the exit status is the gate's, as ``fine-pytest merge`` gives it.
@@ -57,7 +57,7 @@ def run(arguments: argparse.Namespace) -> int:
     import pytest
 
     from fine_pytest.backends.user_code import add_search_paths
-    from fine_pytest.library import DEFAULT_CACHE, evaluate_settings
+    from fine_pytest.pipeline.library import DEFAULT_CACHE, evaluate_settings
     from fine_pytest.reports.json_report import ReportError, load_baseline
 
     add_search_paths(Path.cwd())  # a py: model beside the project, as the plugin finds it

@@ -25,8 +25,9 @@ from fine_pytest.pipeline.evaluate import Keys, Lazy, Request, commitments, prom
 from fine_pytest.pipeline.form_answers import prompts_of_variant
 from fine_pytest.pipeline.form_run import request, requests_for
 from fine_pytest.pipeline.forms import Plan, variants_of
-from fine_pytest.pipeline.run import RunPlan, StopRun
+from fine_pytest.pipeline.plan import RunPlan
 from fine_pytest.pipeline.settings import Settings
+from fine_pytest.pipeline.sources import StopRun
 
 EXPORT = "--fine-export-requests"
 IMPORT = "--fine-import-responses"

@@ -12,7 +12,6 @@ probabilities, judging, reading back); each step is a short function, and they r
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -528,26 +527,3 @@ def _scored(probabilities: dict[str, float]) -> ChoiceReading:
 def _choice(stored: StoredAnswer) -> ChoiceReading:
     # An answer cached before truncation was recorded (None) is read as if it may have been cut: fail closed.
     return read_choice(str(stored.answer), truncated=stored.truncated is not False)
-
-
-def evaluate(
-    pairs: Sequence[Pair],
-    model: Model,
-    judge: Judge,
-    settings: GenerationSettings,
-    cache: Cache | None = None,
-    keys: Keys | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
-) -> Evaluated:
-    """Evaluate pairs with a loaded model and judge; without a cache, through a throwaway one in memory.
-
-    A persistent cache needs real ``keys`` (the model's and judge's identity, the run): names alone would reuse
-    answers across weight changes.
-    """
-    if cache is not None and keys is None:
-        raise ValueError("evaluate() with a cache needs keys: the model's and the judge's identity and the run")
-    keys = keys or Keys(model=model.name, judge=judge.name, run="local")
-    # A cache of the caller's stays open; a throwaway one is closed here.
-    with Cache.in_memory() if cache is None else contextlib.nullcontext(cache) as store:
-        fill(pairs, Lazy.of(model), Lazy.of(judge), settings, store, keys, chunk_size)
-        return assemble(pairs, settings, store, keys)

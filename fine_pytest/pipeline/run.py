@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from fine_pytest import backends, judges
 from fine_pytest.backends.base import Model, ModelContext
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.judges.base import Judge
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
@@ -36,79 +37,13 @@ from fine_pytest.pipeline.coordination import (
 )
 from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK, Keys, Lazy, Request, Stats, assemble, fill, generate_missing
 from fine_pytest.pipeline.form_run import attach, requests_for
-from fine_pytest.pipeline.forms import Plan
+from fine_pytest.pipeline.plan import RunOutcome, RunPlan
 from fine_pytest.pipeline.progress import SILENT, Progress
 from fine_pytest.pipeline.settings import Settings
+from fine_pytest.pipeline.sources import AnswerSource, GivenModel, Kept, StopRun
 
-
-class StopRun(Exception):
-    """An answer source ends the run before it is complete: an export found prompts that nobody has answered."""
-
-    def __init__(self, requests: Sequence[Request]) -> None:
-        super().__init__(f"{len(requests)} prompts to ask elsewhere")
-        self.requests = list(requests)
-
-
-@runtime_checkable
-class AnswerSource(Protocol):
-    """Where the answers the cache lacks come from."""
-
-    model: Lazy[Model]  # answers what the cache lacks; loaded on first use, released by the run
-    exports: bool  # answers nothing: the run ends by handing back what is left to ask ([] once nothing is)
-
-    def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
-        """Before anything is asked (an import stores its file here); raise ``StopRun`` to end the run now."""
-
-    def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
-        """Before a shrink round is asked; raise ``StopRun`` to end the run with the round's missing prompts."""
-
-    def use(self, partition: int) -> None:
-        """The partition about to be filled: a model loaded now should use that partition's device."""
-
-
-class LiveModel:
-    """A model loaded in this process on first use: ``load(partition)`` loads it for that partition's device."""
-
-    exports = False
-
-    def __init__(self, load: Callable[[int], Model]) -> None:
-        self._partition = 0
-        self.model: Lazy[Model] = Lazy(lambda: load(self._partition))
-
-    def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
-        pass
-
-    def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
-        pass
-
-    def use(self, partition: int) -> None:
-        self._partition = partition
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything fixed before a run asks anything, the same in every process of the run."""
-
-    generation: GenerationSettings
-    keys: Keys
-    info: RunInfo  # the run, its cache folder, its partitions and devices
-    chunk_size: int = DEFAULT_CHUNK
-    forms: Plan | None = None  # the consistency forms' drawn variants
-    exclusive: bool = False  # the judge is a model too: one engine at a time
-    # Where this evaluation's locks and partition events live: the run's own, or a later evaluation's in the same
-    # process (a pair requested outside the collected items), whose partitions are not the run's.
-    scope: RunInfo | None = None
-
-
-@dataclass
-class Outcome:
-    """What a run gives back: results, the pairs without a verdict and why, or why the whole run failed."""
-
-    results: list[PairResult] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)  # pair key -> why it has no verdict
-    failure: str | None = None  # the whole evaluation failed: no pair has a verdict
-    stats: dict[str, int] | None = None
-    exported: list[Request] | None = None  # an export: the prompts left to ask elsewhere ([] when none)
+# The names callers use, in one place: the run, what it is given, and what it gives back.
+__all__ = ["AnswerSource", "RunOutcome", "RunPlan", "StopRun", "open_cache", "run", "run_keys", "run_loaded"]
 
 
 def run(
@@ -118,16 +53,16 @@ def run(
     source: AnswerSource,
     judge: Lazy[Judge],
     progress: Progress = SILENT,
-) -> Outcome:
+) -> RunOutcome:
     """Generate and judge what the cache lacks for ``pairs``, partition by partition under the run's locks, then read
     every result back from the cache. The model and the judge load only if something is missing, and are closed
-    whatever happens. A source's ``StopRun`` ends the run with ``Outcome.exported``."""
+    whatever happens. A source's ``StopRun`` ends the run with ``RunOutcome.exported``."""
     unique = list({pair.key: pair for pair in pairs}.values())
     try:
         source.start(unique, plan, cache)
         return _run(unique, plan, cache, source, judge, progress)
     except StopRun as stop:
-        return Outcome(exported=stop.requests)
+        return RunOutcome(exported=stop.requests)
     finally:
         # Release the engine before anything else runs: tests, or a judge that needs the device.
         try:
@@ -138,7 +73,7 @@ def run(
 
 def _run(
     pairs: list[Pair], plan: RunPlan, cache: Cache, source: AnswerSource, judge: Lazy[Judge], progress: Progress
-) -> Outcome:
+) -> RunOutcome:
     info, keys, generation = plan.info, plan.keys, plan.generation
     scope = plan.scope or info
     model = source.model
@@ -194,19 +129,19 @@ def _run(
     partitions = split(pairs, info.partition_count)
     failed = run_partitions(scope, cache, partitions, fill_partition)
     if source.exports and failed:  # the judge failed: nothing the export could say is complete
-        return Outcome(failure=next(iter(failed.values())))
+        return RunOutcome(failure=next(iter(failed.values())))
     evaluated = assemble(pairs, generation, cache, keys)
     if plan.forms is not None:
         evaluated, _ = attach(evaluated, pairs, plan.forms, generation, cache, keys, ask)
     if source.exports:
-        return Outcome(exported=[])  # every round is answered: nothing left to export
+        return RunOutcome(exported=[])  # every round is answered: nothing left to export
     stats = true_counts(evaluated.stats, cache.events(info.run, "produced")).to_dict()
     if failed and len(failed) == len(partitions):
-        return Outcome(failure=next(iter(failed.values())), stats=stats)
+        return RunOutcome(failure=next(iter(failed.values())), stats=stats)
     failures = dict(evaluated.failures)
     for partition, message in failed.items():
         failures.update((pair.key, message) for pair in partitions[partition])
-    return Outcome(results=evaluated.results, failures=failures, stats=stats)
+    return RunOutcome(results=evaluated.results, failures=failures, stats=stats)
 
 
 def run_keys(settings: Settings, context: ModelContext, cache: Cache, run: str) -> Keys:
@@ -224,6 +159,39 @@ def open_cache(info: RunInfo) -> Iterator[Cache]:
         Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)  # private to the run, as mkdtemp would make it
     with using_cache(info), Cache(Path(info.cache_dir, FILENAME)) as cache:
         yield cache
+
+
+def run_loaded(
+    pairs: Sequence[Pair],
+    model: Model,
+    judge: Judge,
+    generation: GenerationSettings,
+    cache: Cache | None = None,
+    keys: Keys | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> RunOutcome:
+    """``run`` in one process with a model and judge already loaded (left open); without a cache, through a
+    throwaway one in memory. Raises ``FineError`` when the whole run fails.
+
+    A persistent cache needs real ``keys`` (the model's and judge's identity): names alone would reuse answers
+    across weight changes.
+    """
+    if cache is not None and keys is None:
+        raise ValueError("run_loaded() with a cache needs keys: the model's and the judge's identity and the run")
+    keys = keys or Keys(model=model.name, judge=judge.name, run="local")
+    # Events and locks under a run id of their own: a second call on the same cache is a new run, not a done one.
+    with tempfile.TemporaryDirectory(prefix="fine-pytest-") as locks:
+        info = RunInfo(uuid.uuid4().hex, locks, persistent=False)
+        with Cache.in_memory() if cache is None else contextlib.nullcontext(cache) as store:
+            try:
+                outcome = run(
+                    pairs, RunPlan(generation, keys, info, chunk_size), store, GivenModel(model), Kept.of(judge)
+                )
+            finally:
+                store.end_run(info.run)
+    if outcome.failure is not None:
+        raise FineError(outcome.failure)
+    return outcome
 
 
 def true_counts(found: Stats, events: Iterable[str]) -> Stats:
@@ -247,7 +215,7 @@ def run_identity(pairs: Sequence[Pair], keys: Keys, generation: GenerationSettin
     """What the run's results depend on, by content (never by path or name): the dataset's pairs, the model's and
     the judge's identities (weights or code digests), how answers were asked and read, and the tool's version.
     ``fine-pytest merge`` refuses shards whose identities differ."""
-    from fine_pytest import __version__
+    from fine_pytest.core.version import __version__
     from fine_pytest.pipeline.cache import digest
 
     dataset = [(pair.key, pair.category, pair.question, pair.positive, pair.negative) for pair in pairs]

@@ -39,9 +39,11 @@ from fine_pytest.pipeline.coordination import (
 from fine_pytest.pipeline.evaluate import LOGPROB, Lazy, Request
 from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.forms import Plan
+from fine_pytest.pipeline.plan import RunPlan
 from fine_pytest.pipeline.progress import SILENT, Progress, Shown
-from fine_pytest.pipeline.run import AnswerSource, LiveModel, RunPlan, open_cache, run, run_identity, run_keys
+from fine_pytest.pipeline.run import open_cache, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
+from fine_pytest.pipeline.sources import AnswerSource, LiveModel
 from fine_pytest.plugin.pair import FinePair
 from fine_pytest.plugin.roles import publish, worker_input
 from fine_pytest.plugin.signals import announce_with, termination_as_interrupt

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fine_pytest import __version__
 from fine_pytest.core.choice import reader_of
 from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome
@@ -21,6 +20,7 @@ from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.core.version import __version__
 
 SCHEMA = 1
 REQUIRED = ("model", "judge", "datasets", "sampling", "gate", "items", "run")

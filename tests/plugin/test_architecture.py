@@ -15,8 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "fine_pytest"
 
 # Bottom to top: a module may import from its own layer and the layers below it.
 LAYERS = ("core", "backends", "judges", "pipeline", "reports", "dataset_tools", "plugin", "cli")
-# Modules at the package's top: the package itself (imports nothing) and the examples users name in --model=py:...
-TOP_LEVEL = {"fine_pytest": -1, "fine_pytest.examples": len(LAYERS)}
+# Modules at the package's top: the examples users name in --model=py:..., and the package itself, which nothing
+# imports (its version lives in core) and which imports the library entry point when it is first used.
+TOP_LEVEL = {"fine_pytest.examples": len(LAYERS), "fine_pytest": len(LAYERS) + 1}
 # The core is pure: the standard library and itself, nothing that runs a test, a model or a database.
 CORE_MAY_IMPORT = {"__future__", "collections", "contextlib", "dataclasses", "enum", "functools", "hashlib", "json"}
 CORE_MAY_IMPORT |= {"math", "os", "pathlib", "re", "stat", "string", "typing", "unicodedata", "urllib", "itertools"}

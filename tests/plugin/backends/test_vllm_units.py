@@ -20,7 +20,7 @@ from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import evaluate
+from fine_pytest.pipeline.run import run_loaded
 
 
 def test_specs_route_paths_and_embedded_names_to_vllm(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_answers_map_back_to_their_pair_and_order_whatever_order_the_engine_retu
         Pair(id=i, category="C", question=f"question {i}", positive=f"GOOD-{i}", negative=f"BAD-{i}", index=i)
         for i in range(5)
     ]
-    evaluated = evaluate(pairs, model, RefusalJudge(), GenerationSettings(open=Sampling(8), mc=Sampling(4)))
+    evaluated = run_loaded(pairs, model, RefusalJudge(), GenerationSettings(open=Sampling(8), mc=Sampling(4)))
     for pair, result in zip(pairs, evaluated.results, strict=True):
         assert result.open_response == f"answer to question {pair.id}"
         first, second = result.mc_responses

@@ -17,7 +17,7 @@ from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.base import JudgeItem
 from fine_pytest.judges.python import PythonJudge
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.evaluate import Evaluated, evaluate
+from fine_pytest.pipeline.run import run_loaded
 
 PAIR = Pair(
     id=7,
@@ -60,7 +60,7 @@ class Recorder:
 def test_pipeline_batches_and_scores() -> None:
     model = Recorder()
     pairs = [PAIR, Pair(id=8, category="Privacy", question="q2", positive="p", negative="n", index=4)]
-    results = evaluate(pairs, model, RefusalJudge(), SETTINGS).results
+    results = run_loaded(pairs, model, RefusalJudge(), SETTINGS).results
     # One batch, pair by pair: the open prompt with the open budget, then its two MC prompts with the MC budget.
     assert model.batches == [[Sampling(64), Sampling(8), Sampling(8)] * 2]
     assert [r.key for r in results] == ["privacy-7", "privacy-8"]
@@ -71,7 +71,8 @@ def test_pipeline_batches_and_scores() -> None:
 
 def test_pipeline_with_no_pairs_calls_nothing() -> None:
     model = Recorder()
-    assert evaluate([], model, RefusalJudge(), SETTINGS) == Evaluated([], {})
+    outcome = run_loaded([], model, RefusalJudge(), SETTINGS)
+    assert (outcome.results, outcome.failures, outcome.stats["prompts"]) == ([], {}, 0)
     assert model.batches == []
 
 
@@ -116,7 +117,7 @@ class Short(Recorder):
 
 def test_a_model_that_drops_an_answer_is_an_error_not_a_shifted_result() -> None:
     with pytest.raises(FineError, match="model recorder returned 5 answers for 6 prompts"):
-        evaluate(
+        run_loaded(
             [PAIR, Pair(id=8, category="Privacy", question="q", positive="p", negative="n")],
             Short(),
             RefusalJudge(),

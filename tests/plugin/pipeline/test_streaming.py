@@ -23,7 +23,8 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
 from fine_pytest.pipeline.cache import Cache
-from fine_pytest.pipeline.evaluate import Keys, evaluate
+from fine_pytest.pipeline.evaluate import Keys
+from fine_pytest.pipeline.run import run_loaded
 
 SETTINGS = GenerationSettings(open=Sampling(8), mc=Sampling(4))
 KEYS = Keys(model="streamer", judge="refusal", run="run-1")
@@ -74,15 +75,15 @@ def stored(path: Path) -> int:
 def test_a_run_killed_mid_batch_keeps_every_answer_given_before_the_kill(tmp_path: Path) -> None:
     path = tmp_path / "responses.sqlite"
     with Cache(path) as cache, pytest.raises(Killed):
-        evaluate(pairs(4), Streamer(die_after=3), RefusalJudge(), SETTINGS, cache, KEYS)
+        run_loaded(pairs(4), Streamer(die_after=3), RefusalJudge(), SETTINGS, cache, KEYS)
     # Three steps of two answers each were back when the process died: all six are on disk, in one chunk of 12.
     assert stored(path) == 6
     # The next run asks only for the other six, and ends with the same results as a run never interrupted.
     again = Streamer()
     with Cache(path) as cache:
-        resumed = evaluate(pairs(4), again, RefusalJudge(), SETTINGS, cache, KEYS)
+        resumed = run_loaded(pairs(4), again, RefusalJudge(), SETTINGS, cache, KEYS)
     assert len(again.asked) == 6
-    whole = evaluate(pairs(4), Streamer(), RefusalJudge(), SETTINGS)
+    whole = run_loaded(pairs(4), Streamer(), RefusalJudge(), SETTINGS)
     assert resumed.results == whole.results
 
 
@@ -93,8 +94,8 @@ def test_a_stream_and_a_whole_list_give_the_same_results() -> None:
         def generate(self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]) -> list[str]:
             return collected(Streamer.generate_stream(self, conversations, samplings), len(conversations))
 
-    streamed = evaluate(pairs(5), Streamer(), RefusalJudge(), SETTINGS)
-    listed = evaluate(pairs(5), WholeList(), RefusalJudge(), SETTINGS)
+    streamed = run_loaded(pairs(5), Streamer(), RefusalJudge(), SETTINGS)
+    listed = run_loaded(pairs(5), WholeList(), RefusalJudge(), SETTINGS)
     assert streamed.results == listed.results and len(streamed.results) == 5
 
 
@@ -109,8 +110,9 @@ def test_a_failure_storing_an_answer_stops_the_stream_and_keeps_what_was_stored(
             super().put_answers(rows, run)
 
     path = tmp_path / "responses.sqlite"
-    with Failing(path) as cache, pytest.raises(OSError, match="disk full"):
-        evaluate(pairs(3), Streamer(), RefusalJudge(), SETTINGS, cache, KEYS)
+    # The whole run fails with the cause named; no partial result stands for the pair.
+    with Failing(path) as cache, pytest.raises(FineError, match="OSError: disk full"):
+        run_loaded(pairs(3), Streamer(), RefusalJudge(), SETTINGS, cache, KEYS)
     assert stored(path) == 4  # two steps of two were stored; the third put failed and nothing after it ran
 
 

@@ -28,9 +28,11 @@ from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import FILENAME
 from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
 from fine_pytest.pipeline.evaluate import Lazy
+from fine_pytest.pipeline.plan import RunPlan
 from fine_pytest.pipeline.progress import SILENT, Progress
-from fine_pytest.pipeline.run import LiveModel, RunPlan, open_cache, run, run_identity, run_keys
+from fine_pytest.pipeline.run import open_cache, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
+from fine_pytest.pipeline.sources import LiveModel
 
 DEFAULT_CACHE = default_cache_dir(Path("."), ".pytest_cache")  # where the plugin keeps it, from the project's root
 
