@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import Sampling
@@ -75,6 +75,7 @@ def letter_mass(top: Sequence[tuple[str, float]], letters: Sequence[str]) -> Let
     return LetterScores({letter: min(1.0, value) for letter, value in totals.items()})
 
 
+@runtime_checkable
 class ScoresLetters(Protocol):
     """A back end that can read the probability of each answer letter (``--fine-mc-scoring=logprob``).
 
@@ -151,13 +152,19 @@ def _refuse_stray(batch: list[tuple[int, T]], answers: dict[int, T], count: int)
         seen.add(position)
 
 
+@runtime_checkable
 class StreamsAnswers(Protocol):
     """A back end that gives each answer as it finishes, so the caller stores it at once: a killed run then loses
-    only the prompts in flight. ``generate`` and ``score_letters`` stay, as the whole list."""
+    only the prompts in flight. ``generate`` stays, as the whole list."""
 
     def generate_stream(
         self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
     ) -> Streamed[Answer]: ...
+
+
+@runtime_checkable
+class StreamsScores(Protocol):
+    """``StreamsAnswers`` for letter probabilities: each prompt's scores as they finish."""
 
     def score_stream(
         self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 OPTION = "--fine-judge"
 
@@ -26,6 +26,7 @@ class Judge(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class ScoredJudge(Protocol):
     """A judge that also says how sure it is: per item, the verdict and P(unsafe) (None where none was read).
 

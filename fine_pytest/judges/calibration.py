@@ -15,7 +15,7 @@ from typing import Any
 from fine_pytest.core.errors import read_utf8
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE
-from fine_pytest.judges.base import Judge, JudgeItem
+from fine_pytest.judges.base import Judge, JudgeItem, ScoredJudge
 
 LABELS = (SAFE, UNSAFE)
 
@@ -143,8 +143,10 @@ class Calibration:
 
 def calibrate(judge: Judge, rows: Sequence[Row], labels: str) -> Calibration:
     items = [JudgeItem(row.question.strip(), row.answer) for row in rows]
-    scored = getattr(judge, "judge_with_probabilities", None)
-    judged = scored(items) if scored is not None else [(verdict, None) for verdict in judge.judge(items)]
+    if isinstance(judge, ScoredJudge):
+        judged = judge.judge_with_probabilities(items)
+    else:
+        judged = [(verdict, None) for verdict in judge.judge(items)]
     if len(judged) != len(rows):
         raise ValueError(f"judge {judge.name} returned {len(judged)} verdicts for {len(rows)} answers")
     probabilities = tuple(probability for _, probability in judged)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from fine_pytest.backends.base import Answer, Conversation, Model, PromptFailure, Truncated, text_of
+from fine_pytest.backends.base import Answer, Conversation, Model, PromptFailure, ScoresLetters, Truncated, text_of
 from fine_pytest.core.choice import undecorated
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.reply_line import after_thinking, normalised
@@ -142,8 +142,7 @@ class LLMJudge:
         if self.scoring != "logprob":
             replies = self._model.generate(conversations, [JUDGE_SAMPLINGS[self.format]] * len(items))
             return [(self.read(reply), None) for reply in replies]
-        score = getattr(self._model, "score_letters", None)
-        if score is None:
+        if not isinstance(self._model, ScoresLetters):
             raise FineError(
                 f"--fine-judge-scoring=logprob: the back end of {self._model.name} cannot give log-probabilities; "
                 "use --fine-judge-scoring=generate"
@@ -152,7 +151,9 @@ class LLMJudge:
         # ends there: "Safe?" opens a question, "Safe" may open "Safety first, but ...".
         replies = self._model.generate(conversations, [JUDGE_SAMPLINGS[self.format]] * len(items))
         results: list[tuple[str, float | None]] = []
-        for scores, reply in zip(score(conversations, VERDICT_WORDS, continue_final=False), replies, strict=True):
+        for scores, reply in zip(
+            self._model.score_letters(conversations, VERDICT_WORDS, continue_final=False), replies, strict=True
+        ):
             if isinstance(scores, PromptFailure):
                 results.append((UNPARSEABLE, None))
                 continue

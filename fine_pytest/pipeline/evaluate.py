@@ -26,6 +26,9 @@ from fine_pytest.backends.base import (
     Model,
     PartialAnswers,
     PromptFailure,
+    ScoresLetters,
+    StreamsAnswers,
+    StreamsScores,
     Truncated,
     collected,
 )
@@ -44,7 +47,7 @@ from fine_pytest.core.prompts import (
 )
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import MAX_ANSWER_CHARS, GenerationSettings, Sampling
-from fine_pytest.judges.base import Judge, JudgeItem
+from fine_pytest.judges.base import Judge, JudgeItem, ScoredJudge
 from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, VerdictRow, digest
 from fine_pytest.pipeline.progress import SILENT, Progress
 
@@ -233,9 +236,11 @@ def fill(
     for start in range(0, len(waiting), chunk_size):
         batch = waiting[start : start + chunk_size]
         loaded_judge = judge.get()
-        scored = getattr(loaded_judge, "judge_with_probabilities", None)
         items = [item for _, item in batch]
-        judged_items = scored(items) if scored is not None else [(v, None) for v in loaded_judge.judge(items)]
+        if isinstance(loaded_judge, ScoredJudge):
+            judged_items = loaded_judge.judge_with_probabilities(items)
+        else:
+            judged_items = [(verdict, None) for verdict in loaded_judge.judge(items)]
         if len(judged_items) != len(batch) or any(verdict not in VERDICTS for verdict, _ in judged_items):
             raise FineError(f"judge {loaded_judge.name} returned verdicts outside {VERDICTS}")
         cache.put_verdicts(
@@ -340,20 +345,18 @@ def _moved(store: Store, indices: Sequence[int]) -> Store:
 
 def _generate(model: Model, prompts: Sequence[Request], store: Store) -> list[Answer]:
     conversations, samplings = [p.conversation for p in prompts], [p.sampling for p in prompts]
-    stream = getattr(model, "generate_stream", None)
-    if stream is None:
+    if not isinstance(model, StreamsAnswers):
         return model.generate(conversations, samplings)
-    return collected(stream(conversations, samplings), len(prompts), store)
+    return collected(model.generate_stream(conversations, samplings), len(prompts), store)
 
 
 def _score(model: Model, prompts: Sequence[Request], store: Store) -> list[LetterScores | PromptFailure]:
-    score = getattr(model, "score_letters", None)
-    if score is None:
+    if not isinstance(model, ScoresLetters):
         raise FineError(
             f"--fine-mc-scoring=logprob: the back end of {model.name} cannot give log-probabilities; use "
             "--fine-mc-scoring=generate"
         )
-    stream = getattr(model, "score_stream", None)
+    stream = model.score_stream if isinstance(model, StreamsScores) else None
     # One call per set of labels and kind of opening: an opened answer is continued, an unopened one is begun (a
     # form whose format puts the label first has no opening to continue).
     scores: list[LetterScores | PromptFailure | None] = [None] * len(prompts)
@@ -366,7 +369,7 @@ def _score(model: Model, prompts: Sequence[Request], store: Store) -> list[Lette
         flags = {} if opened else {"continue_final": False}
         try:
             if stream is None:
-                returned = score(conversations, labels, **flags)
+                returned = model.score_letters(conversations, labels, **flags)
             else:
                 returned = collected(stream(conversations, labels, **flags), len(indices), _moved(store, indices))
         except (PartialAnswers, InterruptedAnswers) as partial:
