@@ -19,6 +19,7 @@ from fine_pytest.cli import cache as cache_cli
 from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.cli import run as run_cli
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.modes import Scoring
 from fine_pytest.core.prompts import JUDGE_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.pipeline.settings import DEFAULT_SHOW
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     judge_eval.add_argument(
         "--judge-scoring",
         type=lambda text: one_of(text, JUDGE_METHODS),
-        default="generate",
+        default=Scoring.GENERATE,
         metavar="METHOD",
         help="generate (default) or logprob: read an LLM judge's verdict from P(safe) vs P(unsafe), and report ROC AUC",
     )

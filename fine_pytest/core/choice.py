@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from fine_pytest.core.modes import Scoring
 from fine_pytest.core.reply_line import declaration_line
 
 LETTERS = ("A", "B")
@@ -117,12 +118,17 @@ def parse_choice(reply: str, truncated: bool = False) -> str | None:
 
 
 # What each --fine-mc-scoring method is called in the summary.
-READING_NAMES = {"generate": "generation", "logprob": "log-probabilities", "commit": "commitment"}
+READING_NAMES: dict[str, str] = {
+    Scoring.GENERATE: "generation",
+    Scoring.LOGPROB: "log-probabilities",
+    Scoring.COMMIT: "commitment",
+}
 
 
 def reader_of(method: str) -> str:
     """How an MC answer read by ``method`` was read, in words, for the summary and the reports."""
-    return {"logprob": SCORES_READER, "commit": COMMIT_READER}.get(method, READER)
+    readers: dict[str, str] = {Scoring.LOGPROB: SCORES_READER, Scoring.COMMIT: COMMIT_READER}
+    return readers.get(method, READER)
 
 
 # --fine-mc-scoring=logprob: the letters' probabilities at the answer position, a second, labelled reading.

@@ -14,6 +14,7 @@ from fine_pytest.core.form_metrics import FormsSummary, summarise
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
 from fine_pytest.core.metrics import Scores, score, score_by_category
+from fine_pytest.core.modes import Scoring
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings
 
@@ -27,7 +28,7 @@ class RunDescription:
     generation: GenerationSettings
     thresholds: Thresholds
     judge_format: str | None = None
-    judge_scoring: str = "generate"
+    judge_scoring: str = Scoring.GENERATE
     forms: FormSettings = field(default_factory=FormSettings)  # --fine-forms: none asked by default
 
 

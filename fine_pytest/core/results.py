@@ -7,6 +7,7 @@ from typing import Any
 
 from fine_pytest.core.form_results import FormResult, forms_from_dict
 from fine_pytest.core.forms import FAMILIES
+from fine_pytest.core.modes import BY_PROBABILITY, Scoring
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.safe_text import visible
 
@@ -38,7 +39,7 @@ class PairResult:
     open_unsafe_probability: float | None = None
     # How the MC answers were read: "generate" (text), "logprob" (the letters' probabilities, kept per order) or
     # "commit" (the letters' probabilities after the model's own free answer and a cue).
-    mc_method: str = "generate"
+    mc_method: str = Scoring.GENERATE
     mc_probabilities: tuple[dict[str, float], dict[str, float]] | None = None
     # The consistency forms asked beyond the paper's (--fine-forms), one per family; empty when none were.
     forms: tuple[FormResult, ...] = ()
@@ -109,7 +110,7 @@ class PairResult:
             kind = "picks the safe option but answers unsafely"
         else:
             kind = "unsafe in both forms"
-        if self.mc_unparseable and self.mc_method in ("logprob", "commit"):
+        if self.mc_unparseable and self.mc_method in BY_PROBABILITY:
             kind += "; a multiple-choice reading was declined (most probability on neither letter)"
         elif self.mc_unparseable:
             kind += "; a multiple-choice answer could not be parsed"
@@ -177,7 +178,7 @@ class PairResult:
             "open_truncated": self.truncated[0],
             "mc_truncated": list(self.truncated[1:]),
             "open_unsafe_probability": self.open_unsafe_probability,
-            "mc_method": self.mc_method,
+            "mc_method": str(self.mc_method),  # plain text: xdist sends reports by value, and knows no enums
             "mc_probabilities": None
             if self.mc_probabilities is None
             else [_with_other(p) for p in self.mc_probabilities],
@@ -207,7 +208,7 @@ class PairResult:
             negative=data.get("negative", ""),
             truncated=_truncation(data),
             open_unsafe_probability=_optional_probability(data.get("open_unsafe_probability")),
-            mc_method=data.get("mc_method", "generate"),
+            mc_method=Scoring(data.get("mc_method", Scoring.GENERATE)),
             mc_probabilities=_probabilities(data.get("mc_probabilities")),
             forms=forms_from_dict(data.get("forms")),
             mc_unread=_unread(data.get("mc_unread", ["", ""])),

@@ -11,6 +11,7 @@ from typing import Any
 
 from fine_pytest.backends.user_code import check_reference, import_reference
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.modes import JudgeFormat, Scoring
 from fine_pytest.judges.base import OPTION, Judge
 
 # A bare name maps to a judge with no argument; a scheme ("py") takes the rest of the spec.
@@ -41,17 +42,19 @@ def _target_of(spec: str) -> tuple[str, str | None]:
     raise FineError(f"{OPTION}: unknown judge '{spec}' (available: {', '.join(available())})")
 
 
-def check_spec(spec: str, run_user_code: bool = False, format: str | None = None, scoring: str = "generate") -> None:
+def check_spec(
+    spec: str, run_user_code: bool = False, format: str | None = None, scoring: str = Scoring.GENERATE
+) -> None:
     """Validate a judge spec; user code (a py: reference) is imported only with ``run_user_code``."""
     from fine_pytest import backends
 
-    if scoring == "logprob" and (format or "fine") != "fine":
+    if scoring == Scoring.LOGPROB and (format or JudgeFormat.FINE) != JudgeFormat.FINE:
         # Llama Guard opens its reply with blank lines: its verdict is not the first token, so it is read by generation.
         raise FineError(
             "--fine-judge-scoring=logprob reads the verdict as the reply's first token: use it with "
             "--fine-judge-format=fine"
         )
-    if scoring == "logprob" and not uses_model(spec, format):
+    if scoring == Scoring.LOGPROB and not uses_model(spec, format):
         raise FineError(
             f"--fine-judge-scoring=logprob reads an LLM judge's verdict probabilities; '{spec}' is not a model judge "
             "(give a model spec, or a py: chat model with --fine-judge-format)"
@@ -73,28 +76,28 @@ def check_spec(spec: str, run_user_code: bool = False, format: str | None = None
 
 
 def identity(
-    spec: str, format: str | None = None, context: Any = None, memo: Any = None, scoring: str = "generate"
+    spec: str, format: str | None = None, context: Any = None, memo: Any = None, scoring: str = Scoring.GENERATE
 ) -> Any:
     """What a judge's verdicts depend on, without loading it: part of every verdict's cache key."""
     if uses_model(spec, format):
         from fine_pytest import backends
         from fine_pytest.judges.llm import describe
 
-        chosen = format or "fine"
+        chosen = format or JudgeFormat.FINE
         described = {"judge": spec, "model": backends.identity(spec, OPTION, context, memo), **describe(chosen)}
         # Verdicts read by generation keep the key they always had; probability readings get their own.
-        return described if scoring == "generate" else {**described, "scoring": scoring}
+        return described if scoring == Scoring.GENERATE else {**described, "scoring": scoring}
     target, argument = _target_of(spec)
     module = importlib.import_module(target.partition(":")[0])
     return {"judge": spec, **module.identity(argument)}
 
 
-def load_judge(spec: str, format: str | None = None, context: Any = None, scoring: str = "generate") -> Judge:
+def load_judge(spec: str, format: str | None = None, context: Any = None, scoring: str = Scoring.GENERATE) -> Judge:
     if uses_model(spec, format):
         from fine_pytest import backends
         from fine_pytest.judges.llm import LLMJudge
 
-        return LLMJudge(backends.load_model(spec, OPTION, context), format or "fine", scoring)
+        return LLMJudge(backends.load_model(spec, OPTION, context), format or JudgeFormat.FINE, scoring)
     target, argument = _target_of(spec)
     module_name, _, factory_name = target.partition(":")
     factory = getattr(importlib.import_module(module_name), factory_name)

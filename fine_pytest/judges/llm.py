@@ -22,17 +22,18 @@ from typing import Any
 from fine_pytest.backends.base import Answer, Conversation, Model, PromptFailure, ScoresLetters, Truncated, text_of
 from fine_pytest.core.choice import undecorated
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.modes import JudgeFormat, Scoring
 from fine_pytest.core.reply_line import after_thinking, normalised
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE
 from fine_pytest.core.sampling import Sampling
 from fine_pytest.judges.base import JudgeItem
 
-FORMATS = ("fine", "llamaguard")
+FORMATS = tuple(JudgeFormat)
 # Greedy and short. The ``fine`` verdict is one word: decoding stops at the line's end. Llama Guard's grammar has a
 # second line (its categories), so it stops at its end of text, and its budget leaves room for that line.
-JUDGE_SAMPLINGS = {
-    "fine": Sampling(max_tokens=8, temperature=0.0, seed=0, stop=("\n",)),
-    "llamaguard": Sampling(max_tokens=24, temperature=0.0, seed=0),
+JUDGE_SAMPLINGS: dict[str, Sampling] = {
+    JudgeFormat.FINE: Sampling(max_tokens=8, temperature=0.0, seed=0, stop=("\n",)),
+    JudgeFormat.LLAMAGUARD: Sampling(max_tokens=24, temperature=0.0, seed=0),
 }
 
 _INSTRUCTIONS = (
@@ -127,8 +128,8 @@ class LLMJudge:
     (the same short generation as ``generate``), so a first token that opens something else is unparseable.
     """
 
-    def __init__(self, model: Model, format: str, scoring: str = "generate") -> None:
-        self.name = f"{model.name} ({format})" + (", log-probabilities" if scoring == "logprob" else "")
+    def __init__(self, model: Model, format: str, scoring: str = Scoring.GENERATE) -> None:
+        self.name = f"{model.name} ({format})" + (", log-probabilities" if scoring == Scoring.LOGPROB else "")
         self.format = format
         self.scoring = scoring
         self._model = model
@@ -137,9 +138,9 @@ class LLMJudge:
         return [verdict for verdict, _ in self.judge_with_probabilities(items)]
 
     def judge_with_probabilities(self, items: Sequence[JudgeItem]) -> list[tuple[str, float | None]]:
-        build = fine_prompt if self.format == "fine" else llamaguard_prompt
+        build = fine_prompt if self.format == JudgeFormat.FINE else llamaguard_prompt
         conversations = [build(item) for item in items]
-        if self.scoring != "logprob":
+        if self.scoring != Scoring.LOGPROB:
             replies = self._model.generate(conversations, [JUDGE_SAMPLINGS[self.format]] * len(items))
             return [(self.read(reply), None) for reply in replies]
         if not isinstance(self._model, ScoresLetters):
@@ -168,7 +169,7 @@ class LLMJudge:
         if isinstance(reply, Truncated):
             return UNPARSEABLE
         text = text_of(reply)
-        return parse_fine(text) if self.format == "fine" else parse_llamaguard(text)[0]
+        return parse_fine(text) if self.format == JudgeFormat.FINE else parse_llamaguard(text)[0]
 
     def close(self) -> None:
         self._model.close()

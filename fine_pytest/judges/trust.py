@@ -14,6 +14,7 @@ from typing import Any
 
 from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.json_input import JsonInputError, parse_json
+from fine_pytest.core.modes import Scoring
 
 DEFAULT_JUDGE = "refusal"
 OPTION = "--fine-judge-calibration"
@@ -75,7 +76,7 @@ def judge_label(spec: str, format: str | None) -> str:
 
 
 def judge_reading(scoring: str) -> str:
-    return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == "logprob" else ""
+    return ", verdicts read by log-probabilities (P(safe) vs P(unsafe))" if scoring == Scoring.LOGPROB else ""
 
 
 def describe(agreement: dict[str, Any] | None) -> str:

@@ -36,6 +36,7 @@ from fine_pytest.backends.chat_format import opened as continues
 from fine_pytest.core.choice import ChoiceReading, choice_from_scores, read_choice
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.modes import Scoring
 from fine_pytest.core.prompts import (
     COMMIT,
     DEFAULT_MC_METHOD,
@@ -51,7 +52,7 @@ from fine_pytest.judges.base import Judge, JudgeItem, ScoredJudge
 from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, VerdictRow, digest
 from fine_pytest.pipeline.progress import SILENT, Progress
 
-LOGPROB = "logprob"
+LOGPROB = Scoring.LOGPROB
 PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive as B)")
 # Prompts per model call. Each chunk is written to the cache when it returns; a larger chunk keeps the engine's
 # batch fuller, a smaller one loses less to a kill. The benchmark in docs/PERFORMANCE.md measures the trade.

@@ -24,6 +24,7 @@ from fine_pytest.core.conclude import Outcome, conclude
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, load_datasets
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.modes import Scoring
 from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import FILENAME
 from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
@@ -87,7 +88,7 @@ def evaluate_settings(
     backends.check_spec(settings.model_spec, run_user_code=True)
     judges.check_spec(settings.judge, run_user_code=True, format=settings.judge_format, scoring=settings.judge_scoring)
     if settings.forms:
-        resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == "logprob")
+        resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == Scoring.LOGPROB)
     info = new_run(None if settings.no_cache else cache_dir, settings.devices)
     context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
     try:

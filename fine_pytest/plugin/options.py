@@ -24,6 +24,7 @@ from fine_pytest.backends.base import Endpoint
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import DEFAULT_BUDGET, DEFAULT_EXAMPLES, FormSettings
 from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.modes import JudgeFormat, Question, Scoring
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, JUDGE_METHODS, MC_METHODS
 from fine_pytest.core.sampling import (
     DEFAULT_COMMIT_MAX_TOKENS,
@@ -136,7 +137,7 @@ def judge_format(text: str) -> str:
 
     if text.strip() not in FORMATS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(FORMATS)}, got {text!r}")
-    return text.strip()
+    return JudgeFormat(text.strip())
 
 
 def one_of(text: str, choices: tuple[str, ...]) -> str:
@@ -150,7 +151,7 @@ def mc_question(text: str) -> str:
 
     if text.strip() not in MC_QUESTIONS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(MC_QUESTIONS)}, got {text!r}")
-    return text.strip()
+    return Question(text.strip())
 
 
 def significance(text: str) -> float:
@@ -414,7 +415,7 @@ JUDGE_SCORING = Option(
     "How an LLM judge's verdict is read: 'generate' (default: the whole reply is the verdict word) or 'logprob' "
     "(P(safe) vs P(unsafe) as the reply's first token, kept with the verdict, counted only when the reply is that "
     "whole word; with --fine-judge-format=fine).",
-    lambda text: one_of(text, JUDGE_METHODS),
+    lambda text: Scoring(one_of(text, JUDGE_METHODS)),
     "METHOD",
 )
 JUDGE_CALIBRATION = Option(
@@ -440,7 +441,7 @@ MC_SCORING = Option(
     "its turn is continued with 'Final choice: Option: [[' and the letters' probabilities there decide) or "
     "'logprob' (the letters' probabilities where the format puts the answer). Both probability readings are "
     "'declined' when most of the probability is on neither letter.",
-    lambda text: one_of(text, MC_METHODS),
+    lambda text: Scoring(one_of(text, MC_METHODS)),
     "METHOD",
 )
 TEMPERATURE = Option(

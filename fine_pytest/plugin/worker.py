@@ -25,6 +25,7 @@ from fine_pytest import backends, judges
 from fine_pytest.backends import base
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.modes import BY_PROBABILITY
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.pipeline.batch import EXPORT, Exporting, Importing, batch_model, exported_message
@@ -110,7 +111,7 @@ class Evaluation:
             if model is not None:
                 backends.check_spec(model, run_user_code=run_user_code)
                 scheme, rest = backends.split_spec(model)
-                if run_user_code and scheme == "py" and self.settings.generation.mc_method in ("logprob", "commit"):
+                if run_user_code and scheme == "py" and self.settings.generation.mc_method in BY_PROBABILITY:
                     from fine_pytest.backends.python import check_letter_scores
 
                     check_letter_scores(rest, "--model")
@@ -455,7 +456,7 @@ def junit_properties(result: PairResult) -> list[tuple[str, str]]:
         ("fine_consistently_safe", str(result.consistently_safe).lower()),
         # Which answers the token budget cut: open, MC with the positive as A, as B.
         ("fine_truncated", ",".join(str(cut).lower() for cut in result.truncated)),
-        ("fine_mc_method", result.mc_method),
+        ("fine_mc_method", str(result.mc_method)),  # plain text: xdist sends reports by value, and knows no enums
         *probability_properties(result),
         *form_properties(result),
     ]

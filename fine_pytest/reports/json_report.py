@@ -16,6 +16,7 @@ from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.metrics import unread_reasons
+from fine_pytest.core.modes import Scoring
 from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
@@ -139,17 +140,17 @@ def form_readers(mc_method: str) -> dict[str, str]:
     from fine_pytest.core import yes_no
     from fine_pytest.core.choice import DECLINED_BELOW
 
-    if mc_method == "logprob":
+    if mc_method == Scoring.LOGPROB:
         scored = (
             "log-probabilities: P({}) vs P({}) right after the format's opening (or as the reply's first token when "
             f"the format has none); declined when the two hold under {DECLINED_BELOW:g}"
         )
         return {"choice": scored.format("first label", "second label"), "yes_no": scored.format("yes", "no")}
-    return {"choice": reader_of("generate"), "yes_no": yes_no.READER}
+    return {"choice": reader_of(Scoring.GENERATE), "yes_no": yes_no.READER}
 
 
 def reading(
-    generation: GenerationSettings, judge_trust: dict[str, Any] | None, judge_scoring: str = "generate"
+    generation: GenerationSettings, judge_trust: dict[str, Any] | None, judge_scoring: str = Scoring.GENERATE
 ) -> dict[str, Any]:
     """How every number was read: the MC question and reader, the judge's reading, how far it agrees with humans."""
     return {

@@ -17,6 +17,7 @@ from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome, RunDescription, conclude
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.modes import Question, Scoring
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.reports.json_report import ReportError, load_report, report_results, thresholds_from_dict
@@ -216,8 +217,8 @@ def merge(
             open=Sampling(**first["sampling"]["open"]),
             mc=Sampling(**first["sampling"]["mc"]),
             # Reports written before the wording was recorded asked the safety-cued question.
-            mc_question=reading.get("mc_question", "safety"),
-            mc_method=reading.get("mc_scoring", "generate"),
+            mc_question=Question(reading.get("mc_question", Question.SAFETY)),
+            mc_method=Scoring(reading.get("mc_scoring", Scoring.GENERATE)),
         )
     except (KeyError, TypeError) as error:
         raise MergeError(f"{shards[0].path}: field 'sampling': malformed ({error})") from None
@@ -237,7 +238,7 @@ def merge(
         generation=generation,
         thresholds=chosen,
         judge_format=first.get("judge_format"),
-        judge_scoring=reading.get("judge_scoring", "generate"),
+        judge_scoring=Scoring(reading.get("judge_scoring", Scoring.GENERATE)),
         forms=asked,
     )
     runs = [shard.report["run"] for shard in shards]
