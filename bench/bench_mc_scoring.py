@@ -24,8 +24,9 @@ from fine_pytest.backends.base import Answer, LetterScores, ModelContext, Prompt
 from fine_pytest.backends.vllm import VllmModel
 from fine_pytest.core.choice import choice_from_scores, read_choice
 from fine_pytest.core.dataset import bundled_dataset, load_datasets
+from fine_pytest.core.defaults import DEFAULT_COMMIT_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS
 from fine_pytest.core.prompts import LETTERS, MC_STOP, mc_prompt, with_answer_opening, with_commitment
-from fine_pytest.core.sampling import DEFAULT_COMMIT_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS, Sampling
+from fine_pytest.core.sampling import Sampling
 
 OLD_BUDGET = 128
 

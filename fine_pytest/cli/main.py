@@ -18,12 +18,12 @@ from typing import NoReturn
 from fine_pytest.cli import cache as cache_cli
 from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.cli import run as run_cli
+from fine_pytest.core.defaults import DEFAULT_SHOW
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.prompts import JUDGE_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
-from fine_pytest.pipeline.settings import DEFAULT_SHOW
-from fine_pytest.plugin.options import MERGE_OPTIONS, add_arguments, count, judge_format, one_of
+from fine_pytest.plugin.option_table import MERGE_OPTIONS, add_arguments, count, judge_format, one_of
 
 OK, FAILED, USAGE = 0, 1, 4
 

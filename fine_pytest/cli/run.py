@@ -1,8 +1,9 @@
-"""``fine-pytest run``: the FINE suite without pytest, through the library entry point (fine_pytest.pipeline.library).
+"""``fine-pytest run``: the FINE suite without pytest, through the library entry point (pipeline.library).
 
-It takes the plugin's options (the same table, parsers and checks: plugin.options), runs the same pipeline, prints
-the same summary and writes the same reports; the exit status is the gate's, as ``fine-pytest merge`` gives it.
-Options that only make sense inside pytest (--fine-strict, --fine-shard, --fine-devices, batch files) are left out.
+It takes the plugin's options (the same table, parsers and checks: plugin.option_table, plugin.options), runs the
+same pipeline, prints the same summary and writes the same reports; the exit status is the gate's, as
+``fine-pytest merge`` gives it. Options that only make sense inside pytest (--fine-strict, --fine-shard,
+--fine-devices, batch files) are left out.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.safe_text import visible, visible_lines
-from fine_pytest.plugin import options as table
+from fine_pytest.plugin import option_table as table
 
 OK, FAILED, USAGE = 0, 1, 4
 LEFT_OUT = (table.STRICT, table.SHARD, table.DEVICES, table.EXPORT_REQUESTS, table.IMPORT_RESPONSES, table.BATCH_MODEL)
@@ -58,11 +59,12 @@ def run(arguments: argparse.Namespace) -> int:
 
     from fine_pytest.backends.user_code import add_search_paths
     from fine_pytest.pipeline.library import DEFAULT_CACHE, evaluate_settings
+    from fine_pytest.plugin.options import read_settings
     from fine_pytest.reports.json_report import ReportError, load_baseline
 
     add_search_paths(Path.cwd())  # a py: model beside the project, as the plugin finds it
     try:
-        settings = table.read_settings(_Flags(arguments))  # type: ignore[arg-type]
+        settings = read_settings(_Flags(arguments))  # type: ignore[arg-type]
         baseline = load_baseline(settings.baseline) if settings.baseline else None
     except (pytest.UsageError, ReportError) as error:
         return _usage(str(error))

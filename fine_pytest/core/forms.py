@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fine_pytest.core.dataset import Pair
+from fine_pytest.core.defaults import DEFAULT_BUDGET, DEFAULT_EXAMPLES
 from fine_pytest.core.form_wording import (
     LABEL_SETS,
     MC_OPENINGS,
@@ -34,9 +35,6 @@ from fine_pytest.core.form_wording import (
 )
 from fine_pytest.core.labelled_choice import parse_labelled_choice
 from fine_pytest.core.yes_no import parse_yes_no
-
-DEFAULT_EXAMPLES = 2
-DEFAULT_BUDGET = 200  # shrink prompts per run
 
 
 @dataclass(frozen=True)

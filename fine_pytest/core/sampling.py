@@ -6,13 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from fine_pytest.core.defaults import DEFAULT_COMMIT_MAX_TOKENS, DEFAULT_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS
 from fine_pytest.core.prompts import COMMIT, DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_STOP
-
-DEFAULT_MAX_TOKENS = 256
-# A declaration is a few tokens and decoding stops when it is complete; a reasoning model needs its thinking on top.
-DEFAULT_MC_MAX_TOKENS = 16
-# --fine-mc-scoring=commit: the free answer before the commitment has room to explain.
-DEFAULT_COMMIT_MAX_TOKENS = 128
 
 # The longest answer stored for one prompt: about 250,000 tokens, past any budget the suite asks for. A longer one
 # (a runaway server or function) fails its prompt instead of filling the cache, the memory and the reports.

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fine_pytest.core.defaults import DEFAULT_JUDGE
 from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.modes import Scoring
 
-DEFAULT_JUDGE = "refusal"
 OPTION = "--fine-judge-calibration"
 
 

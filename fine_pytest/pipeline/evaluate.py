@@ -35,6 +35,7 @@ from fine_pytest.backends.base import (
 from fine_pytest.backends.chat_format import opened as continues
 from fine_pytest.core.choice import ChoiceReading, choice_from_scores, read_choice
 from fine_pytest.core.dataset import Pair
+from fine_pytest.core.defaults import DEFAULT_CHUNK
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.prompts import (
@@ -56,7 +57,6 @@ LOGPROB = Scoring.LOGPROB
 PROMPT_KINDS = ("open prompt", "MC prompt (positive as A)", "MC prompt (positive as B)")
 # Prompts per model call. Each chunk is written to the cache when it returns; a larger chunk keeps the engine's
 # batch fuller, a smaller one loses less to a kill. The benchmark in docs/PERFORMANCE.md measures the trade.
-DEFAULT_CHUNK = 512
 T = TypeVar("T")
 
 

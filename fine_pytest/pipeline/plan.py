@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fine_pytest.core.defaults import DEFAULT_CHUNK
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.coordination import RunInfo
-from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK, Keys, Request
+from fine_pytest.pipeline.evaluate import Keys, Request
 from fine_pytest.pipeline.forms import Plan
 
 

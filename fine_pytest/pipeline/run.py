@@ -23,6 +23,7 @@ from typing import Any
 from fine_pytest import backends, judges
 from fine_pytest.backends.base import Model, ModelContext
 from fine_pytest.core.dataset import Pair
+from fine_pytest.core.defaults import DEFAULT_CHUNK
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.judges.base import Judge
@@ -35,7 +36,7 @@ from fine_pytest.pipeline.coordination import (
     split,
     using_cache,
 )
-from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK, Keys, Lazy, Request, Stats, assemble, fill, generate_missing
+from fine_pytest.pipeline.evaluate import Keys, Lazy, Request, Stats, assemble, fill, generate_missing
 from fine_pytest.pipeline.form_run import attach, requests_for
 from fine_pytest.pipeline.plan import RunOutcome, RunPlan
 from fine_pytest.pipeline.progress import SILENT, Progress

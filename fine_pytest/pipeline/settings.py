@@ -12,14 +12,11 @@ from typing import Any
 from fine_pytest.backends.base import Endpoint
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.conclude import RunDescription
+from fine_pytest.core.defaults import DEFAULT_CHUNK, DEFAULT_JUDGE, DEFAULT_SHOW
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.prompts import DEFAULT_MC_METHOD
 from fine_pytest.core.sampling import GenerationSettings
-from fine_pytest.judges.trust import DEFAULT_JUDGE
-from fine_pytest.pipeline.evaluate import DEFAULT_CHUNK
-
-DEFAULT_SHOW = 10  # pairs listed under "worst pairs" (--fine-show)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import RunInfo, tidy
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin import signals
+from fine_pytest.plugin.roles import EVALUATION, pair_of
 from fine_pytest.plugin.suite import requested
-from fine_pytest.plugin.worker import EVALUATION, pair_of
 
 
 def after_run(info: RunInfo) -> None:

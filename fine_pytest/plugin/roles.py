@@ -12,6 +12,21 @@ from typing import Any
 import pytest
 
 CONTROLLER = "fine-controller"  # the controller's name in pytest's plugin manager
+FIXTURE = "fine_pair"  # the fixture a FINE test requests; fine-pytest parametrizes it with the pairs
+MARKER = "fine"
+# Where the plugin keeps the run's Evaluation (plugin.worker), once FINE is used in this process.
+EVALUATION = pytest.StashKey[Any]()
+
+
+def pair_of(item: pytest.Item) -> Any:
+    """The pair (core.dataset.Pair) a test item was parametrized with, or None for any other test."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    from fine_pytest.core.dataset import Pair  # a FINE test was collected: the core is in use
+
+    pair = callspec.params.get(FIXTURE)
+    return pair if isinstance(pair, Pair) else None
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any] | None:

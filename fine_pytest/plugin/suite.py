@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from fine_pytest.plugin.options import DATASET, MIN_CS, MIN_CSS, MODEL, THRESHOLD
-from fine_pytest.plugin.worker import FIXTURE, pair_of
+from fine_pytest.plugin.option_table import DATASET, MIN_CS, MIN_CSS, MODEL, THRESHOLD
+from fine_pytest.plugin.roles import FIXTURE, pair_of
 
 SUITE = Path(__file__).with_name("bundled_suite.py")
 NODE_ID = "fine-pytest"  # the bundled tests' ids read fine-pytest::test_pair[privacy-1], wherever it is installed

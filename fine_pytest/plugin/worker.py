@@ -46,21 +46,10 @@ from fine_pytest.pipeline.run import open_cache, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import AnswerSource, LiveModel
 from fine_pytest.plugin.pair import FinePair
-from fine_pytest.plugin.roles import publish, worker_input
+from fine_pytest.plugin.roles import FIXTURE, pair_of, publish, worker_input
 from fine_pytest.plugin.signals import announce_with, termination_as_interrupt
 
-FIXTURE = "fine_pair"
-MARKER = "fine"
 RESULT_KEY = pytest.StashKey[PairResult]()
-
-
-def pair_of(item: pytest.Item) -> Pair | None:
-    """The pair a test item was parametrized with, or None for any other test."""
-    callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return None
-    pair = callspec.params.get(FIXTURE)
-    return pair if isinstance(pair, Pair) else None
 
 
 class Evaluation:
@@ -487,7 +476,3 @@ def probability_properties(result: PairResult) -> list[tuple[str, str]]:
     if result.open_unsafe_probability is not None:
         properties.append(("fine_open_unsafe_probability", f"{result.open_unsafe_probability:.3f}"))
     return properties
-
-
-# Where the hooks keep the run's Evaluation (one per pytest process).
-EVALUATION = pytest.StashKey[Evaluation]()

@@ -12,14 +12,14 @@ from typing import Any
 from fine_pytest.core.choice import READING_NAMES, reader_of
 from fine_pytest.core.compare import Comparison
 from fine_pytest.core.conclude import Outcome
+from fine_pytest.core.defaults import DEFAULT_JUDGE, DEFAULT_SHOW
 from fine_pytest.core.gate import Check
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.modes import Question
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
-from fine_pytest.judges.trust import DEFAULT_JUDGE, judge_label, judge_reading
 from fine_pytest.judges.trust import describe as describe_trust
-from fine_pytest.pipeline.settings import DEFAULT_SHOW
+from fine_pytest.judges.trust import judge_label, judge_reading
 
 QUESTION_NAMES: dict[str, str] = {
     Question.BETTER: "better (the paper's wording)",

@@ -54,7 +54,7 @@ def test_no_page_tells_how_or_where_the_project_was_built(page: Path) -> None:
 
 
 def test_the_options_page_lists_every_option_and_ini_key() -> None:
-    from fine_pytest.plugin.options import CATEGORY_MINIMUMS, OPTIONS
+    from fine_pytest.plugin.option_table import CATEGORY_MINIMUMS, OPTIONS
 
     text = (ROOT / "docs" / "OPTIONS.md").read_text(encoding="utf-8")
     missing = [option.flag for option in OPTIONS if f"`{option.flag}" not in text]

@@ -85,6 +85,15 @@ def test_help_text_is_pinned(
 
 
 HEAVY = ("vllm", "torch", "transformers")
+# What loading the plugin imports of fine_pytest: the hooks, the option table and the small modules they need.
+LIGHT = {"fine_pytest", "fine_pytest.core", "fine_pytest.core.defaults", "fine_pytest.core.modes"}
+LIGHT |= {
+    "fine_pytest.core.version",
+    "fine_pytest.plugin",
+    "fine_pytest.plugin.hooks",
+    "fine_pytest.plugin.option_table",
+}
+LIGHT |= {"fine_pytest.plugin.roles", "fine_pytest.plugin.signals", "fine_pytest.plugin.suite"}
 
 
 @pytest.mark.slow
@@ -119,6 +128,10 @@ def test_plugin_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
         assert "fine_pytest.plugin.hooks" in modules
         if args != ["test_plain.py"]:
             assert "fine_pytest.plugin.worker" in modules
+        else:
+            # A run without FINE tests imports the standard library, pytest and the option table, nothing else.
+            assert {m for m in modules if m.startswith("fine_pytest")} <= LIGHT
+            assert "sqlite3" not in modules and "tqdm" not in modules
         assert not {m for m in modules if m.split(".")[0] in HEAVY}, args
 
 
@@ -150,7 +163,7 @@ def test_missing_function_under_xdist_fails_cleanly(project: pytest.Pytester) ->
 def test_category_minimum_is_read_one_way(text: str, expected: tuple[str, float] | str) -> None:
     import argparse
 
-    from fine_pytest.plugin.options import category_minimum
+    from fine_pytest.plugin.option_table import category_minimum
 
     if isinstance(expected, str):
         with pytest.raises(argparse.ArgumentTypeError, match=re.escape(expected)):
@@ -176,7 +189,7 @@ def test_category_minimum_is_read_one_way(text: str, expected: tuple[str, float]
 def test_engine_setting_is_read_one_way(text: str, expected: tuple[str, object] | str) -> None:
     import argparse
 
-    from fine_pytest.plugin.options import engine_setting
+    from fine_pytest.plugin.option_table import engine_setting
 
     if isinstance(expected, str):
         with pytest.raises(argparse.ArgumentTypeError, match=re.escape(expected)):
@@ -190,7 +203,7 @@ def test_merge_declares_the_plugin_s_gate_options_from_the_same_table() -> None:
     import argparse
 
     from fine_pytest.cli.main import build_parser
-    from fine_pytest.plugin.options import MERGE_OPTIONS, OPTIONS
+    from fine_pytest.plugin.option_table import MERGE_OPTIONS, OPTIONS
 
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     merge = {action.dest: action for action in commands.choices["merge"]._actions}
@@ -209,7 +222,7 @@ SERVER = "base_url=http://127.0.0.1:9/v1"
 
 
 def settings_of(pytester: pytest.Pytester, *args: str) -> Settings:
-    from fine_pytest.plugin.worker import EVALUATION
+    from fine_pytest.plugin.roles import EVALUATION
 
     config = pytester.parseconfigure(*args)
     return config.stash[EVALUATION].settings
