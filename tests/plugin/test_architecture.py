@@ -122,6 +122,25 @@ def test_every_module_is_in_a_layer() -> None:
     assert strays == [], f"modules outside the layer folders: {strays}"
 
 
+def test_the_architecture_page_names_every_module_in_its_layers_row() -> None:
+    """docs/ARCHITECTURE.md stays true: each module of a layer is named (in backticks) in that layer's table row."""
+    page = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[2].strip().strip("`/"): line
+        for line in page.splitlines()
+        if line.startswith("| ") and "`" in line
+    }
+    missing = []
+    for name in modules():
+        parts = name.split(".")
+        if len(parts) != 3:
+            continue  # the package, a layer's __init__, the examples
+        layer, module = parts[1], parts[2]
+        if f"`{module}`" not in rows.get(layer, ""):
+            missing.append(name)
+    assert not missing, f"docs/ARCHITECTURE.md does not name these modules in their layer's row: {missing}"
+
+
 def test_no_import_cycle() -> None:
     edges, _ = graph()
     assert cycles(edges) == []
