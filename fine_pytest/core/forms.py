@@ -17,8 +17,9 @@ as ``py:module:attribute`` in ``--fine-forms``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from fine_pytest.core.dataset import Pair
@@ -258,16 +259,24 @@ SINGLE = Family(
     "the negative)",
 )
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (LABELS, SINGLE, INSTRUCTIONS)}
-
-
+# The built-in families, by name. A run resolves the names it is given to Family values once (pipeline.form_families)
+# and passes the values on: nothing downstream looks a family up by name.
+FAMILIES: Mapping[str, Family] = MappingProxyType({family.name: family for family in (LABELS, SINGLE, INSTRUCTIONS)})
 BUILT_IN = tuple(FAMILIES)
+# Families a project's conftest registered under a name, for --fine-forms to name (register below).
+REGISTERED: dict[str, Family] = {}
 
 
 def register(family: Family) -> Family:
-    """Add a family under its name (a conftest can call this). A built-in name may not be taken; registering a
-    user family's name again replaces it (a conftest imported twice in one process does that)."""
+    """Make a family nameable in --fine-forms (a conftest calls this). A built-in name may not be taken; registering
+    a name again replaces it (a conftest imported twice in one process does that)."""
     if family.name in BUILT_IN and FAMILIES[family.name] is not family:
         raise ValueError(f"{family.name!r} is a built-in form family; give yours another name")
-    FAMILIES[family.name] = family
+    if family.name not in BUILT_IN:
+        REGISTERED[family.name] = family
     return family
+
+
+def named(name: str) -> Family | None:
+    """The built-in or registered family of that name, or None."""
+    return FAMILIES.get(name) or REGISTERED.get(name)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fine_pytest.core.form_results import FormResult, forms_from_dict
-from fine_pytest.core.forms import FAMILIES
+from fine_pytest.core.forms import named
 from fine_pytest.core.modes import BY_PROBABILITY, Scoring
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.safe_text import visible
@@ -227,7 +227,7 @@ def _form_evidence(form: FormResult, width: int) -> list[str]:
         searched = "" if shrink is None else f" after {shrink.rounds} shrink round(s)"
         stopped = " (the shrink budget ran out: it may not be the simplest)" if shrink and shrink.exhausted else ""
         lines.append(f"  simplest flip{searched}{stopped}: {visible(flip.description)}")
-        family = FAMILIES.get(form.family)
+        family = named(form.family)
         names = family.prompt_names if family is not None else ("first prompt", "second prompt")
         for label, answer, reading in zip(names, flip.answers, flip.readings, strict=True):
             shown = "unreadable" if reading is None else reading

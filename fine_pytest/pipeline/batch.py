@@ -80,7 +80,7 @@ def every_form_request(
         for changes in variants_of(family):
             variant = Variant(family.name, changes)
             for pair in pairs:
-                for prompt in prompts_of_variant(pair, variant, generation):
+                for prompt in prompts_of_variant(family, pair, variant, generation):
                     yield request(prompt, generation, keys)
 
 

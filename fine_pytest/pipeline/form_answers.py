@@ -18,7 +18,7 @@ from fine_pytest.core.choice import choice_from_scores
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.form_results import VariantAnswer
-from fine_pytest.core.forms import FAMILIES, Opening, Reading, Variant
+from fine_pytest.core.forms import Family, Opening, Reading, Variant
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.cache import StoredAnswer
 from fine_pytest.pipeline.evaluate import LOGPROB, describe_scores
@@ -39,8 +39,9 @@ class FormPrompt:
 Answers = Callable[[FormPrompt], StoredAnswer | None]
 
 
-def prompts_of_variant(pair: Pair, variant: Variant, generation: GenerationSettings) -> tuple[FormPrompt, FormPrompt]:
-    family = FAMILIES[variant.family]
+def prompts_of_variant(
+    family: Family, pair: Pair, variant: Variant, generation: GenerationSettings
+) -> tuple[FormPrompt, FormPrompt]:
     texts = render(family, pair, variant.changes, generation.mc_question)
     if generation.mc_method != LOGPROB:
         return FormPrompt([{"role": "user", "content": texts[0]}]), FormPrompt([{"role": "user", "content": texts[1]}])
@@ -56,10 +57,11 @@ def _opened(text: str, prefix: str) -> Conversation:
     return [*conversation, {"role": "assistant", "content": prefix}] if prefix else conversation
 
 
-def answer_variant(pair: Pair, variant: Variant, generation: GenerationSettings, stored: Answers) -> VariantAnswer:
+def answer_variant(
+    family: Family, pair: Pair, variant: Variant, generation: GenerationSettings, stored: Answers
+) -> VariantAnswer:
     """Read a variant's two stored answers; a missing or failed answer makes it not safe, with the reason."""
-    family = FAMILIES[variant.family]
-    answers = [stored(prompt) for prompt in prompts_of_variant(pair, variant, generation)]
+    answers = [stored(prompt) for prompt in prompts_of_variant(family, pair, variant, generation)]
     failures = [
         "no answer was generated" if answer is None else str(answer.failure)
         for answer in answers

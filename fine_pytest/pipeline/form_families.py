@@ -8,32 +8,36 @@ from dataclasses import replace
 
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.forms import FAMILIES, Dimension, Family, Opening, register
+from fine_pytest.core.forms import FAMILIES, REGISTERED, Dimension, Family, Opening, named
 from fine_pytest.core.prompts import DEFAULT_MC_QUESTION
 
 MAX_VARIANTS = 100_000  # a family's variants are listed to draw from: a bigger space is a mistake, not a plan
 
 
-def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool = False) -> None:
-    """Every family named is registered (a py: reference is imported and registered under its name), well formed,
-    and renders a pair without raising, and with ``scored`` (--fine-mc-scoring=logprob) gives its openings: checked
-    before any model work; FineError otherwise."""
+def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool = False) -> tuple[Family, ...]:
+    """The families named, as values: built in, registered by a conftest, or a py: reference imported (and named as
+    given, so every process of a run calls it the same). Each is checked well formed, renders a pair without
+    raising, and with ``scored`` (--fine-mc-scoring=logprob) gives its openings, before any model work; FineError
+    otherwise."""
     from fine_pytest.backends import user_code
 
+    resolved = []
     for name in names:
-        if name not in FAMILIES and name.startswith("py:"):
+        family = named(name)
+        if family is None and name.startswith("py:"):
             found = user_code.import_reference(name[3:], "--fine-forms", callable_only=False)
             if not isinstance(found, Family):
                 raise FineError(
                     f"--fine-forms: {name} is a {type(found).__name__}, not a fine_pytest.core.forms.Family"
                 )
-            register(replace(found, name=name))  # named as given, so every process finds it by that name
-        family = FAMILIES.get(name)
+            family = replace(found, name=name)
         if family is None:
+            known = sorted({*FAMILIES, *REGISTERED})
             raise FineError(
-                f"--fine-forms: unknown form family {name!r}; registered: {', '.join(sorted(FAMILIES))} (or name one "
+                f"--fine-forms: unknown form family {name!r}; registered: {', '.join(known)} (or name one "
                 "as py:module:attribute)"
             )
+        resolved.append(family)
         shaped = bool(family.dimensions) and all(
             isinstance(dimension, Dimension)
             and isinstance(dimension.values, tuple)
@@ -54,6 +58,7 @@ def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool 
                 render(family, pair, changes, DEFAULT_MC_QUESTION)
                 if scored:
                     openings(family, changes)
+    return tuple(resolved)
 
 
 def render(family: Family, pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:

@@ -34,7 +34,7 @@ def requests_for(pairs: Sequence[Pair], plan: Plan, generation: GenerationSettin
     for pair in pairs:
         for family in plan.families:
             for variant in plan.drawn[pair.key, family.name]:
-                found += [request(p, generation, keys) for p in prompts_of_variant(pair, variant, generation)]
+                found += [request(p, generation, keys) for p in prompts_of_variant(family, pair, variant, generation)]
     return found
 
 

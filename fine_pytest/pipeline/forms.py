@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.form_results import FormResult, Shrink, VariantAnswer
-from fine_pytest.core.forms import FAMILIES, Family, FormSettings, Variant
+from fine_pytest.core.forms import Family, FormSettings, Variant
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.form_answers import Answers, FormPrompt, answer_variant, prompts_of_variant
 
@@ -115,8 +115,9 @@ class Plan:
     drawn: dict[tuple[str, str], tuple[Variant, ...]]
 
     @classmethod
-    def draw(cls, pairs: Sequence[Pair], settings: FormSettings) -> Plan:
-        families = tuple(FAMILIES[name] for name in settings.families)
+    def draw(cls, pairs: Sequence[Pair], settings: FormSettings, families: Sequence[Family]) -> Plan:
+        """Draw each pair's variants of ``families`` (the run's, resolved from ``settings.families``)."""
+        families = tuple(families)
         drawn: dict[tuple[str, str], tuple[Variant, ...]] = {}
         for family in families:
             deck = _deck(family, settings.examples, settings.seed)
@@ -192,12 +193,16 @@ def shrink(
             search.prompts += needed
             asked.append((search, candidates))
             for candidate in candidates:
-                requests += [(search.pair, p) for p in prompts_of_variant(search.pair, candidate, generation)]
+                requests += [
+                    (search.pair, p) for p in prompts_of_variant(search.family, search.pair, candidate, generation)
+                ]
         if not asked:
             break
         ask(round_number, requests)
         for search, candidates in asked:
-            answered = [answer_variant(search.pair, candidate, generation, stored) for candidate in candidates]
+            answered = [
+                answer_variant(search.family, search.pair, candidate, generation, stored) for candidate in candidates
+            ]
             still = next((answer for answer in answered if not answer.safe), None)
             if still is None:
                 search.done = True
@@ -226,7 +231,7 @@ def results(
     """Every pair's forms: the drawn variants as answered, shrunk flips included."""
     forms = {
         (pair.key, family.name): [
-            answer_variant(pair, variant, generation, stored) for variant in plan.drawn[pair.key, family.name]
+            answer_variant(family, pair, variant, generation, stored) for variant in plan.drawn[pair.key, family.name]
         ]
         for pair in pairs
         for family in plan.families

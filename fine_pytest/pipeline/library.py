@@ -87,8 +87,7 @@ def evaluate_settings(
         )
     backends.check_spec(settings.model_spec, run_user_code=True)
     judges.check_spec(settings.judge, run_user_code=True, format=settings.judge_format, scoring=settings.judge_scoring)
-    if settings.forms:
-        resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == Scoring.LOGPROB)
+    families = resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == Scoring.LOGPROB)
     info = new_run(None if settings.no_cache else cache_dir, settings.devices)
     context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
     try:
@@ -99,7 +98,7 @@ def evaluate_settings(
                 keys=keys,
                 info=info,
                 chunk_size=settings.chunk_size,
-                forms=Plan.draw(pairs, settings.forms) if settings.forms else None,
+                forms=Plan.draw(pairs, settings.forms, families) if settings.forms else None,
                 exclusive=judges.uses_model(settings.judge, settings.judge_format),
             )
 

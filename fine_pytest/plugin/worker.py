@@ -25,6 +25,7 @@ from fine_pytest import backends, judges
 from fine_pytest.backends import base
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.forms import Family
 from fine_pytest.core.modes import BY_PROBABILITY
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
@@ -65,6 +66,7 @@ class Evaluation:
         self._evaluated = False
         self._specs_checked = False
         self._progress: Progress = SILENT
+        self._families: tuple[Family, ...] = ()  # the --fine-forms families, resolved to values
         self._failure: str | None = None
         self._failure_shown = False
         self.info: RunInfo = RunInfo("unset", "", False)  # set by the plugin at configure
@@ -127,9 +129,10 @@ class Evaluation:
                 raise pytest.UsageError(visible_lines(str(error))) from None
 
     def resolve_forms(self, probes: Sequence[Pair]) -> None:
-        """Register and check the run's form families; their openings too when answers are read by probability."""
+        """Resolve the run's form families to values and check them; their openings too when answers are read by
+        probability."""
         scored = self.settings.generation.mc_method == LOGPROB
-        resolve_families(self.settings.forms.families, probes, scored)
+        self._families = resolve_families(self.settings.forms.families, probes, scored)
 
     def check_category_thresholds(self) -> None:
         wanted = self.settings.thresholds.categories
@@ -307,7 +310,7 @@ class Evaluation:
                 keys=keys,
                 info=info,
                 chunk_size=self.settings.chunk_size,
-                forms=Plan.draw(unique, self.settings.forms) if self.settings.forms else None,
+                forms=Plan.draw(unique, self.settings.forms, self._families) if self.settings.forms else None,
                 exclusive=judges.uses_model(self.settings.judge, self.settings.judge_format),
                 # Locks and events of a later evaluation in this process (a pair requested outside the collected
                 # items) get a scope of their own: the run's partitions are already done, and this one is not.

@@ -22,6 +22,7 @@ TOP_LEVEL = {"fine_pytest.examples": len(LAYERS), "fine_pytest": len(LAYERS) + 1
 CORE_MAY_IMPORT = {"__future__", "collections", "contextlib", "dataclasses", "enum", "functools", "hashlib", "json"}
 CORE_MAY_IMPORT |= {"math", "os", "pathlib", "re", "stat", "string", "typing", "unicodedata", "urllib", "itertools"}
 CORE_MAY_IMPORT |= {"codecs", "io", "operator", "bisect", "statistics", "textwrap", "datetime", "fractions", "abc"}
+CORE_MAY_IMPORT |= {"types"}
 # Over this many lines a module says at its top why it is not split.
 MAX_LINES = 300
 REASON = "Longer than"

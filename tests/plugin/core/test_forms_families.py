@@ -293,12 +293,13 @@ def test_a_variant_key_and_reference() -> None:
 
 @pytest.fixture
 def registry() -> Iterator[dict[str, Family]]:
-    saved = dict(FAMILIES)
+    """The conftest registrations, emptied after the test; the built-ins are a read-only mapping."""
+    saved = dict(forms.REGISTERED)
     try:
-        yield FAMILIES
+        yield forms.REGISTERED
     finally:
-        FAMILIES.clear()
-        FAMILIES.update(saved)
+        forms.REGISTERED.clear()
+        forms.REGISTERED.update(saved)
 
 
 def _family(name: str, summary: str = "") -> Family:
@@ -313,20 +314,22 @@ def _family(name: str, summary: str = "") -> Family:
 
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_register_refuses_a_built_in_name(registry: dict[str, Family], name: str) -> None:
-    built_in = registry[name]
+    built_in = FAMILIES[name]
     with pytest.raises(ValueError, match=f"'{name}' is a built-in form family"):
         register(_family(name))
-    assert registry[name] is built_in
+    assert forms.named(name) is built_in and name not in registry
     # Registering the built-in itself again is harmless.
-    assert register(built_in) is built_in and registry[name] is built_in
+    assert register(built_in) is built_in and forms.named(name) is built_in
+    with pytest.raises(TypeError):
+        FAMILIES[name] = _family(name)  # type: ignore[index]  # the built-ins cannot be replaced behind a run's back
 
 
 def test_register_adds_and_then_replaces_a_user_family(registry: dict[str, Family]) -> None:
     first, second = _family("tone", "first"), _family("tone", "second")
     assert "tone" not in registry
-    assert register(first) is first and registry["tone"] is first
-    assert register(second) is second and registry["tone"] is second
-    assert forms.FAMILIES is registry and set(registry) == {*BUILT_IN, "tone"}
+    assert register(first) is first and forms.named("tone") is first
+    assert register(second) is second and forms.named("tone") is second
+    assert set(registry) == {"tone"} and set(FAMILIES) == set(BUILT_IN)
     assert second.render(PAIR, (1,), "better")[0] == f"{PAIR.question} (1,) one"
     assert second.size() == 2 and second.describe((1,)) == "tone curt"
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 import hypothesis
 import pytest
 
+from fine_pytest.core import forms as forms_core
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.form_results import FormResult, Shrink, forms_from_dict
 from fine_pytest.core.form_wording import LABEL_SETS
@@ -44,6 +45,11 @@ GENERATION = GenerationSettings(open=Sampling(64), mc=Sampling(8))
 ALL_FAMILIES = ("labels", "single", "instructions")
 
 
+def draw(pairs: Sequence[Pair], settings: FormSettings) -> Plan:
+    """A plan over the families the settings name, resolved as a run resolves them."""
+    return Plan.draw(pairs, settings, [forms_core.named(name) for name in settings.families])  # type: ignore[misc]
+
+
 def make_pairs(count: int, category: str = "Privacy") -> list[Pair]:
     return [
         Pair(
@@ -66,7 +72,7 @@ PAIRS = make_pairs(40)
 
 @pytest.fixture(scope="module")
 def full_draw() -> Plan:
-    return Plan.draw(PAIRS, FormSettings(ALL_FAMILIES, examples=2, seed=0))
+    return draw(PAIRS, FormSettings(ALL_FAMILIES, examples=2, seed=0))
 
 
 def test_variants_of_lists_every_variant_simplest_first_without_the_papers_form() -> None:
@@ -88,14 +94,14 @@ def test_the_deck_size_stays_within_its_bounds() -> None:
 
 
 def test_a_draw_is_deterministic_for_a_seed(full_draw: Plan) -> None:
-    again = Plan.draw(PAIRS, FormSettings(ALL_FAMILIES, examples=2, seed=0))
+    again = draw(PAIRS, FormSettings(ALL_FAMILIES, examples=2, seed=0))
     assert again.drawn == full_draw.drawn
     assert set(full_draw.drawn) == {(pair.key, name) for pair in PAIRS for name in ALL_FAMILIES}
     assert [family.name for family in full_draw.families] == list(ALL_FAMILIES)
 
 
 def test_another_seed_draws_other_variants_for_some_pairs(full_draw: Plan) -> None:
-    other = Plan.draw(PAIRS, FormSettings(ALL_FAMILIES, examples=2, seed=1))
+    other = draw(PAIRS, FormSettings(ALL_FAMILIES, examples=2, seed=1))
     assert set(other.drawn) == set(full_draw.drawn)
     for name in ("labels", "instructions"):
         changed = [pair.key for pair in PAIRS if other.drawn[pair.key, name] != full_draw.drawn[pair.key, name]]
@@ -110,9 +116,9 @@ def test_pairs_are_not_all_drawn_alike(full_draw: Plan) -> None:
 
 def test_a_pairs_draw_does_not_depend_on_the_other_pairs_or_their_order(full_draw: Plan) -> None:
     subset = list(reversed(PAIRS[5:17:3]))
-    part = Plan.draw(subset, FormSettings(ALL_FAMILIES, examples=2, seed=0))
+    part = draw(subset, FormSettings(ALL_FAMILIES, examples=2, seed=0))
     assert part.drawn == {(pair.key, name): full_draw.drawn[pair.key, name] for pair in subset for name in ALL_FAMILIES}
-    alone = Plan.draw([PAIRS[-1]], FormSettings(("instructions",), examples=2, seed=0))
+    alone = draw([PAIRS[-1]], FormSettings(("instructions",), examples=2, seed=0))
     assert alone.drawn == {(PAIRS[-1].key, "instructions"): full_draw.drawn[PAIRS[-1].key, "instructions"]}
 
 
@@ -129,14 +135,14 @@ def test_drawn_variants_are_distinct_valid_and_never_the_papers_form(full_draw: 
 @pytest.mark.parametrize(("name", "examples"), [("labels", 5), ("labels", 9), ("single", 6), ("instructions", 15)])
 def test_as_many_examples_as_variants_asks_every_variant_simplest_first(name: str, examples: int) -> None:
     family = FAMILIES[name]
-    plan = Plan.draw(PAIRS[:6], FormSettings((name,), examples=examples, seed=3))
+    plan = draw(PAIRS[:6], FormSettings((name,), examples=examples, seed=3))
     expected = tuple(Variant(name, changes) for changes in variants_of(family))
     assert len(expected) == family.size()
     assert all(plan.drawn[pair.key, name] == expected for pair in PAIRS[:6])
 
 
 def test_one_example_draws_one_variant_per_pair() -> None:
-    plan = Plan.draw(PAIRS, FormSettings(("labels",), examples=1, seed=0))
+    plan = draw(PAIRS, FormSettings(("labels",), examples=1, seed=0))
     drawn = [plan.drawn[pair.key, "labels"] for pair in PAIRS]
     assert all(len(variants) == 1 for variants in drawn)
     assert len({variants[0] for variants in drawn}) >= 3
@@ -369,7 +375,8 @@ def test_shrink_returns_only_the_searched_pairs() -> None:
     scripted.answer_drawn(pairs, plan)
     forms = {
         (pair.key, "labels"): [
-            answer_variant(pair, variant, GENERATION, scripted.stored) for variant in plan.drawn[pair.key, "labels"]
+            answer_variant(FAMILIES["labels"], pair, variant, GENERATION, scripted.stored)
+            for variant in plan.drawn[pair.key, "labels"]
         ]
         for pair in pairs
     }
@@ -399,13 +406,13 @@ def wide() -> Iterator[Family]:
         read,
         paper_reference=True,
     )
-    saved = dict(FAMILIES)
+    saved = dict(forms_core.REGISTERED)
     register(family)
     try:
         yield family
     finally:
-        FAMILIES.clear()
-        FAMILIES.update(saved)
+        forms_core.REGISTERED.clear()
+        forms_core.REGISTERED.update(saved)
 
 
 def _fooled_by_any_change(text: str) -> str:
@@ -447,7 +454,7 @@ def test_a_shrink_within_max_rounds_ends_at_a_single_change(wide: Family) -> Non
 def test_results_round_trip_through_their_dicts() -> None:
     pairs = PAIRS[:4]
     scripted = Scripted(choice_model(labels_except_reversed))
-    plan = Plan.draw(pairs, FormSettings(("labels", "single"), examples=2, seed=0))
+    plan = draw(pairs, FormSettings(("labels", "single"), examples=2, seed=0))
     found = run_results(pairs, plan, scripted)
     assert list(found) == [pair.key for pair in pairs]
     for pair in pairs:
