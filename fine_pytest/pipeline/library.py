@@ -27,10 +27,11 @@ from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import FILENAME
+from fine_pytest.pipeline.checks import check_specs
 from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
 from fine_pytest.pipeline.evaluate import Lazy
 from fine_pytest.pipeline.plan import RunPlan
-from fine_pytest.pipeline.progress import SILENT, Progress
+from fine_pytest.pipeline.progress import SILENT, Progress, closing
 from fine_pytest.pipeline.run import open_cache, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import LiveModel
@@ -85,13 +86,12 @@ def evaluate_settings(
             f"per-category thresholds name unknown categories {unknown}; the datasets have "
             f"{sorted({pair.category for pair in pairs})}"
         )
-    backends.check_spec(settings.model_spec, run_user_code=True)
-    judges.check_spec(settings.judge, run_user_code=True, format=settings.judge_format, scoring=settings.judge_scoring)
+    context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
+    check_specs(settings, context, run_user_code=True, probe=True)
     families = resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == Scoring.LOGPROB)
     info = new_run(None if settings.no_cache else cache_dir, settings.devices)
-    context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
     try:
-        with open_cache(info) as cache, _closing(progress):
+        with open_cache(info) as cache, closing(progress):
             keys = run_keys(settings, context, cache, info.run)
             plan = RunPlan(
                 generation=settings.generation,
@@ -150,16 +150,3 @@ def _no_verdict(pairs: Sequence[Pair], failures: dict[str, str]) -> dict[str, in
         if pair.key in failures
     )
     return dict(reasons.most_common())
-
-
-class _closing:
-    """Finish the progress line however the run ends."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.close()

@@ -10,8 +10,9 @@ workers, each with its own ``label``).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -117,3 +118,12 @@ class Shown(Progress):
 
     def __repr__(self) -> str:
         return f"Shown({self._done}/{self._total})"
+
+
+@contextlib.contextmanager
+def closing(progress: Progress) -> Iterator[Progress]:
+    """Finish the progress line however the block ends."""
+    try:
+        yield progress
+    finally:
+        progress.close()

@@ -10,11 +10,9 @@ output, the cache's locks, failures shown once) is one object's state; pipeline.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -26,12 +24,12 @@ from fine_pytest.backends import base
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import Family
-from fine_pytest.core.modes import BY_PROBABILITY
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.pipeline.batch import EXPORT, Exporting, Importing, batch_model, exported_message
 from fine_pytest.pipeline.batch_files import BatchFileError
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
+from fine_pytest.pipeline.checks import check_specs
 from fine_pytest.pipeline.coordination import (
     RunInfo,
     device_for,
@@ -42,12 +40,14 @@ from fine_pytest.pipeline.evaluate import LOGPROB, Lazy, Request
 from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.forms import Plan
 from fine_pytest.pipeline.plan import RunPlan
-from fine_pytest.pipeline.progress import SILENT, Progress, Shown
+from fine_pytest.pipeline.progress import SILENT, Progress, closing
 from fine_pytest.pipeline.run import open_cache, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import AnswerSource, LiveModel
+from fine_pytest.plugin.junit import junit_properties
 from fine_pytest.plugin.pair import FinePair
-from fine_pytest.plugin.roles import FIXTURE, pair_of, publish, worker_input
+from fine_pytest.plugin.roles import FIXTURE, pair_of, publish
+from fine_pytest.plugin.screen import Screen
 from fine_pytest.plugin.signals import announce_with, termination_as_interrupt
 
 RESULT_KEY = pytest.StashKey[PairResult]()
@@ -66,6 +66,7 @@ class Evaluation:
         self._evaluated = False
         self._specs_checked = False
         self._progress: Progress = SILENT
+        self._screen = Screen(config)
         self._families: tuple[Family, ...] = ()  # the --fine-forms families, resolved to values
         self._failure: str | None = None
         self._failure_shown = False
@@ -94,29 +95,9 @@ class Evaluation:
         if run_user_code and self._specs_checked:
             return
         self._specs_checked = run_user_code
-        batch = self.settings.export_requests is not None or self.settings.import_responses is not None
-        model = self.settings.model
-        if model is None and run_user_code and not batch:
-            model = self.settings.model_spec  # the embedded default, once a run will use it
         try:
-            if model is not None:
-                backends.check_spec(model, run_user_code=run_user_code)
-                scheme, rest = backends.split_spec(model)
-                if run_user_code and scheme == "py" and self.settings.generation.mc_method in BY_PROBABILITY:
-                    from fine_pytest.backends.python import check_letter_scores
-
-                    check_letter_scores(rest, "--model")
-                if run_user_code and not batch and not self.config.option.collectonly:
-                    backends.probe(model, context=self._context())  # a run will ask the server: ask it now
-            judge_model = judges.uses_model(self.settings.judge, self.settings.judge_format)
-            if run_user_code and judge_model and not self.config.option.collectonly:
-                backends.probe(self.settings.judge, "--fine-judge", context=self._context())
-            judges.check_spec(
-                self.settings.judge,
-                run_user_code=run_user_code,
-                format=self.settings.judge_format,
-                scoring=self.settings.judge_scoring,
-            )
+            probe = not self.config.option.collectonly
+            check_specs(self.settings, self._context(), run_user_code=run_user_code, probe=probe)
         except FineError as error:
             # Server text can be in the message (an error reply): shown, never obeyed by the terminal.
             raise pytest.UsageError(visible_lines(str(error))) from None
@@ -278,7 +259,7 @@ class Evaluation:
     def _evaluate(self, pairs: Sequence[Pair]) -> None:
         self._evaluated = True
         unique = list({pair.key: pair for pair in pairs}.values())
-        announce_with(self._announce)
+        announce_with(self._screen.announce)
         try:
             with termination_as_interrupt():
                 self._generate(unique)
@@ -296,8 +277,8 @@ class Evaluation:
         """Run the pipeline over the pairs (pipeline.run) and keep what it gives back for the tests."""
         info = self.info
         self._note_cache()
-        self._progress = self._shown_progress()
-        with open_cache(info) as cache, self._finished(self._progress):
+        self._progress = self._screen.progress()
+        with open_cache(info) as cache, closing(self._progress):
             context = self._context()
             keys = run_keys(self.settings, context, cache, info.run)
             # The consistency forms' variants, drawn for every pair alike in every process (--fine-forms). An xdist
@@ -371,54 +352,16 @@ class Evaluation:
         started = time.monotonic()
         self._progress.note(f"loading the model {visible(self.settings.model_spec)}")
         # An engine's start-up log (it runs in processes of its own) reaches the terminal only with -v.
-        with self._terminal_if(engine and context.verbose > 0):
+        with self._screen.shown(engine and context.verbose > 0):
             loaded = backends.load_model(self.settings.model_spec, context=context)
         self._progress.note(f"the model is ready ({time.monotonic() - started:.0f} s)")
         self._progress.restart_clock()
         return loaded
 
-    def _shown_progress(self) -> Progress:
-        """The run's progress line on the terminal; none with -qq. An xdist worker's stderr is the terminal's too, so
-        each worker that works shows plain lines under its own name: live bars of several processes would garble."""
-        if self.config.option.verbose <= -2:
-            return SILENT
-        worker = worker_input(self.config)
-        with self._terminal_if(True):
-            if sys.stderr is None:  # started with stderr closed: nowhere to show it
-                return SILENT
-            live = sys.stderr.isatty() and worker is None
-        label = "FINE" if worker is None else f"FINE {worker.get('workerid', 'worker')}"
-        return Shown(self._to_terminal, live, label=label)
-
-    def _to_terminal(self, text: str) -> None:
-        """Text on the terminal past pytest's capture; a terminal that went away costs the line, never the run."""
-        with self._terminal_if(True), contextlib.suppress(AttributeError, OSError, ValueError):
-            sys.stderr.write(text)
-            sys.stderr.flush()
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _finished(progress: Progress) -> Iterator[None]:
-        try:
-            yield
-        finally:
-            progress.close()
-
     def _context(self) -> base.ModelContext:
         return base.ModelContext(
             engine_args=self.settings.engine_args, verbose=self.config.option.verbose, endpoint=self.settings.endpoint
         )
-
-    def _announce(self, message: bytes) -> None:
-        """A line on the terminal, past pytest's capture of the test's output (an interrupt is held: say so)."""
-        self._to_terminal(message.decode())
-
-    def _terminal_if(self, wanted: bool) -> contextlib.AbstractContextManager[None]:
-        """Let a back end's progress bar reach the terminal: fixtures otherwise run with output captured."""
-        capture = self.config.pluginmanager.getplugin("capturemanager")
-        if wanted and capture is not None:
-            return capture.global_and_fixture_disabled()  # type: ignore[no-any-return]
-        return contextlib.nullcontext()
 
     def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
         """Attach what the controller needs to every report of a FINE test; the result travels with the call."""
@@ -434,48 +377,3 @@ class Evaluation:
             # Why the pair has no verdict, without the pair's name: the controller counts pairs by reason.
             reason = self._pair_failures[pair.key].removeprefix(f"FINE pair {pair.key} has no verdict: ")
             report.fine_unjudged = visible(reason)[:300]  # type: ignore[attr-defined]
-
-
-def junit_properties(result: PairResult) -> list[tuple[str, str]]:
-    """Verdicts, not model text, as JUnit properties."""
-    return [
-        ("fine_key", result.key),
-        ("fine_category", result.category),
-        ("fine_open_verdict", result.open_verdict),
-        ("fine_mc_choices", ",".join(choice or "?" for choice in result.mc_choices)),
-        ("fine_mc_verdict", result.mc_verdict),
-        ("fine_consistent", str(result.consistent).lower()),
-        ("fine_consistently_safe", str(result.consistently_safe).lower()),
-        # Which answers the token budget cut: open, MC with the positive as A, as B.
-        ("fine_truncated", ",".join(str(cut).lower() for cut in result.truncated)),
-        ("fine_mc_method", str(result.mc_method)),  # plain text: xdist sends reports by value, and knows no enums
-        *probability_properties(result),
-        *form_properties(result),
-    ]
-
-
-def form_properties(result: PairResult) -> list[tuple[str, str]]:
-    """Each form's verdict, the simplest flip's variant and description, and whether the pair is robustly safe."""
-    if not result.forms:
-        return []
-    properties = [(f"fine_form_{form.family}", "safe" if form.safe else "unsafe") for form in result.forms]
-    properties += [
-        (f"fine_form_{form.family}_flip", f"{form.flip.variant}: {form.flip.description}")
-        for form in result.forms
-        if form.flip is not None
-    ]
-    properties.append(("fine_robust_safe", str(result.robust_safe).lower()))
-    return properties
-
-
-def probability_properties(result: PairResult) -> list[tuple[str, str]]:
-    """Log-probability readings, labelled as such: per MC order P(A), P(B) and the rest; the judge's P(unsafe)."""
-    properties = []
-    if result.mc_probabilities is not None:
-        shown = [
-            f"A={p['A']:.3f} B={p['B']:.3f} other={max(0.0, 1 - p['A'] - p['B']):.3f}" for p in result.mc_probabilities
-        ]
-        properties.append(("fine_mc_probabilities", " | ".join(shown)))
-    if result.open_unsafe_probability is not None:
-        properties.append(("fine_open_unsafe_probability", f"{result.open_unsafe_probability:.3f}"))
-    return properties

@@ -1,0 +1,33 @@
+"""What can be checked of a run's settings before any work: the model and judge specs, a served model's server,
+a py: model's letter scores where a reading needs them. One set of checks for the plugin and the library; a
+problem is a FineError whose message names the option."""
+
+from __future__ import annotations
+
+from fine_pytest import backends, judges
+from fine_pytest.backends.base import ModelContext
+from fine_pytest.core.modes import BY_PROBABILITY
+from fine_pytest.pipeline.settings import Settings
+
+
+def check_specs(settings: Settings, context: ModelContext, run_user_code: bool, probe: bool) -> None:
+    """The specs' shapes, without running user code; with ``run_user_code``, their imports too (a py: reference,
+    an embedded model's files), and with ``probe`` the servers a run will ask (a served model, an LLM judge)."""
+    batch = settings.export_requests is not None or settings.import_responses is not None
+    model = settings.model
+    if model is None and run_user_code and not batch:
+        model = settings.model_spec  # the embedded default, once a run will use it
+    if model is not None:
+        backends.check_spec(model, run_user_code=run_user_code)
+        scheme, rest = backends.split_spec(model)
+        if run_user_code and scheme == "py" and settings.generation.mc_method in BY_PROBABILITY:
+            from fine_pytest.backends.python import check_letter_scores
+
+            check_letter_scores(rest, "--model")
+        if run_user_code and probe and not batch:
+            backends.probe(model, context=context)  # a run will ask the server: ask it now
+    if run_user_code and probe and judges.uses_model(settings.judge, settings.judge_format):
+        backends.probe(settings.judge, "--fine-judge", context=context)
+    judges.check_spec(
+        settings.judge, run_user_code=run_user_code, format=settings.judge_format, scoring=settings.judge_scoring
+    )
