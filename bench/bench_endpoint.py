@@ -2,8 +2,8 @@
 
 One server for every way, prefix caching off on it so no way is served from prompts an earlier way computed; the
 same pairs, token budgets and greedy decoding for each. Each way is the plugin's own pipeline
-(fine_pytest.pipeline.evaluate over OpenAIModel, with a throwaway cache), so the figure is what a FINE run
-against a server would see.
+(fine_pytest.pipeline.run.run_loaded over OpenAIModel, with a throwaway cache: the run() every caller takes), so
+the figure is what a FINE run against a server would see.
 
     python bench/bench_endpoint.py --pairs 30 --max-tokens 64 --mc-max-tokens 16 --concurrency 1 4 16
 """

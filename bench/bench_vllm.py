@@ -4,7 +4,8 @@ One engine, one process, the same 30 pairs (90 prompts) for each way, greedy dec
 empty prefix cache at the start of each way:
 
     (a) one request at a time, three requests per pair (the reference implementation's pattern);
-    (b) the plugin's pipeline: fine_pytest.pipeline.evaluate over the VllmModel back end (what a FINE run executes);
+    (b) the plugin's pipeline: fine_pytest.pipeline.run.run_loaded over the VllmModel back end (run(), what a FINE
+        run executes);
     (c) a raw batched LLM.chat over the same prompts: one call, one SamplingParams per prompt.
 
 Then, separately, (d) a whole `pytest` run of the same 30 pairs, engine start included, for scale.
