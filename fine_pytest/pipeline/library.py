@@ -29,10 +29,8 @@ from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import FILENAME
 from fine_pytest.pipeline.checks import check_specs
 from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
-from fine_pytest.pipeline.evaluate import Lazy
-from fine_pytest.pipeline.plan import RunPlan
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
-from fine_pytest.pipeline.run import open_cache, run, run_identity, run_keys
+from fine_pytest.pipeline.run import load_judge, open_cache, plan_of, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import LiveModel
 
@@ -71,10 +69,9 @@ def evaluate_settings(
     settings: Settings, cache_dir: Path | None, progress: Progress = SILENT, baseline: Baseline | None = None
 ) -> Outcome:
     """``evaluate`` for settings read elsewhere (``fine-pytest run`` reads the plugin's options into them)."""
-    from fine_pytest import backends, judges
+    from fine_pytest import backends
     from fine_pytest.judges.trust import judge_agreement
     from fine_pytest.pipeline.form_families import resolve_families
-    from fine_pytest.pipeline.forms import Plan
 
     try:
         pairs = load_datasets(settings.datasets or (bundled_dataset(),))
@@ -93,14 +90,7 @@ def evaluate_settings(
     try:
         with open_cache(info) as cache, closing(progress):
             keys = run_keys(settings, context, cache, info.run)
-            plan = RunPlan(
-                generation=settings.generation,
-                keys=keys,
-                info=info,
-                chunk_size=settings.chunk_size,
-                forms=Plan.draw(pairs, settings.forms, families) if settings.forms else None,
-                exclusive=judges.uses_model(settings.judge, settings.judge_format),
-            )
+            plan = plan_of(settings, keys, info, pairs, families)
 
             def load(partition: int) -> Any:
                 cache.record(info.run, "load", partition, "library")
@@ -111,10 +101,7 @@ def evaluate_settings(
                 progress.restart_clock()
                 return loaded
 
-            judge = Lazy(
-                lambda: judges.load_judge(settings.judge, settings.judge_format, context, settings.judge_scoring)
-            )
-            outcome = run(pairs, plan, cache, LiveModel(load), judge, progress)
+            outcome = run(pairs, plan, cache, LiveModel(load), load_judge(settings, context), progress)
             loads = len(cache.events(info.run, "load"))
             identity = run_identity(pairs, keys, settings.generation, settings.forms)
     finally:

@@ -25,6 +25,7 @@ from fine_pytest.backends.base import Model, ModelContext
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.defaults import DEFAULT_CHUNK
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.forms import Family
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.judges.base import Judge
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
@@ -38,13 +39,15 @@ from fine_pytest.pipeline.coordination import (
 )
 from fine_pytest.pipeline.evaluate import Keys, Lazy, Request, Stats, assemble, fill, generate_missing
 from fine_pytest.pipeline.form_run import attach, requests_for
+from fine_pytest.pipeline.forms import Plan
 from fine_pytest.pipeline.plan import RunOutcome, RunPlan
 from fine_pytest.pipeline.progress import SILENT, Progress
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import AnswerSource, GivenModel, Kept, StopRun
 
 # The names callers use, in one place: the run, what it is given, and what it gives back.
-__all__ = ["AnswerSource", "RunOutcome", "RunPlan", "StopRun", "open_cache", "run", "run_keys", "run_loaded"]
+__all__ = ["AnswerSource", "RunOutcome", "RunPlan", "StopRun", "load_judge", "open_cache", "plan_of", "run"]
+__all__ += ["run_keys", "run_loaded"]
 
 
 def run(
@@ -151,6 +154,31 @@ def run_keys(settings: Settings, context: ModelContext, cache: Cache, run: str) 
     model = backends.identity(settings.model_spec, context=context, memo=cache)
     judge = judges.identity(settings.judge, settings.judge_format, context, cache, settings.judge_scoring)
     return Keys(model=model, judge=judge, run=run, seeded=bool(model.get("seeded", True)))
+
+
+def plan_of(
+    settings: Settings,
+    keys: Keys,
+    info: RunInfo,
+    pairs: Sequence[Pair],
+    families: Sequence[Family] = (),
+    scope: RunInfo | None = None,
+) -> RunPlan:
+    """The run's plan from its settings: the forms' variants drawn for ``pairs`` over the resolved ``families``."""
+    return RunPlan(
+        generation=settings.generation,
+        keys=keys,
+        info=info,
+        chunk_size=settings.chunk_size,
+        forms=Plan.draw(pairs, settings.forms, families) if settings.forms else None,
+        exclusive=judges.uses_model(settings.judge, settings.judge_format),
+        scope=scope,
+    )
+
+
+def load_judge(settings: Settings, context: ModelContext) -> Lazy[Judge]:
+    """The run's judge, loaded on first use."""
+    return Lazy(lambda: judges.load_judge(settings.judge, settings.judge_format, context, settings.judge_scoring))
 
 
 @contextlib.contextmanager

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from fine_pytest import backends, judges
+from fine_pytest import backends
 from fine_pytest.backends import base
-from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, category_slug, load_datasets
+from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, load_datasets
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import Family
 from fine_pytest.core.results import PairResult
@@ -33,17 +33,14 @@ from fine_pytest.pipeline.checks import check_specs
 from fine_pytest.pipeline.coordination import (
     RunInfo,
     device_for,
-    selection_digest,
-    shard_of_key,
 )
-from fine_pytest.pipeline.evaluate import LOGPROB, Lazy, Request
+from fine_pytest.pipeline.evaluate import LOGPROB, Request
 from fine_pytest.pipeline.form_families import resolve_families
-from fine_pytest.pipeline.forms import Plan
-from fine_pytest.pipeline.plan import RunPlan
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
-from fine_pytest.pipeline.run import open_cache, run, run_identity, run_keys
+from fine_pytest.pipeline.run import load_judge, open_cache, plan_of, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import AnswerSource, LiveModel
+from fine_pytest.plugin.collection import Markers, parametrize, select_shard
 from fine_pytest.plugin.junit import junit_properties
 from fine_pytest.plugin.pair import FinePair
 from fine_pytest.plugin.roles import FIXTURE, pair_of, publish
@@ -60,7 +57,7 @@ class Evaluation:
         self.config = config
         self.settings = settings
         self._pairs: list[Pair] | None = None
-        self._markers: dict[str, str] = {}
+        self._markers = Markers(config)
         self._results: dict[str, PairResult] = {}
         self._pair_failures: dict[str, str] = {}
         self._evaluated = False
@@ -127,38 +124,13 @@ class Evaluation:
                 f"{where}: per-category thresholds name unknown categories {unknown}; the datasets have {sorted(known)}"
             )
 
-    def marker_for(self, category: str) -> str:
-        """Register (once) and return the marker for a category; prefixed if its plain name is already taken."""
-        if category not in self._markers:
-            slug = category_slug(category)
-            taken = {line.split(":")[0].split("(")[0].strip() for line in self.config.getini("markers")}
-            name = slug if slug not in taken or slug in self._markers.values() else f"fine_{slug}"
-            if name not in taken:
-                self.config.addinivalue_line("markers", f"{name}: FINE pairs of category '{visible(category)}'")
-            self._markers[category] = name
-        return self._markers[category]
-
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
-        # One mark list per category, shared by its pairs: building marks per pair showed up at 10,000 pairs.
-        marks: dict[str, list[pytest.MarkDecorator]] = {}
-        for pair in self.pairs():
-            if pair.category not in marks:
-                marks[pair.category] = [pytest.mark.fine, getattr(pytest.mark, self.marker_for(pair.category))]
-        params = [pytest.param(pair, id=pair.key, marks=marks[pair.category]) for pair in self.pairs()]
-        metafunc.parametrize(FIXTURE, params, indirect=True)
+        parametrize(metafunc, self.pairs(), self._markers)
 
     def select_shard(self, items: list[pytest.Item]) -> list[pytest.Item]:
         """Keep this job's part of the FINE tests (other tests all stay); return the FINE tests left out."""
         assert self.settings.shard is not None
-        index, count = self.settings.shard
-        keys = list(dict.fromkeys(pair.key for pair in (pair_of(item) for item in items) if pair is not None))
-        self.selection = {"index": index, "count": count, "selected": len(keys), "digest": selection_digest(keys)}
-        kept: list[pytest.Item] = []
-        dropped: list[pytest.Item] = []
-        for item in items:
-            pair = pair_of(item)
-            (dropped if pair is not None and shard_of_key(pair.key, count) != index - 1 else kept).append(item)
-        items[:] = kept
+        self.selection, dropped = select_shard(items, self.settings.shard)
         return dropped
 
     def export(self, items: Sequence[pytest.Item]) -> None:
@@ -286,22 +258,11 @@ class Evaluation:
             if self.settings.forms:
                 self.resolve_forms(unique[:1])
             self._attempts += 1
-            plan = RunPlan(
-                generation=self.settings.generation,
-                keys=keys,
-                info=info,
-                chunk_size=self.settings.chunk_size,
-                forms=Plan.draw(unique, self.settings.forms, self._families) if self.settings.forms else None,
-                exclusive=judges.uses_model(self.settings.judge, self.settings.judge_format),
-                # Locks and events of a later evaluation in this process (a pair requested outside the collected
-                # items) get a scope of their own: the run's partitions are already done, and this one is not.
-                scope=None if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}"),
-            )
-            judge = Lazy(
-                lambda: judges.load_judge(
-                    self.settings.judge, self.settings.judge_format, context, self.settings.judge_scoring
-                )
-            )
+            # Locks and events of a later evaluation in this process (a pair requested outside the collected items)
+            # get a scope of their own: the run's partitions are already done, and this one is not.
+            scope = None if self._attempts == 1 else replace(info, run=f"{info.run}.{os.getpid()}.{self._attempts}")
+            plan = plan_of(self.settings, keys, info, unique, self._families, scope)
+            judge = load_judge(self.settings, context)
             source = self._answer_source(context, cache)
             outcome = run(unique, plan, cache, source, judge, self._progress)
             if outcome.exported is not None or (self.settings.export_requests is not None and outcome.failure):
