@@ -37,7 +37,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from fine_pytest.core.version import __version__
 
-    parser = _Parser(prog="fine-pytest", description="Tools for FINE (fake alignment) reports.")
+    parser = _Parser(
+        prog="fine-pytest",
+        description="FINE (fake alignment evaluation) without pytest, and tools for its reports, judges, datasets "
+        "and cache.",
+    )
     parser.add_argument("--version", action="version", version=f"fine-pytest {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     merge = commands.add_parser(
