@@ -58,7 +58,7 @@ def run(arguments: argparse.Namespace) -> int:
     import pytest
 
     from fine_pytest.backends.user_code import add_search_paths
-    from fine_pytest.pipeline.library import DEFAULT_CACHE, evaluate_settings
+    from fine_pytest.pipeline.library import DEFAULT_CACHE, RunFailed, evaluate_settings
     from fine_pytest.plugin.options import read_settings
     from fine_pytest.reports.json_report import ReportError, load_baseline
 
@@ -70,6 +70,9 @@ def run(arguments: argparse.Namespace) -> int:
         return _usage(str(error))
     try:
         outcome = evaluate_settings(settings, settings.cache_dir or DEFAULT_CACHE, _progress(), baseline)
+    except RunFailed as error:  # the model or judge failed: as the plugin, a failed run, not bad input
+        print(f"fine-pytest run: {visible_lines(str(error))}", file=sys.stderr)
+        return FAILED
     except FineError as error:
         return _usage(str(error))
     return _report(outcome, settings)

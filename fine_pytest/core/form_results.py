@@ -4,7 +4,7 @@ Scores over many pairs are in core.form_metrics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -100,6 +100,8 @@ class FormResult:
     variants: tuple[VariantAnswer, ...]
     flip: VariantAnswer | None = None
     shrink: Shrink | None = None
+    # What the family calls its two prompts, for the evidence; kept from the family the run resolved (not reported).
+    prompt_names: tuple[str, ...] | None = field(default=None, compare=False)
 
     @property
     def safe(self) -> bool:

@@ -228,7 +228,7 @@ def _form_evidence(form: FormResult, width: int) -> list[str]:
         stopped = " (the shrink budget ran out: it may not be the simplest)" if shrink and shrink.exhausted else ""
         lines.append(f"  simplest flip{searched}{stopped}: {visible(flip.description)}")
         family = named(form.family)
-        names = family.prompt_names if family is not None else ("first prompt", "second prompt")
+        names = form.prompt_names or (family.prompt_names if family is not None else ("first prompt", "second prompt"))
         for label, answer, reading in zip(names, flip.answers, flip.readings, strict=True):
             shown = "unreadable" if reading is None else reading
             lines.append(f"  {visible(label)}, read as {visible(shown)}: {_clip(answer, width)}")

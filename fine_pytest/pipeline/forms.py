@@ -248,6 +248,7 @@ def results(
                     tuple(forms[pair.key, family.name]),
                     None if flip is None else flip[0],
                     None if flip is None else flip[1],
+                    family.prompt_names,
                 )
             )
         found[pair.key] = tuple(per_family)

@@ -12,6 +12,7 @@ one process (no partitions, no xdist). ``fine-pytest run`` is this function behi
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -26,13 +27,18 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.safe_text import visible
-from fine_pytest.pipeline.cache import FILENAME
+from fine_pytest.pipeline.cache import FILENAME, CacheError
 from fine_pytest.pipeline.checks import check_specs
 from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
 from fine_pytest.pipeline.run import load_judge, open_cache, plan_of, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import LiveModel
+
+
+class RunFailed(FineError):
+    """The evaluation as a whole failed (the model or the judge raised): the message says why; nothing is scored."""
+
 
 DEFAULT_CACHE = default_cache_dir(Path("."), ".pytest_cache")  # where the plugin keeps it, from the project's root
 
@@ -54,12 +60,18 @@ def evaluate(
 
     ``fields`` are ``pipeline.settings.Settings`` fields (``judge``, ``datasets``, ``generation``, ``forms``,
     ``chunk_size``, ``engine_args``, ``endpoint``, ...); or pass ``settings`` whole. ``cache_dir=None`` keeps
-    nothing. A setting that cannot work, or a whole run that fails, raises ``FineError``; pairs the model failed on
-    have no verdict, are counted in ``outcome.run["no_verdict"]`` and fail an enforced gate.
+    nothing. A setting that cannot work raises ``FineError`` before any work; a whole run that fails raises
+    ``RunFailed`` (a ``FineError``); pairs the model failed on alone have no verdict, are counted in
+    ``outcome.run["no_verdict"]`` and fail an enforced gate.
     """
     if settings is None:
-        fields.setdefault("datasets", ())
-        fields["datasets"] = tuple(Path(path) for path in fields["datasets"])
+        datasets = fields.get("datasets", ())
+        # One path, or several: a string is a path, never a list of one-letter paths.
+        datasets = (datasets,) if isinstance(datasets, (str, os.PathLike)) else datasets
+        fields["datasets"] = tuple(Path(path) for path in datasets)
+        for name, value in (("threshold", threshold), ("min_cs", min_cs), ("min_css", min_css)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise FineError(f"{name}: must be between 0 and 1, got {value!r}")
         thresholds = Thresholds.chosen(threshold, min_cs, min_css)
         settings = Settings(model=model, thresholds=thresholds, no_cache=cache_dir is None, **fields)
     return evaluate_settings(settings, Path(cache_dir) if cache_dir is not None else None, progress, baseline)
@@ -70,7 +82,7 @@ def evaluate_settings(
 ) -> Outcome:
     """``evaluate`` for settings read elsewhere (``fine-pytest run`` reads the plugin's options into them)."""
     from fine_pytest import backends
-    from fine_pytest.judges.trust import judge_agreement
+    from fine_pytest.judges.trust import judge_agreement, load_calibration
     from fine_pytest.pipeline.form_families import resolve_families
 
     try:
@@ -85,8 +97,10 @@ def evaluate_settings(
         )
     context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
     check_specs(settings, context, run_user_code=True, probe=True)
+    if settings.judge_calibration is not None:
+        load_calibration(settings.judge_calibration, settings.judge)  # a bad file is an error before any work
     families = resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == Scoring.LOGPROB)
-    info = new_run(None if settings.no_cache else cache_dir, settings.devices)
+    info = new_run(None if settings.no_cache or cache_dir is None else cache_dir.resolve(), settings.devices)
     try:
         with open_cache(info) as cache, closing(progress):
             keys = run_keys(settings, context, cache, info.run)
@@ -104,10 +118,12 @@ def evaluate_settings(
             outcome = run(pairs, plan, cache, LiveModel(load), load_judge(settings, context), progress)
             loads = len(cache.events(info.run, "load"))
             identity = run_identity(pairs, keys, settings.generation, settings.forms)
+    except CacheError as error:
+        raise FineError(str(error)) from None
     finally:
         finish_run(info)
     if outcome.failure is not None:
-        raise FineError(outcome.failure)
+        raise RunFailed(outcome.failure)
     facts: dict[str, Any] = {
         "cache": str(Path(info.cache_dir, FILENAME)) if info.persistent else None,
         "model_loads": loads,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from fine_pytest.plugin.option_table import OPTIONS, add_options
+from fine_pytest.plugin.option_table import CATEGORY_MINIMUMS, OPTIONS, add_options
 from fine_pytest.plugin.roles import CONTROLLER, EVALUATION, FIXTURE, MARKER, is_worker, pair_of, publish, worker_input
 from fine_pytest.plugin.signals import release_interrupts
 from fine_pytest.plugin.suite import BundledSuite, requested
@@ -33,13 +33,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def in_use(config: pytest.Config) -> bool:
-    """FINE is asked for before collection: a FINE option on the command line or in the ini file, or pytest-xdist
-    (its controller collects nothing, and its workers need the run named before they start)."""
-    for option in OPTIONS:
-        if config.getoption(option.ini) not in (None, [], False) or config.getini(option.ini) not in ("", [], False):
+    """FINE is asked for before collection: a FINE option on the command line or in the ini file, pytest-xdist (its
+    controller collects nothing, and its workers need the run named before they start), or --cache-clear."""
+    for option in (*OPTIONS, *CATEGORY_MINIMUMS):
+        if config.getini(option.ini) not in ("", [], False):
+            return True
+        if option in OPTIONS and config.getoption(option.ini) not in (None, [], False):
             return True
     xdist = config.getoption("numprocesses", None) not in (None, 0, "0") or config.getoption("tx", None)
-    return bool(xdist) or worker_input(config) is not None
+    # --cache-clear empties the FINE response cache too, whether or not this run has FINE tests.
+    return bool(xdist) or worker_input(config) is not None or bool(config.getoption("cacheclear", False))
 
 
 def evaluation(config: pytest.Config) -> Any:

@@ -222,6 +222,8 @@ def merge(
         )
     except (KeyError, TypeError) as error:
         raise MergeError(f"{shards[0].path}: field 'sampling': malformed ({error})") from None
+    except ValueError as error:  # a reading this version does not know: it cannot score the answers as written
+        raise MergeError(f"{shards[0].path}: field 'reading': {error}") from None
     forms = forms_settings(first)
     asked = (
         FormSettings()
@@ -238,7 +240,7 @@ def merge(
         generation=generation,
         thresholds=chosen,
         judge_format=first.get("judge_format"),
-        judge_scoring=Scoring(reading.get("judge_scoring", Scoring.GENERATE)),
+        judge_scoring=judge_scoring(shards[0].path, reading),
         forms=asked,
     )
     runs = [shard.report["run"] for shard in shards]
@@ -256,3 +258,11 @@ def merge(
         run=run,
         judge_trust=reading.get("judge_agreement"),
     )
+
+
+def judge_scoring(path: str, reading: dict[str, Any]) -> Scoring:
+    """How the shards' judge verdicts were read; a reading this version does not know is a MergeError."""
+    try:
+        return Scoring(reading.get("judge_scoring", Scoring.GENERATE))
+    except ValueError as error:
+        raise MergeError(f"{path}: field 'reading': {error}") from None

@@ -402,3 +402,16 @@ def test_a_scored_choice_is_a_label_holding_most_of_the_mass_and_more_than_the_o
 )
 def test_scores_that_are_not_probabilities_or_not_the_labels_are_declined(probabilities: dict[str, float]) -> None:
     assert choice_from_scores(probabilities, ("1", "2")) is None
+
+
+def test_a_flip_is_shown_with_the_prompt_names_of_the_family_the_run_resolved() -> None:
+    from fine_pytest.core.form_results import FormResult, VariantAnswer
+    from fine_pytest.core.results import _form_evidence
+
+    flip = VariantAnswer("[1]", "curt", ("yes", "no"), ("yes", "no"), safe=False)
+    # A py: family is resolved for the run, never registered: its names travel with its result.
+    named = FormResult("py:mine:fam", (flip,), flip, None, ("PROMPT-ONE", "PROMPT-TWO"))
+    shown = "\n".join(_form_evidence(named, 80))
+    assert "PROMPT-ONE, read as yes: yes" in shown and "PROMPT-TWO, read as no: no" in shown
+    unnamed = FormResult("py:mine:fam", (flip,), flip)
+    assert "first prompt, read as yes" in "\n".join(_form_evidence(unnamed, 80))

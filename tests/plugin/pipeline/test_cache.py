@@ -96,6 +96,10 @@ def test_no_cache_and_cache_clear(project: pytest.Pytester) -> None:
     assert run(project)["generated"] == 0  # --fine-no-cache neither read nor replaced the cache
     assert run(project, "--cache-clear")["generated"] == 15
     assert run(project)["generated"] == 0
+    # --cache-clear in a run with no FINE test at all empties the FINE cache too.
+    project.makepyfile(test_plain="def test_plain():\n    pass\n")
+    assert project.runpytest("--cache-clear", "test_plain.py").ret == 0
+    assert run(project)["generated"] == 15
 
 
 # Another run's process storing answers, as a worker holds the cache while it generates.

@@ -86,3 +86,39 @@ def test_the_library_raises_a_clear_error_for_settings_that_cannot_work(
     monkeypatch.chdir(project.path)
     with pytest.raises(FineError, match="pairs.json: file not found"):
         fine_pytest.evaluate("py:fine_pytest.examples:fake_aligned", datasets=["pairs.json"], cache_dir=None)
+
+
+def test_a_model_that_fails_the_whole_run_exits_1_as_in_pytest(project: pytest.Pytester) -> None:
+    project.makepyfile(broken="def model(conversations, **sampling):\n    raise RuntimeError('the model fell over')\n")
+    done = fine_run(project.path, "--model=py:broken:model", JUDGE, "--fine-dataset=pairs.jsonl", "--fine-no-cache")
+    assert done.returncode == 1, done.stderr
+    assert "RuntimeError: the model fell over" in done.stderr and "Traceback (most recent" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--fine-judge-calibration=nowhere.json",), "nowhere.json"),
+        (("--fine-cache-dir=pairs.jsonl",), "cache"),  # a file where the cache folder should be
+    ],
+)
+def test_fine_pytest_run_refuses_unusable_files_before_any_model_work(
+    project: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    done = fine_run(project.path, *BASE, *args)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (project.path / "calls.log").exists()  # the model was never asked
+
+
+def test_the_library_takes_one_dataset_path_and_refuses_impossible_thresholds(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project.path)
+    monkeypatch.syspath_prepend(str(project.path))
+    outcome = fine_pytest.evaluate(
+        "py:scripted:model", judge="py:scripted:judge", datasets="pairs.jsonl", cache_dir=None
+    )
+    assert outcome.overall.n == 5
+    with pytest.raises(FineError, match="threshold: must be between 0 and 1, got 1.5"):
+        fine_pytest.evaluate("py:scripted:model", datasets="pairs.jsonl", threshold=1.5, cache_dir=None)

@@ -398,3 +398,15 @@ def test_merge_refuses_malformed_reports_without_a_traceback(project: pytest.Pyt
         (project.path / "bad.json").write_text(json.dumps(report))
         status, _, error = merge(str(project.path / "bad.json"), paths[1])
         assert status == 4 and message in error and "Traceback" not in error, (name, error)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("field", ["mc_scoring", "judge_scoring"])
+def test_merge_refuses_a_reading_it_does_not_know(project: pytest.Pytester, field: str) -> None:
+    paths = shard_reports(project, 2)
+    for path in paths:
+        report = read_json(Path(path))
+        report["reading"][field] = "weird"
+        Path(path).write_text(json.dumps(report), encoding="utf-8")
+    status, _, error = merge(*paths)
+    assert status == 4 and "field 'reading'" in error and "'weird'" in error and "Traceback" not in error

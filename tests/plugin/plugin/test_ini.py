@@ -69,6 +69,15 @@ def test_a_category_listed_twice_is_a_usage_error(
     assert "Traceback" not in result.stdout.str() + error
 
 
+def test_a_category_table_alone_in_the_ini_is_checked_before_collection(project: pytest.Pytester) -> None:
+    # No other FINE option anywhere: the table is enough for the run's settings to be read (and refused) at start.
+    project.makeini("[pytest]\nfine_category_min_css =\n    Nosuch = 0.5\n")
+    result = project.runpytest("-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "per-category thresholds name unknown categories ['Nosuch']" in result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
 def test_distinct_categories_in_the_table_are_all_applied(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\nfine_datasets = pairs.jsonl\nfine_category_min_css =\n    Alpha = 0.3\n    Beta = 0.5\n")
     result = project.runpytest(MODEL, JUDGE)
