@@ -489,18 +489,11 @@ DEVICES = Option(
     devices,
     "IDS",
 )
-MODEL_ARG = Option(
-    ("--fine-model-arg",),
-    "fine_model_args",
-    "A setting of the model's back end, KEY=VALUE; repeatable. vllm: any engine setting (as --fine-engine-arg); "
-    "openai: base_url, api_key_env, concurrency, timeout, connect_timeout, retries (as the --fine-* flags).",
-    metavar="KEY=VALUE",
-    action="append",
-)
 ENGINE_ARG = Option(
     ("--fine-engine-arg",),
     "fine_engine_args",
-    "vLLM engine setting KEY=VALUE, e.g. tensor_parallel_size=2; repeatable.",
+    "vLLM engine setting KEY=VALUE, e.g. tensor_parallel_size=2; repeatable. (A served model's settings are the "
+    "--fine-base-url, --fine-concurrency, ... flags.)",
     metavar="KEY=VALUE",
     action="append",
 )
@@ -514,7 +507,8 @@ SHOW = Option(
 BASE_URL = Option(
     ("--fine-base-url",),
     "fine_base_url",
-    "Server of an openai:NAME model, e.g. http://127.0.0.1:8000/v1 (default: $FINE_PYTEST_BASE_URL, $OPENAI_BASE_URL).",
+    "Server of every openai:NAME model of the run, the judge's too, e.g. http://127.0.0.1:8000/v1 (default: "
+    "$FINE_PYTEST_BASE_URL, $OPENAI_BASE_URL).",
     metavar="URL",
 )
 API_KEY_ENV = Option(
@@ -584,7 +578,6 @@ OPTIONS = (
     MC_SCORING,
     TEMPERATURE,
     SEED,
-    MODEL_ARG,
     ENGINE_ARG,
     SHOW,
     CACHE_DIR,
@@ -599,16 +592,6 @@ OPTIONS = (
     CONNECT_TIMEOUT,
     RETRIES,
 )
-
-# --fine-model-arg keys of an openai: model, and the flags they are aliases of.
-ENDPOINT_OPTIONS = {
-    "base_url": BASE_URL,
-    "api_key_env": API_KEY_ENV,
-    "concurrency": CONCURRENCY,
-    "timeout": TIMEOUT,
-    "connect_timeout": CONNECT_TIMEOUT,
-    "retries": RETRIES,
-}
 
 CATEGORY_MIN_CS = Option(
     ("--fine-category-min-cs",),

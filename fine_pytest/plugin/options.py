@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from fine_pytest import backends
 from fine_pytest.backends.base import Endpoint
 from fine_pytest.core.defaults import DEFAULT_BUDGET, DEFAULT_CHUNK, DEFAULT_EXAMPLES, DEFAULT_JUDGE, DEFAULT_SHOW
 from fine_pytest.core.errors import FineError
@@ -36,7 +35,6 @@ from fine_pytest.plugin.option_table import (
     CONNECT_TIMEOUT,
     DATASET,
     DEVICES,
-    ENDPOINT_OPTIONS,
     ENGINE_ARG,
     EXPORT_REQUESTS,
     FAIL_ON_DROP,
@@ -58,7 +56,6 @@ from fine_pytest.plugin.option_table import (
     MIN_CSS,
     MIN_ROBUST_CSS,
     MODEL,
-    MODEL_ARG,
     NO_CACHE,
     NO_SEED,
     REPORT,
@@ -74,7 +71,6 @@ from fine_pytest.plugin.option_table import (
     Option,
     category_minimum,
     engine_setting,
-    key_value,
 )
 
 
@@ -149,7 +145,6 @@ def read_settings(config: pytest.Config) -> Settings:
             retries=reader.value(RETRIES, Endpoint.retries),
         ),
     )
-    settings = _with_model_args(settings, reader)
     if settings.thresholds.min_robust_css is not None and not settings.forms:
         raise pytest.UsageError(
             f"{MIN_ROBUST_CSS.flag} gates on the consistency forms: name them with {FORMS.flag}=labels,single,..."
@@ -191,63 +186,6 @@ def check_outputs(settings: Settings) -> None:
                 check_output(path, option.flag)
     except FineError as error:
         raise pytest.UsageError(str(error)) from None
-
-
-def _with_model_args(settings: Settings, reader: _Reader) -> Settings:
-    """Apply --fine-model-arg: each KEY=VALUE goes where the model's back end takes it. The older per-back-end flags
-    (--fine-engine-arg, --fine-base-url, --fine-concurrency, ...) stay as aliases. Given in the same place (both on
-    the command line, or both in the ini file) the two may agree, never differ; the command line wins over the ini."""
-    lines, where = reader.lines(MODEL_ARG)
-    if not lines:
-        return settings
-    on_command_line = reader.given(MODEL_ARG)
-    given: dict[str, str] = {}
-    for line in lines:
-        try:
-            key, raw = key_value(line)
-        except argparse.ArgumentTypeError as error:
-            raise pytest.UsageError(f"{where}: {error}") from None
-        if key in given:
-            raise pytest.UsageError(f"{where}: {key} is given twice")
-        given[key] = raw
-    try:
-        scheme = backends.split_spec(settings.model_spec)[0]
-    except FineError:
-        return settings  # the spec's own error is reported before any model work (Evaluation.check_specs)
-    if scheme == "vllm":
-        engine = dict(settings.engine_args)
-        alias_on_command_line = reader.given(ENGINE_ARG)
-        for key, raw in given.items():
-            value = engine_setting(f"{key}={raw}")[1]
-            if key in engine and engine[key] != value:
-                if alias_on_command_line == on_command_line:
-                    raise pytest.UsageError(f"{where}: {key}={raw} contradicts {ENGINE_ARG.flag}={key}={engine[key]}")
-                if alias_on_command_line:
-                    continue  # the command line wins over the ini file
-            engine[key] = value
-        return replace(settings, engine_args=engine)
-    if scheme != "openai":
-        raise pytest.UsageError(f"{where}: a {scheme}: model takes no settings ({', '.join(given)} given)")
-    unknown = sorted(set(given) - set(ENDPOINT_OPTIONS))
-    if unknown:
-        raise pytest.UsageError(
-            f"{where}: an openai: model has no setting {unknown[0]!r} (it takes {', '.join(ENDPOINT_OPTIONS)})"
-        )
-    changes: dict[str, Any] = {}
-    for key, raw in given.items():
-        option = ENDPOINT_OPTIONS[key]
-        try:
-            value = option.parse(raw)
-        except argparse.ArgumentTypeError as error:
-            raise pytest.UsageError(f"{where}: {key}: {error}") from None
-        alias = reader.value(option)
-        if alias is not None and alias != value:
-            if reader.given(option) == on_command_line:
-                raise pytest.UsageError(f"{where}: {key}={raw} contradicts {option.flag}={alias}")
-            if reader.given(option):
-                continue  # the command line wins over the ini file
-        changes[key] = value
-    return replace(settings, endpoint=replace(settings.endpoint, **changes))
 
 
 class _Reader:

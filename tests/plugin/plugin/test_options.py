@@ -218,10 +218,7 @@ def test_merge_declares_the_plugin_s_gate_options_from_the_same_table() -> None:
             assert plugin[option.ini] is option
 
 
-# --- --fine-model-arg: per-back-end settings in one place, the older flags kept as aliases -------------------------
-
-SERVER = "base_url=http://127.0.0.1:9/v1"
-
+# --- back-end settings: one spelling each --------------------------------------------------------------------------
 
 def settings_of(pytester: pytest.Pytester, *args: str) -> Settings:
     """The settings the options read to, without the checks a run makes of the model (its back end need not be
@@ -231,119 +228,52 @@ def settings_of(pytester: pytest.Pytester, *args: str) -> Settings:
     return read_settings(pytester.parseconfig(*args))
 
 
-def test_model_args_set_a_served_model_s_endpoint(pytester: pytest.Pytester) -> None:
-    by_model_arg = settings_of(
-        pytester,
-        "--model=openai:m",
-        f"--fine-model-arg={SERVER}",
-        "--fine-model-arg=concurrency=3",
-        "--fine-model-arg=timeout=5",
-        "--fine-model-arg=retries=0",
-    )
-    by_flags = settings_of(
+def test_the_endpoint_flags_set_a_served_model_s_endpoint(pytester: pytest.Pytester) -> None:
+    settings = settings_of(
         pytester,
         "--model=openai:m",
         "--fine-base-url=http://127.0.0.1:9/v1",
+        "--fine-api-key-env=MY_KEY",
         "--fine-concurrency=3",
         "--fine-timeout=5",
+        "--fine-connect-timeout=2",
         "--fine-retries=0",
     )
-    assert by_model_arg.endpoint == by_flags.endpoint
-    assert (by_model_arg.endpoint.concurrency, by_model_arg.endpoint.timeout) == (3, 5.0)
-    # An alias that agrees is no conflict.
-    agreeing = settings_of(
-        pytester,
-        "--model=openai:m",
-        f"--fine-model-arg={SERVER}",
-        "--fine-concurrency=8",
-        "--fine-model-arg=concurrency=8",
+    endpoint = settings.endpoint
+    assert (endpoint.base_url, endpoint.api_key_env) == ("http://127.0.0.1:9/v1", "MY_KEY")
+    assert (endpoint.concurrency, endpoint.timeout, endpoint.connect_timeout, endpoint.retries) == (3, 5.0, 2.0, 0)
+
+
+def test_the_endpoint_settings_come_from_the_ini_file_and_the_command_line_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nfine_base_url = http://127.0.0.1:9/v1\nfine_concurrency = 4\nfine_retries = 2\n")
+    from_ini = settings_of(pytester, "--model=openai:m")
+    assert (from_ini.endpoint.base_url, from_ini.endpoint.concurrency, from_ini.endpoint.retries) == (
+        "http://127.0.0.1:9/v1",
+        4,
+        2,
     )
-    assert agreeing.endpoint.concurrency == 8
+    assert settings_of(pytester, "--model=openai:m", "--fine-concurrency=8").endpoint.concurrency == 8
 
 
-def test_model_args_of_a_vllm_model_are_engine_settings(pytester: pytest.Pytester) -> None:
+def test_an_engine_setting_on_the_command_line_wins_over_the_ini_file(pytester: pytest.Pytester) -> None:
     pytester.mkdir("model").joinpath("config.json").write_text("{}")  # a vLLM model folder, read by no test
-    settings = settings_of(
-        pytester, "--model=model", "--fine-model-arg=max_model_len=2048", "--fine-engine-arg=enforce_eager=true"
-    )
-    assert settings.engine_args == {"max_model_len": 2048, "enforce_eager": True}
+    pytester.makeini("[pytest]\nfine_engine_args =\n    max_model_len=2048\n    enforce_eager=true\n")
+    assert settings_of(pytester, "--model=model").engine_args == {"max_model_len": 2048, "enforce_eager": True}
+    settings = settings_of(pytester, "--model=model", "--fine-engine-arg=max_model_len=4096")
+    assert settings.engine_args == {"max_model_len": 4096}
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (
-            ("--model=openai:m", f"--fine-model-arg={SERVER}", "--fine-model-arg=temperature=1"),
-            "--fine-model-arg: an openai: model has no setting 'temperature' (it takes base_url, api_key_env,",
-        ),
-        (
-            ("--model=openai:m", f"--fine-model-arg={SERVER}", "--fine-model-arg=concurrency=0"),
-            "--fine-model-arg: concurrency: must be at least 1, got '0'",
-        ),
-        (
-            (
-                "--model=openai:m",
-                f"--fine-model-arg={SERVER}",
-                "--fine-model-arg=concurrency=2",
-                "--fine-concurrency=4",
-            ),
-            "--fine-model-arg: concurrency=2 contradicts --fine-concurrency=4",
-        ),
-        (
-            ("--model=smollm2", "--fine-model-arg=max_model_len=1024", "--fine-engine-arg=max_model_len=2048"),
-            "--fine-model-arg: max_model_len=1024 contradicts --fine-engine-arg=max_model_len=2048",
-        ),
-        (("--fine-model-arg=seed=1",), "--fine-model-arg: a py: model takes no settings (seed given)"),
-        (("--fine-model-arg=dtype=half", "--fine-model-arg=dtype=float"), "--fine-model-arg: dtype is given twice"),
-        (("--fine-model-arg=dtype",), "--fine-model-arg: expected KEY=VALUE with KEY a setting name, got 'dtype'"),
+        (("--fine-concurrency=0",), "--fine-concurrency: must be at least 1, got '0'"),
+        (("--fine-engine-arg=dtype",), "expected KEY=VALUE with KEY a setting name, got 'dtype'"),
+        (("--fine-model-arg=dtype=half",), "unrecognized arguments: --fine-model-arg=dtype=half"),
     ],
 )
-def test_bad_model_args_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
+def test_bad_back_end_settings_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
     pytester.makepyfile(test_suite=SUITE, scripted=SCRIPTED_MODEL)
-    model = [] if any(arg.startswith("--model") for arg in args) else [MODEL]
-    result = pytester.runpytest(*model, *args)
+    result = pytester.runpytest(MODEL, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
-
-
-def test_model_args_come_from_the_ini_file_too(pytester: pytest.Pytester) -> None:
-    pytester.makeini(f"[pytest]\nfine_model_args =\n    {SERVER}\n    retries = 2\n")
-    settings = settings_of(pytester, "--model=openai:m")
-    assert (settings.endpoint.base_url, settings.endpoint.retries) == ("http://127.0.0.1:9/v1", 2)
-
-
-@pytest.mark.parametrize(
-    ("ini", "args", "expected"),
-    [
-        ("fine_concurrency = 4", ("--fine-model-arg=concurrency=8",), 8),
-        ("fine_model_args = concurrency=8", ("--fine-concurrency=4",), 4),
-        ("fine_model_args = concurrency=8\nfine_concurrency = 8", (), 8),
-    ],
-    ids=["model arg on the command line", "alias on the command line", "both in the ini, agreeing"],
-)
-def test_the_command_line_wins_over_the_ini_file_for_model_args(
-    pytester: pytest.Pytester, ini: str, args: tuple[str, ...], expected: int
-) -> None:
-    pytester.makeini(f"[pytest]\nfine_base_url = http://127.0.0.1:9/v1\n{ini}\n")
-    assert settings_of(pytester, "--model=openai:m", *args).endpoint.concurrency == expected
-
-
-def test_an_engine_setting_on_the_command_line_wins_over_the_ini_file(pytester: pytest.Pytester) -> None:
-    pytester.mkdir("model").joinpath("config.json").write_text("{}")
-    pytester.makeini("[pytest]\nfine_engine_args = max_model_len=2048\n")
-    settings = settings_of(pytester, "--model=model", "--fine-model-arg=max_model_len=4096")
-    assert settings.engine_args == {"max_model_len": 4096}
-    pytester.makeini("[pytest]\nfine_model_args = max_model_len=2048\n")
-    settings = settings_of(pytester, "--model=model", "--fine-engine-arg=max_model_len=4096")
-    assert settings.engine_args == {"max_model_len": 4096}
-
-
-def test_model_args_and_aliases_that_differ_in_the_ini_file_are_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_suite=SUITE)
-    pytester.makeini(
-        "[pytest]\nfine_base_url = http://127.0.0.1:9/v1\nfine_concurrency = 4\nfine_model_args = concurrency=8\n"
-    )
-    result = pytester.runpytest("--model=openai:m")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "option 'fine_model_args': concurrency=8 contradicts --fine-concurrency=4" in result.stderr.str()
