@@ -22,6 +22,9 @@ NAME_WIDTH = 80
 # Every character Markdown (GitHub's flavour included) may read as syntax; each is written as an HTML entity.
 # ("." and ":" too: "www.x.org" and "https://x" would become links.)
 _SYNTAX = re.compile(r"[\\`*_{}\[\]()<>#+.!|~:@&$^]")
+# Leading spaces (an indented code block) and a leading hyphen (a list item, a rule) are syntax only where a block
+# starts; escaping every space and hyphen would garble names.
+_BLOCK_START = re.compile(r"^ *-?")
 
 
 def md(text: object, width: int = NAME_WIDTH) -> str:
@@ -31,7 +34,8 @@ def md(text: object, width: int = NAME_WIDTH) -> str:
         shown = shown[: width - 3] + "..."
     # An @-mention is found in the rendered text, where entities are decoded: a zero-width space after the @ keeps
     # "@team" from notifying anyone when the summary is posted as a comment.
-    return _SYNTAX.sub(lambda match: f"&#{ord(match.group())};", shown).replace("&#64;", "&#64;&#8203;")
+    inert = _SYNTAX.sub(lambda match: f"&#{ord(match.group())};", shown).replace("&#64;", "&#64;&#8203;")
+    return _BLOCK_START.sub(lambda match: "".join(f"&#{ord(char)};" for char in match.group()), inert, count=1)
 
 
 def _rate(value: float | None) -> str:

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 import pytest
 from support import SCRIPTED_MODEL, SCRIPTED_PAIRS, SUITE, pair_lines
+
+import fine_pytest
+
+
+def _import_the_package() -> None:
+    """pytester takes a snapshot of sys.modules before each test and restores it after, so a module first imported
+    inside an inner run is imported again, assertion rewriting and all, by every test that runs pytest. The plugin
+    loads its run lazily, so the outer run would hold almost none of it: import it all once here (no heavy library
+    comes with it; what loading the plugin imports is measured in a subprocess, tests/plugin/plugin/test_options.py).
+    """
+    for module in pkgutil.walk_packages(fine_pytest.__path__, "fine_pytest."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    importlib.import_module("tqdm")
+
+
+_import_the_package()
 
 
 @pytest.fixture

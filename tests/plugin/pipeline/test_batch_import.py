@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -249,3 +252,72 @@ def test_an_answer_too_long_to_store_fails_its_prompt(tmp_path: Path) -> None:
         stored = cache.answers([r.key for r in asked])
     assert stored[asked[0].key].answer is None and "over the 1,000,000 stored" in str(stored[asked[0].key].failure)
     assert stored[asked[1].key].answer == "y" * MAX_ANSWER_CHARS
+
+
+def _set(entry: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    changed = json.loads(json.dumps(entry))
+    *parents, last = path.split(".")
+    node = changed
+    for part in parents:
+        node = node[part]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return changed
+
+
+_DELETE = object()
+ATTACK = "\x1b[2J\x1b]0;pwned\x07"
+BAD_FILES: list[tuple[str, Callable[[list[dict[str, Any]]], list[Any]], str]] = [
+    ("unknown", lambda lines: [*lines, {**lines[0], "custom_id": "e" * 64}], "line 6: custom_id eee* is no prompt"),
+    ("duplicate", lambda lines: [*lines, lines[3]], "line 6: custom_id * again (first on line 4)"),
+    ("missing", lambda lines: lines[:-1], "custom_id *: no line answers this prompt of the run"),
+    (
+        "error",
+        lambda lines: [lines[0], _set(lines[1], "error", {"message": "boom" + ATTACK}), *lines[2:]],
+        'line 2: custom_id * the batch reports an error: {"message": "boom*',
+    ),
+    ("status", lambda lines: [_set(lines[0], "response.status_code", 500), *lines[1:]], "line 1: *status_code 500*"),
+    (
+        "model",
+        lambda lines: [*lines[:4], _set(lines[4], "response.body.model", "other-model"), *lines[5:]],
+        f"line 5: *answered by model 'other-model', this run's batch model is '{MODEL}'*",
+    ),
+    ("shape", lambda lines: [_set(lines[0], "response.body.choices", []), *lines[1:]], "line 1: *a reply without*"),
+    ("no body", lambda lines: [_set(lines[0], "response.body", _DELETE), *lines[1:]], "line 1: *has no body"),
+    ("no id", lambda lines: [_set(lines[0], "custom_id", _DELETE), *lines[1:]], "line 1: no custom_id"),
+    ("array", lambda lines: [[1, 2], *lines[1:]], "line 1: not a JSON object"),
+    ("json", lambda lines: ["{not json", *lines[1:]], "line 1: not JSON"),
+    (
+        "other error",
+        lambda lines: [{**lines[0], "response": {"status_code": 500, "body": None}, "error": {"message": "wait"}}],
+        "line 1: custom_id * the batch reports an error*",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "message"), BAD_FILES, ids=[case for case, _, _ in BAD_FILES])
+def test_a_bad_file_names_the_line_and_stores_nothing(
+    tmp_path: Path, case: str, mutate: Callable[[list[dict[str, Any]]], list[Any]], message: str
+) -> None:
+    asked = requests(5)
+    lines = mutate([output_line(r) for r in asked])
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    with Cache.in_memory() as cache:
+        with pytest.raises(BatchFileError) as refused:
+            import_responses(path, asked, list, cache, KEYS, MODEL)
+        assert cache.answers([r.key for r in asked]) == {}
+    text = str(refused.value)
+    assert "nothing was stored" in text and ATTACK not in text
+    assert any(fnmatch.fnmatch(line, f"*{message}*") for line in text.splitlines()), text
+
+
+def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Some editors and tools write one; datasets accept it too."""
+    asked = requests(2)
+    path = tmp_path / "out.jsonl"
+    path.write_text("\ufeff" + "".join(json.dumps(output_line(r)) + "\n" for r in asked), encoding="utf-8")
+    with Cache.in_memory() as cache:
+        assert import_responses(path, asked, list, cache, KEYS, MODEL).stored == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
@@ -75,6 +75,10 @@ def test_dataset_text_renders_as_text(report: dict) -> None:
 
 
 @given(st.text())
+@example("-")  # a nested list item
+@example("  - a")
+@example("---")  # a rule
+@example("     indented")  # an indented code block
 def test_any_name_is_one_inert_line(name: str) -> None:
     shown = md(name)
     assert "\n" not in shown and "\r" not in shown
