@@ -220,6 +220,7 @@ def test_merge_declares_the_plugin_s_gate_options_from_the_same_table() -> None:
 
 # --- back-end settings: one spelling each --------------------------------------------------------------------------
 
+
 def settings_of(pytester: pytest.Pytester, *args: str) -> Settings:
     """The settings the options read to, without the checks a run makes of the model (its back end need not be
     installed to read its settings)."""
