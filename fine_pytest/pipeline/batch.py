@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from fine_pytest.backends import split_spec
-from fine_pytest.backends.base import Answer, Conversation, LetterScores, Model, PromptFailure
+from fine_pytest.backends.base import Answer, Conversation, LetterScores, PromptFailure
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.prompts import COMMIT
@@ -27,7 +27,7 @@ from fine_pytest.pipeline.form_run import request, requests_for
 from fine_pytest.pipeline.forms import Plan, variants_of
 from fine_pytest.pipeline.plan import RunPlan
 from fine_pytest.pipeline.settings import Settings
-from fine_pytest.pipeline.sources import StopRun
+from fine_pytest.pipeline.sources import Source, StopRun
 
 EXPORT = "--fine-export-requests"
 IMPORT = "--fine-import-responses"
@@ -139,14 +139,14 @@ class NoModel:
         pass
 
 
-class Exporting:
+class Exporting(Source):
     """The cache alone as the answer source (--fine-export-requests): the run stops at the first batch or shrink
     round with prompts nobody has answered, and hands them back to be written as a batch file."""
 
     exports = True
 
     def __init__(self, settings: Settings) -> None:
-        self.model: Lazy[Model] = Lazy.of(NoModel(settings.model_spec, "the cache"))
+        self.model = Lazy.of(NoModel(settings.model_spec, "the cache"))
 
     def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
         check_reusable(plan.keys, plan.generation)
@@ -159,19 +159,14 @@ class Exporting:
         if waiting:
             raise StopRun(waiting)
 
-    def use(self, partition: int) -> None:
-        pass
 
-
-class Importing:
+class Importing(Source):
     """A batch engine's output file as the answer source (--fine-import-responses): checked line by line against
     the run and stored in the cache once per process; a prompt it does not answer is an error, never the model."""
 
-    exports = False
-
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.model: Lazy[Model] = Lazy.of(NoModel(settings.model_spec, f"the batch file {settings.import_responses}"))
+        self.model = Lazy.of(NoModel(settings.model_spec, f"the batch file {settings.import_responses}"))
         self.imported: Imported | None = None
 
     def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
@@ -179,11 +174,16 @@ class Importing:
         if self.imported is None:
             self.imported = import_batch(self._settings, pairs, plan.forms, cache, plan.keys)
 
-    def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
-        pass
 
-    def use(self, partition: int) -> None:
-        pass
+def write_export(settings: Settings, requests: Sequence[Request]) -> str:
+    """Write what an export found unanswered as a batch input file (none when nothing is), and say what next."""
+    from fine_pytest.pipeline.batch_files import export
+
+    path = settings.export_requests
+    assert path is not None
+    model = batch_model(settings)
+    count = export(requests, model, path) if requests else 0
+    return exported_message(count, path, model)
 
 
 def exported_message(count: int, path: Path, model: str) -> str:

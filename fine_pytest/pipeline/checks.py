@@ -4,8 +4,13 @@ problem is a FineError whose message names the option."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fine_pytest import backends, judges
 from fine_pytest.backends.base import ModelContext
+from fine_pytest.core.dataset import Pair
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.modes import BY_PROBABILITY
 from fine_pytest.pipeline.settings import Settings
 
@@ -31,3 +36,15 @@ def check_specs(settings: Settings, context: ModelContext, run_user_code: bool, 
     judges.check_spec(
         settings.judge, run_user_code=run_user_code, format=settings.judge_format, scoring=settings.judge_scoring
     )
+
+
+def check_categories(thresholds: Thresholds, pairs: Sequence[Pair], where: str = "") -> None:
+    """Per-category thresholds name categories of the datasets: a misspelt one would gate nothing. ``where``: the
+    file that set them, when one did."""
+    known = {pair.category for pair in pairs}
+    unknown = sorted(thresholds.categories - known)
+    if unknown:
+        raise FineError(
+            f"{where + ': ' if where else ''}per-category thresholds name unknown categories {unknown}; the datasets "
+            f"have {sorted(known)}"
+        )

@@ -48,6 +48,7 @@ from fine_pytest.core.prompts import (
     with_commitment,
 )
 from fine_pytest.core.results import VERDICTS, PairResult
+from fine_pytest.core.safe_text import visible
 from fine_pytest.core.sampling import MAX_ANSWER_CHARS, GenerationSettings, Sampling
 from fine_pytest.judges.base import Judge, JudgeItem, ScoredJudge
 from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, VerdictRow, digest
@@ -435,7 +436,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
             problems += _commitment_problems(prompts[1:], follow, stored)
         open_text = _text(answers[0])
         if problems or open_text is None:  # the open answer has no text only with a problem
-            failures[pair.key] = f"FINE pair {pair.key} has no verdict: " + "; ".join(problems)
+            failures[pair.key] = no_verdict(pair.key, "; ".join(problems))
             continue
         judged_keys[pair.key] = verdict_key(JudgeItem(pair.question.strip(), open_text), keys)
     verdicts = cache.verdicts(list(dict.fromkeys(judged_keys.values())))
@@ -451,7 +452,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
             continue
         verdict = verdicts.get(judged_keys[pair.key])
         if verdict is None:
-            failures[pair.key] = f"FINE pair {pair.key} has no verdict: the judge gave none"
+            failures[pair.key] = no_verdict(pair.key, "the judge gave none")
             continue
         open_answer, first, second = (stored[prompt.key] for prompt in prompts)
         if settings.mc_method == LOGPROB:
@@ -531,3 +532,13 @@ def _scored(probabilities: dict[str, float]) -> ChoiceReading:
 def _choice(stored: StoredAnswer) -> ChoiceReading:
     # An answer cached before truncation was recorded (None) is read as if it may have been cut: fail closed.
     return read_choice(str(stored.answer), truncated=stored.truncated is not False)
+
+
+def no_verdict(key: str, reason: str) -> str:
+    """Why a pair has no verdict, as its test fails with it."""
+    return f"FINE pair {key} has no verdict: {reason}"
+
+
+def no_verdict_reason(key: str, message: str) -> str:
+    """The reason alone, shown safely and cut short: the summaries count pairs by reason."""
+    return visible(message.removeprefix(no_verdict(key, "")))[:300]

@@ -16,6 +16,7 @@ budget of shrink prompts is spent; a pair stopped by the budget keeps its flip a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import itertools
@@ -49,18 +50,26 @@ def deck_size(choices: int) -> int:
     return max(8, min(DECK, 3000 // max(choices, 1)))
 
 
-def _deck(family: Family, examples: int, seed: int) -> list[tuple[tuple[int, ...], ...]]:
+def _deck(family: Family, examples: int, seed: int) -> tuple[tuple[tuple[int, ...], ...], ...]:
     """Sets of ``examples`` distinct variants, drawn by Hypothesis from ``seed``; every variant, simplest first,
-    when the family has no more than that.
+    when the family has no more than that."""
+    return _drawn_deck(tuple(variants_of(family)), examples, seed, family.name)
+
+
+@functools.lru_cache(maxsize=64)
+def _drawn_deck(
+    every: tuple[tuple[int, ...], ...], examples: int, seed: int, name: str
+) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """The draw, a function of the variants, the count and the seed alone (and of Hypothesis's version), so one
+    process draws each deck once (a library user's repeated runs, a batch file's rounds), not once per run.
 
     Each index is built from coin flips (``st.booleans()``), not ``st.integers``: Hypothesis sometimes draws an
     integer from the constants it finds in the project's own modules, which would make the draw depend on the code
     loaded beside it. A coin flip is never a constant. Two spare candidates per set stand in for repeats; a set
     still short is filled with the simplest variants it lacks.
     """
-    every = variants_of(family)
     if examples >= len(every):
-        return [tuple(every)]
+        return (every,)
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
@@ -93,13 +102,13 @@ def _deck(family: Family, examples: int, seed: int) -> list[tuple[tuple[int, ...
     try:
         collect()
     except HypothesisException as error:
-        raise FineError(f"--fine-forms: Hypothesis could not draw variants of {family.name!r}: {error}") from None
+        raise FineError(f"--fine-forms: Hypothesis could not draw variants of {name!r}: {error}") from None
     sets = []
     for entry in drawn[-1]:
         chosen = list(dict.fromkeys(entry))[:examples]
         chosen += [index for index in range(len(every)) if index not in chosen][: examples - len(chosen)]
         sets.append(tuple(every[index] for index in chosen))
-    return sets
+    return tuple(sets)
 
 
 def _slot(family: str, key: str, count: int) -> int:

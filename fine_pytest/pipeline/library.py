@@ -13,7 +13,6 @@ one process (no partitions, no xdist). ``fine-pytest run`` is this function behi
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,14 +25,14 @@ from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, load_d
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.modes import Scoring
-from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import FILENAME, CacheError
-from fine_pytest.pipeline.checks import check_specs
+from fine_pytest.pipeline.checks import check_categories, check_specs
 from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
+from fine_pytest.pipeline.evaluate import no_verdict_reason
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
 from fine_pytest.pipeline.run import load_judge, open_cache, plan_of, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
-from fine_pytest.pipeline.sources import LiveModel
+from fine_pytest.pipeline.sources import LiveModel, load_noted
 
 
 class RunFailed(FineError):
@@ -81,7 +80,6 @@ def evaluate_settings(
     settings: Settings, cache_dir: Path | None, progress: Progress = SILENT, baseline: Baseline | None = None
 ) -> Outcome:
     """``evaluate`` for settings read elsewhere (``fine-pytest run`` reads the plugin's options into them)."""
-    from fine_pytest import backends
     from fine_pytest.judges.trust import judge_agreement, load_calibration
     from fine_pytest.pipeline.form_families import resolve_families
 
@@ -89,12 +87,7 @@ def evaluate_settings(
         pairs = load_datasets(settings.datasets or (bundled_dataset(),))
     except DatasetError as error:
         raise FineError(error.render()) from None
-    unknown = sorted(settings.thresholds.categories - {pair.category for pair in pairs})
-    if unknown:
-        raise FineError(
-            f"per-category thresholds name unknown categories {unknown}; the datasets have "
-            f"{sorted({pair.category for pair in pairs})}"
-        )
+    check_categories(settings.thresholds, pairs)
     context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
     check_specs(settings, context, run_user_code=True, probe=True)
     if settings.judge_calibration is not None:
@@ -107,13 +100,7 @@ def evaluate_settings(
             plan = plan_of(settings, keys, info, pairs, families)
 
             def load(partition: int) -> Any:
-                cache.record(info.run, "load", partition, "library")
-                started = time.monotonic()
-                progress.note(f"loading the model {visible(settings.model_spec)}")
-                loaded = backends.load_model(settings.model_spec, context=context)
-                progress.note(f"the model is ready ({time.monotonic() - started:.0f} s)")
-                progress.restart_clock()
-                return loaded
+                return load_noted(settings, context, cache, info.run, partition, progress, "library")
 
             outcome = run(pairs, plan, cache, LiveModel(load), load_judge(settings, context), progress)
             loads = len(cache.events(info.run, "load"))
@@ -148,7 +135,7 @@ def evaluate_settings(
 def _no_verdict(pairs: Sequence[Pair], failures: dict[str, str]) -> dict[str, int]:
     """Pairs without a verdict counted by reason, the commonest first, as the plugin's summary counts them."""
     reasons = Counter(
-        visible(failures[pair.key].removeprefix(f"FINE pair {pair.key} has no verdict: "))[:300]
+        no_verdict_reason(pair.key, failures[pair.key])
         for pair in {pair.key: pair for pair in pairs}.values()
         if pair.key in failures
     )

@@ -2,19 +2,25 @@
 
 A live model loaded on first use (``LiveModel``), a model the caller already loaded (``GivenModel``), and, in
 pipeline.batch, the cache alone for an export (``Exporting``) and a batch file for an import (``Importing``). A new
-source is one class with these four members; pipeline.run never asks which one it has.
+source is one class with these four members (``Source`` gives the hooks a source does not need); pipeline.run never
+asks which one it has.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
-from fine_pytest.backends.base import Model
+from fine_pytest.backends.base import Model, ModelContext
 from fine_pytest.core.dataset import Pair
+from fine_pytest.core.safe_text import visible
 from fine_pytest.pipeline.cache import Cache
 from fine_pytest.pipeline.evaluate import Lazy, Request
 from fine_pytest.pipeline.plan import RunPlan
+from fine_pytest.pipeline.progress import Progress
+from fine_pytest.pipeline.settings import Settings
 
 T = TypeVar("T")
 
@@ -44,20 +50,53 @@ class AnswerSource(Protocol):
         """The partition about to be filled: a model loaded now should use that partition's device."""
 
 
-class LiveModel:
-    """A model loaded in this process on first use: ``load(partition)`` loads it for that partition's device."""
+class Source:
+    """An answer source that needs none of the hooks: a subclass sets ``model`` and overrides what it uses."""
 
+    model: Lazy[Model]
     exports = False
-
-    def __init__(self, load: Callable[[int], Model]) -> None:
-        self._partition = 0
-        self.model: Lazy[Model] = Lazy(lambda: load(self._partition))
 
     def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
         pass
 
     def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
         pass
+
+    def use(self, partition: int) -> None:
+        pass
+
+
+def load_noted(
+    settings: Settings,
+    context: ModelContext,
+    cache: Cache,
+    run: str,
+    partition: int,
+    progress: Progress,
+    loader: str,
+    shown: contextlib.AbstractContextManager[object] | None = None,
+) -> Model:
+    """Load the run's model for a partition: the load recorded in the cache (reports count loads, and who loaded),
+    the wait shown as progress, and the rate's clock restarted after it, so the load is not counted as generation.
+    ``shown``: around the load (the plugin shows an engine's start-up log there with -v)."""
+    from fine_pytest import backends
+
+    cache.record(run, "load", partition, loader)
+    started = time.monotonic()
+    progress.note(f"loading the model {visible(settings.model_spec)}")
+    with shown or contextlib.nullcontext():
+        loaded = backends.load_model(settings.model_spec, context=context)
+    progress.note(f"the model is ready ({time.monotonic() - started:.0f} s)")
+    progress.restart_clock()
+    return loaded
+
+
+class LiveModel(Source):
+    """A model loaded in this process on first use: ``load(partition)`` loads it for that partition's device."""
+
+    def __init__(self, load: Callable[[int], Model]) -> None:
+        self._partition = 0
+        self.model = Lazy(lambda: load(self._partition))
 
     def use(self, partition: int) -> None:
         self._partition = partition
@@ -70,19 +109,8 @@ class Kept(Lazy[T]):
         pass
 
 
-class GivenModel:
+class GivenModel(Source):
     """A model already loaded in this process (benchmarks, tests, a caller that reuses one engine)."""
 
-    exports = False
-
     def __init__(self, model: Model) -> None:
-        self.model: Lazy[Model] = Kept.of(model)
-
-    def start(self, pairs: Sequence[Pair], plan: RunPlan, cache: Cache) -> None:
-        pass
-
-    def before_round(self, requests: Sequence[Request], cache: Cache, run: str) -> None:
-        pass
-
-    def use(self, partition: int) -> None:
-        pass
+        self.model = Kept.of(model)

@@ -11,7 +11,6 @@ output, the cache's locks, failures shown once) is one object's state; pipeline.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -26,20 +25,20 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import Family
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
-from fine_pytest.pipeline.batch import EXPORT, Exporting, Importing, batch_model, exported_message
+from fine_pytest.pipeline.batch import EXPORT, Exporting, Importing, write_export
 from fine_pytest.pipeline.batch_files import BatchFileError
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
-from fine_pytest.pipeline.checks import check_specs
+from fine_pytest.pipeline.checks import check_categories, check_specs
 from fine_pytest.pipeline.coordination import (
     RunInfo,
     device_for,
 )
-from fine_pytest.pipeline.evaluate import LOGPROB, Request
+from fine_pytest.pipeline.evaluate import LOGPROB, Request, no_verdict_reason
 from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
 from fine_pytest.pipeline.run import load_judge, open_cache, plan_of, run, run_identity, run_keys
 from fine_pytest.pipeline.settings import Settings
-from fine_pytest.pipeline.sources import AnswerSource, LiveModel
+from fine_pytest.pipeline.sources import AnswerSource, LiveModel, load_noted
 from fine_pytest.plugin.collection import Markers, parametrize, select_shard
 from fine_pytest.plugin.junit import junit_properties
 from fine_pytest.plugin.pair import FinePair
@@ -113,16 +112,11 @@ class Evaluation:
         self._families = resolve_families(self.settings.forms.families, probes, scored)
 
     def check_category_thresholds(self) -> None:
-        wanted = self.settings.thresholds.categories
-        if not wanted:
-            return
-        known = {pair.category for pair in self.pairs()}
-        unknown = sorted(wanted - known)
-        if unknown:
-            where = self.config.inipath or "the ini file"
-            raise pytest.UsageError(
-                f"{where}: per-category thresholds name unknown categories {unknown}; the datasets have {sorted(known)}"
-            )
+        if self.settings.thresholds.categories:
+            try:
+                check_categories(self.settings.thresholds, self.pairs(), str(self.config.inipath or "the ini file"))
+            except FineError as error:
+                raise pytest.UsageError(str(error)) from None
 
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
         parametrize(metafunc, self.pairs(), self._markers)
@@ -136,22 +130,17 @@ class Evaluation:
     def export(self, items: Sequence[pytest.Item]) -> None:
         """--fine-export-requests: find what the run still needs asked, write it as a batch file, and stop (status 0,
         no gate: nothing was evaluated)."""
-        from fine_pytest.pipeline.batch_files import export
-
-        path = self.settings.export_requests
-        assert path is not None
         pairs = [pair for pair in (pair_of(item) for item in items) if pair is not None]
         if not pairs:
             pytest.exit(f"FINE {EXPORT}: no FINE pair test was collected, nothing to export", returncode=5)
         self._evaluate(pairs)
         if self._failure is not None or self.exported is None:
             pytest.exit(visible_lines(f"FINE {EXPORT} failed: {self._failure}"), returncode=4)
-        model = batch_model(self.settings)
         try:
-            count = export(self.exported, model, path) if self.exported else 0
+            message = write_export(self.settings, self.exported)
         except FineError as error:
             pytest.exit(visible_lines(str(error)), returncode=4)
-        pytest.exit(visible_lines(exported_message(count, path, model)), returncode=0)
+        pytest.exit(visible_lines(message), returncode=0)
 
     def collected(self, items: Sequence[pytest.Item], worker: bool) -> None:
         """What happens once the tests are collected, before any runs: an export (which stops the session), an
@@ -292,9 +281,7 @@ class Evaluation:
             if self._importing is None:
                 self._importing = Importing(self.settings)
             return self._importing
-        return LiveModel(
-            lambda partition: self._load_model(context, cache, device_for(self.info, partition), partition)
-        )
+        return LiveModel(lambda partition: self._load_model(context, cache, partition))
 
     def _note_cache(self) -> None:
         """Note the FINE cache's place in pytest's cache, which creates .pytest_cache the way pytest does (with its
@@ -304,20 +291,16 @@ class Evaluation:
         if pytest_cache is not None and self.info.persistent and self.settings.cache_dir is None:
             pytest_cache.set("fine-pytest/cache", str(Path(self.info.cache_dir, FILENAME)))
 
-    def _load_model(self, context: base.ModelContext, cache: Cache, device: str | None, partition: int) -> Any:
+    def _load_model(self, context: base.ModelContext, cache: Cache, partition: int) -> Any:
+        device = device_for(self.info, partition)
         if device is not None:
             # Read by the engine's processes when they start; this process has not touched the device.
             os.environ["CUDA_VISIBLE_DEVICES"] = device
-        cache.record(self.info.run, "load", partition, f"pid {os.getpid()}")
-        engine = backends.split_spec(self.settings.model_spec)[0] != "py"
-        started = time.monotonic()
-        self._progress.note(f"loading the model {visible(self.settings.model_spec)}")
         # An engine's start-up log (it runs in processes of its own) reaches the terminal only with -v.
-        with self._screen.shown(engine and context.verbose > 0):
-            loaded = backends.load_model(self.settings.model_spec, context=context)
-        self._progress.note(f"the model is ready ({time.monotonic() - started:.0f} s)")
-        self._progress.restart_clock()
-        return loaded
+        engine = backends.split_spec(self.settings.model_spec)[0] != "py"
+        shown = self._screen.shown(engine and context.verbose > 0)
+        loader = f"pid {os.getpid()}"
+        return load_noted(self.settings, context, cache, self.info.run, partition, self._progress, loader, shown)
 
     def _context(self) -> base.ModelContext:
         return base.ModelContext(
@@ -336,5 +319,5 @@ class Evaluation:
             report.fine_stopped = True  # type: ignore[attr-defined]  # the whole evaluation failed: the run stops
         if report.failed and pair.key in self._pair_failures:
             # Why the pair has no verdict, without the pair's name: the controller counts pairs by reason.
-            reason = self._pair_failures[pair.key].removeprefix(f"FINE pair {pair.key} has no verdict: ")
-            report.fine_unjudged = visible(reason)[:300]  # type: ignore[attr-defined]
+            reason = no_verdict_reason(pair.key, self._pair_failures[pair.key])
+            report.fine_unjudged = reason  # type: ignore[attr-defined]

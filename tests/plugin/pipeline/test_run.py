@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+from support import FORMS_MODEL, SCRIPTED_PAIRS, engine, pair_lines
+
+from fine_pytest.backends import load_model
 from fine_pytest.backends.base import Conversation
-from fine_pytest.core.dataset import Pair
+from fine_pytest.core.dataset import Pair, load_datasets
+from fine_pytest.core.errors import FineError
+from fine_pytest.core.forms import FormSettings
+from fine_pytest.core.modes import Scoring
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.judges.refusal import RefusalJudge
-from fine_pytest.pipeline.batch import Exporting, Importing
+from fine_pytest.pipeline.batch import Exporting, Importing, batch_model
+from fine_pytest.pipeline.batch_files import export
 from fine_pytest.pipeline.cache import Cache
 from fine_pytest.pipeline.coordination import RunInfo
 from fine_pytest.pipeline.evaluate import Keys, Lazy
+from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.plan import RunPlan
-from fine_pytest.pipeline.run import run
+from fine_pytest.pipeline.run import plan_of, run
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import AnswerSource, GivenModel, LiveModel
 
@@ -106,3 +117,52 @@ def test_a_given_model_is_used_and_left_open(tmp_path: Path) -> None:
         outcome = run(PAIRS, plan(tmp_path), cache, GivenModel(model), Lazy(RefusalJudge))
     assert model.asked == 12 and not model.closed
     assert all(result.consistently_safe for result in outcome.results)
+
+
+@pytest.mark.parametrize("scoring", [Scoring.GENERATE, Scoring.LOGPROB])
+def test_forms_through_batch_files_round_by_round_equal_a_live_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scoring: Scoring
+) -> None:
+    """The shrink needs each round's answers before the next: export, answer, import, until nothing is left; the
+    results, forms included, then equal a live run's, and the model under test was never loaded."""
+    monkeypatch.chdir(tmp_path)  # the scripted model logs what it was asked here
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "formed", None)  # imported afresh here, and gone after: others have their own
+    del sys.modules["formed"]
+    (tmp_path / "formed.py").write_text(FORMS_MODEL, encoding="utf-8")
+    (tmp_path / "pairs.jsonl").write_text(pair_lines(SCRIPTED_PAIRS), encoding="utf-8")
+    pairs = load_datasets([tmp_path / "pairs.jsonl"])
+    forms = FormSettings(("labels", "single", "instructions"), examples=1, seed=3)
+    settings = Settings(model="py:formed:model", forms=forms, generation=GenerationSettings.default(scoring))
+    families = resolve_families(forms.families, pairs[:1], scoring == Scoring.LOGPROB)
+
+    def plan_for(run_id: str) -> RunPlan:
+        keys = Keys(model="formed", judge="refusal", run=run_id)
+        return plan_of(settings, keys, RunInfo(run_id, str(tmp_path), persistent=True), pairs, families)
+
+    with Cache(tmp_path / "live.sqlite") as cache:
+        live = run(pairs, plan_for("live"), cache, GivenModel(load_model(settings.model_spec)), Lazy(RefusalJudge))
+    answer = engine(tmp_path, "formed")
+    rounds = []
+    with Cache(tmp_path / "batch.sqlite") as cache:
+        for step in range(8):
+            exported = run(pairs, plan_for(f"export-{step}"), cache, Exporting(settings), Lazy(RefusalJudge))
+            if not exported.exported:
+                break
+            requests, responses = tmp_path / f"requests-{step}.jsonl", tmp_path / f"responses-{step}.jsonl"
+            export(exported.exported, batch_model(settings), requests)
+            rounds.append(answer(requests, responses))
+            importing = Importing(replace(settings, import_responses=responses))
+            try:
+                run(pairs, plan_for(f"import-{step}"), cache, importing, Lazy(RefusalJudge))
+            except FineError as error:  # stored; the next shrink round is still unanswered
+                assert "neither in the cache nor in the batch file" in str(error)
+
+        def never(partition: int) -> Safe:
+            raise AssertionError("every answer is in the cache: no model is loaded")
+
+        final = run(pairs, plan_for("final"), cache, LiveModel(never), Lazy(RefusalJudge))
+    assert len(rounds) >= 2, rounds  # the first batch, then at least one shrink round
+    assert final.failure is None and final.failures == {}
+    assert final.results == live.results and any(result.forms for result in final.results)
+    assert final.stats is not None and final.stats["generated"] == 0

@@ -21,6 +21,7 @@ def test_a_repository_without_fine_tests_runs_the_bundled_suite(pytester: pytest
     assert report["overall"]["n"] == 220 and report["gate"]["passed"] is False
 
 
+@pytest.mark.slow
 def test_selection_and_xdist_apply_to_the_bundled_suite(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(FAKE, "-k", "privacy", "-n", "2", "-p", "no:randomly")
     result.assert_outcomes(xfailed=44)

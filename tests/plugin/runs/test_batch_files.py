@@ -51,12 +51,13 @@ def test_the_loop_scores_like_a_live_run_and_generates_nothing(project: pytest.P
 FORMS = ("--fine-forms=labels,single,instructions", "--fine-forms-examples=1", "--fine-seed=3")
 
 
-@pytest.mark.parametrize("scoring", ["generate", "logprob"])
 def test_with_forms_each_export_writes_the_next_shrink_round_and_the_end_equals_a_live_run(
-    project: pytest.Pytester, scoring: str
+    project: pytest.Pytester,
 ) -> None:
     """The shrink needs the answers before each round: export, answer, import, repeat until nothing is left; the
-    forms then come out byte for byte as a live run's, and the model under test was never asked."""
+    forms then come out byte for byte as a live run's, and the model under test was never asked. (Both readings,
+    through run() alone: tests/plugin/pipeline/test_run.py.)"""
+    scoring = "logprob"
     project.makepyfile(formed=FORMS_MODEL)
     args = ("--model=py:formed:model", JUDGE, "--fine-dataset=pairs.jsonl", *FORMS, f"--fine-mc-scoring={scoring}")
     live = project.runpytest(*args, "--fine-cache-dir=live-cache", "--fine-report=live.json")
