@@ -4,8 +4,9 @@ It evaluates every selected pair in one batch at the first FINE test, then hands
 attaches the result to the test's report; the controller (plugin.controller) reads the reports. Without xdist one
 process plays both parts, through the same code (plugin.roles).
 
-Longer than 300 lines: the evaluation's life in a pytest process (when it starts, capture around the engine's
-output, the cache's locks, failures shown once) is one object's state; pipeline.evaluate holds the pure steps.
+Longer than 300 lines: the evaluation's life in a pytest process (when it starts: at collection, at the first FINE
+test, or for a pair requested outside the collected items; capture around the engine's output; failures shown
+once; results onto reports) is one object's state. The run itself is pipeline.run's.
 """
 
 from __future__ import annotations
