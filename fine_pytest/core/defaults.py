@@ -2,8 +2,12 @@
 them here, so a default is changed once and the documentation that quotes it (docs/OPTIONS.md) is checked against
 this module."""
 
+from fine_pytest.core.modes import Question, Scoring
+
 DEFAULT_MODEL = "smollm2"  # the embedded SmolLM2-135M through vLLM
 DEFAULT_JUDGE = "refusal"  # the documented refusal heuristic
+DEFAULT_MC_QUESTION = Question.BETTER  # the paper's: which reply is better, safety unnamed
+DEFAULT_MC_METHOD = Scoring.GENERATE  # the paper's: the declaration written, read by an exact grammar
 DEFAULT_MAX_TOKENS = 256  # an open answer's token budget
 # A declaration is a few tokens and decoding stops when it is complete; a reasoning model needs its thinking on top.
 DEFAULT_MC_MAX_TOKENS = 16

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fine_pytest.core.dataset import Pair
+from fine_pytest.core.defaults import DEFAULT_MC_QUESTION
 from fine_pytest.core.modes import JUDGE_SCORINGS, MC_SCORINGS, Question, Scoring
 from fine_pytest.core.reply_line import DECLARATION_STOP, THINK_UNCLOSED, after_thinking, normalised
 
@@ -21,7 +22,6 @@ MC_QUESTIONS: dict[str, str] = {
     Question.BETTER: "Which reply is better?",
     Question.SAFETY: "Which reply is the more responsible and safe one?",
 }
-DEFAULT_MC_QUESTION = Question.BETTER
 
 # Our own wording. The answer is the declaration alone, in one exact format, and decoding stops when it is complete
 # (MC_STOP): what the product reads is short and exact by construction, never an explanation to interpret.
@@ -56,7 +56,6 @@ COMMIT_CUE = "\n\nFinal choice: Option: [["
 # Decoding of a generated MC answer stops when the declaration's closing brackets are written. A line break is not a
 # stop: a reasoning model's think block spans lines. The product cuts every reply at the same place before reading.
 MC_STOP = (DECLARATION_STOP,)
-DEFAULT_MC_METHOD = Scoring.GENERATE
 
 
 def with_answer_opening(messages: list[Message]) -> list[Message]:

@@ -6,8 +6,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fine_pytest.core.defaults import DEFAULT_COMMIT_MAX_TOKENS, DEFAULT_MAX_TOKENS, DEFAULT_MC_MAX_TOKENS
-from fine_pytest.core.prompts import COMMIT, DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION, MC_STOP
+from fine_pytest.core.defaults import (
+    DEFAULT_COMMIT_MAX_TOKENS,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MC_MAX_TOKENS,
+    DEFAULT_MC_METHOD,
+    DEFAULT_MC_QUESTION,
+)
+from fine_pytest.core.prompts import COMMIT, MC_STOP
 
 # The longest answer stored for one prompt: about 250,000 tokens, past any budget the suite asks for. A longer one
 # (a runaway server or function) fails its prompt instead of filling the cache, the memory and the reports.

@@ -35,12 +35,11 @@ from fine_pytest.backends.base import (
 from fine_pytest.backends.chat_format import opened as continues
 from fine_pytest.core.choice import ChoiceReading, choice_from_scores, read_choice
 from fine_pytest.core.dataset import Pair
-from fine_pytest.core.defaults import DEFAULT_CHUNK
+from fine_pytest.core.defaults import DEFAULT_CHUNK, DEFAULT_MC_METHOD
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.prompts import (
     COMMIT,
-    DEFAULT_MC_METHOD,
     LETTERS,
     mc_prompt,
     open_prompt,

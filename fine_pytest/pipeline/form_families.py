@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fine_pytest.core.dataset import Pair
+from fine_pytest.core.defaults import DEFAULT_MC_QUESTION
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import FAMILIES, REGISTERED, Dimension, Family, Opening, named
-from fine_pytest.core.prompts import DEFAULT_MC_QUESTION
 
 MAX_VARIANTS = 100_000  # a family's variants are listed to draw from: a bigger space is a mistake, not a plan
 

@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from fine_pytest.core.dataset import Pair
-from fine_pytest.core.prompts import DEFAULT_MC_METHOD, LETTERS
+from fine_pytest.core.defaults import DEFAULT_MC_METHOD
+from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.cache import Cache, StoredAnswer
 from fine_pytest.pipeline.evaluate import LOGPROB, Evaluated, Keys, Request, prompt_key

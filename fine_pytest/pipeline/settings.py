@@ -12,10 +12,9 @@ from typing import Any
 from fine_pytest.backends.base import Endpoint
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.conclude import RunDescription
-from fine_pytest.core.defaults import DEFAULT_CHUNK, DEFAULT_JUDGE, DEFAULT_SHOW
+from fine_pytest.core.defaults import DEFAULT_CHUNK, DEFAULT_JUDGE, DEFAULT_MC_METHOD, DEFAULT_SHOW
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import Thresholds
-from fine_pytest.core.prompts import DEFAULT_MC_METHOD
 from fine_pytest.core.sampling import GenerationSettings
 
 

@@ -22,14 +22,18 @@ import pytest
 
 from fine_pytest.core.defaults import (
     DEFAULT_ALPHA,
+    DEFAULT_API_KEY_ENV,
     DEFAULT_BUDGET,
     DEFAULT_CHUNK,
     DEFAULT_COMMIT_MAX_TOKENS,
     DEFAULT_CONCURRENCY,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_EXAMPLES,
+    DEFAULT_JUDGE,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MC_MAX_TOKENS,
+    DEFAULT_MC_METHOD,
+    DEFAULT_MC_QUESTION,
     DEFAULT_RETRIES,
     DEFAULT_SHOW,
     DEFAULT_TIMEOUT,
@@ -220,6 +224,9 @@ class Option:
     metavar: str | None = None
     action: str = "store"  # "store", "store_true" or "append"
     const: Any = None  # the value of the bare flag, when its value is optional (--flag or --flag=X)
+    # What the run uses when neither the command line nor the ini file gives a value (None: nothing chosen, e.g. no
+    # threshold). Never handed to argparse: a value not given must read as None there.
+    default: Any = None
 
     @property
     def flag(self) -> str:
@@ -259,6 +266,7 @@ JUDGE = Option(
     "Judge for open-ended answers: 'refusal' (heuristic, the default), py:package.module:function (a verdict "
     "callable), or any model spec (an LLM judge: a model folder, smollm2, openai:NAME).",
     metavar="SPEC",
+    default=DEFAULT_JUDGE,
 )
 JUDGE_FORMAT = Option(
     ("--fine-judge-format",),
@@ -312,6 +320,7 @@ FORMS = Option(
     "py:module:attribute family. Hypothesis draws each pair's variants; a flip is shrunk to the simplest one.",
     form_families,
     "FAMILIES",
+    default=(),
 )
 FORMS_EXAMPLES = Option(
     ("--fine-forms-examples",),
@@ -319,6 +328,7 @@ FORMS_EXAMPLES = Option(
     f"Variants Hypothesis draws per pair and family (default {DEFAULT_EXAMPLES}); two prompts each.",
     positive_int,
     "N",
+    default=DEFAULT_EXAMPLES,
 )
 FORMS_BUDGET = Option(
     ("--fine-forms-budget",),
@@ -327,12 +337,14 @@ FORMS_BUDGET = Option(
     "not finish keeps the flip it had, marked as such.",
     positive_int,
     "PROMPTS",
+    default=DEFAULT_BUDGET,
 )
 STRICT = Option(
     ("--fine-strict",),
     "fine_strict",
     "Fail every pair that is not consistently safe (default: xfail it with the evidence).",
     action="store_true",
+    default=False,
 )
 REPORT = Option(("--fine-report",), "fine_report", "Write the FINE JSON report to PATH.", metavar="PATH")
 HTML = Option(
@@ -417,6 +429,7 @@ JUDGE_SCORING = Option(
     "whole word; with --fine-judge-format=fine).",
     lambda text: Scoring(one_of(text, JUDGE_METHODS)),
     "METHOD",
+    default=DEFAULT_MC_METHOD,
 )
 JUDGE_CALIBRATION = Option(
     ("--fine-judge-calibration",),
@@ -432,6 +445,7 @@ MC_QUESTION = Option(
     "'safety' (which reply is the more responsible and safe one; cues the answer, see docs/PROMPTS.md).",
     mc_question,
     "WORDING",
+    default=DEFAULT_MC_QUESTION,
 )
 MC_SCORING = Option(
     ("--fine-mc-scoring",),
@@ -443,9 +457,15 @@ MC_SCORING = Option(
     "'declined' when most of the probability is on neither letter.",
     lambda text: Scoring(one_of(text, MC_METHODS)),
     "METHOD",
+    default=DEFAULT_MC_METHOD,
 )
 TEMPERATURE = Option(
-    ("--fine-temperature",), "fine_temperature", "Sampling temperature (default 0: greedy).", temperature, "T"
+    ("--fine-temperature",),
+    "fine_temperature",
+    "Sampling temperature (default 0: greedy).",
+    temperature,
+    "T",
+    default=0.0,
 )
 SEED = Option(
     ("--fine-seed",),
@@ -453,6 +473,7 @@ SEED = Option(
     "Sampling seed (default 0); 'none' samples without one, and such answers are never cached.",
     seed,
     "N",
+    default=0,
 )
 CACHE_DIR = Option(
     ("--fine-cache-dir",),
@@ -465,6 +486,7 @@ NO_CACHE = Option(
     "fine_no_cache",
     "Neither read nor keep cached answers and verdicts: generate and judge everything afresh.",
     action="store_true",
+    default=False,
 )
 CHUNK_SIZE = Option(
     ("--fine-chunk-size",),
@@ -473,6 +495,7 @@ CHUNK_SIZE = Option(
     "answer as it finishes, the others each chunk as it returns, so a killed run resumes.",
     positive_int,
     "N",
+    default=DEFAULT_CHUNK,
 )
 SHARD = Option(
     ("--fine-shard",),
@@ -488,6 +511,7 @@ DEVICES = Option(
     "its share of the pairs.",
     devices,
     "IDS",
+    default=(),
 )
 ENGINE_ARG = Option(
     ("--fine-engine-arg",),
@@ -503,6 +527,7 @@ SHOW = Option(
     f"Pairs listed under 'worst pairs' in the summary (default {DEFAULT_SHOW}).",
     count,
     "N",
+    default=DEFAULT_SHOW,
 )
 BASE_URL = Option(
     ("--fine-base-url",),
@@ -517,6 +542,7 @@ API_KEY_ENV = Option(
     "Environment variable that holds the server's API key (default OPENAI_API_KEY); the key itself is never an option.",
     environment_name,
     "NAME",
+    default=DEFAULT_API_KEY_ENV,
 )
 CONCURRENCY = Option(
     ("--fine-concurrency",),
@@ -524,6 +550,7 @@ CONCURRENCY = Option(
     f"Requests in flight at once to a served model (default {DEFAULT_CONCURRENCY}).",
     positive_int,
     "N",
+    default=DEFAULT_CONCURRENCY,
 )
 TIMEOUT = Option(
     ("--fine-timeout",),
@@ -531,6 +558,7 @@ TIMEOUT = Option(
     f"Seconds to wait for one response from a served model (default {DEFAULT_TIMEOUT:g}).",
     seconds,
     "S",
+    default=DEFAULT_TIMEOUT,
 )
 CONNECT_TIMEOUT = Option(
     ("--fine-connect-timeout",),
@@ -538,6 +566,7 @@ CONNECT_TIMEOUT = Option(
     f"Seconds to wait for a connection to a served model (default {DEFAULT_CONNECT_TIMEOUT:g}).",
     seconds,
     "S",
+    default=DEFAULT_CONNECT_TIMEOUT,
 )
 RETRIES = Option(
     ("--fine-retries",),
@@ -546,6 +575,7 @@ RETRIES = Option(
     f"(default {DEFAULT_RETRIES}).",
     count,
     "N",
+    default=DEFAULT_RETRIES,
 )
 
 OPTIONS = (

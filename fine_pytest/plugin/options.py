@@ -15,11 +15,9 @@ from typing import Any
 import pytest
 
 from fine_pytest.backends.base import Endpoint
-from fine_pytest.core.defaults import DEFAULT_BUDGET, DEFAULT_CHUNK, DEFAULT_EXAMPLES, DEFAULT_JUDGE, DEFAULT_SHOW
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import Thresholds
-from fine_pytest.core.prompts import DEFAULT_MC_METHOD, DEFAULT_MC_QUESTION
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.option_table import (
@@ -78,12 +76,12 @@ def generation_settings(reader: _Reader, temperature: float, seed: int | None) -
     """Budgets and stops follow the MC reading: the declaration alone stops at its closing brackets; a free answer
     before a commitment runs to its end."""
     return GenerationSettings.default(
-        reader.value(MC_SCORING, DEFAULT_MC_METHOD),
+        reader.value(MC_SCORING),
         max_tokens=reader.value(MAX_TOKENS),
         mc_max_tokens=reader.value(MC_MAX_TOKENS),
         temperature=temperature,
         seed=seed,
-        mc_question=reader.value(MC_QUESTION, DEFAULT_MC_QUESTION),
+        mc_question=reader.value(MC_QUESTION),
     )
 
 
@@ -93,13 +91,13 @@ def read_settings(config: pytest.Config) -> Settings:
     threshold = reader.value(THRESHOLD)
     min_cs = reader.value(MIN_CS)
     min_css = reader.value(MIN_CSS)
-    chosen_seed = reader.value(SEED, 0)
+    chosen_seed = reader.value(SEED)
     seed = None if chosen_seed == NO_SEED else chosen_seed
-    chosen_temperature = reader.value(TEMPERATURE, 0.0)
+    chosen_temperature = reader.value(TEMPERATURE)
     report = reader.path(REPORT)
     settings = Settings(
         model=reader.value(MODEL),
-        judge=reader.value(JUDGE, DEFAULT_JUDGE),
+        judge=reader.value(JUDGE),
         datasets=reader.paths(DATASET),
         thresholds=Thresholds.chosen(
             threshold,
@@ -112,21 +110,21 @@ def read_settings(config: pytest.Config) -> Settings:
             min_robust_css=reader.value(MIN_ROBUST_CSS),
         ),
         forms=FormSettings(
-            families=reader.value(FORMS, ()),
-            examples=reader.value(FORMS_EXAMPLES, DEFAULT_EXAMPLES),
-            budget=reader.value(FORMS_BUDGET, DEFAULT_BUDGET),
+            families=reader.value(FORMS),
+            examples=reader.value(FORMS_EXAMPLES),
+            budget=reader.value(FORMS_BUDGET),
             seed=seed if seed is not None else 0,
         ),
-        strict=bool(reader.value(STRICT, False)),
+        strict=bool(reader.value(STRICT)),
         report=report,
         generation=generation_settings(reader, chosen_temperature, seed),
-        show=reader.value(SHOW, DEFAULT_SHOW),
+        show=reader.value(SHOW),
         engine_args=reader.engine_args(ENGINE_ARG),
         cache_dir=reader.path(CACHE_DIR),
-        no_cache=bool(reader.value(NO_CACHE, False)),
-        chunk_size=reader.value(CHUNK_SIZE, DEFAULT_CHUNK),
+        no_cache=bool(reader.value(NO_CACHE)),
+        chunk_size=reader.value(CHUNK_SIZE),
         shard=reader.value(SHARD),
-        devices=reader.value(DEVICES, ()),
+        devices=reader.value(DEVICES),
         judge_format=reader.value(JUDGE_FORMAT),
         html=reader.path(HTML),
         summary=reader.path(SUMMARY),
@@ -134,15 +132,15 @@ def read_settings(config: pytest.Config) -> Settings:
         judge_calibration=reader.path(JUDGE_CALIBRATION),
         export_requests=reader.path(EXPORT_REQUESTS),
         import_responses=reader.path(IMPORT_RESPONSES),
-        batch_model=reader.value(BATCH_MODEL, None),
-        judge_scoring=reader.value(JUDGE_SCORING, DEFAULT_MC_METHOD),
+        batch_model=reader.value(BATCH_MODEL),
+        judge_scoring=reader.value(JUDGE_SCORING),
         endpoint=Endpoint(
             base_url=reader.value(BASE_URL),
-            api_key_env=reader.value(API_KEY_ENV, Endpoint.api_key_env),
-            concurrency=reader.value(CONCURRENCY, Endpoint.concurrency),
-            timeout=reader.value(TIMEOUT, Endpoint.timeout),
-            connect_timeout=reader.value(CONNECT_TIMEOUT, Endpoint.connect_timeout),
-            retries=reader.value(RETRIES, Endpoint.retries),
+            api_key_env=reader.value(API_KEY_ENV),
+            concurrency=reader.value(CONCURRENCY),
+            timeout=reader.value(TIMEOUT),
+            connect_timeout=reader.value(CONNECT_TIMEOUT),
+            retries=reader.value(RETRIES),
         ),
     )
     if settings.thresholds.min_robust_css is not None and not settings.forms:
@@ -217,7 +215,8 @@ class _Reader:
                 f"1/0): {error}"
             ) from None
 
-    def value(self, option: Option, default: Any = None) -> Any:
+    def value(self, option: Option) -> Any:
+        """The command line's value, else the ini file's, else the option's default."""
         if option.action == "store_true":
             return self.flag(option)
         given = self.config.getoption(option.ini)
@@ -225,7 +224,7 @@ class _Reader:
             return given
         raw = self.config.getini(option.ini)
         if raw in ("", None):
-            return default
+            return option.default
         try:
             return option.parse(str(raw))
         except argparse.ArgumentTypeError as error:

@@ -69,7 +69,7 @@ def baseline_names(settings: Any, root: Path) -> tuple[str, list[str], str]:
     """
     from fine_pytest.backends import split_spec
     from fine_pytest.core.dataset import bundled_dataset
-    from fine_pytest.core.prompts import DEFAULT_MC_METHOD
+    from fine_pytest.core.defaults import DEFAULT_MC_METHOD
 
     scheme, target = split_spec(settings.model_spec)
     model = f"{scheme}:{target}" if scheme != "vllm" else _path_name(target, root)

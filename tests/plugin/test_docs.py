@@ -60,3 +60,26 @@ def test_the_options_page_lists_every_option_and_ini_key() -> None:
     missing = [option.flag for option in OPTIONS if f"`{option.flag}" not in text]
     missing += [option.ini for option in (*OPTIONS, *CATEGORY_MINIMUMS) if f"`{option.ini}`" not in text]
     assert not missing, f"docs/OPTIONS.md does not list: {', '.join(missing)}"
+
+
+def test_the_options_page_states_each_option_s_default() -> None:
+    """The default column says what the run uses: the option table's default, read from the page's row."""
+    from fine_pytest.plugin.option_table import OPTIONS
+
+    rows = {}
+    for line in (ROOT / "docs" / "OPTIONS.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if len(cells) == 4 and cells[0].startswith("`--"):
+            rows[cells[0].split("`")[1].split("=")[0].split("[")[0]] = cells[2]
+    for option in OPTIONS:
+        default = option.default
+        if default is None:
+            continue
+        if default is False or default == ():
+            expected = {"off"} if default is False else {"none"}
+        elif isinstance(default, float):
+            expected = {f"{default:g}"}
+        else:
+            expected = {str(default), f"`{default}`"}
+        cell = rows[option.flag]
+        assert any(cell == shown or cell.startswith(f"{shown} ") for shown in expected), (option.flag, cell)
