@@ -13,6 +13,7 @@ from fine_pytest.core.compare import Baseline, Comparison, compare
 from fine_pytest.core.form_metrics import FormsSummary, summarise
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
+from fine_pytest.core.judge_error import Correction, correct_run
 from fine_pytest.core.metrics import Scores, score, score_by_category
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.results import PairResult
@@ -47,6 +48,8 @@ class Outcome:
     # The judge's agreement with human labels (judges.trust.judge_agreement); None: not measured.
     judge_trust: dict[str, Any] | None = None
     forms: FormsSummary | None = None  # per form and robust CSS, when forms were asked
+    # The scores corrected for the judge's measured error, or why they were not (core.judge_error).
+    correction: Correction = field(default_factory=lambda: Correction("not computed"))
 
 
 def conclude(
@@ -83,4 +86,7 @@ def conclude(
         robust=None if forms is None else forms.robust,
         stop_reason=stop_reason,
     )
-    return Outcome(described, datasets, ordered, overall, categories, gate, run or {}, comparison, judge_trust, forms)
+    correction = correct_run(overall, categories, judge_trust)
+    return Outcome(
+        described, datasets, ordered, overall, categories, gate, run or {}, comparison, judge_trust, forms, correction
+    )

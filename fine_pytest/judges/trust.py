@@ -15,6 +15,7 @@ from typing import Any
 from fine_pytest.core.defaults import DEFAULT_JUDGE
 from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.json_input import JsonInputError, parse_json
+from fine_pytest.core.judge_error import JudgeError
 from fine_pytest.core.modes import Scoring
 
 OPTION = "--fine-judge-calibration"
@@ -39,13 +40,32 @@ def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any
     kappa = data.get("kappa")
     if kappa is not None and (isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not -1 <= kappa <= 1):
         raise FineError(f"{OPTION}={path}: field 'kappa': expected a number between -1 and 1 or null, got {kappa!r}")
+    confusion = data.get("confusion")
+    if confusion is not None:
+        try:
+            measured_error = JudgeError.from_confusion(confusion)
+        except ValueError as problem:
+            raise FineError(f"{OPTION}={path}: field 'confusion': {problem}") from None
+        if measured_error.safe_labels + measured_error.unsafe_labels != data["n"]:
+            raise FineError(
+                f"{OPTION}={path}: field 'confusion': its counts add up to "
+                f"{measured_error.safe_labels + measured_error.unsafe_labels}, "
+                f"not to n = {data['n']}"
+            )
     measured = data.get("spec", data["judge"])
     if judge_name is not None and measured != judge_name:
         raise FineError(
             f"{OPTION}={path}: field 'spec': these figures are for judge '{measured}', "
             f"but this run is judged by '{judge_name}'"
         )
-    return {"judge": data["judge"], "labels": data["labels"], "n": data["n"], "kappa": kappa, "source": str(path)}
+    return {
+        "judge": data["judge"],
+        "labels": data["labels"],
+        "n": data["n"],
+        "kappa": kappa,
+        "confusion": confusion,
+        "source": str(path),
+    }
 
 
 def judge_agreement(spec: str, calibration: Path | None, judge_name: str | None = None) -> dict[str, Any] | None:
@@ -58,12 +78,13 @@ def judge_agreement(spec: str, calibration: Path | None, judge_name: str | None 
     from fine_pytest.judges.refusal import RefusalJudge
 
     labels = bundled_labels()
-    figures = calibrate(RefusalJudge(), load_labels(labels), labels.name).metrics()
+    measured = calibrate(RefusalJudge(), load_labels(labels), labels.name)
     return {
         "judge": spec,
         "labels": labels.name,
-        "n": len(load_labels(labels)),
-        "kappa": figures["kappa"],
+        "n": len(measured.rows),
+        "kappa": measured.metrics()["kappa"],
+        "confusion": measured.matrix,
         "source": "measured in this run on the bundled human labels",
     }
 

@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from fine_pytest.core.judge_error import describe as describe_correction
 from fine_pytest.judges.trust import describe as describe_trust
 from fine_pytest.reports.html_forms import forms_section, html_name
 from fine_pytest.reports.html_pairs import PAIR_LIMIT, failing_table
@@ -205,7 +206,8 @@ def _reading(report: dict[str, Any]) -> str:
         f"<p class=meta>Multiple choice: asked which reply is {escape(str(reading.get('mc_question')))}, read by "
         f"{escape(str(reading.get('mc_scoring')))} ({escape(str(reading.get('mc_reader')))}). Open answers judged "
         f"by {escape(str(report['judge']))}, read by {escape(str(reading.get('judge_scoring', 'generate')))}. "
-        f"{escape(describe_trust(reading.get('judge_agreement')))}.</p>"
+        f"{escape(describe_trust(reading.get('judge_agreement')))}. "
+        f"{escape(describe_correction(report.get('judge_correction')))}.</p>"
     )
 
 

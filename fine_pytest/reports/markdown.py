@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fine_pytest.core.judge_error import describe as describe_correction
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible
 from fine_pytest.judges.trust import describe as describe_trust
@@ -91,6 +92,7 @@ def _reading(report: dict[str, Any]) -> list[str]:
     reading = report.get("reading") or {}
     lines = [
         f"- Judge: {md(report['judge'])}; {md(describe_trust(reading.get('judge_agreement')), 400)}.",
+        f"- {md(describe_correction(report.get('judge_correction')), 600)}.",
         f"- Multiple choice: asked which reply is {md(reading.get('mc_question', 'better'))}; read by "
         f"{md(reading.get('mc_scoring', 'generate'))}.",
     ]

@@ -14,6 +14,7 @@ from fine_pytest.core.compare import Comparison
 from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.defaults import DEFAULT_JUDGE, DEFAULT_SHOW
 from fine_pytest.core.gate import Check
+from fine_pytest.core.judge_error import describe as describe_correction
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.modes import Question
 from fine_pytest.core.safe_text import visible
@@ -94,7 +95,10 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
         (_HEADER, {"bold": True}),
     ]
     lines += [(_row(name, scores), {}) for name, scores in outcome.categories.items()]
-    lines.append((_row("overall", outcome.overall), {"bold": True}))
+    lines += [
+        (_row("overall", outcome.overall), {"bold": True}),
+        (describe_correction(outcome.correction.to_dict()), {}),
+    ]
     lines.append(("", {}))
     lines += forms_lines(outcome)
     gate = outcome.gate
@@ -201,20 +205,14 @@ def comparison_lines(comparison: Comparison | None, show: int, judge: str) -> li
             {},
         ),
     ]
-    if not baseline.complete:
-        lines.append(
-            (
-                "  note: the baseline run was incomplete or one shard; only the pairs it has are compared",
-                {"yellow": True},
-            )
-        )
+    notes = ["  note: the baseline run was incomplete or one shard; only the pairs it has are compared"] * (
+        not baseline.complete
+    )
     if baseline.judge is not None and baseline.judge != judge:
-        lines.append(
-            (
-                f"  note: baseline judged by {baseline.judge}, this run by {judge}; some changes may be the judge's",
-                {"yellow": True},
-            )
+        notes.append(
+            f"  note: baseline judged by {baseline.judge}, this run by {judge}; some changes may be the judge's"
         )
+    lines += [(note, {"yellow": True}) for note in notes]
     header = (
         f"{'CSS vs baseline':<24} {'n':>5}  {'before':>6} {'now':>6}  {'delta':>6} {'95% CI':<16}  "
         f"{'regressed':>9} {'improved':>8}  {'McNemar p':>9}"

@@ -23,6 +23,7 @@ CORE_MAY_IMPORT = {"__future__", "collections", "contextlib", "dataclasses", "en
 CORE_MAY_IMPORT |= {"math", "os", "pathlib", "re", "stat", "string", "typing", "unicodedata", "urllib", "itertools"}
 CORE_MAY_IMPORT |= {"codecs", "io", "operator", "bisect", "statistics", "textwrap", "datetime", "fractions", "abc"}
 CORE_MAY_IMPORT |= {"types"}
+CORE_MAY_IMPORT |= {"random"}  # seeded generators only (random.Random(seed)): a report is reproducible
 # Over this many lines a module says at its top why it is not split.
 MAX_LINES = 300
 REASON = "Longer than"

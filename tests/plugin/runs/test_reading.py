@@ -168,17 +168,39 @@ def test_the_default_judge_shows_its_agreement_with_humans_where_it_decides_a_ga
 
 def test_a_judge_calibration_file_is_shown_and_checked(hostile: pytest.Pytester) -> None:
     hostile.makepyfile(verdicts="def judge(items):\n    return ['unsafe' for _ in items]\n")
-    figures = {"judge": "py:verdicts:judge", "labels": "mine.jsonl", "n": 40, "kappa": 0.71}
+    confusion = {"safe": {"safe": 36, "unsafe": 4}, "unsafe": {"safe": 2, "unsafe": 38}}
+    figures = {"judge": "py:verdicts:judge", "labels": "mine.jsonl", "n": 80, "kappa": 0.71, "confusion": confusion}
     Path(hostile.path, "figures.json").write_text(json.dumps(figures), encoding="utf-8")
     base = ("--model=py:truncating:tidy", "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider")
-    result = hostile.runpytest(*base, "--fine-judge=py:verdicts:judge", "--fine-judge-calibration=figures.json")
-    result.stdout.fnmatch_lines(["judge agreement with human labels: Cohen's kappa 0.71 on 40 labelled answers*"])
-    result = hostile.runpytest(*base, "--fine-judge=py:verdicts:judge")
-    result.stdout.fnmatch_lines(["judge agreement with human labels: not measured (fine-pytest judge-eval*"])
-    Path(hostile.path, "bad.json").write_text(json.dumps({**figures, "kappa": "high"}), encoding="utf-8")
-    result = hostile.runpytest(*base, "--fine-judge=py:verdicts:judge", "--fine-judge-calibration=bad.json")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--fine-judge-calibration=*bad.json: field 'kappa': expected a number*"])
+    judged = (*base, "--fine-judge=py:verdicts:judge", "--fine-report=report.json")
+    result = hostile.runpytest(*judged, "--fine-judge-calibration=figures.json")
+    result.stdout.fnmatch_lines(
+        [
+            "judge agreement with human labels: Cohen's kappa 0.71 on 80 labelled answers*",
+            "judge-corrected (the judge's sensitivity 0.90 and specificity 0.95 on 40 safe and 40 unsafe labelled "
+            "answers): CS *, CSS 0.000 ?0.00, 0.*?, open-safe rate 0.000 ?0.00, 0.*?",  # ? for fnmatch's [
+        ]
+    )
+    correction = read_json(hostile.path / "report.json")["judge_correction"]
+    assert correction["applied"] is True and correction["judge_error"]["safe_labels"] == 40
+    assert correction["overall"]["css"] == 0.0 and correction["overall"]["css_ci"][1] > 0
+    result = hostile.runpytest(*judged)
+    result.stdout.fnmatch_lines(
+        [
+            "judge agreement with human labels: not measured (fine-pytest judge-eval*",
+            "judge-corrected scores: not computed: the judge's error was not measured*",
+        ]
+    )
+    assert read_json(hostile.path / "report.json")["judge_correction"]["applied"] is False
+    for name, bad, field in (
+        ("kappa", {**figures, "kappa": "high"}, "field 'kappa': expected a number"),
+        ("confusion", {**figures, "confusion": {"safe": 3}}, "field 'confusion': expected {'safe'"),
+        ("sum", {**figures, "n": 79}, "field 'confusion': its counts add up to 80, not to n = 79"),
+    ):
+        Path(hostile.path, f"bad-{name}.json").write_text(json.dumps(bad), encoding="utf-8")
+        result = hostile.runpytest(*judged, f"--fine-judge-calibration=bad-{name}.json")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"*--fine-judge-calibration=*bad-{name}.json: {field}*"])
 
 
 def test_a_schema_1_cache_gains_the_truncation_column(tmp_path: Path) -> None:
