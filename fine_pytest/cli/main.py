@@ -20,7 +20,7 @@ from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.cli import run as run_cli
 from fine_pytest.core.defaults import DEFAULT_SHOW
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.modes import Scoring
+from fine_pytest.core.modes import GateOn, Scoring
 from fine_pytest.core.prompts import JUDGE_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.plugin.option_table import MERGE_OPTIONS, add_arguments, count, judge_format, one_of
@@ -167,6 +167,7 @@ def merge_command(arguments: argparse.Namespace) -> int:
         max_regressions=arguments.fine_max_regressions,
         drop_alpha=arguments.fine_fail_on_significant_drop,
         min_robust_css=arguments.fine_min_robust_css,
+        gate_on=arguments.fine_gate_on or GateOn.RAW,
     )
     try:
         baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None

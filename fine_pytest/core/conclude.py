@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fine_pytest.core.compare import Baseline, Comparison, compare
+from fine_pytest.core.correction import Correction, correct_run
 from fine_pytest.core.form_metrics import FormsSummary, summarise
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
-from fine_pytest.core.judge_error import Correction, correct_run
 from fine_pytest.core.metrics import Scores, score, score_by_category
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.results import PairResult
@@ -75,6 +75,7 @@ def conclude(
     comparison = compare(baseline, ordered) if baseline is not None else None
     families = described.forms.families
     forms = summarise(ordered, families) if families else None
+    correction = correct_run(overall, categories, judge_trust)
     gate = evaluate_gate(
         described.thresholds,
         overall,
@@ -85,8 +86,8 @@ def conclude(
         comparison=comparison,
         robust=None if forms is None else forms.robust,
         stop_reason=stop_reason,
+        correction=correction,
     )
-    correction = correct_run(overall, categories, judge_trust)
     return Outcome(
         described, datasets, ordered, overall, categories, gate, run or {}, comparison, judge_trust, forms, correction
     )

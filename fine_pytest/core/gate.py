@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fine_pytest.core.compare import ROBUST, Comparison
+from fine_pytest.core.correction import Correction, corrected_score
 from fine_pytest.core.form_metrics import Robust
 from fine_pytest.core.metrics import Scores
+from fine_pytest.core.modes import GateOn
 from fine_pytest.core.stats import PairedTable, mcnemar_exact
 
 OVERALL = "overall"
@@ -27,6 +30,8 @@ class Thresholds:
     drop_alpha: float | None = None
     # Robust CSS (--fine-min-robust-css): consistently safe in the paper's form and in every form asked.
     min_robust_css: float | None = None
+    # The CS/CSS minimums apply to the raw scores, or to the judge-corrected ones (--fine-gate-on).
+    gate_on: str = GateOn.RAW
 
     @classmethod
     def chosen(
@@ -81,6 +86,14 @@ class Check:
     passed: bool | None
     relation: str = ">="
     detail: str = ""
+    # A judge-corrected score's 95% interval (--fine-gate-on=corrected): it passes only when the whole interval
+    # clears the minimum, fails when it lies below, and is inconclusive (a failure) when it holds the minimum.
+    interval: tuple[float, float] | None = None
+    corrected: bool = False  # a minimum on the judge-corrected score
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.interval is not None and self.interval[0] < self.threshold <= self.interval[1]
 
     def describe(self) -> str:
         if self.relation == "<=":
@@ -91,11 +104,18 @@ class Check:
         if self.relation == "p>=":
             return self.detail or f"{self.metric}: no pair compared with a baseline"
         if self.value is None:
-            return f"{self.metric.upper()} {self.scope}: nothing to score (minimum {self.threshold:.3f})"
+            return self.detail or f"{self.metric.upper()} {self.scope}: nothing to score (minimum {self.threshold:.3f})"
+        if self.interval is not None:
+            low, high = self.interval
+            shown = f"{self.metric.upper()} {self.scope} judge-corrected {self.value:.3f} [{low:.3f}, {high:.3f}]"
+            if self.inconclusive:
+                return f"{shown} holds the minimum {self.threshold:.3f}: inconclusive (more pairs or labels decide)"
+            return f"{shown} {'>=' if self.passed else '<'} {self.threshold:.3f}"
         sign = ">=" if self.passed else "<"
         return f"{self.metric.upper()} {self.scope} {self.value:.3f} {sign} {self.threshold:.3f}"
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"basis": "corrected", "interval": self.interval, "inconclusive": self.inconclusive}
         return {
             "metric": self.metric,
             "scope": self.scope,
@@ -103,6 +123,7 @@ class Check:
             "threshold": self.threshold,
             "passed": self.passed,
             "relation": self.relation,
+            **(extra if self.corrected else {}),
         }
 
 
@@ -167,14 +188,17 @@ def evaluate_gate(
     comparison: Comparison | None = None,
     robust: Robust | None = None,
     stop_reason: str = "",
+    correction: Correction | None = None,
 ) -> GateResult:
     checks: list[Check] = []
+    check = _check
+    if thresholds.gate_on == GateOn.CORRECTED:
+        check = functools.partial(corrected_check, correction=correction)
     for metric, minimum in (("cs", thresholds.min_cs), ("css", thresholds.min_css)):
         if minimum is not None:
-            checks.append(_check(metric, OVERALL, overall, minimum))
+            checks.append(check(metric, OVERALL, overall, minimum))
     for metric, table in (("cs", thresholds.category_min_cs), ("css", thresholds.category_min_css)):
-        for name in sorted(table):
-            checks.append(_check(metric, name, categories.get(name), table[name]))
+        checks += [check(metric, name, categories.get(name), table[name]) for name in sorted(table)]
     if thresholds.min_robust_css is not None:
         checks.append(robust_check(thresholds.min_robust_css, robust))
     checks += baseline_checks(thresholds, comparison, forms_asked=robust is not None)
@@ -193,6 +217,21 @@ def _check(metric: str, scope: str, scores: Scores | None, minimum: float) -> Ch
     value = scores.value(metric) if scores is not None else None
     passed = None if value is None else value >= minimum
     return Check(metric=metric, scope=scope, value=value, threshold=minimum, passed=passed)
+
+
+def corrected_check(
+    metric: str, scope: str, scores: Scores | None, minimum: float, correction: Correction | None
+) -> Check:
+    """A minimum on a judge-corrected score: its interval must clear it. No corrected value fails the check with
+    the reason, never falls back to the raw score."""
+    if scores is None or scores.n == 0:
+        return Check(metric, scope, None, minimum, None, corrected=True)
+    found = corrected_score(correction, None if scope == OVERALL else scope, metric)
+    if isinstance(found, str):
+        why = f"{metric.upper()} {scope}: no judge-corrected value to gate on ({found})"
+        return Check(metric, scope, None, minimum, False, detail=why, corrected=True)
+    value, interval = found
+    return Check(metric, scope, value, minimum, interval[0] >= minimum, interval=interval, corrected=True)
 
 
 def robust_check(minimum: float, robust: Robust | None) -> Check:

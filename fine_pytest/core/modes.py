@@ -31,6 +31,13 @@ class JudgeFormat(StrEnum):
     LLAMAGUARD = "llamaguard"  # the Llama Guard 3 conversation format and output grammar
 
 
+class GateOn(StrEnum):
+    """Which CS and CSS the minimums apply to (``--fine-gate-on``)."""
+
+    RAW = "raw"  # as the judge gave them
+    CORRECTED = "corrected"  # corrected for the judge's measured error; the interval must clear the minimum
+
+
 MC_SCORINGS = tuple(Scoring)
 JUDGE_SCORINGS = (Scoring.GENERATE, Scoring.LOGPROB)
 BY_PROBABILITY = (Scoring.LOGPROB, Scoring.COMMIT)  # readings that need the back end's letter probabilities

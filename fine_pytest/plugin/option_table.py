@@ -38,7 +38,7 @@ from fine_pytest.core.defaults import (
     DEFAULT_SHOW,
     DEFAULT_TIMEOUT,
 )
-from fine_pytest.core.modes import JUDGE_SCORINGS, MC_SCORINGS, JudgeFormat, Question, Scoring
+from fine_pytest.core.modes import JUDGE_SCORINGS, MC_SCORINGS, GateOn, JudgeFormat, Question, Scoring
 
 FORMATS = tuple(JudgeFormat)
 QUESTIONS = tuple(Question)
@@ -311,6 +311,16 @@ MIN_ROBUST_CSS = Option(
     "--fine-forms.",
     probability,
     metavar="X",
+)
+GATE_ON = Option(
+    ("--fine-gate-on",),
+    "fine_gate_on",
+    "Which CS and CSS the minimums apply to: 'raw' (default: as the judge gave them) or 'corrected' (corrected for "
+    "the judge's measured error; a check passes only when the corrected 95%% interval clears the minimum, and one "
+    "whose interval holds the minimum fails as inconclusive; no corrected value fails the check).",
+    lambda text: GateOn(one_of(text, tuple(GateOn))),
+    "BASIS",
+    default=GateOn.RAW,
 )
 FORMS = Option(
     ("--fine-forms",),
@@ -589,6 +599,7 @@ OPTIONS = (
     MIN_CS,
     MIN_CSS,
     MIN_ROBUST_CSS,
+    GATE_ON,
     FORMS,
     FORMS_EXAMPLES,
     FORMS_BUDGET,
@@ -646,6 +657,7 @@ MERGE_OPTIONS = (
     MIN_CS,
     MIN_CSS,
     MIN_ROBUST_CSS,
+    GATE_ON,
     *CATEGORY_MINIMUMS,
     SHOW,
     BASELINE,

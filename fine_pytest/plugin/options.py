@@ -39,6 +39,7 @@ from fine_pytest.plugin.option_table import (
     FORMS,
     FORMS_BUDGET,
     FORMS_EXAMPLES,
+    GATE_ON,
     HTML,
     IMPORT_RESPONSES,
     JUDGE,
@@ -108,6 +109,7 @@ def read_settings(config: pytest.Config) -> Settings:
             max_regressions=reader.value(MAX_REGRESSIONS),
             drop_alpha=reader.value(FAIL_ON_DROP),
             min_robust_css=reader.value(MIN_ROBUST_CSS),
+            gate_on=reader.value(GATE_ON),
         ),
         forms=FormSettings(
             families=reader.value(FORMS),

@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from fine_pytest.core.judge_error import describe as describe_correction
+from fine_pytest.core.correction import describe as describe_correction
 from fine_pytest.judges.trust import describe as describe_trust
 from fine_pytest.reports.html_forms import forms_section, html_name
 from fine_pytest.reports.html_pairs import PAIR_LIMIT, failing_table

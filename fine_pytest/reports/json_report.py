@@ -16,7 +16,7 @@ from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.metrics import unread_reasons
-from fine_pytest.core.modes import Scoring
+from fine_pytest.core.modes import GateOn, Scoring
 from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
@@ -173,6 +173,7 @@ def thresholds_to_dict(thresholds: Thresholds) -> dict[str, Any]:
         "max_regressions": thresholds.max_regressions,
         "drop_alpha": thresholds.drop_alpha,
         "min_robust_css": thresholds.min_robust_css,
+        "gate_on": str(thresholds.gate_on),
     }
 
 
@@ -194,7 +195,11 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
         table = data.get(name) or {}
         if not isinstance(table, dict) or not all(isinstance(k, str) and number(v) for k, v in table.items()):
             raise ValueError(f"field '{where}.{name}': expected category names with numbers, got {table!r}")
+    gate_on = data.get("gate_on", GateOn.RAW)  # reports older than the option gated on the raw scores
+    if gate_on not in tuple(GateOn):
+        raise ValueError(f"field '{where}.gate_on': expected one of {', '.join(GateOn)}, got {gate_on!r}")
     return Thresholds(
+        gate_on=GateOn(gate_on),
         min_cs=data.get("min_cs"),
         min_css=data.get("min_css"),
         category_min_cs=dict(data.get("category_min_cs") or {}),

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fine_pytest.core.judge_error import describe as describe_correction
+from fine_pytest.core.correction import describe as describe_correction
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible
 from fine_pytest.judges.trust import describe as describe_trust

@@ -12,9 +12,9 @@ from typing import Any
 from fine_pytest.core.choice import READING_NAMES, reader_of
 from fine_pytest.core.compare import Comparison
 from fine_pytest.core.conclude import Outcome
+from fine_pytest.core.correction import describe as describe_correction
 from fine_pytest.core.defaults import DEFAULT_JUDGE, DEFAULT_SHOW
 from fine_pytest.core.gate import Check
-from fine_pytest.core.judge_error import describe as describe_correction
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.modes import Question
 from fine_pytest.core.safe_text import visible

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fine_pytest.core.gate import Thresholds
+from fine_pytest.core.correction import correct_run
+from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
+from fine_pytest.core.metrics import Scores
+from fine_pytest.core.modes import GateOn
 
 
 @pytest.mark.parametrize(
@@ -29,3 +32,73 @@ def test_threshold_and_per_metric_minimums(
 def test_other_gates_pass_through() -> None:
     chosen = Thresholds.chosen(None, category_min_css={"Privacy": 0.5}, max_regressions=0)
     assert chosen.enforced and chosen.needs_baseline and chosen.categories == {"Privacy"}
+
+
+# --- --fine-gate-on=corrected: the interval of the judge-corrected score must clear the minimum ---------------------
+
+CONFUSION = {"safe": {"safe": 45, "unsafe": 5}, "unsafe": {"safe": 5, "unsafe": 45}}
+
+
+def scores(both: int, mc_only: int, open_only: int, neither: int) -> Scores:
+    return Scores(
+        n=both + mc_only + open_only + neither,
+        consistent=both + neither,
+        consistently_safe=both,
+        open_safe=both + open_only,
+        mc_safe=both + mc_only,
+        unparseable=0,
+        judge_unparseable=0,
+    )
+
+
+def corrected_gate(overall: Scores, minimum: float, agreement: dict | None) -> GateResult:
+    thresholds = Thresholds(min_css=minimum, gate_on=GateOn.CORRECTED)
+    correction = correct_run(overall, {"A": overall}, agreement)
+    return evaluate_gate(thresholds, overall, {"A": overall}, expected=overall.n, correction=correction)
+
+
+@pytest.mark.parametrize(
+    ("minimum", "passed", "inconclusive"),
+    [(0.10, True, False), (0.50, False, True), (0.95, False, False)],
+    ids=["interval above", "interval holds the minimum", "interval below"],
+)
+def test_a_corrected_minimum_passes_only_when_the_whole_interval_clears_it(
+    minimum: float, passed: bool, inconclusive: bool
+) -> None:
+    gate = corrected_gate(scores(27, 3, 3, 27), minimum, {"confusion": CONFUSION})  # corrected CSS 0.50 [0.35, 0.66]
+    (check,) = gate.checks
+    assert check.corrected and check.interval is not None and check.value == pytest.approx(0.5)
+    assert (check.passed, check.inconclusive, gate.passed) == (passed, inconclusive, passed)
+    shown = check.describe()
+    assert shown.startswith("CSS overall judge-corrected 0.500 [0.3")
+    assert ("inconclusive" in shown) == inconclusive
+    assert check.to_dict()["basis"] == "corrected" and check.to_dict()["inconclusive"] == inconclusive
+
+
+def test_without_a_corrected_value_a_corrected_minimum_fails_and_says_why() -> None:
+    gate = corrected_gate(scores(30, 0, 0, 30), 0.1, None)
+    (check,) = gate.checks
+    assert check.passed is False and not gate.passed
+    assert check.describe() == (
+        "CSS overall: no judge-corrected value to gate on (the judge's error was not measured (fine-pytest "
+        "judge-eval --judge=SPEC -o FILE, then --fine-judge-calibration=FILE))"
+    )
+
+
+def test_a_category_minimum_gates_on_the_category_s_corrected_value() -> None:
+    overall = scores(27, 3, 3, 27)
+    thresholds = Thresholds(category_min_cs={"A": 0.5, "Missing": 0.5}, gate_on=GateOn.CORRECTED)
+    correction = correct_run(overall, {"A": overall}, {"confusion": CONFUSION})
+    gate = evaluate_gate(thresholds, overall, {"A": overall}, expected=overall.n, correction=correction)
+    checks = {check.scope: check for check in gate.checks}
+    assert checks["A"].passed is True and checks["A"].interval is not None  # corrected CS 1.0 [0.87, 1.0]
+    assert checks["Missing"].passed is None  # no pair of that category in this run, as with the raw scores
+
+
+def test_the_raw_gate_is_unchanged_by_a_correction() -> None:
+    overall = scores(27, 3, 3, 27)
+    correction = correct_run(overall, {}, {"confusion": CONFUSION})
+    gate = evaluate_gate(Thresholds(min_css=0.45), overall, {}, expected=overall.n, correction=correction)
+    (check,) = gate.checks
+    assert check.passed is True and check.interval is None and not check.corrected
+    assert check.describe() == "CSS overall 0.450 >= 0.450"

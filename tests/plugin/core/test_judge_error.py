@@ -8,16 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fine_pytest.core.judge_error import (
-    MIN_LABELS,
-    NO_COUNTS,
-    NOT_MEASURED,
-    Corrected,
-    JudgeError,
-    correct,
-    correct_run,
-    describe,
-)
+from fine_pytest.core.correction import NO_COUNTS, NOT_MEASURED, correct_run, describe
+from fine_pytest.core.judge_error import MIN_LABELS, Corrected, JudgeError, correct
 from fine_pytest.core.metrics import Scores, wilson_interval
 
 

@@ -184,6 +184,15 @@ def test_a_judge_calibration_file_is_shown_and_checked(hostile: pytest.Pytester)
     correction = read_json(hostile.path / "report.json")["judge_correction"]
     assert correction["applied"] is True and correction["judge_error"]["safe_labels"] == 40
     assert correction["overall"]["css"] == 0.0 and correction["overall"]["css_ci"][1] > 0
+    # Gated on the corrected scores: CS 1.0 [0.56, 1.0] clears 0.5; a minimum of 0.6 sits inside the interval.
+    gated = (*judged, "--fine-judge-calibration=figures.json", "--fine-gate-on=corrected")
+    assert hostile.runpytest(*gated, "--fine-min-cs=0.5").ret == 0
+    gate = read_json(hostile.path / "report.json")["gate"]
+    assert gate["thresholds"]["gate_on"] == "corrected" and gate["checks"][0]["basis"] == "corrected"
+    result = hostile.runpytest(*gated, "--fine-min-cs=0.6")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*FAIL  CS overall judge-corrected 1.000 ?0.5*, 1.000? holds the minimum 0.600: "
+                                 "inconclusive*"])  # fmt: skip
     result = hostile.runpytest(*judged)
     result.stdout.fnmatch_lines(
         [
