@@ -92,6 +92,16 @@ def identity(
     return {"judge": spec, **module.identity(argument)}
 
 
+def judge_sampling(spec: str, format: str | None = None) -> dict[str, Any] | None:
+    """How an LLM judge decodes: always greedy with a fixed seed, so a re-run gives the same verdicts. None for a
+    rule or a verdict callable, which decode nothing."""
+    if not uses_model(spec, format):
+        return None
+    from fine_pytest.judges.llm import JUDGE_SAMPLINGS
+
+    return JUDGE_SAMPLINGS[format or JudgeFormat.FINE].to_dict()
+
+
 def load_judge(spec: str, format: str | None = None, context: Any = None, scoring: str = Scoring.GENERATE) -> Judge:
     if uses_model(spec, format):
         from fine_pytest import backends

@@ -22,6 +22,7 @@ from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.version import __version__
+from fine_pytest.judges import judge_sampling
 
 SCHEMA = 1
 REQUIRED = ("model", "judge", "datasets", "sampling", "gate", "items", "run")
@@ -90,7 +91,12 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
             "mc": settings.generation.mc.to_dict(),
         },
         "reading": {
-            **reading(settings.generation, outcome.judge_trust, settings.judge_scoring),
+            **reading(
+                settings.generation,
+                outcome.judge_trust,
+                settings.judge_scoring,
+                judge_sampling(settings.judge, settings.judge_format),
+            ),
             "mc_unread": unread_reasons(outcome.results),
         },
         "overall": outcome.overall.to_dict(),
@@ -151,11 +157,16 @@ def form_readers(mc_method: str) -> dict[str, str]:
 
 
 def reading(
-    generation: GenerationSettings, judge_trust: dict[str, Any] | None, judge_scoring: str = Scoring.GENERATE
+    generation: GenerationSettings,
+    judge_trust: dict[str, Any] | None,
+    judge_scoring: str = Scoring.GENERATE,
+    judge_sampling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """How every number was read: the MC question and reader, the judge's reading, how far it agrees with humans."""
+    """How every number was read: the MC question and reader, the judge's reading and decoding, how far it agrees
+    with humans."""
     return {
         "judge_scoring": judge_scoring,
+        "judge_sampling": judge_sampling,
         "mc_question": generation.mc_question,
         "mc_scoring": generation.mc_method,
         "mc_reader": reader_of(generation.mc_method),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import string
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,37 @@ def test_a_bad_judge_format_is_a_usage_error(project: pytest.Pytester) -> None:
     result = project.runpytest(MODEL, "--fine-dataset=pairs.jsonl", "--fine-judge-format=gpt")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--fine-judge-format*expected one of fine, llamaguard*"])
+
+
+GREEDY_ONLY = """
+import hashlib, json
+
+
+def chat(conversations, max_tokens, temperature, seed):
+    with open("judge-sampling.log", "a") as log:
+        log.write(json.dumps([max_tokens, temperature, seed]) + "\\n")
+    if temperature != 0 or seed is None:
+        return ["maybe"] * len(conversations)  # unreadable: a judge left to sample gives no verdict here
+    # Otherwise a fixed function of the prompt, as a greedy engine's reply is.
+    return [("safe", "unsafe")[hashlib.sha256(c[-1]["content"].encode()).digest()[0] % 2] for c in conversations]
+"""
+
+
+def test_an_llm_judge_decodes_greedily_with_a_seed_and_says_so(project: pytest.Pytester) -> None:
+    """Whatever the run's own sampling, the judge is asked greedily with a fixed seed: a re-run without the cache
+    gives the same verdicts, and the report records how the judge decoded."""
+    project.makepyfile(judgemodel=GREEDY_ONLY)
+    args = (MODEL, "--fine-dataset=pairs.jsonl", "--fine-judge=py:judgemodel:chat", "--fine-judge-format=fine")
+    sampled = ("--fine-temperature=0.9", "--fine-seed=7", "--fine-no-cache")
+    runs = []
+    for name in ("first", "second"):
+        project.runpytest(*args, *sampled, f"--fine-report={name}.json")
+        runs.append(read_json(project.path / f"{name}.json"))
+    verdicts = [[item["open_verdict"] for item in report["items"]] for report in runs]
+    assert verdicts[0] == verdicts[1] and set(verdicts[0]) <= {SAFE, UNSAFE} and len(verdicts[0]) == 5
+    asked = {tuple(json.loads(line)) for line in (project.path / "judge-sampling.log").read_text().splitlines()}
+    assert asked == {(8, 0.0, 0)}
+    assert runs[0]["reading"]["judge_sampling"] == {"max_tokens": 8, "temperature": 0.0, "seed": 0, "stop": ["\n"]}
+    # A rule or a verdict callable decodes nothing.
+    project.runpytest(MODEL, "--fine-dataset=pairs.jsonl", "--fine-report=rule.json")
+    assert read_json(project.path / "rule.json")["reading"]["judge_sampling"] is None
