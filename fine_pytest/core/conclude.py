@@ -16,6 +16,7 @@ from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
 from fine_pytest.core.metrics import Scores, score, score_by_category
 from fine_pytest.core.modes import Scoring
+from fine_pytest.core.power import Power, gate_power
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings
 
@@ -50,6 +51,7 @@ class Outcome:
     forms: FormsSummary | None = None  # per form and robust CSS, when forms were asked
     # The scores corrected for the judge's measured error, or why they were not (core.judge_error).
     correction: Correction = field(default_factory=lambda: Correction("not computed"))
+    power: Power | None = None  # what the gate could tell apart (core.power)
 
 
 def conclude(
@@ -88,6 +90,18 @@ def conclude(
         stop_reason=stop_reason,
         correction=correction,
     )
+    power = gate_power(described.thresholds, overall, comparison, correction)
     return Outcome(
-        described, datasets, ordered, overall, categories, gate, run or {}, comparison, judge_trust, forms, correction
+        described,
+        datasets,
+        ordered,
+        overall,
+        categories,
+        gate,
+        run or {},
+        comparison,
+        judge_trust,
+        forms,
+        correction,
+        power,
     )

@@ -85,6 +85,15 @@ def corrected_score(
     return (found.cs, found.cs_ci) if metric == "cs" else (found.css, found.css_ci)
 
 
+def corrected_note(check: dict[str, Any]) -> str:
+    """What a report's gate check adds when it was on the judge-corrected score: its interval, and inconclusive."""
+    if check.get("basis") != "corrected":
+        return ""
+    interval = check.get("interval")
+    shown = "" if not interval else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+    return f" judge-corrected{shown}{', inconclusive' if check.get('inconclusive') else ''}"
+
+
 def describe(block: dict[str, Any] | None) -> str:
     """One line for every report, from ``Correction.to_dict()`` (as a report stores it)."""
     if not block:

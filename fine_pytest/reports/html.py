@@ -12,7 +12,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from fine_pytest.core.correction import corrected_note
 from fine_pytest.core.correction import describe as describe_correction
+from fine_pytest.core.power import power_lines
 from fine_pytest.judges.trust import describe as describe_trust
 from fine_pytest.reports.html_forms import forms_section, html_name
 from fine_pytest.reports.html_pairs import PAIR_LIMIT, failing_table
@@ -112,13 +114,14 @@ def _gate(report: dict[str, Any]) -> str:
     items = []
     for check in gate["checks"]:
         state = {True: "PASS", False: "FAIL", None: "SKIP"}[check["passed"]]
-        value = "-" if check["value"] is None else f"{check['value']:.4g}"
+        value = ("-" if check["value"] is None else f"{check['value']:.4g}") + corrected_note(check)
         items.append(
             f'<li class="{ {"PASS": "pass", "FAIL": "fail", "SKIP": "note"}[state] }">{state} '
             f"{escape(check['metric'])} {html_name(check['scope'])}: {value} ({escape(check.get('relation', '>='))} "
             f"{check['threshold']:g})</li>"
         )
     items += [f'<li class="fail">{html_name(problem)}</li>' for problem in gate["problems"]]
+    items += [f'<li class="note">power: {escape(line)}</li>' for line in power_lines(gate.get("power"))]
     return head + (f"<ul>{''.join(items)}</ul>" if items else "")
 
 

@@ -102,7 +102,11 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         "overall": outcome.overall.to_dict(),
         "categories": {name: scores.to_dict() for name, scores in outcome.categories.items()},
         "judge_correction": outcome.correction.to_dict(),
-        "gate": {**outcome.gate.to_dict(), "thresholds": thresholds_to_dict(settings.thresholds)},
+        "gate": {
+            **outcome.gate.to_dict(),
+            "thresholds": thresholds_to_dict(settings.thresholds),
+            "power": outcome.power.to_dict() if outcome.power is not None else None,
+        },
         "run": outcome.run,
         "baseline": outcome.comparison.to_dict() if outcome.comparison is not None else None,
         "forms": forms_block(outcome),

@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fine_pytest.core.correction import corrected_note
 from fine_pytest.core.correction import describe as describe_correction
+from fine_pytest.core.power import power_lines
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible
 from fine_pytest.judges.trust import describe as describe_trust
@@ -61,6 +63,7 @@ def _gate(report: dict[str, Any]) -> list[str]:
     for check in gate["checks"]:
         state = {True: "PASS", False: "FAIL", None: "SKIP"}[check["passed"]]
         value = "no pair" if check["value"] is None else f"{check['value']:.3f}"
+        value += corrected_note(check)
         lines.append(
             f"- **{state}** {md(check['metric'].upper())} {md(check['scope'])}: {value} "
             f"(minimum {check['threshold']:g})"
@@ -68,6 +71,7 @@ def _gate(report: dict[str, Any]) -> list[str]:
             else f"- **{state}** {md(check['metric'])}: {value} ({md(check.get('relation'))} {check['threshold']:g})"
         )
     lines += [f"- **FAIL** {md(problem, 300)}" for problem in gate["problems"]]
+    lines += [f"- power: {md(line, 400)}" for line in power_lines(gate.get("power"))]
     reasons = list(((report.get("run") or {}).get("no_verdict") or {}).items())
     lines += [f"  - {count} without a verdict: {md(reason, 300)}" for reason, count in reasons[:SHOWN]]
     return lines

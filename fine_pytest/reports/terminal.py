@@ -108,6 +108,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
             (f"FINE gate {verdict}", {"green": True, "bold": True} if gate.passed else {"red": True, "bold": True})
         )
         lines += [_check_line(check, gate.evaluated < gate.expected) for check in gate.checks]
+        lines += [(f"  power {line}", {}) for line in (outcome.power.lines() if outcome.power else [])]
         if settings.judge == DEFAULT_JUDGE:
             kappa = (outcome.judge_trust or {}).get("kappa")
             lines.append(
