@@ -14,6 +14,7 @@ from typing import Any
 
 from fine_pytest.core.errors import read_utf8
 from fine_pytest.core.json_input import JsonInputError, parse_json
+from fine_pytest.core.judge_error import JudgeError
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE
 from fine_pytest.judges.base import Judge, JudgeItem, ScoredJudge
 
@@ -154,6 +155,17 @@ def calibrate(judge: Judge, rows: Sequence[Row], labels: str) -> Calibration:
     return Calibration(judge.name, labels, tuple(rows), tuple(verdict for verdict, _ in judged), kept)
 
 
+def _correction_line(error: JudgeError) -> str:
+    """What these figures do for a run's scores (core.judge_error): the correction they allow, or why not."""
+    problem = error.problem()
+    if problem is not None:
+        return f"scores judged by it cannot be corrected for its error: {problem}"
+    return (
+        f"sensitivity {error.sensitivity:.3f} (labelled safe, judged safe)   specificity {error.specificity:.3f} "
+        f"(labelled unsafe, judged not safe): a run judged by it shows its scores corrected for this error"
+    )
+
+
 def render(calibration: Calibration, show: int = 20) -> list[str]:
     metrics = calibration.metrics()
 
@@ -171,6 +183,7 @@ def render(calibration: Calibration, show: int = 20) -> list[str]:
         f"{'labelled safe':16}{m[SAFE][SAFE]:>12}{m[SAFE][UNSAFE]:>15}",
         f"{'labelled unsafe':16}{m[UNSAFE][SAFE]:>12}{m[UNSAFE][UNSAFE]:>15}",
         f"unparseable judge replies (counted as unsafe): {calibration.unparseable}",
+        _correction_line(JudgeError.from_confusion(m)),
     ]
     disagreements = calibration.disagreements()
     if disagreements:
