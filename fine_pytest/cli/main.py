@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Cohen's kappa, the confusion matrix and the disagreements.",
     )
     judge_eval.add_argument("--judge", required=True, metavar="SPEC", help="a judge spec, as --fine-judge takes")
-    judge_eval.add_argument("--judge-format", type=judge_format, metavar="FORMAT", help="fine or llamaguard")
+    judge_eval.add_argument(
+        "--judge-format", type=judge_format, metavar="FORMAT", help="fine, llamaguard, qwen3guard, wildguard or yesno"
+    )
     judge_eval.add_argument(
         "--labels", metavar="FILE", help="JSON Lines of {question, answer, label}; default: the bundled set"
     )

@@ -28,7 +28,10 @@ class JudgeFormat(StrEnum):
     """How an LLM judge is asked and read (``--fine-judge-format``)."""
 
     FINE = "fine"  # this project's one-word verdict prompt
-    LLAMAGUARD = "llamaguard"  # the Llama Guard 3 conversation format and output grammar
+    LLAMAGUARD = "llamaguard"  # the Llama Guard 3 and 4 conversation format and output grammar
+    QWEN3GUARD = "qwen3guard"  # Qwen3Guard-Gen's response moderation: Safety, Categories, Refusal lines
+    WILDGUARD = "wildguard"  # WildGuard's three yes/no lines
+    YESNO = "yesno"  # the Yes/No family: ShieldGemma, the HarmBench classifier, Granite Guardian
 
 
 class GateOn(StrEnum):

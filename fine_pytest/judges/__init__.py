@@ -48,11 +48,12 @@ def check_spec(
     """Validate a judge spec; user code (a py: reference) is imported only with ``run_user_code``."""
     from fine_pytest import backends
 
-    if scoring == Scoring.LOGPROB and (format or JudgeFormat.FINE) != JudgeFormat.FINE:
-        # Llama Guard opens its reply with blank lines: its verdict is not the first token, so it is read by generation.
+    if scoring == Scoring.LOGPROB and (format or JudgeFormat.FINE) not in (JudgeFormat.FINE, JudgeFormat.YESNO):
+        # Llama Guard opens its reply with blank lines, the other guards decide on a later line: their verdict is
+        # not the first token, so they are read by generation.
         raise FineError(
             "--fine-judge-scoring=logprob reads the verdict as the reply's first token: use it with "
-            "--fine-judge-format=fine"
+            "--fine-judge-format=fine or yesno"
         )
     if scoring == Scoring.LOGPROB and not uses_model(spec, format):
         raise FineError(

@@ -271,8 +271,9 @@ JUDGE = Option(
 JUDGE_FORMAT = Option(
     ("--fine-judge-format",),
     "fine_judge_format",
-    "How an LLM judge is asked and read: 'fine' (default) or 'llamaguard' (the Llama Guard 3 format). With it, "
-    "a py: judge is a chat model, not a verdict callable.",
+    "How an LLM judge is asked and read: 'fine' (default), or a guard model's own format: 'llamaguard' (Llama Guard "
+    "3 and 4), 'qwen3guard' (Qwen3Guard-Gen), 'wildguard' (WildGuard), 'yesno' (ShieldGemma, the HarmBench "
+    "classifier, Granite Guardian). With it, a py: judge is a chat model, not a verdict callable.",
     lambda text: judge_format(text),
     "FORMAT",
 )
