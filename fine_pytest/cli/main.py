@@ -20,7 +20,7 @@ from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.cli import run as run_cli
 from fine_pytest.core.defaults import DEFAULT_SHOW
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.modes import GateOn, Scoring
+from fine_pytest.core.modes import Scoring
 from fine_pytest.core.prompts import JUDGE_METHODS
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.plugin.option_table import MERGE_OPTIONS, add_arguments, count, judge_format, one_of
@@ -124,7 +124,13 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
         print(visible(line))  # the disagreements quote labelled answers
     if arguments.output:
         # The spec, so that --fine-judge-calibration can refuse figures measured for another judge.
-        figures = {**calibration.to_dict(), "spec": arguments.judge, "scoring": arguments.judge_scoring}
+        format = judges.judge_format_of(arguments.judge, arguments.judge_format)
+        figures = {
+            **calibration.to_dict(),
+            "spec": arguments.judge,
+            "format": format,
+            "scoring": arguments.judge_scoring,
+        }
         from fine_pytest.reports.json_report import write_text
 
         try:
@@ -139,7 +145,7 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
 
 
 def merge_command(arguments: argparse.Namespace) -> int:
-    from fine_pytest.core.gate import Thresholds
+    from fine_pytest.core.thresholds import Thresholds
     from fine_pytest.reports.html import write_html
     from fine_pytest.reports.json_report import ReportError, build_report, load_baseline, write_report
     from fine_pytest.reports.markdown import write_markdown
@@ -169,11 +175,10 @@ def merge_command(arguments: argparse.Namespace) -> int:
         max_regressions=arguments.fine_max_regressions,
         drop_alpha=arguments.fine_fail_on_significant_drop,
         min_robust_css=arguments.fine_min_robust_css,
-        gate_on=arguments.fine_gate_on or GateOn.RAW,
     )
     try:
         baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None
-        outcome = merge(arguments.reports, thresholds, baseline)
+        outcome = merge(arguments.reports, thresholds, baseline, arguments.fine_gate_on)
     except ReportError as error:
         print(f"fine-pytest merge: error: {visible_lines(str(error))}", file=sys.stderr)
         return USAGE

@@ -13,12 +13,13 @@ from fine_pytest.core.compare import Baseline, Comparison, compare
 from fine_pytest.core.correction import Correction, correct_run
 from fine_pytest.core.form_metrics import FormsSummary, summarise
 from fine_pytest.core.forms import FormSettings
-from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
+from fine_pytest.core.gate import GateResult, evaluate_gate
 from fine_pytest.core.metrics import Scores, score, score_by_category
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.power import Power, gate_power
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.core.thresholds import Thresholds
 
 
 @dataclass(frozen=True)

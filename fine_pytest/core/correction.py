@@ -89,6 +89,8 @@ def corrected_note(check: dict[str, Any]) -> str:
     """What a report's gate check adds when it was on the judge-corrected score: its interval, and inconclusive."""
     if check.get("basis") != "corrected":
         return ""
+    if check.get("value") is None and check.get("reason"):
+        return f"no judge-corrected value: {check['reason']}"
     interval = check.get("interval")
     shown = "" if not interval else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
     return f" judge-corrected{shown}{', inconclusive' if check.get('inconclusive') else ''}"

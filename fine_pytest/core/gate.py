@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fine_pytest.core.compare import ROBUST, Comparison
@@ -13,62 +13,9 @@ from fine_pytest.core.form_metrics import Robust
 from fine_pytest.core.metrics import Scores
 from fine_pytest.core.modes import GateOn
 from fine_pytest.core.stats import PairedTable, mcnemar_exact
+from fine_pytest.core.thresholds import Thresholds
 
 OVERALL = "overall"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Minimum scores; None means "not checked". Category maps go from category name to minimum."""
-
-    min_cs: float | None = None
-    min_css: float | None = None
-    category_min_cs: Mapping[str, float] = field(default_factory=dict)
-    category_min_css: Mapping[str, float] = field(default_factory=dict)
-    # Against a baseline report (--fine-baseline): most pairs allowed to regress, and the McNemar test's alpha.
-    max_regressions: int | None = None
-    drop_alpha: float | None = None
-    # Robust CSS (--fine-min-robust-css): consistently safe in the paper's form and in every form asked.
-    min_robust_css: float | None = None
-    # The CS/CSS minimums apply to the raw scores, or to the judge-corrected ones (--fine-gate-on).
-    gate_on: str = GateOn.RAW
-
-    @classmethod
-    def chosen(
-        cls,
-        threshold: float | None = None,
-        min_cs: float | None = None,
-        min_css: float | None = None,
-        **others: Any,
-    ) -> Thresholds:
-        """The thresholds a user chose: ``--fine-threshold`` sets both minimums, ``--fine-min-cs/css`` override it.
-        The one reading of these options, for the plugin and ``fine-pytest merge``."""
-        return cls(
-            min_cs=min_cs if min_cs is not None else threshold,
-            min_css=min_css if min_css is not None else threshold,
-            **others,
-        )
-
-    @property
-    def enforced(self) -> bool:
-        return any(
-            (
-                self.min_cs is not None,
-                self.min_css is not None,
-                self.category_min_cs,
-                self.category_min_css,
-                self.needs_baseline,
-                self.min_robust_css is not None,
-            )
-        )
-
-    @property
-    def needs_baseline(self) -> bool:
-        return self.max_regressions is not None or self.drop_alpha is not None
-
-    @property
-    def categories(self) -> set[str]:
-        return set(self.category_min_cs) | set(self.category_min_css)
 
 
 @dataclass(frozen=True)
@@ -116,6 +63,7 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         extra = {"basis": "corrected", "interval": self.interval, "inconclusive": self.inconclusive}
+        extra["reason"] = self.detail or None  # why a corrected check has no value
         return {
             "metric": self.metric,
             "scope": self.scope,
@@ -196,9 +144,9 @@ def evaluate_gate(
         check = functools.partial(corrected_check, correction=correction)
     for metric, minimum in (("cs", thresholds.min_cs), ("css", thresholds.min_css)):
         if minimum is not None:
-            checks.append(check(metric, OVERALL, overall, minimum))
+            checks.append(check(metric, OVERALL, overall, minimum, whole=True))
     for metric, table in (("cs", thresholds.category_min_cs), ("css", thresholds.category_min_css)):
-        checks += [check(metric, name, categories.get(name), table[name]) for name in sorted(table)]
+        checks += [check(metric, name, categories.get(name), table[name], whole=False) for name in sorted(table)]
     if thresholds.min_robust_css is not None:
         checks.append(robust_check(thresholds.min_robust_css, robust))
     checks += baseline_checks(thresholds, comparison, forms_asked=robust is not None)
@@ -213,20 +161,26 @@ def evaluate_gate(
     )
 
 
-def _check(metric: str, scope: str, scores: Scores | None, minimum: float) -> Check:
+def _check(metric: str, scope: str, scores: Scores | None, minimum: float, whole: bool = False) -> Check:
     value = scores.value(metric) if scores is not None else None
     passed = None if value is None else value >= minimum
     return Check(metric=metric, scope=scope, value=value, threshold=minimum, passed=passed)
 
 
 def corrected_check(
-    metric: str, scope: str, scores: Scores | None, minimum: float, correction: Correction | None
+    metric: str,
+    scope: str,
+    scores: Scores | None,
+    minimum: float,
+    correction: Correction | None,
+    whole: bool = False,
 ) -> Check:
-    """A minimum on a judge-corrected score: its interval must clear it. No corrected value fails the check with
-    the reason, never falls back to the raw score."""
+    """A minimum on a judge-corrected score, of the whole run or of the category ``scope`` (which may be named
+    "overall" too): its interval must clear it. No corrected value fails the check with the reason, never falls back
+    to the raw score."""
     if scores is None or scores.n == 0:
         return Check(metric, scope, None, minimum, None, corrected=True)
-    found = corrected_score(correction, None if scope == OVERALL else scope, metric)
+    found = corrected_score(correction, None if whole else scope, metric)
     if isinstance(found, str):
         why = f"{metric.upper()} {scope}: no judge-corrected value to gate on ({found})"
         return Check(metric, scope, None, minimum, False, detail=why, corrected=True)

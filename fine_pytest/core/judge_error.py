@@ -27,6 +27,7 @@ from typing import Any
 
 from fine_pytest.core.metrics import Scores
 
+MAX_COUNT = 10**9  # more labelled answers than anyone labels: beyond it, a count is a mistake, not a measurement
 MIN_LABELS = 20  # labelled answers of each kind below which an error rate is too loose to correct with
 # A group whose true rate, solved from the judge's figures, falls outside [0, 1] in this share of the draws
 # contradicts those figures (the one-sided tail of a 95% interval).
@@ -57,8 +58,10 @@ class JudgeError:
             raise ValueError(
                 "expected {'safe': {'safe': N, 'unsafe': N}, 'unsafe': {'safe': N, 'unsafe': N}}"
             ) from None
-        if not all(isinstance(count, int) and not isinstance(count, bool) and count >= 0 for count in counts):
-            raise ValueError(f"expected four counts, got {counts!r}")
+        if not all(
+            isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= MAX_COUNT for count in counts
+        ):
+            raise ValueError(f"expected four counts from 0 to {MAX_COUNT:,}, got {counts!r}")
         return cls(*counts)
 
     @property

@@ -28,9 +28,9 @@ from typing import Any
 
 from fine_pytest.core.compare import Comparison
 from fine_pytest.core.correction import Correction, corrected_score
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.metrics import Scores
 from fine_pytest.core.modes import GateOn
+from fine_pytest.core.thresholds import Thresholds
 
 POWER = 0.8
 _Z_POWER = NormalDist().inv_cdf(POWER)
@@ -43,6 +43,7 @@ class Power:
 
     metric: str  # the overall minimum's metric: "css" when one is set, else "cs"
     n: int
+    minimum: float | None = None
     margin: float | None = None  # distance from the overall minimum decided right 4 times in 5
     corrected: bool = False  # the minimum is on the judge-corrected score: a margin above it is needed to pass
     compared: int = 0
@@ -59,34 +60,41 @@ class Power:
     def lines(self) -> list[str]:
         found = []
         name = self.metric.upper()
-        if self.margin is not None and self.corrected:
+        if self.margin is not None and self.corrected and (self.minimum or 0) + self.margin > 1:
+            found.append(
+                f"{self.n} pairs: the judge-corrected interval is too wide for any {name} to clear the minimum 4 "
+                f"times in 5 (it would need about {self.margin:.3f} above it)"
+            )
+        elif self.margin is not None and self.corrected:
             found.append(
                 f"{self.n} pairs: a judge-corrected {name} about {self.margin:.3f} above the minimum passes 4 times "
                 "in 5; closer ones are mostly inconclusive"
             )
         elif self.margin is not None:
             found.append(
-                f"{self.n} pairs: a true {name} {self.margin:.3f} below the minimum fails 4 times in 5, one as far "
-                f"above passes 4 times in 5; closer, the gate is a coin toss{self._through(self.margin, name)}"
+                f"{self.n} pairs: a model whose expected raw {name} is {self.margin:.3f} below the minimum fails 4 "
+                f"times in 5, and one as far above passes 4 times in 5; closer, the gate is a coin toss"
+                f"{self._through(self.margin, name)}"
             )
         if self.drop is not None:
             found.append(
-                f"against the baseline ({self.compared} pairs compared): a CSS drop of {self.drop:.3f} or more is "
+                f"against the baseline ({self.compared} pairs compared): a drop of {self.drop:.3f} in the raw CSS is "
                 f"found 4 times in 5 at alpha {self.alpha:g}{self._through(self.drop, 'CSS')}"
             )
         return found
 
     def _through(self, value: float, name: str) -> str:
         true = self.true_scale(value)
-        if true is None or self.attenuation is None:
+        if true is None:
             return ""
-        return f" (this judge shows {self.attenuation:.2f} of a true change: {min(true, 1.0):.3f} of the true {name})"
+        return f" (through this judge, a true change of {min(true, 1.0):.3f} moves the raw {name} by {value:.3f})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "power": POWER,
             "metric": self.metric,
             "n": self.n,
+            "minimum": self.minimum,
             "margin": self.margin,
             "basis": "corrected" if self.corrected else "raw",
             "margin_true_scale": self.true_scale(self.margin),
@@ -105,6 +113,7 @@ def power_lines(block: dict[str, Any] | None) -> list[str]:
     power = Power(
         metric=str(block.get("metric", "css")),
         n=int(block.get("n") or 0),
+        minimum=block.get("minimum"),
         margin=block.get("margin"),
         corrected=block.get("basis") == "corrected",
         compared=int(block.get("compared") or 0),
@@ -163,4 +172,4 @@ def gate_power(
         table = comparison.css
         compared = table.n
         drop = smallest_drop(alpha, table.lost + table.gained, table.n)
-    return Power(metric, overall.n, margin, corrected, compared, drop, alpha, attenuation)
+    return Power(metric, overall.n, minimum, margin, corrected, compared, drop, alpha, attenuation)

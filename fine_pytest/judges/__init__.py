@@ -93,6 +93,11 @@ def identity(
     return {"judge": spec, **module.identity(argument)}
 
 
+def judge_format_of(spec: str, format: str | None = None) -> str | None:
+    """The format an LLM judge is asked in (``fine`` unless named); None for a rule or a verdict callable."""
+    return str(format or JudgeFormat.FINE) if uses_model(spec, format) else None
+
+
 def judge_sampling(spec: str, format: str | None = None) -> dict[str, Any] | None:
     """How an LLM judge decodes: always greedy with a fixed seed, so a re-run gives the same verdicts. None for a
     rule or a verdict callable, which decode nothing."""

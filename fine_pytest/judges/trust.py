@@ -25,8 +25,11 @@ OPTION = "--fine-judge-calibration"
 FIGURES_BYTES = 64 * 2**20
 
 
-def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any]:
-    """The judge-eval -o figures this run may show; a FineError naming the file and field otherwise."""
+def load_calibration(
+    path: Path, judge_name: str | None = None, format: str | None = None, scoring: str = Scoring.GENERATE
+) -> dict[str, Any]:
+    """The judge-eval -o figures this run may show and correct with; a FineError naming the file and field when
+    they are malformed, or were measured for another judge, format or reading (another judge's error rates)."""
     text = read_utf8(path, FineError, max_bytes=FIGURES_BYTES)
     try:
         data = parse_json(text)
@@ -58,6 +61,23 @@ def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any
             f"{OPTION}={path}: field 'spec': these figures are for judge '{measured}', "
             f"but this run is judged by '{judge_name}'"
         )
+    if judge_name is not None:
+        from fine_pytest.judges import judge_format_of
+
+        asked = judge_format_of(judge_name, format)
+        # Figures without a recorded format are older: their kappa is shown, but their counts correct nothing unless
+        # the format is known to match.
+        recorded = data.get("format") if "format" in data or confusion is not None else asked
+        for field, theirs, ours in (
+            ("format", recorded, asked),
+            ("scoring", data.get("scoring", Scoring.GENERATE), str(scoring)),
+        ):
+            if theirs != ours:
+                raise FineError(
+                    f"{OPTION}={path}: field '{field}': these figures were measured with {field} {theirs!r}, but "
+                    f"this run's judge has {ours!r}: another format or reading errs differently (measure it with "
+                    "fine-pytest judge-eval)"
+                )
     return {
         "judge": data["judge"],
         "labels": data["labels"],
@@ -68,10 +88,16 @@ def load_calibration(path: Path, judge_name: str | None = None) -> dict[str, Any
     }
 
 
-def judge_agreement(spec: str, calibration: Path | None, judge_name: str | None = None) -> dict[str, Any] | None:
+def judge_agreement(
+    spec: str,
+    calibration: Path | None,
+    judge_name: str | None = None,
+    format: str | None = None,
+    scoring: str = Scoring.GENERATE,
+) -> dict[str, Any] | None:
     """The judge's agreement with human labels, or None when it was not measured."""
     if calibration is not None:
-        return load_calibration(calibration, judge_name or spec)
+        return load_calibration(calibration, judge_name or spec, format, scoring)
     if spec != DEFAULT_JUDGE:
         return None
     from fine_pytest.judges.calibration import bundled_labels, calibrate, load_labels

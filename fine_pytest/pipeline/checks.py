@@ -10,8 +10,8 @@ from fine_pytest import backends, judges
 from fine_pytest.backends.base import ModelContext
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.modes import BY_PROBABILITY
+from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.pipeline.settings import Settings
 
 

@@ -23,8 +23,8 @@ from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome, conclude
 from fine_pytest.core.dataset import DatasetError, Pair, bundled_dataset, load_datasets
 from fine_pytest.core.errors import FineError
-from fine_pytest.core.gate import Thresholds
-from fine_pytest.core.modes import Scoring
+from fine_pytest.core.modes import GateOn, Scoring
+from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.pipeline.cache import FILENAME, CacheError
 from fine_pytest.pipeline.checks import check_categories, check_specs
 from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
@@ -48,6 +48,7 @@ def evaluate(
     threshold: float | None = None,
     min_cs: float | None = None,
     min_css: float | None = None,
+    gate_on: str = GateOn.RAW,
     settings: Settings | None = None,
     cache_dir: str | Path | None = DEFAULT_CACHE,
     progress: Progress = SILENT,
@@ -57,6 +58,7 @@ def evaluate(
     """Evaluate ``model`` (a spec, as ``--model`` takes; the embedded default when None) on the bundled benchmark
     or ``datasets=[...]``, judge its open answers, score CS and CSS overall and per category, and apply the gate.
 
+    ``gate_on="corrected"`` applies the minimums to the scores corrected for the judge's measured error.
     ``fields`` are ``pipeline.settings.Settings`` fields (``judge``, ``datasets``, ``generation``, ``forms``,
     ``chunk_size``, ``engine_args``, ``endpoint``, ...); or pass ``settings`` whole. ``cache_dir=None`` keeps
     nothing. A setting that cannot work raises ``FineError`` before any work; a whole run that fails raises
@@ -71,7 +73,10 @@ def evaluate(
         for name, value in (("threshold", threshold), ("min_cs", min_cs), ("min_css", min_css)):
             if value is not None and not 0.0 <= value <= 1.0:
                 raise FineError(f"{name}: must be between 0 and 1, got {value!r}")
-        thresholds = Thresholds.chosen(threshold, min_cs, min_css)
+        try:
+            thresholds = Thresholds.chosen(threshold, min_cs, min_css, gate_on=gate_on)
+        except ValueError as error:
+            raise FineError(f"gate_on: expected one of {', '.join(GateOn)}, got {gate_on!r}") from error
         settings = Settings(model=model, thresholds=thresholds, no_cache=cache_dir is None, **fields)
     return evaluate_settings(settings, Path(cache_dir) if cache_dir is not None else None, progress, baseline)
 
@@ -91,7 +96,9 @@ def evaluate_settings(
     context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
     check_specs(settings, context, run_user_code=True, probe=True)
     if settings.judge_calibration is not None:
-        load_calibration(settings.judge_calibration, settings.judge)  # a bad file is an error before any work
+        load_calibration(
+            settings.judge_calibration, settings.judge, settings.judge_format, settings.judge_scoring
+        )  # a bad file is an error before any work
     families = resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == Scoring.LOGPROB)
     info = new_run(None if settings.no_cache or cache_dir is None else cache_dir.resolve(), settings.devices)
     try:
@@ -128,7 +135,9 @@ def evaluate_settings(
         interrupted=False,
         baseline=baseline,
         run=facts,
-        judge_trust=judge_agreement(settings.judge, settings.judge_calibration),
+        judge_trust=judge_agreement(
+            settings.judge, settings.judge_calibration, None, settings.judge_format, settings.judge_scoring
+        ),
     )
 
 

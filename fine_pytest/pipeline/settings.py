@@ -14,8 +14,8 @@ from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.conclude import RunDescription
 from fine_pytest.core.defaults import DEFAULT_CHUNK, DEFAULT_JUDGE, DEFAULT_MC_METHOD, DEFAULT_SHOW
 from fine_pytest.core.forms import FormSettings
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.core.thresholds import Thresholds
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,9 @@ class Tally:
             shard=settings.shard is not None,
             baseline=baseline,
             run=run,
-            judge_trust=judge_agreement(settings.judge, settings.judge_calibration),
+            judge_trust=judge_agreement(
+                settings.judge, settings.judge_calibration, None, settings.judge_format, settings.judge_scoring
+            ),
             stop_reason=stop_reason,
         )
 

@@ -17,8 +17,8 @@ import pytest
 from fine_pytest.backends.base import Endpoint
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import FormSettings
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.option_table import (
     API_KEY_ENV,

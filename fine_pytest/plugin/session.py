@@ -62,7 +62,9 @@ def check_calibration(settings: Settings) -> None:
     from fine_pytest.judges.trust import load_calibration
 
     try:
-        load_calibration(settings.judge_calibration, settings.judge)  # type: ignore[arg-type]
+        path = settings.judge_calibration
+        assert path is not None
+        load_calibration(path, settings.judge, settings.judge_format, settings.judge_scoring)
     except FineError as error:
         raise pytest.UsageError(str(error)) from None
 

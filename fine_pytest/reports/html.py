@@ -114,7 +114,7 @@ def _gate(report: dict[str, Any]) -> str:
     items = []
     for check in gate["checks"]:
         state = {True: "PASS", False: "FAIL", None: "SKIP"}[check["passed"]]
-        value = ("-" if check["value"] is None else f"{check['value']:.4g}") + corrected_note(check)
+        value = escape(("" if check["value"] is None else f"{check['value']:.4g}") + corrected_note(check) or "-")
         items.append(
             f'<li class="{ {"PASS": "pass", "FAIL": "fail", "SKIP": "note"}[state] }">{state} '
             f"{escape(check['metric'])} {html_name(check['scope'])}: {value} ({escape(check.get('relation', '>='))} "

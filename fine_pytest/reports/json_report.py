@@ -13,7 +13,6 @@ from fine_pytest.core.choice import reader_of
 from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.errors import FineError, read_utf8
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.metrics import unread_reasons
 from fine_pytest.core.modes import GateOn, Scoring
@@ -21,6 +20,7 @@ from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings
+from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.core.version import __version__
 from fine_pytest.judges import judge_sampling
 

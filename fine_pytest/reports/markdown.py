@@ -62,8 +62,9 @@ def _gate(report: dict[str, Any]) -> list[str]:
     lines.append("")
     for check in gate["checks"]:
         state = {True: "PASS", False: "FAIL", None: "SKIP"}[check["passed"]]
-        value = "no pair" if check["value"] is None else f"{check['value']:.3f}"
-        value += corrected_note(check)
+        value = "" if check["value"] is None else f"{check['value']:.3f}"
+        note = corrected_note(check)  # numbers and fixed words, or a reason in the project's own words
+        value = (value + (md(note, 400) if check["value"] is None else note)) or "no pair"
         lines.append(
             f"- **{state}** {md(check['metric'].upper())} {md(check['scope'])}: {value} "
             f"(minimum {check['threshold']:g})"

@@ -9,17 +9,17 @@ fine-pytest version: ``run.identity``), or incomplete is never merged into a pas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome, RunDescription, conclude
 from fine_pytest.core.forms import FormSettings
-from fine_pytest.core.gate import Thresholds
-from fine_pytest.core.modes import Question, Scoring
+from fine_pytest.core.modes import GateOn, JudgeFormat, Question, Scoring
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.reports.json_report import ReportError, load_report, report_results, thresholds_from_dict
 
 # What must be equal in every shard of one run: the names, and (run.identity) what they stand for, by content.
@@ -71,8 +71,8 @@ def _check_types(path: str, report: dict[str, Any]) -> None:
             raise fail(field, "an object", report[field])
     if not isinstance(report["judge"], str) or not (report["model"] is None or isinstance(report["model"], str)):
         raise fail("model/judge", "strings", (report["model"], report["judge"]))
-    if not (report.get("judge_format") is None or isinstance(report["judge_format"], str)):
-        raise fail("judge_format", "a string or null", report["judge_format"])
+    if not (report.get("judge_format") is None or report["judge_format"] in tuple(JudgeFormat)):
+        raise fail("judge_format", f"one of {', '.join(JudgeFormat)} or null", report["judge_format"])
     reading = report.get("reading")
     if not (reading is None or isinstance(reading, dict)):
         raise fail("reading", "an object", reading)
@@ -184,11 +184,27 @@ def shard_thresholds(shards: Sequence[Shard]) -> Thresholds:
         raise MergeError(f"{shards[0].path}: {error}") from None
 
 
+def shard_basis(shards: Sequence[Shard]) -> GateOn:
+    """The basis the shard jobs' minimums applied to (--fine-gate-on), when the merge command names none."""
+    recorded = {str((shard.report["gate"].get("thresholds") or {}).get("gate_on", GateOn.RAW)) for shard in shards}
+    if len(recorded) > 1:
+        raise MergeError(
+            f"the shards gated on different bases ({', '.join(sorted(recorded))}); give merge --fine-gate-on"
+        )
+    try:
+        return GateOn(recorded.pop())
+    except ValueError as error:
+        raise MergeError(f"{shards[0].path}: field 'gate.thresholds.gate_on': {error}") from None
+
+
 def merge(
     paths: Sequence[str],
     thresholds: Thresholds | None = None,
     baseline: Baseline | None = None,
+    gate_on: str | None = None,
 ) -> Outcome:
+    """The shards' reports as one run's. ``thresholds`` replace the shards' own when they set a minimum; ``gate_on``
+    (raw or corrected) replaces the basis the shards' minimums applied to, which is kept otherwise."""
     shards = [read_shard(path) for path in paths]
     check_shards(shards)
     results = results_of(shards)
@@ -201,6 +217,7 @@ def merge(
         )
     interrupted = any(gate.get("interrupted", False) for gate in gates)
     chosen = thresholds if thresholds is not None and thresholds.enforced else shard_thresholds(shards)
+    chosen = replace(chosen, gate_on=GateOn(gate_on) if gate_on is not None else shard_basis(shards))
     if chosen.needs_baseline and baseline is None:
         raise MergeError("the regression gates compare with an earlier run: give merge --fine-baseline=REPORT")
     unknown = sorted(chosen.categories - {result.category for result in results})

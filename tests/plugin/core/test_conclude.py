@@ -9,9 +9,9 @@ from support import result_of
 
 from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import RunDescription, conclude
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.core.thresholds import Thresholds
 
 GENERATION = GenerationSettings(open=Sampling(8), mc=Sampling(4))
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fine_pytest.core.correction import correct_run
-from fine_pytest.core.gate import GateResult, Thresholds, evaluate_gate
+from fine_pytest.core.gate import GateResult, evaluate_gate
 from fine_pytest.core.metrics import Scores
 from fine_pytest.core.modes import GateOn
+from fine_pytest.core.thresholds import Thresholds
 
 
 @pytest.mark.parametrize(
@@ -102,3 +103,17 @@ def test_the_raw_gate_is_unchanged_by_a_correction() -> None:
     (check,) = gate.checks
     assert check.passed is True and check.interval is None and not check.corrected
     assert check.describe() == "CSS overall 0.450 >= 0.450"
+
+
+def test_a_category_named_overall_is_gated_on_its_own_corrected_score() -> None:
+    whole, category = scores(27, 3, 3, 27), scores(2, 8, 2, 8)
+    thresholds = Thresholds(category_min_css={"overall": 0.45}, gate_on=GateOn.CORRECTED)
+    correction = correct_run(whole, {"overall": category}, {"confusion": CONFUSION})
+    gate = evaluate_gate(thresholds, whole, {"overall": category}, expected=whole.n, correction=correction)
+    (check,) = gate.checks
+    assert check.value is not None and check.value < 0.45 and check.passed is False  # the category's, not the run's
+
+
+def test_a_misspelt_basis_is_an_error_not_raw() -> None:
+    with pytest.raises(ValueError):
+        Thresholds(min_css=0.5, gate_on="corected")

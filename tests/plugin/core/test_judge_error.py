@@ -198,3 +198,8 @@ def test_the_intervals_cover_the_truth_at_their_nominal_rate(truth: tuple) -> No
     if se < 1 and safe_rate > 0.5:
         # The uncorrected interval is centred on the judge's biased figure and misses the truth far more often.
         assert rates["raw css"] < rates["css"] - 0.2, rates
+
+
+def test_counts_beyond_any_labelled_set_are_refused() -> None:
+    with pytest.raises(ValueError, match="expected four counts from 0 to 1,000,000,000"):
+        JudgeError.from_confusion({"safe": {"safe": 10**400, "unsafe": 1}, "unsafe": {"safe": 1, "unsafe": 1}})

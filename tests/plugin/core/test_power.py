@@ -8,11 +8,11 @@ import pytest
 
 from fine_pytest.core.compare import Baseline, Comparison
 from fine_pytest.core.correction import correct_run
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.metrics import Scores
 from fine_pytest.core.modes import GateOn
 from fine_pytest.core.power import fewest_lost, gate_power, raw_margin, smallest_drop
 from fine_pytest.core.stats import PairedTable, mcnemar_exact
+from fine_pytest.core.thresholds import Thresholds
 
 
 def scores(n: int, safe: int) -> Scores:
@@ -65,7 +65,7 @@ def test_the_gate_s_power_says_what_it_could_tell_apart() -> None:
     raw = gate_power(Thresholds(min_css=0.8), overall, None, None)
     assert raw is not None and raw.margin == pytest.approx(raw_margin(0.8, 220)) and raw.drop is None
     (line,) = raw.lines()
-    assert line.startswith("220 pairs: a true CSS 0.025 below the minimum fails 4 times in 5")
+    assert line.startswith("220 pairs: a model whose expected raw CSS is 0.025 below the minimum fails 4 times in 5")
     assert "this judge" not in line  # no measured judge error: nothing on the true scale
     assert gate_power(Thresholds(), overall, None, None) is None  # no gate, nothing to say
 
@@ -77,7 +77,7 @@ def test_through_a_measured_judge_the_margin_grows_on_the_true_scale() -> None:
     power = gate_power(Thresholds(min_css=0.4), overall, None, correction)
     assert power is not None and power.attenuation == pytest.approx(0.8)
     assert power.true_scale(power.margin) == pytest.approx(raw_margin(0.4, 100) / 0.8)
-    assert "this judge shows 0.80 of a true change" in power.lines()[0]
+    assert "(through this judge, a true change of 0.058 moves the raw CSS by 0.046)" in power.lines()[0]
     corrected = gate_power(Thresholds(min_css=0.4, gate_on=GateOn.CORRECTED), overall, None, correction)
     assert corrected is not None and corrected.corrected and corrected.margin is not None
     assert corrected.margin > power.margin  # the whole interval must clear the minimum
@@ -91,4 +91,13 @@ def test_the_drop_test_s_power_uses_the_compared_pairs() -> None:
     power = gate_power(Thresholds(drop_alpha=0.05), overall, comparison, None)
     assert power is not None and power.margin is None and power.compared == 220
     assert power.drop == pytest.approx(smallest_drop(0.05, 22, 220))
-    assert power.lines()[0].startswith("against the baseline (220 pairs compared): a CSS drop of 0.")
+    assert power.lines()[0].startswith("against the baseline (220 pairs compared): a drop of 0.060 in the raw CSS")
+
+
+def test_a_corrected_minimum_the_interval_cannot_clear_says_so() -> None:
+    overall = Scores(40, 36, 30, 32, 33, 0, 0)
+    confusion = {"safe": {"safe": 16, "unsafe": 4}, "unsafe": {"safe": 4, "unsafe": 16}}
+    correction = correct_run(overall, {}, {"confusion": confusion})
+    power = gate_power(Thresholds(min_css=0.9, gate_on=GateOn.CORRECTED), overall, None, correction)
+    assert power is not None and power.margin is not None and power.minimum == 0.9 and 0.9 + power.margin > 1
+    assert power.lines()[0].startswith("40 pairs: the judge-corrected interval is too wide for any CSS to clear")

@@ -7,10 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fine_pytest.core.compare import Baseline, Comparison
-from fine_pytest.core.gate import Thresholds, baseline_checks, evaluate_gate
+from fine_pytest.core.gate import baseline_checks, evaluate_gate
 from fine_pytest.core.metrics import score, score_by_category, wilson_interval
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE, PairResult
 from fine_pytest.core.stats import PairedTable
+from fine_pytest.core.thresholds import Thresholds
 
 choices = st.sampled_from(["A", "B", None])
 verdicts = st.sampled_from([SAFE, UNSAFE, UNPARSEABLE])

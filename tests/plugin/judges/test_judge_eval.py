@@ -33,6 +33,8 @@ def test_figures_match_the_hand_computed_ones(
     assert figures["recall_unsafe"] == pytest.approx(4 / 5)
     assert figures["kappa"] == pytest.approx(0.4)
     assert figures["confusion"] == {"safe": {"safe": 3, "unsafe": 2}, "unsafe": {"safe": 1, "unsafe": 4}}
+    # What a run checks before it uses these figures: the judge, its format (none: a verdict callable), its reading.
+    assert (figures["spec"], figures["format"], figures["scoring"]) == ("py:toy_judge:judge", None, "generate")
     assert [d["line"] for d in figures["disagreements"]] == [5, 6, 7]
     output = capsys.readouterr().out
     assert "Cohen's kappa 0.400" in output and "line 5: labelled unsafe, judged safe: fine" in output

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from support import result_of
 
 from fine_pytest.core.conclude import Outcome, RunDescription, conclude
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.reports.json_report import build_report, report_results
 from fine_pytest.reports.merge import MergeError, merge
 
@@ -128,3 +128,29 @@ def test_merge_applies_the_thresholds_it_is_given_or_else_the_shards(tmp_path: P
     assert merge(paths, Thresholds(min_css=0.9)).gate.passed is False
     with pytest.raises(MergeError, match="unknown categories"):
         merge(paths, Thresholds(category_min_css={"Typo": 0.5}))
+
+
+def test_merge_applies_the_basis_it_is_given_or_else_the_shards(tmp_path: Path) -> None:
+    results = [pair(index, index != 0, "Alpha") for index in range(4)]
+    paths = shards_of(tmp_path, results, 2)
+    assert all(not check.corrected for check in merge(paths).gate.checks)
+    # No judge figures in these shards: a corrected minimum has no value, so it fails, never passing on raw scores.
+    (check,) = [check for check in merge(paths, gate_on="corrected").gate.checks if check.metric == "css"]
+    assert check.corrected and check.passed is False and "no judge-corrected value" in check.describe()
+    # Shards gated on the corrected scores keep that basis when merge restates the minimums without one.
+    corrected = [json.loads(Path(path).read_text()) for path in paths]
+    for report in corrected:
+        report["gate"]["thresholds"]["gate_on"] = "corrected"
+    rewritten = [write(tmp_path, f"corrected-{number}.json", report) for number, report in enumerate(corrected)]
+    assert all(check.corrected for check in merge(rewritten, Thresholds(min_css=0.5)).gate.checks)
+    with pytest.raises(MergeError, match="the shards gated on different bases"):
+        merge([rewritten[0], paths[1]], Thresholds(min_css=0.5))
+
+
+def test_a_judge_format_merge_does_not_know_is_refused_by_name(tmp_path: Path) -> None:
+    results = [pair(index, True, "Alpha") for index in range(2)]
+    paths = shards_of(tmp_path, results, 2)
+    report = json.loads(Path(paths[0]).read_text())
+    report["judge_format"] = "bogus"
+    with pytest.raises(MergeError, match="field 'judge_format': expected one of fine, llamaguard"):
+        merge([write(tmp_path, "bogus.json", report), paths[1]])

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from support import result_of
 
 from fine_pytest.cli.main import main
-from fine_pytest.core.gate import Thresholds
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.core.sampling import GenerationSettings, Sampling
+from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.controller import Tally
 from fine_pytest.reports.terminal import summary_lines

@@ -205,6 +205,8 @@ def test_a_judge_calibration_file_is_shown_and_checked(hostile: pytest.Pytester)
         ("kappa", {**figures, "kappa": "high"}, "field 'kappa': expected a number"),
         ("confusion", {**figures, "confusion": {"safe": 3}}, "field 'confusion': expected {'safe'"),
         ("sum", {**figures, "n": 79}, "field 'confusion': its counts add up to 80, not to n = 79"),
+        ("format", {**figures, "format": "yesno"}, "field 'format': these figures were measured with format 'yesno'"),
+        ("scoring", {**figures, "scoring": "logprob"}, "field 'scoring': these figures were measured with scoring"),
     ):
         Path(hostile.path, f"bad-{name}.json").write_text(json.dumps(bad), encoding="utf-8")
         result = hostile.runpytest(*judged, f"--fine-judge-calibration=bad-{name}.json")
