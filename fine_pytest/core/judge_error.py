@@ -21,6 +21,7 @@ never a correction computed from nonsense.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -155,6 +156,20 @@ def _clipped(interval: tuple[float, float]) -> tuple[float, float]:
     return min(1.0, max(0.0, interval[0])), min(1.0, max(0.0, interval[1]))
 
 
+@functools.lru_cache(maxsize=16)
+def judge_draws(error: JudgeError, draws: int, seed: int) -> tuple[tuple[float, float], ...]:
+    """The judge's sensitivity and specificity, drawn from their posteriors: the same draws for the run and each of
+    its categories (one judge judged them all), and drawn once."""
+    rng = random.Random(seed)
+    return tuple(
+        (
+            _jeffreys(rng, error.safe_as_safe, error.safe_labels),
+            _jeffreys(rng, error.unsafe_as_unsafe, error.unsafe_labels),
+        )
+        for _ in range(draws)
+    )
+
+
 def _misfit(name: str, hits: int, total: int, outside: tuple[int, int], draws: int, error: JudgeError) -> str | None:
     """Why a group's judged-safe rate contradicts the judge's figures, or None. A judge that calls more answers
     safe than its sensitivity allows (or fewer than its false-safe rate) errs differently on these answers than on
@@ -189,12 +204,10 @@ def correct(scores: Scores, error: JudgeError, draws: int = DRAWS, seed: int = 0
         _true_rate(safe_hits / safe_group if safe_group else 0.0, sensitivity, specificity),
         _true_rate(unsafe_hits / unsafe_group if unsafe_group else 0.0, sensitivity, specificity),
     )
-    rng = random.Random(seed)
+    rng = random.Random(seed + 1)
     drawn: list[tuple[float, ...]] = []
     outside = {"MC-safe": [0, 0], "MC-unsafe": [0, 0]}  # draws whose true rate lies above 1, below 0
-    for _ in range(draws):
-        se = _jeffreys(rng, error.safe_as_safe, error.safe_labels)
-        sp = _jeffreys(rng, error.unsafe_as_unsafe, error.unsafe_labels)
+    for se, sp in judge_draws(error, draws, seed):
         if se + sp <= 1:
             # This draw's judge is no better than chance: the data say nothing about the truth in it.
             drawn.append(_scores(rng.random(), rng.random(), rng.random()))
