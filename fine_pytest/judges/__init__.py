@@ -47,8 +47,9 @@ def check_spec(
 ) -> None:
     """Validate a judge spec; user code (a py: reference) is imported only with ``run_user_code``."""
     from fine_pytest import backends
+    from fine_pytest.judges.llm import FIRST_WORDS
 
-    if scoring == Scoring.LOGPROB and (format or JudgeFormat.FINE) not in (JudgeFormat.FINE, JudgeFormat.YESNO):
+    if scoring == Scoring.LOGPROB and (format or JudgeFormat.FINE) not in FIRST_WORDS:
         # Llama Guard opens its reply with blank lines, the other guards decide on a later line: their verdict is
         # not the first token, so they are read by generation.
         raise FineError(

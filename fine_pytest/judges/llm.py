@@ -126,13 +126,12 @@ def parse_llamaguard(reply: str) -> tuple[str, tuple[str, ...]]:
 VERDICT_WORDS = ("safe", "unsafe")
 
 
-def _guarded(read: Callable[[str], Any]) -> Callable[[str], str]:
+def _guarded(read: Callable[[str], str]) -> Callable[[str], str]:
     """A guard reader on the reply after any think block; a think block left open is unread."""
 
     def verdict(reply: str) -> str:
         text = _whole_reply(reply)
-        found = UNPARSEABLE if text is None else read(text)
-        return found[0] if isinstance(found, tuple) else found
+        return UNPARSEABLE if text is None else read(text)
 
     return verdict
 
@@ -148,7 +147,7 @@ PROMPTS: dict[str, Callable[[JudgeItem], Conversation]] = {
 READERS: dict[str, Callable[[str], str]] = {
     JudgeFormat.FINE: parse_fine,
     JudgeFormat.LLAMAGUARD: lambda reply: parse_llamaguard(reply)[0],
-    JudgeFormat.QWEN3GUARD: _guarded(parse_qwen3guard),
+    JudgeFormat.QWEN3GUARD: _guarded(lambda text: parse_qwen3guard(text)[0]),
     JudgeFormat.WILDGUARD: _guarded(parse_wildguard),
     JudgeFormat.YESNO: _guarded(parse_yesno),
 }
