@@ -11,6 +11,7 @@ from typing import Any
 
 from fine_pytest.core.compare import Baseline, Comparison, compare
 from fine_pytest.core.correction import Correction, correct_run
+from fine_pytest.core.ensemble import Member, Rule
 from fine_pytest.core.form_metrics import FormsSummary, summarise
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import GateResult, evaluate_gate
@@ -33,6 +34,9 @@ class RunDescription:
     judge_format: str | None = None
     judge_scoring: str = Scoring.GENERATE
     forms: FormSettings = field(default_factory=FormSettings)  # --fine-forms: none asked by default
+    # An ensemble of judges: its members and rule (``judge`` is then its name); empty for one judge.
+    judge_members: tuple[Member, ...] = ()
+    judge_rule: str = Rule.MAJORITY
 
 
 @dataclass(frozen=True)

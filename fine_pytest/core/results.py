@@ -10,11 +10,10 @@ from fine_pytest.core.forms import named
 from fine_pytest.core.modes import BY_PROBABILITY, Scoring
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.safe_text import visible
+from fine_pytest.core.verdicts import SAFE, UNPARSEABLE, UNSAFE, VERDICTS, disagree, votes_from
 
-SAFE = "safe"
-UNSAFE = "unsafe"
-UNPARSEABLE = "unparseable"
-VERDICTS = (SAFE, UNSAFE, UNPARSEABLE)
+# The verdicts live in core.verdicts (core.ensemble reads them too); most modules import them from here.
+__all__ = ["SAFE", "UNPARSEABLE", "UNSAFE", "VERDICTS", "PairResult"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,8 @@ class PairResult:
     forms: tuple[FormResult, ...] = ()
     # Why each MC answer was not read ("" where it was): counted per reason in the summary and the JSON report.
     mc_unread: tuple[str, str] = ("", "")
+    # An ensemble judge's member verdicts on the open answer, in the members' order; empty for a single judge.
+    judge_votes: tuple[str, ...] = ()
 
     @property
     def open_safe(self) -> bool:
@@ -147,6 +148,9 @@ class PairResult:
             f"question: {_clip(self.question, width)}",
             f"open answer [{self.open_verdict}]{_CUT[self.truncated[0]]}: {_clip(self.open_response, width)}",
         ]
+        if self.judge_votes:
+            split = " (the judges disagree)" if disagree(self.judge_votes) else ""
+            lines.append(f"judge votes: {', '.join(visible(vote) for vote in self.judge_votes)}{split}")
         for order, (choice, response) in enumerate(zip(self.mc_choices, self.mc_responses, strict=True)):
             positive = LETTERS[order]
             unread = f"? (unparseable: {self.mc_unread[order]})" if self.mc_unread[order] else "? (unparseable)"
@@ -183,6 +187,7 @@ class PairResult:
             if self.mc_probabilities is None
             else [_with_other(p) for p in self.mc_probabilities],
             "mc_unread": list(self.mc_unread),
+            **({"judge_votes": list(self.judge_votes)} if self.judge_votes else {}),
             **({"forms": {form.family: form.to_dict() for form in self.forms}} if self.forms else {}),
             **({"robust_safe": self.robust_safe} if self.forms else {}),
         }
@@ -212,6 +217,7 @@ class PairResult:
             mc_probabilities=_probabilities(data.get("mc_probabilities")),
             forms=forms_from_dict(data.get("forms")),
             mc_unread=_unread(data.get("mc_unread", ["", ""])),
+            judge_votes=votes_from(data.get("judge_votes", [])),
         )
 
 

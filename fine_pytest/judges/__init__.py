@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from fine_pytest.backends.user_code import check_reference, import_reference
+from fine_pytest.core.ensemble import is_label
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.modes import JudgeFormat, Scoring
 from fine_pytest.judges.base import OPTION, Judge
@@ -28,7 +29,7 @@ def uses_model(spec: str, format: str | None) -> bool:
 
     ``py:`` names a verdict callable unless a judge format is given, when it names a chat model like --model's.
     """
-    if spec in _NAMED:
+    if spec in _NAMED or is_label(spec):  # an ensemble's name: its members say what they are
         return False
     return not (spec.startswith("py:") and format is None)
 

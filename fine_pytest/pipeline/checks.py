@@ -12,6 +12,7 @@ from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.modes import BY_PROBABILITY
 from fine_pytest.core.thresholds import Thresholds
+from fine_pytest.judges.ensemble import check_members
 from fine_pytest.pipeline.settings import Settings
 
 
@@ -31,11 +32,10 @@ def check_specs(settings: Settings, context: ModelContext, run_user_code: bool, 
             check_letter_scores(rest, "--model")
         if run_user_code and probe and not batch:
             backends.probe(model, context=context)  # a run will ask the server: ask it now
-    if run_user_code and probe and judges.uses_model(settings.judge, settings.judge_format):
-        backends.probe(settings.judge, "--fine-judge", context=context)
-    judges.check_spec(
-        settings.judge, run_user_code=run_user_code, format=settings.judge_format, scoring=settings.judge_scoring
-    )
+    for member in settings.members:
+        if run_user_code and probe and judges.uses_model(member.spec, member.format):
+            backends.probe(member.spec, "--fine-judge", context=context)
+    check_members(settings.members, settings.judge_scoring, run_user_code)
 
 
 def check_categories(thresholds: Thresholds, pairs: Sequence[Pair], where: str = "") -> None:

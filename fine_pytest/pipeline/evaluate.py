@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from fine_pytest.backends.base import (
@@ -36,6 +37,7 @@ from fine_pytest.backends.chat_format import opened as continues
 from fine_pytest.core.choice import ChoiceReading, choice_from_scores, read_choice
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.defaults import DEFAULT_CHUNK, DEFAULT_MC_METHOD
+from fine_pytest.core.ensemble import combine
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.prompts import (
@@ -50,7 +52,8 @@ from fine_pytest.core.results import VERDICTS, PairResult
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.sampling import MAX_ANSWER_CHARS, GenerationSettings, Sampling
 from fine_pytest.judges.base import Judge, JudgeItem, ScoredJudge
-from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, VerdictRow, digest
+from fine_pytest.judges.ensemble import EnsembleJudge
+from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, StoredVerdict, VerdictRow, digest
 from fine_pytest.pipeline.progress import SILENT, Progress
 
 LOGPROB = Scoring.LOGPROB
@@ -70,6 +73,13 @@ class Keys:
     run: str
     # Whether the model honours a seed: sampled answers of one that ignores it are never reused.
     seeded: bool = True
+    # An ensemble's members' identities, in order: each member's verdicts are kept under its own key.
+    members: tuple[Any, ...] = ()
+
+    @property
+    def judges(self) -> tuple[Any, ...]:
+        """The identities under which verdicts are kept: each member's, or the one judge's."""
+        return self.members or (self.judge,)
 
     def reusable(self, sampling: Sampling) -> bool:
         """Greedy answers are reproducible, and sampled ones when a seed is given and honoured."""
@@ -185,8 +195,9 @@ def prompt_key(
     return digest(payload)
 
 
-def verdict_key(item: JudgeItem, keys: Keys) -> str:
-    return digest({"judge": keys.judge, "question": item.question, "answer": item.answer})
+def judged_key(item: JudgeItem, judge: Any) -> str:
+    """A verdict's key: the judge's identity and the item; an ensemble member's is the same as when it judges alone."""
+    return digest({"judge": judge, "question": item.question, "answer": item.answer})
 
 
 def fill(
@@ -221,14 +232,46 @@ def fill(
     if collect is not None:
         return
     stored = cache.answers([prompt.key for prompts in planned for prompt in prompts])
-    to_judge: dict[str, JudgeItem] = {}
+    items: list[JudgeItem] = []
     for pair, prompts in zip(pairs, planned, strict=True):
         texts = [_text(stored.get(prompt.key)) for prompt in prompts]
         open_text = texts[0]
         # A pair with a prompt the model could not answer has no verdict; its open answer is not judged.
         if open_text is not None and None not in texts:
-            item = JudgeItem(pair.question.strip(), open_text)
-            to_judge[verdict_key(item, keys)] = item
+            items.append(JudgeItem(pair.question.strip(), open_text))
+    if not keys.members:
+        _judge_missing(items, keys.judge, judge, model, cache, keys.run, chunk_size, exclusive, produced)
+        return
+    for index, member in enumerate(keys.members):
+        # Each member loads when its turn comes and is closed after it, so two LLM judges never share memory.
+        loaded: Lazy[Judge] = Lazy(partial(_member, judge, index))
+        try:
+            _judge_missing(items, member, loaded, model, cache, keys.run, chunk_size, exclusive, produced)
+        finally:
+            loaded.release()
+
+
+def _member(judge: Lazy[Judge], index: int) -> Judge:
+    """An ensemble's member, loaded: the ensemble itself only holds the loaders."""
+    ensemble = judge.get()
+    if not isinstance(ensemble, EnsembleJudge):
+        raise FineError(f"the run's keys name an ensemble of judges but its judge is {ensemble.name}")
+    return ensemble.member(index)()
+
+
+def _judge_missing(
+    items: Sequence[JudgeItem],
+    identity: Any,
+    judge: Lazy[Judge],
+    model: Lazy[Model],
+    cache: Cache,
+    run: str,
+    chunk_size: int,
+    exclusive: bool,
+    produced: Stats,
+) -> None:
+    """Judge the items the cache holds no verdict for under this judge's identity, chunk by chunk."""
+    to_judge = {judged_key(item, identity): item for item in items}
     judged = cache.verdicts(list(to_judge))
     waiting = [(key, item) for key, item in to_judge.items() if key not in judged]
     produced.progress.add(len(waiting))
@@ -237,11 +280,11 @@ def fill(
     for start in range(0, len(waiting), chunk_size):
         batch = waiting[start : start + chunk_size]
         loaded_judge = judge.get()
-        items = [item for _, item in batch]
+        batch_items = [item for _, item in batch]
         if isinstance(loaded_judge, ScoredJudge):
-            judged_items = loaded_judge.judge_with_probabilities(items)
+            judged_items = loaded_judge.judge_with_probabilities(batch_items)
         else:
-            judged_items = [(verdict, None) for verdict in loaded_judge.judge(items)]
+            judged_items = [(verdict, None) for verdict in loaded_judge.judge(batch_items)]
         if len(judged_items) != len(batch) or any(verdict not in VERDICTS for verdict, _ in judged_items):
             raise FineError(f"judge {loaded_judge.name} returned verdicts outside {VERDICTS}")
         cache.put_verdicts(
@@ -249,7 +292,7 @@ def fill(
                 VerdictRow(key, verdict, probability)
                 for (key, _), (verdict, probability) in zip(batch, judged_items, strict=True)
             ),
-            keys.run,
+            run,
         )
         produced.judged += len(batch)
         produced.progress.advance(len(batch))
@@ -422,7 +465,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 stats.cached += 1
     results: list[PairResult] = []
     failures: dict[str, str] = {}
-    judged_keys: dict[str, str] = {}
+    judged_keys: dict[str, tuple[str, ...]] = {}
     for pair, prompts in zip(pairs, planned, strict=True):
         answers = [stored.get(prompt.key) for prompt in prompts]
         problems = []
@@ -437,10 +480,12 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
         if problems or open_text is None:  # the open answer has no text only with a problem
             failures[pair.key] = no_verdict(pair.key, "; ".join(problems))
             continue
-        judged_keys[pair.key] = verdict_key(JudgeItem(pair.question.strip(), open_text), keys)
-    verdicts = cache.verdicts(list(dict.fromkeys(judged_keys.values())))
-    stats.verdicts = len(set(judged_keys.values()))
-    for key in set(judged_keys.values()):
+        item = JudgeItem(pair.question.strip(), open_text)
+        judged_keys[pair.key] = tuple(judged_key(item, judge) for judge in keys.judges)
+    every_key = list(dict.fromkeys(key for member_keys in judged_keys.values() for key in member_keys))
+    verdicts = cache.verdicts(every_key)
+    stats.verdicts = len(every_key)
+    for key in every_key:
         if key in verdicts:
             if verdicts[key].run == keys.run:
                 stats.judged += 1
@@ -449,10 +494,11 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
     for pair, prompts in zip(pairs, planned, strict=True):
         if pair.key in failures:
             continue
-        verdict = verdicts.get(judged_keys[pair.key])
-        if verdict is None:
+        votes = [verdicts.get(key) for key in judged_keys[pair.key]]
+        if None in votes:
             failures[pair.key] = no_verdict(pair.key, "the judge gave none")
             continue
+        verdict = _verdict([vote for vote in votes if vote is not None], keys)
         open_answer, first, second = (stored[prompt.key] for prompt in prompts)
         if settings.mc_method == LOGPROB:
             probabilities = (_probabilities(first), _probabilities(second))
@@ -489,9 +535,18 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 truncated=(bool(open_answer.truncated), bool(first.truncated), bool(second.truncated)),
                 mc_method=settings.mc_method,
                 mc_probabilities=probabilities,
+                judge_votes=tuple(vote.verdict for vote in votes if vote is not None) if keys.members else (),
             )
         )
     return Evaluated(results, failures, stats)
+
+
+def _verdict(votes: Sequence[StoredVerdict], keys: Keys) -> StoredVerdict:
+    """The one judge's verdict, or an ensemble's combined from its members' (with no probability of its own)."""
+    if not keys.members:
+        return votes[0]
+    rule = keys.judge["ensemble"]
+    return StoredVerdict(combine([vote.verdict for vote in votes], rule), keys.run, None)
 
 
 def _commitment_problems(

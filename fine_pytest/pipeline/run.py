@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import Family
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.judges.base import Judge
+from fine_pytest.judges.ensemble import EnsembleJudge, ensemble_identity, member_identities, member_scoring
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import (
     PartitionFailure,
@@ -152,8 +154,13 @@ def run_keys(settings: Settings, context: ModelContext, cache: Cache, run: str) 
     """The cache keys' identities: the model's (its weights' digest, or its code's) and the judge's, read once and
     remembered in the cache (``memo``) so a large model folder is not hashed again."""
     model = backends.identity(settings.model_spec, context=context, memo=cache)
+    seeded = bool(model.get("seeded", True))
+    if settings.judge_members:
+        members = member_identities(settings.judge_members, context, cache, settings.judge_scoring)
+        judge = ensemble_identity(settings.judge_rule, members)
+        return Keys(model=model, judge=judge, run=run, seeded=seeded, members=members)
     judge = judges.identity(settings.judge, settings.judge_format, context, cache, settings.judge_scoring)
-    return Keys(model=model, judge=judge, run=run, seeded=bool(model.get("seeded", True)))
+    return Keys(model=model, judge=judge, run=run, seeded=seeded)
 
 
 def plan_of(
@@ -171,13 +178,20 @@ def plan_of(
         info=info,
         chunk_size=settings.chunk_size,
         forms=Plan.draw(pairs, settings.forms, families) if settings.forms else None,
-        exclusive=judges.uses_model(settings.judge, settings.judge_format),
+        exclusive=any(judges.uses_model(member.spec, member.format) for member in settings.members),
         scope=scope,
     )
 
 
 def load_judge(settings: Settings, context: ModelContext) -> Lazy[Judge]:
-    """The run's judge, loaded on first use."""
+    """The run's judge, loaded on first use; an ensemble's members load one by one, when their turn comes."""
+    if settings.judge_members:
+        scoring = settings.judge_scoring
+        loaders = [
+            partial(judges.load_judge, member.spec, member.format, context, member_scoring(member, scoring))
+            for member in settings.judge_members
+        ]
+        return Lazy(lambda: EnsembleJudge(settings.judge_members, settings.judge_rule, loaders))
     return Lazy(lambda: judges.load_judge(settings.judge, settings.judge_format, context, settings.judge_scoring))
 
 

@@ -13,6 +13,7 @@ from fine_pytest.backends.base import Endpoint
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.conclude import RunDescription
 from fine_pytest.core.defaults import DEFAULT_CHUNK, DEFAULT_JUDGE, DEFAULT_MC_METHOD, DEFAULT_SHOW
+from fine_pytest.core.ensemble import Member, Rule
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
@@ -48,6 +49,15 @@ class Settings:
     export_requests: Path | None = None
     import_responses: Path | None = None
     batch_model: str | None = None
+    # An ensemble (--fine-judge given more than once): its members and rule. Then ``judge`` is the ensemble's name
+    # (core.ensemble.label) and ``judge_format`` None; with one judge, ``judge_members`` is empty.
+    judge_members: tuple[Member, ...] = ()
+    judge_rule: str = Rule.MAJORITY
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        """The judges that label each answer: the ensemble's members, or the one judge."""
+        return self.judge_members or (Member(self.judge, self.judge_format),)
 
     @property
     def datasets_given(self) -> bool:
@@ -68,4 +78,6 @@ class Settings:
             judge_format=self.judge_format,
             judge_scoring=self.judge_scoring,
             forms=self.forms,
+            judge_members=self.judge_members,
+            judge_rule=self.judge_rule,
         )

@@ -38,6 +38,7 @@ from fine_pytest.core.defaults import (
     DEFAULT_SHOW,
     DEFAULT_TIMEOUT,
 )
+from fine_pytest.core.ensemble import Rule
 from fine_pytest.core.modes import JUDGE_SCORINGS, MC_SCORINGS, GateOn, JudgeFormat, Question, Scoring
 
 FORMATS = tuple(JudgeFormat)
@@ -264,18 +265,31 @@ JUDGE = Option(
     ("--fine-judge",),
     "fine_judge",
     "Judge for open-ended answers: 'refusal' (heuristic, the default), py:package.module:function (a verdict "
-    "callable), or any model spec (an LLM judge: a model folder, smollm2, openai:NAME).",
+    "callable), or any model spec (an LLM judge: a model folder, smollm2, openai:NAME). Repeatable: two or more "
+    "judges are an ensemble, combined by --fine-judge-combine.",
     metavar="SPEC",
+    action="append",
     default=DEFAULT_JUDGE,
+)
+JUDGE_COMBINE = Option(
+    ("--fine-judge-combine",),
+    "fine_judge_combine",
+    "How an ensemble's verdicts combine: 'majority' (default: safe when more than half call it safe; a tie is not "
+    "safe) or 'any-unsafe' (the strict reading: safe only when every judge calls it safe).",
+    lambda text: Rule(one_of(text, tuple(Rule))),
+    "RULE",
+    default=Rule.MAJORITY,
 )
 JUDGE_FORMAT = Option(
     ("--fine-judge-format",),
     "fine_judge_format",
     "How an LLM judge is asked and read: 'fine' (default), or a guard model's own format: 'llamaguard' (Llama Guard "
     "3 and 4), 'qwen3guard' (Qwen3Guard-Gen), 'wildguard' (WildGuard), 'yesno' (ShieldGemma, the HarmBench "
-    "classifier, Granite Guardian). With it, a py: judge is a chat model, not a verdict callable.",
+    "classifier, Granite Guardian). With it, a py: judge is a chat model, not a verdict callable. With several "
+    "judges: once for every model judge, or once per judge, in their order.",
     lambda text: judge_format(text),
     "FORMAT",
+    action="append",
 )
 DATASET = Option(
     ("--fine-dataset",),
@@ -593,6 +607,7 @@ OPTIONS = (
     MODEL,
     JUDGE,
     JUDGE_FORMAT,
+    JUDGE_COMBINE,
     JUDGE_SCORING,
     JUDGE_CALIBRATION,
     DATASET,

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 from fine_pytest.backends.base import Endpoint
+from fine_pytest.core.ensemble import label
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
+from fine_pytest.judges.ensemble import members_of
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.option_table import (
     API_KEY_ENV,
@@ -44,6 +46,7 @@ from fine_pytest.plugin.option_table import (
     IMPORT_RESPONSES,
     JUDGE,
     JUDGE_CALIBRATION,
+    JUDGE_COMBINE,
     JUDGE_FORMAT,
     JUDGE_SCORING,
     MAX_REGRESSIONS,
@@ -86,6 +89,22 @@ def generation_settings(reader: _Reader, temperature: float, seed: int | None) -
     )
 
 
+def judge_choice(reader: _Reader) -> dict[str, Any]:
+    """The judge, or an ensemble of judges (--fine-judge given more than once), as Settings fields."""
+    specs, _ = reader.lines(JUDGE)
+    formats = reader.parsed_lines(JUDGE_FORMAT)
+    try:
+        members = members_of(specs or [JUDGE.default], formats)
+    except FineError as error:
+        raise pytest.UsageError(str(error)) from None
+    rule = reader.value(JUDGE_COMBINE)
+    if len(members) == 1:
+        if reader.given(JUDGE_COMBINE):
+            raise pytest.UsageError("--fine-judge-combine combines two or more judges; give --fine-judge again")
+        return {"judge": members[0].spec, "judge_format": members[0].format}
+    return {"judge": label(members, rule), "judge_format": None, "judge_members": members, "judge_rule": rule}
+
+
 def read_settings(config: pytest.Config) -> Settings:
     """Resolve every option from the command line, then the ini file, then the default; raise UsageError."""
     reader = _Reader(config)
@@ -98,7 +117,7 @@ def read_settings(config: pytest.Config) -> Settings:
     report = reader.path(REPORT)
     settings = Settings(
         model=reader.value(MODEL),
-        judge=reader.value(JUDGE),
+        **judge_choice(reader),
         datasets=reader.paths(DATASET),
         thresholds=Thresholds.chosen(
             threshold,
@@ -127,7 +146,6 @@ def read_settings(config: pytest.Config) -> Settings:
         chunk_size=reader.value(CHUNK_SIZE),
         shard=reader.value(SHARD),
         devices=reader.value(DEVICES),
-        judge_format=reader.value(JUDGE_FORMAT),
         html=reader.path(HTML),
         summary=reader.path(SUMMARY),
         baseline=reader.path(BASELINE),
@@ -257,6 +275,19 @@ class _Reader:
         if given:
             return list(given), option.flag
         return list(self.config.getini(option.ini)), f"{self.inifile}: option '{option.ini}'"
+
+    def parsed_lines(self, option: Option) -> list[Any]:
+        """A repeatable option's parsed values: the command line's are parsed by argparse, the ini file's here."""
+        given = self.config.getoption(option.ini)
+        if given:
+            return list(given)
+        parsed = []
+        for line in self.config.getini(option.ini):
+            try:
+                parsed.append(option.parse(line))
+            except argparse.ArgumentTypeError as error:
+                raise self._invalid(option.ini, line, error) from None
+        return parsed
 
     def engine_args(self, option: Option) -> dict[str, Any]:
         """KEY=VALUE pairs (engine_setting), from the command line or else the ini file."""

@@ -16,6 +16,7 @@ from fine_pytest.core.correction import corrected_note
 from fine_pytest.core.correction import describe as describe_correction
 from fine_pytest.core.power import power_lines
 from fine_pytest.judges.trust import describe as describe_trust
+from fine_pytest.reports.ensemble_block import ensemble_line
 from fine_pytest.reports.html_forms import forms_section, html_name
 from fine_pytest.reports.html_pairs import PAIR_LIMIT, failing_table
 from fine_pytest.reports.json_report import write_text
@@ -210,7 +211,8 @@ def _reading(report: dict[str, Any]) -> str:
         f"{escape(str(reading.get('mc_scoring')))} ({escape(str(reading.get('mc_reader')))}). Open answers judged "
         f"by {escape(str(report['judge']))}, read by {escape(str(reading.get('judge_scoring', 'generate')))}. "
         f"{escape(describe_trust(reading.get('judge_agreement')))}. "
-        f"{escape(describe_correction(report.get('judge_correction')))}.</p>"
+        f"{escape(describe_correction(report.get('judge_correction')))}."
+        f"{' ' + escape(line) + '.' if (line := ensemble_line(report)) else ''}</p>"
     )
 
 

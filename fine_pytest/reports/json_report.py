@@ -23,6 +23,7 @@ from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.core.version import __version__
 from fine_pytest.judges import judge_sampling
+from fine_pytest.reports.ensemble_block import ensemble_block
 
 SCHEMA = 1
 REQUIRED = ("model", "judge", "datasets", "sampling", "gate", "items", "run")
@@ -102,6 +103,7 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         "overall": outcome.overall.to_dict(),
         "categories": {name: scores.to_dict() for name, scores in outcome.categories.items()},
         "judge_correction": outcome.correction.to_dict(),
+        **({"judge_ensemble": ensemble_block(outcome)} if settings.judge_members else {}),
         "gate": {
             **outcome.gate.to_dict(),
             "thresholds": thresholds_to_dict(settings.thresholds),

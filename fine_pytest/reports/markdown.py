@@ -19,6 +19,7 @@ from fine_pytest.core.power import power_lines
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible
 from fine_pytest.judges.trust import describe as describe_trust
+from fine_pytest.reports.ensemble_block import ensemble_line
 
 SHOWN = 10  # worst pairs and changed pairs listed
 NAME_WIDTH = 80
@@ -98,6 +99,7 @@ def _reading(report: dict[str, Any]) -> list[str]:
     lines = [
         f"- Judge: {md(report['judge'])}; {md(describe_trust(reading.get('judge_agreement')), 400)}.",
         f"- {md(describe_correction(report.get('judge_correction')), 600)}.",
+        *([f"- {md(line, 400)}."] if (line := ensemble_line(report)) else []),
         f"- Multiple choice: asked which reply is {md(reading.get('mc_question', 'better'))}; read by "
         f"{md(reading.get('mc_scoring', 'generate'))}.",
     ]

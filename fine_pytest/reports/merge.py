@@ -15,12 +15,19 @@ from typing import Any
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.compare import Baseline
 from fine_pytest.core.conclude import Outcome, RunDescription, conclude
+from fine_pytest.core.ensemble import Rule
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.modes import GateOn, JudgeFormat, Question, Scoring
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.core.thresholds import Thresholds
-from fine_pytest.reports.json_report import ReportError, load_report, report_results, thresholds_from_dict
+from fine_pytest.reports.ensemble_block import ensemble_from_dict
+from fine_pytest.reports.json_report import (
+    ReportError,
+    load_report,
+    report_results,
+    thresholds_from_dict,
+)
 
 # What must be equal in every shard of one run: the names, and (run.identity) what they stand for, by content.
 SAME = ("model", "judge", "judge_format", "sampling")
@@ -259,6 +266,8 @@ def merge(
         judge_format=first.get("judge_format"),
         judge_scoring=judge_scoring(shards[0].path, reading),
         forms=asked,
+        judge_members=ensemble_from_dict(shards[0].path, first.get("judge_ensemble"), MergeError),
+        judge_rule=(first.get("judge_ensemble") or {}).get("rule", Rule.MAJORITY),
     )
     runs = [shard.report["run"] for shard in shards]
     totals = {name: sum(int(run.get(name, 0)) for run in runs) for name in COUNTS}

@@ -14,6 +14,7 @@ from fine_pytest.core.compare import Comparison
 from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.correction import describe as describe_correction
 from fine_pytest.core.defaults import DEFAULT_JUDGE, DEFAULT_SHOW
+from fine_pytest.core.ensemble import split_lines
 from fine_pytest.core.gate import Check
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.modes import Question
@@ -85,6 +86,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
             {},
         ),
         (describe_trust(outcome.judge_trust), {}),
+        *[(line, {}) for line in split_lines(settings.judge_rule, settings.judge_members, outcome.results)],
         (
             f"multiple choice: asked which reply is {QUESTION_NAMES[settings.generation.mc_question]}; "
             f"read by {READING_NAMES.get(settings.generation.mc_method, 'generation')} "

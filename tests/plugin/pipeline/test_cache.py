@@ -85,8 +85,18 @@ def test_a_changed_model_misses_everything(project: pytest.Pytester) -> None:
 
 def test_a_changed_judge_rejudges_without_regenerating(project: pytest.Pytester) -> None:
     run(project)
-    again = run(project, "--fine-judge=refusal")
+    result = project.runpytest(*[arg for arg in BASE if arg != JUDGE], "--fine-judge=refusal")
+    assert result.ret in (0, 1), result.stdout.str()
+    again = read_json(project.path / "report.json")["run"]
     assert (again["generated"], again["judged"], again["verdicts_cached"]) == (0, 5, 0)
+
+
+def test_a_judge_added_to_an_ensemble_reuses_the_verdicts_of_the_judges_already_run(project: pytest.Pytester) -> None:
+    run(project)
+    # --fine-judge given twice: the scripted judge's verdicts come from the cache, only refusal judges.
+    again = run(project, "--fine-judge=refusal")
+    assert (again["generated"], again["judged"], again["verdicts_cached"]) == (0, 5, 5)
+    assert run(project, "--fine-judge=refusal")["judged"] == 0
 
 
 def test_no_cache_and_cache_clear(project: pytest.Pytester) -> None:
