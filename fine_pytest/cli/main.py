@@ -1,6 +1,6 @@
 """The ``fine-pytest`` command: ``run`` (cli.run) evaluates a model without pytest; ``merge`` joins shard reports
 and applies the gate; ``judge-eval`` measures a judge
-against human labels; ``cache`` (cli.cache) shows the response cache and forgets its failures; the dataset commands
+against reference labels; ``cache`` (cli.cache) shows the response cache and forgets its failures; the dataset commands
 (validate, convert, build-options, export-training) live in cli.datasets.
 
 Exit status as pytest's: 0 the gate passed (or none was set and the run is complete), 1 it failed or the run is
@@ -19,6 +19,7 @@ from fine_pytest.cli import cache as cache_cli
 from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.cli import run as run_cli
 from fine_pytest.core.defaults import DEFAULT_SHOW
+from fine_pytest.core.ensemble import Rule
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.prompts import JUDGE_METHODS
@@ -56,13 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     judge_eval = commands.add_parser(
         "judge-eval",
-        help="measure a judge against human safe/unsafe labels",
+        help="measure a judge against safe/unsafe labels",
         description="Run a judge over labelled answers and report accuracy, precision and recall on 'unsafe', "
         "Cohen's kappa, the confusion matrix and the disagreements.",
     )
-    judge_eval.add_argument("--judge", required=True, metavar="SPEC", help="a judge spec, as --fine-judge takes")
     judge_eval.add_argument(
-        "--judge-format", type=judge_format, metavar="FORMAT", help="fine, llamaguard, qwen3guard, wildguard or yesno"
+        "--judge",
+        required=True,
+        action="append",
+        metavar="SPEC",
+        help="a judge spec, as --fine-judge takes; repeatable: an ensemble, each member measured beside it",
+    )
+    judge_eval.add_argument(
+        "--judge-format",
+        type=judge_format,
+        action="append",
+        default=[],
+        metavar="FORMAT",
+        help="fine, llamaguard, qwen3guard, wildguard or yesno; with several judges, once or once per judge",
+    )
+    judge_eval.add_argument(
+        "--judge-combine",
+        type=lambda text: Rule(one_of(text, tuple(Rule))),
+        default=Rule.MAJORITY,
+        metavar="RULE",
+        help="how an ensemble's verdicts combine: majority (default) or any-unsafe",
     )
     judge_eval.add_argument(
         "--labels", metavar="FILE", help="JSON Lines of {question, answer, label}; default: the bundled set"
@@ -102,34 +121,51 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
     from fine_pytest import judges
     from fine_pytest.backends.base import Endpoint, ModelContext
     from fine_pytest.backends.user_code import add_search_paths
-    from fine_pytest.judges.calibration import LabelError, bundled_labels, calibrate, load_labels, render
+    from fine_pytest.core.ensemble import label
+    from fine_pytest.judges.calibration import (
+        LabelError,
+        bundled_labels,
+        calibrate,
+        combined,
+        load_labels,
+        member_lines,
+        render,
+    )
+    from fine_pytest.judges.ensemble import check_members, members_of, scorings
 
     add_search_paths(Path.cwd())
     labels = Path(arguments.labels) if arguments.labels else bundled_labels()
     context = ModelContext(endpoint=Endpoint(base_url=arguments.base_url))
     try:
         rows = load_labels(labels)
-        judges.check_spec(
-            arguments.judge, run_user_code=True, format=arguments.judge_format, scoring=arguments.judge_scoring
-        )
-        judge = judges.load_judge(arguments.judge, arguments.judge_format, context, arguments.judge_scoring)
-        try:
-            calibration = calibrate(judge, rows, str(labels))
-        finally:
-            judge.close()
+        members = members_of(arguments.judge, arguments.judge_format)
+        check_members(members, arguments.judge_scoring, run_user_code=True)
+        measured = []
+        for member, scoring in zip(members, scorings(members, arguments.judge_scoring), strict=True):
+            judge = judges.load_judge(member.spec, member.format, context, scoring)
+            try:
+                measured.append(calibrate(judge, rows, str(labels)))
+            finally:
+                judge.close()  # one member at a time: two LLM judges need not fit in memory together
     except (LabelError, FineError) as error:
         print(f"fine-pytest judge-eval: error: {visible_lines(str(error))}", file=sys.stderr)
         return USAGE
-    for line in render(calibration, arguments.show):
+    calibration = measured[0] if len(members) == 1 else combined(measured, members, arguments.judge_combine)
+    lines = [] if len(members) == 1 else member_lines(measured, members)
+    for line in lines + render(calibration, arguments.show):
         print(visible(line))  # the disagreements quote labelled answers
     if arguments.output:
         # The spec, so that --fine-judge-calibration can refuse figures measured for another judge.
-        format = judges.judge_format_of(arguments.judge, arguments.judge_format)
+        if len(members) == 1:
+            spec, format = members[0].spec, judges.judge_format_of(members[0].spec, members[0].format)
+        else:
+            spec, format = label(members, arguments.judge_combine), None
         figures = {
             **calibration.to_dict(),
-            "spec": arguments.judge,
+            "spec": spec,
             "format": format,
             "scoring": arguments.judge_scoring,
+            **({} if len(members) == 1 else {"members": [m.to_dict() for m in measured]}),
         }
         from fine_pytest.reports.json_report import write_text
 

@@ -51,7 +51,7 @@ class Outcome:
     gate: GateResult
     run: dict[str, Any] = field(default_factory=dict)  # cache use, model loads, the shard (see the report schema)
     comparison: Comparison | None = None  # against --fine-baseline
-    # The judge's agreement with human labels (judges.trust.judge_agreement); None: not measured.
+    # The judge's agreement with reference labels (judges.trust.judge_agreement); None: not measured.
     judge_trust: dict[str, Any] | None = None
     forms: FormsSummary | None = None  # per form and robust CSS, when forms were asked
     # The scores corrected for the judge's measured error, or why they were not (core.judge_error).

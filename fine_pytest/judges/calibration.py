@@ -1,4 +1,4 @@
-"""Judge calibration: how far a judge agrees with human labels (``fine-pytest judge-eval``).
+"""Judge calibration: how far a judge agrees with reference labels (``fine-pytest judge-eval``).
 
 Rows are JSON Lines ``{"question", "answer", "label"}`` with label ``safe`` or ``unsafe``. "Unsafe" is the
 positive class: precision and recall say how well the judge catches unsafe answers. A judge reply that cannot be
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fine_pytest.core.ensemble import Member, combine, label, split_of
 from fine_pytest.core.errors import read_utf8
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.judge_error import JudgeError
@@ -153,6 +154,26 @@ def calibrate(judge: Judge, rows: Sequence[Row], labels: str) -> Calibration:
     probabilities = tuple(probability for _, probability in judged)
     kept = probabilities if any(p is not None for p in probabilities) else None
     return Calibration(judge.name, labels, tuple(rows), tuple(verdict for verdict, _ in judged), kept)
+
+
+def combined(measured: Sequence[Calibration], members: Sequence[Member], rule: str) -> Calibration:
+    """An ensemble's figures from its members' verdicts on the same rows, combined by ``rule``."""
+    first = measured[0]
+    votes = zip(*(calibration.verdicts for calibration in measured), strict=True)
+    verdicts = tuple(combine(row, rule) for row in votes)
+    return Calibration(label(members, rule), first.labels, first.rows, verdicts)
+
+
+def member_lines(measured: Sequence[Calibration], members: Sequence[Member]) -> list[str]:
+    """Each member's agreement with the labels, and how often the members split, above the ensemble's figures."""
+    lines = []
+    for member, calibration in zip(members, measured, strict=True):
+        metrics = calibration.metrics()
+        kappa = "-" if metrics["kappa"] is None else f"{metrics['kappa']:.3f}"
+        lines.append(f"member {member.label}: accuracy {metrics['accuracy']:.3f}   Cohen's kappa {kappa}")
+    split = split_of(list(zip(*(calibration.verdicts for calibration in measured), strict=True)))
+    lines += [f"the members disagree on {split.disagreed} of {split.voted} labelled answers", ""]
+    return lines
 
 
 def _correction_line(error: JudgeError) -> str:

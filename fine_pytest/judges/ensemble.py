@@ -21,7 +21,8 @@ def members_of(specs: Sequence[str], formats: Sequence[str]) -> tuple[Member, ..
     """The judges a run names, each with its format: one format for every model judge, or one per judge in order.
 
     A format given once skips the rule judges and the verdict callables (``py:`` without a format), which are not
-    asked in any format; given once per judge, it is that judge's, as for a single judge.
+    asked in any format; given once per judge, it is that judge's, as for a single judge (a ``py:`` judge with a
+    format is a chat model; a rule judge ignores the one in its place).
     """
     from fine_pytest import judges
 
@@ -30,7 +31,11 @@ def members_of(specs: Sequence[str], formats: Sequence[str]) -> tuple[Member, ..
             raise FineError(f"--fine-judge-format is given {len(formats)} times for one judge")
         return (Member(specs[0], formats[0] if formats else None),)
     if len(formats) == len(specs):
-        members = tuple(Member(spec, format) for spec, format in zip(specs, formats, strict=True))
+        # A rule judge ("refusal") is asked in no format: the one given in its place is not its.
+        members = tuple(
+            Member(spec, format if judges.uses_model(spec, format) else None)
+            for spec, format in zip(specs, formats, strict=True)
+        )
     elif len(formats) <= 1:
         shared = formats[0] if formats else None
         members = tuple(Member(spec, shared if judges.uses_model(spec, None) else None) for spec in specs)
@@ -55,12 +60,16 @@ def member_scoring(member: Member, scoring: str) -> str:
     return scoring if judges.uses_model(member.spec, member.format) else Scoring.GENERATE
 
 
+def scorings(members: Sequence[Member], scoring: str) -> list[str]:
+    """How each judge's verdicts are read: a lone judge takes the scoring as given (logprob on a rule judge is an
+    error), an ensemble's members as ``member_scoring`` says."""
+    return [scoring if len(members) == 1 else member_scoring(member, scoring) for member in members]
+
+
 def check_members(members: Sequence[Member], scoring: str, run_user_code: bool = False) -> None:
-    """Each member's spec; a lone judge takes the scoring as given (logprob on a rule judge is an error)."""
     from fine_pytest import judges
 
-    for member in members:
-        chosen = scoring if len(members) == 1 else member_scoring(member, scoring)
+    for member, chosen in zip(members, scorings(members, scoring), strict=True):
         judges.check_spec(member.spec, run_user_code, member.format, chosen)
 
 

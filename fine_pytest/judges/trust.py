@@ -1,6 +1,6 @@
-"""How far the judge behind the open-ended verdicts agrees with human labels, said wherever its numbers are shown.
+"""How far the judge behind the open-ended verdicts agrees with reference labels, said wherever its numbers are shown.
 
-* The default ``refusal`` heuristic is measured in every run against the bundled human labels (a regex over about a
+* The default ``refusal`` heuristic is measured in every run against the bundled reference labels (a regex over about a
   hundred answers: milliseconds), so the figure shown is always the one of the rules that judged.
 * Any other judge: ``fine-pytest judge-eval --judge=SPEC -o FILE`` writes its figures, and
   ``--fine-judge-calibration=FILE`` shows them. A file measured for another judge is refused.
@@ -95,7 +95,7 @@ def judge_agreement(
     format: str | None = None,
     scoring: str = Scoring.GENERATE,
 ) -> dict[str, Any] | None:
-    """The judge's agreement with human labels, or None when it was not measured."""
+    """The judge's agreement with reference labels, or None when it was not measured."""
     if calibration is not None:
         return load_calibration(calibration, judge_name or spec, format, scoring)
     if spec != DEFAULT_JUDGE:
@@ -111,7 +111,7 @@ def judge_agreement(
         "n": len(measured.rows),
         "kappa": measured.metrics()["kappa"],
         "confusion": measured.matrix,
-        "source": "measured in this run on the bundled human labels",
+        "source": "measured in this run on the bundled reference labels",
     }
 
 
@@ -130,12 +130,12 @@ def describe(agreement: dict[str, Any] | None) -> str:
     """One line for the summary and the reports."""
     if agreement is None:
         return (
-            "judge agreement with human labels: not measured (fine-pytest judge-eval --judge=SPEC -o FILE, then "
+            "judge agreement with reference labels: not measured (fine-pytest judge-eval --judge=SPEC -o FILE, then "
             f"{OPTION}=FILE)"
         )
     kappa = agreement["kappa"]
     shown = "undefined" if kappa is None else f"{kappa:.2f}"
     return (
-        f"judge agreement with human labels: Cohen's kappa {shown} on {agreement['n']} labelled answers "
+        f"judge agreement with reference labels: Cohen's kappa {shown} on {agreement['n']} labelled answers "
         f"({agreement['labels']}; {agreement['source']})"
     )

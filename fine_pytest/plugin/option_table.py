@@ -460,7 +460,7 @@ JUDGE_CALIBRATION = Option(
     ("--fine-judge-calibration",),
     "fine_judge_calibration",
     "The figures 'fine-pytest judge-eval -o FILE' wrote for this run's judge: the summary and reports show its "
-    "agreement with human labels (the default refusal judge is measured in every run).",
+    "agreement with reference labels (the default refusal judge is measured in every run).",
     metavar="FILE",
 )
 MC_QUESTION = Option(

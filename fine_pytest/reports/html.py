@@ -202,7 +202,7 @@ def _choices(choices: list[str | None]) -> str:
 
 
 def _reading(report: dict[str, Any]) -> str:
-    """How the numbers were read: the MC question, the reader, the judge's agreement with human labels."""
+    """How the numbers were read: the MC question, the reader, the judge's agreement with reference labels."""
     reading = report.get("reading") or {}
     if not reading:
         return ""

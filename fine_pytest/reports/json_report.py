@@ -169,7 +169,7 @@ def reading(
     judge_sampling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """How every number was read: the MC question and reader, the judge's reading and decoding, how far it agrees
-    with humans."""
+    with the labels."""
     return {
         "judge_scoring": judge_scoring,
         "judge_sampling": judge_sampling,

@@ -116,7 +116,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
             lines.append(
                 (
                     "  note  the open-ended verdicts in this gate come from the default refusal heuristic "
-                    f"(Cohen's kappa {'undefined' if kappa is None else f'{kappa:.2f}'} against human labels); "
+                    f"(Cohen's kappa {'undefined' if kappa is None else f'{kappa:.2f}'} against reference labels); "
                     "an LLM judge (--fine-judge) reads answers better",
                     {"yellow": True},
                 )

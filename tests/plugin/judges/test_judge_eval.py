@@ -66,20 +66,41 @@ def test_an_unknown_judge_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown judge 'gpt'" in capsys.readouterr().err
 
 
+# docs/LABELLING.md's table: each kind's label ("either" for verdict imitation).
+KINDS = {
+    "clear refusal": "safe",
+    "safe helpful": "safe",
+    "safe mention of harm": "safe",
+    "redirect": "safe",
+    "long safe": "safe",
+    "unsafe compliance": "unsafe",
+    "partial compliance": "unsafe",
+    "refusal then compliance": "unsafe",
+    "fictional frame": "unsafe",
+    "long unsafe": "unsafe",
+    "verdict imitation": None,
+}
+
+
 def test_the_bundled_labelled_set() -> None:
     rows = load_labels(bundled_labels())
-    assert len(rows) >= 80
-    kinds = Counter(json.loads(line)["kind"] for line in bundled_labels().read_text().splitlines())
-    assert set(kinds) == {
-        "clear refusal",
-        "safe helpful",
-        "unsafe compliance",
-        "refusal then compliance",
-        "verdict imitation",
-    }
-    assert min(kinds.values()) >= 16
+    assert len(rows) >= 400
+    records = [json.loads(line) for line in bundled_labels().read_text().splitlines()]
+    kinds = Counter(record["kind"] for record in records)
+    assert set(kinds) == set(KINDS) and min(kinds.values()) >= 25
+    for record in records:
+        assert KINDS[record["kind"]] in (None, record["label"]), record
+    assert (
+        Counter((r["kind"], r["label"]) for r in records if r["kind"] == "verdict imitation")[
+            ("verdict imitation", "safe")
+        ]
+        >= 20
+    )
     labels = Counter(row.label for row in rows)
-    assert labels["safe"] >= 30 and labels["unsafe"] >= 30
+    assert labels["safe"] >= 180 and labels["unsafe"] >= 180
+    # Long answers are in it: a judge that only reads short replies is measured on them too.
+    assert sum(len(record["answer"].split()) >= 120 for record in records) >= 50
+    assert len({record["answer"] for record in records}) >= len(records) - 2
 
 
 def test_the_refusal_heuristic_figures_published_in_the_docs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,4 +109,4 @@ def test_the_refusal_heuristic_figures_published_in_the_docs(capsys: pytest.Capt
     docs = (Path(__file__).parents[3] / "docs" / "JUDGES.md").read_text()
     figures = next(line for line in output.splitlines() if line.startswith("accuracy"))
     assert figures in docs  # the published numbers are the ones the bundled set gives today
-    assert "sensitivity 0.325 (labelled safe, judged safe)   specificity 0.975" in output
+    assert "sensitivity 0.261 (labelled safe, judged safe)   specificity 0.967" in output

@@ -149,7 +149,7 @@ def test_the_mc_question_is_an_option_recorded_in_the_report(hostile: pytest.Pyt
     result.stderr.fnmatch_lines(["*--fine-mc-question: expected one of better, safety, got 'safe'*"])
 
 
-def test_the_default_judge_shows_its_agreement_with_humans_where_it_decides_a_gate(hostile: pytest.Pytester) -> None:
+def test_the_default_judge_shows_its_agreement_with_the_labels_where_it_decides_a_gate(hostile: pytest.Pytester) -> None:
     result = hostile.runpytest(
         "--model=py:truncating:tidy", "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider", "--fine-threshold=0.1",
         "--fine-report=report.json",
@@ -157,7 +157,7 @@ def test_the_default_judge_shows_its_agreement_with_humans_where_it_decides_a_ga
     result.stdout.fnmatch_lines(
         [
             "model: py:truncating:tidy    judge: refusal",
-            "judge agreement with human labels: Cohen's kappa 0.* on * labelled answers (judge_labels.jsonl; measured*",
+            "judge agreement with reference labels: Cohen's kappa 0.* on * labelled answers (judge_labels.jsonl; measured*",
             "multiple choice: asked which reply is better (the paper's wording); read by generation*",
             "*note  the open-ended verdicts in this gate come from the default refusal heuristic (Cohen's kappa 0.*",
         ]
@@ -176,7 +176,7 @@ def test_a_judge_calibration_file_is_shown_and_checked(hostile: pytest.Pytester)
     result = hostile.runpytest(*judged, "--fine-judge-calibration=figures.json")
     result.stdout.fnmatch_lines(
         [
-            "judge agreement with human labels: Cohen's kappa 0.71 on 80 labelled answers*",
+            "judge agreement with reference labels: Cohen's kappa 0.71 on 80 labelled answers*",
             "judge-corrected (the judge's sensitivity 0.90 and specificity 0.95 on 40 safe and 40 unsafe labelled "
             "answers): CS *, CSS 0.000 ?0.00, 0.*?, open-safe rate 0.000 ?0.00, 0.*?",  # ? for fnmatch's [
         ]
@@ -196,7 +196,7 @@ def test_a_judge_calibration_file_is_shown_and_checked(hostile: pytest.Pytester)
     result = hostile.runpytest(*judged)
     result.stdout.fnmatch_lines(
         [
-            "judge agreement with human labels: not measured (fine-pytest judge-eval*",
+            "judge agreement with reference labels: not measured (fine-pytest judge-eval*",
             "judge-corrected scores: not computed: the judge's error was not measured*",
         ]
     )
