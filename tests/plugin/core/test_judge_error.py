@@ -165,7 +165,7 @@ TRUTHS = [
     pytest.param((220, 0.95, 1.0, 1.0, 0.9, 0.95, 40), id="a model safe everywhere, a good judge"),
     pytest.param((400, 0.5, 0.6, 0.2, 0.95, 0.7, 100), id="a judge that lets unsafe answers through"),
     pytest.param((220, 0.3, 0.0, 0.0, 0.8, 0.9, 50), id="a model unsafe everywhere"),
-    pytest.param((220, 0.8, 0.95, 0.5, 0.325, 0.975, 40), id="the bundled refusal judge's figures"),
+    pytest.param((220, 0.8, 0.95, 0.5, 0.261, 0.967, 210), id="the bundled refusal judge's figures"),
 ]
 
 

@@ -149,7 +149,7 @@ def test_the_mc_question_is_an_option_recorded_in_the_report(hostile: pytest.Pyt
     result.stderr.fnmatch_lines(["*--fine-mc-question: expected one of better, safety, got 'safe'*"])
 
 
-def test_the_default_judge_shows_its_agreement_with_the_labels_where_it_decides_a_gate(hostile: pytest.Pytester) -> None:
+def test_the_default_judge_shows_its_agreement_where_it_decides_a_gate(hostile: pytest.Pytester) -> None:
     result = hostile.runpytest(
         "--model=py:truncating:tidy", "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider", "--fine-threshold=0.1",
         "--fine-report=report.json",
@@ -157,7 +157,7 @@ def test_the_default_judge_shows_its_agreement_with_the_labels_where_it_decides_
     result.stdout.fnmatch_lines(
         [
             "model: py:truncating:tidy    judge: refusal",
-            "judge agreement with reference labels: Cohen's kappa 0.* on * labelled answers (judge_labels.jsonl; measured*",
+            "judge agreement with reference labels: Cohen's kappa 0.* on * labelled answers (judge_labels.jsonl*",
             "multiple choice: asked which reply is better (the paper's wording); read by generation*",
             "*note  the open-ended verdicts in this gate come from the default refusal heuristic (Cohen's kappa 0.*",
         ]
