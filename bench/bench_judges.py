@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fine_pytest.backends.base import ModelContext
@@ -48,7 +48,7 @@ def main() -> None:
     figures["refusal"] = _figures(time.perf_counter() - start, verdicts, labels)
     model = VllmModel("smollm2", context=ModelContext())
     try:
-        ways = [(format, Scoring.GENERATE) for format in JudgeFormat]
+        ways: list[tuple[str, str]] = [(format, Scoring.GENERATE) for format in JudgeFormat]
         ways += [(format, Scoring.LOGPROB) for format in FIRST_WORDS]
         for format, scoring in ways:
             if not model._llm.reset_prefix_cache():
@@ -89,7 +89,7 @@ class _Shared:
         self.name = judge.name
         self._judge = judge
 
-    def judge(self, items: list[JudgeItem]) -> list[str]:
+    def judge(self, items: Sequence[JudgeItem]) -> list[str]:
         return list(self._judge.judge(items))
 
     def close(self) -> None:
