@@ -79,7 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     judge_eval.add_argument(
         "--judge-combine",
         type=lambda text: Rule(one_of(text, tuple(Rule))),
-        default=Rule.MAJORITY,
         metavar="RULE",
         help="how an ensemble's verdicts combine: majority (default) or any-unsafe",
     )
@@ -139,6 +138,9 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
     try:
         rows = load_labels(labels)
         members = members_of(arguments.judge, arguments.judge_format)
+        if len(members) == 1 and arguments.judge_combine is not None:
+            raise FineError("--judge-combine combines two or more judges; one judge is given")
+        rule = arguments.judge_combine or Rule.MAJORITY
         check_members(members, arguments.judge_scoring, run_user_code=True)
         measured = []
         for member, scoring in zip(members, scorings(members, arguments.judge_scoring), strict=True):
@@ -150,7 +152,7 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
     except (LabelError, FineError) as error:
         print(f"fine-pytest judge-eval: error: {visible_lines(str(error))}", file=sys.stderr)
         return USAGE
-    calibration = measured[0] if len(members) == 1 else combined(measured, members, arguments.judge_combine)
+    calibration = measured[0] if len(members) == 1 else combined(measured, members, rule)
     lines = [] if len(members) == 1 else member_lines(measured, members)
     for line in lines + render(calibration, arguments.show):
         print(visible(line))  # the disagreements quote labelled answers
@@ -159,7 +161,7 @@ def judge_eval_command(arguments: argparse.Namespace) -> int:
         if len(members) == 1:
             spec, format = members[0].spec, judges.judge_format_of(members[0].spec, members[0].format)
         else:
-            spec, format = label(members, arguments.judge_combine), None
+            spec, format = label(members, rule), None
         figures = {
             **calibration.to_dict(),
             "spec": spec,

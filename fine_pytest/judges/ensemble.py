@@ -3,11 +3,12 @@
 The combination rule and its tie-breaking live in core.ensemble. Here the members are loaded, one at a time: two
 LLM judges need not fit in memory together, so each is closed before the next loads. The pipeline caches each
 member's verdicts under that member's own identity (the same key as when it judges alone) and combines them when
-it reads the results; ``judge`` below does the same in one call, for judge-eval and for a library user.
+it reads the results; ``judge`` below does the same in one call, for a caller with no cache (``run_loaded``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -69,6 +70,16 @@ def scorings(members: Sequence[Member], scoring: str) -> list[str]:
 def check_members(members: Sequence[Member], scoring: str, run_user_code: bool = False) -> None:
     from fine_pytest import judges
 
+    if (
+        len(members) > 1
+        and scoring != Scoring.GENERATE
+        and not any(judges.uses_model(m.spec, m.format) for m in members)
+    ):
+        # As for one rule judge: a probability reading with nothing to read it from is an error, never ignored.
+        raise FineError(
+            f"--fine-judge-scoring={scoring} reads an LLM judge's verdict probabilities; no judge of this ensemble is "
+            "a model judge"
+        )
     for member, chosen in zip(members, scorings(members, scoring), strict=True):
         judges.check_spec(member.spec, run_user_code, member.format, chosen)
 
@@ -80,6 +91,22 @@ def member_identities(members: Sequence[Member], context: Any, memo: Any, scorin
         judges.identity(member.spec, member.format, context, memo, member_scoring(member, scoring))
         for member in members
     )
+
+
+def same_judge(members: Sequence[Member], identities: Sequence[Any]) -> None:
+    """Two specs of one judge (a folder by two paths, one file under two schemes) would give it two votes: refused,
+    by what the judges are (their weights' or code's digest, format and reading), not by how they are spelled."""
+    seen: dict[str, Member] = {}
+    for member, identity in zip(members, identities, strict=True):
+        what = dict(identity) if isinstance(identity, dict) else {"judge": identity}
+        what.pop("judge", None)  # the spec as spelled
+        key = json.dumps(what, sort_keys=True, default=str)
+        if key in seen:
+            raise FineError(
+                f"--fine-judge: '{seen[key].label}' and '{member.label}' are the same judge; an ensemble counts each "
+                "judge once"
+            )
+        seen[key] = member
 
 
 def ensemble_identity(rule: str, identities: Sequence[Any]) -> dict[str, Any]:

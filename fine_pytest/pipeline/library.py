@@ -59,7 +59,8 @@ def evaluate(
     or ``datasets=[...]``, judge its open answers, score CS and CSS overall and per category, and apply the gate.
 
     ``gate_on="corrected"`` applies the minimums to the scores corrected for the judge's measured error.
-    ``fields`` are ``pipeline.settings.Settings`` fields (``judge``, ``datasets``, ``generation``, ``forms``,
+    ``fields`` are ``pipeline.settings.Settings`` fields (``judge``, a spec or a list of them for an ensemble with
+    ``judge_rule``; ``datasets``, ``generation``, ``forms``,
     ``chunk_size``, ``engine_args``, ``endpoint``, ...); or pass ``settings`` whole. ``cache_dir=None`` keeps
     nothing. A setting that cannot work raises ``FineError`` before any work; a whole run that fails raises
     ``RunFailed`` (a ``FineError``); pairs the model failed on alone have no verdict, are counted in
@@ -77,8 +78,24 @@ def evaluate(
             thresholds = Thresholds.chosen(threshold, min_cs, min_css, gate_on=gate_on)
         except ValueError as error:
             raise FineError(f"gate_on: expected one of {', '.join(GateOn)}, got {gate_on!r}") from error
+        if isinstance(fields.get("judge"), (list, tuple)):
+            fields.update(judge_fields(fields.pop("judge"), fields.pop("judge_format", None), fields))
         settings = Settings(model=model, thresholds=thresholds, no_cache=cache_dir is None, **fields)
     return evaluate_settings(settings, Path(cache_dir) if cache_dir is not None else None, progress, baseline)
+
+
+def judge_fields(specs: Sequence[str], formats: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """``judge=[...]``: an ensemble, with ``judge_format`` one format or one per judge and ``judge_rule``, as the
+    plugin's repeated --fine-judge reads them."""
+    from fine_pytest.core.ensemble import Rule, label
+    from fine_pytest.judges.ensemble import members_of
+
+    formats = [formats] if isinstance(formats, str) else list(formats or [])
+    members = members_of(list(specs), formats)
+    if len(members) == 1:
+        return {"judge": members[0].spec, "judge_format": members[0].format}
+    rule = fields.pop("judge_rule", Rule.MAJORITY)
+    return {"judge": label(members, rule), "judge_members": members, "judge_rule": rule}
 
 
 def evaluate_settings(

@@ -29,7 +29,13 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import Family
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.judges.base import Judge
-from fine_pytest.judges.ensemble import EnsembleJudge, ensemble_identity, member_identities, member_scoring
+from fine_pytest.judges.ensemble import (
+    EnsembleJudge,
+    ensemble_identity,
+    member_identities,
+    member_scoring,
+    same_judge,
+)
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.coordination import (
     PartitionFailure,
@@ -157,6 +163,7 @@ def run_keys(settings: Settings, context: ModelContext, cache: Cache, run: str) 
     seeded = bool(model.get("seeded", True))
     if settings.judge_members:
         members = member_identities(settings.judge_members, context, cache, settings.judge_scoring)
+        same_judge(settings.judge_members, members)
         judge = ensemble_identity(settings.judge_rule, members)
         return Keys(model=model, judge=judge, run=run, seeded=seeded, members=members)
     judge = judges.identity(settings.judge, settings.judge_format, context, cache, settings.judge_scoring)

@@ -13,7 +13,8 @@ from fine_pytest.backends.base import Endpoint
 from fine_pytest.backends.embedded import DEFAULT_MODEL
 from fine_pytest.core.conclude import RunDescription
 from fine_pytest.core.defaults import DEFAULT_CHUNK, DEFAULT_JUDGE, DEFAULT_MC_METHOD, DEFAULT_SHOW
-from fine_pytest.core.ensemble import Member, Rule
+from fine_pytest.core.ensemble import Member, Rule, check, label
+from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
@@ -53,6 +54,22 @@ class Settings:
     # (core.ensemble.label) and ``judge_format`` None; with one judge, ``judge_members`` is empty.
     judge_members: tuple[Member, ...] = ()
     judge_rule: str = Rule.MAJORITY
+
+    def __post_init__(self) -> None:
+        """An ensemble given as fields (the library's ``judge_members``) is checked, and named as the plugin names
+        it, so that its reports, calibration and correction are the ensemble's, never a lone judge's."""
+        if not isinstance(self.judge, str):
+            raise FineError(f"judge: expected one judge spec, got {self.judge!r} (an ensemble: a list of specs)")
+        if not self.judge_members:
+            return
+        try:
+            check(self.judge_members, self.judge_rule)
+        except ValueError as error:
+            raise FineError(f"judge_members: {error}") from None
+        name = label(self.judge_members, self.judge_rule)
+        if self.judge not in (DEFAULT_JUDGE, name) or self.judge_format is not None:
+            raise FineError(f"judge: an ensemble's judges are its judge_members; got judge={self.judge!r} besides")
+        object.__setattr__(self, "judge", name)
 
     @property
     def members(self) -> tuple[Member, ...]:

@@ -93,14 +93,22 @@ def judge_choice(reader: _Reader) -> dict[str, Any]:
     """The judge, or an ensemble of judges (--fine-judge given more than once), as Settings fields."""
     specs, _ = reader.lines(JUDGE)
     formats = reader.parsed_lines(JUDGE_FORMAT)
+    if len(specs) > 1 and len(formats) > 1 and reader.given(JUDGE) != reader.given(JUDGE_FORMAT):
+        # Formats listed per judge pair with the judges of their own list, never with another source's.
+        raise pytest.UsageError(
+            "--fine-judge-format: one format per judge goes where the judges are (both on the command line, or both "
+            "in the ini file)"
+        )
     try:
         members = members_of(specs or [JUDGE.default], formats)
     except FineError as error:
         raise pytest.UsageError(str(error)) from None
     rule = reader.value(JUDGE_COMBINE)
     if len(members) == 1:
-        if reader.given(JUDGE_COMBINE):
-            raise pytest.UsageError("--fine-judge-combine combines two or more judges; give --fine-judge again")
+        if reader.given(JUDGE_COMBINE) or reader.config.getini(JUDGE_COMBINE.ini):
+            raise pytest.UsageError(
+                "--fine-judge-combine (ini fine_judge_combine) combines two or more judges; one judge is given"
+            )
         return {"judge": members[0].spec, "judge_format": members[0].format}
     return {"judge": label(members, rule), "judge_format": None, "judge_members": members, "judge_rule": rule}
 

@@ -7,16 +7,20 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support import MODEL, read_json
 
-from fine_pytest.core.ensemble import Member, Rule, combine, is_label, label, split_of
+import fine_pytest
+from fine_pytest.cli.main import main
+from fine_pytest.core.ensemble import Member, Rule, check, combine, is_label, label, split_of
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.results import SAFE, UNPARSEABLE, UNSAFE, VERDICTS
-from fine_pytest.judges.ensemble import EnsembleJudge, members_of
+from fine_pytest.judges.ensemble import EnsembleJudge, members_of, same_judge
+from fine_pytest.pipeline.settings import Settings
 
 # (votes, majority, any-unsafe)
 COMBINED = [
@@ -266,7 +270,7 @@ def test_an_ensemble_is_calibrated_by_judge_eval_and_corrected_in_the_run(projec
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--fine-judge-combine=any-unsafe",), "*--fine-judge-combine combines two or more judges*"),
+        (("--fine-judge-combine=any-unsafe",), "*(ini fine_judge_combine) combines two or more*"),
         (("--fine-judge=refusal", "--fine-judge=py:m:a", "--fine-judge=py:m:b", "--fine-judge-format=fine",
           "--fine-judge-format=fine"), "*--fine-judge-format is given 2 times for 3 judges*"),
         (("--fine-judge=refusal", "--fine-judge=refusal"), "*'refusal' is given twice*"),
@@ -290,3 +294,90 @@ def test_an_ensemble_in_the_ini_file(project: pytest.Pytester) -> None:
     project.runpytest(MODEL, "--fine-dataset=pairs.jsonl", "--fine-report=report.json")
     report = read_json(Path(project.path, "report.json"))
     assert report["judge"] == NAME.replace("majority", "any-unsafe")
+
+
+def test_an_unknown_rule_is_an_error_never_the_lenient_rule() -> None:
+    with pytest.raises(ValueError, match="unknown combination rule"):
+        combine([SAFE, SAFE, UNSAFE], "any_unsafe")
+    with pytest.raises(ValueError, match="unknown combination rule"):
+        check((Member("a"), Member("b")), "strict")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"judge_members": (Member("refusal"),)}, "two or more judges"),
+        ({"judge_members": (Member("a"), Member("a"))}, "a judge is given twice"),
+        ({"judge_members": (Member("a"), Member("b")), "judge_rule": "strict"}, "unknown combination rule"),
+        ({"judge_members": (Member("a"), Member("b")), "judge": "py:other:judge"}, "its judge_members"),
+        ({"judge": ["refusal", "py:a:b"]}, "expected one judge spec"),
+    ],
+)
+def test_settings_with_an_impossible_ensemble_are_refused(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(FineError, match=message):
+        Settings(**fields)
+
+
+def test_settings_name_an_ensemble_as_the_plugin_does() -> None:
+    members = (Member("refusal"), Member("/m/guard", "llamaguard"))
+    settings = Settings(judge_members=members, judge_rule=Rule.ANY_UNSAFE)
+    assert settings.judge == "any-unsafe(refusal, /m/guard [llamaguard])" and settings.members == members
+
+
+def test_two_spellings_of_one_judge_are_one_judge() -> None:
+    members = (Member("/m/guard", "llamaguard"), Member("vllm:/m/guard/", "llamaguard"))
+    identities = [
+        {"judge": "/m/guard", "model": {"weights": "abc"}, "format": "llamaguard"},
+        {"judge": "vllm:/m/guard/", "model": {"weights": "abc"}, "format": "llamaguard"},
+    ]
+    with pytest.raises(FineError, match="are the same judge"):
+        same_judge(members, identities)
+    same_judge(members, [identities[0], {**identities[1], "format": "fine"}])  # asked otherwise: another judge
+
+
+def test_the_library_takes_an_ensemble_as_a_list_of_judges(project: pytest.Pytester, monkeypatch) -> None:
+    project.makepyfile(members=MEMBERS)
+    monkeypatch.chdir(project.path)
+    monkeypatch.syspath_prepend(str(project.path))
+    try:
+        outcome = fine_pytest.evaluate(
+            "py:scripted:model",
+            judge=["refusal", "py:members:guard", "py:members:fine"],
+            judge_format=["fine", "llamaguard", "fine"],
+            judge_rule="any-unsafe",
+            datasets="pairs.jsonl",
+            cache_dir=None,
+        )
+        assert outcome.described.judge == NAME.replace("majority", "any-unsafe")
+        assert outcome.overall.open_safe_rate == 1 / 5
+        assert [len(result.judge_votes) for result in outcome.results] == [3] * 5
+        with pytest.raises(FineError, match="unknown combination rule"):
+            fine_pytest.evaluate("py:scripted:model", judge=["refusal", "py:scripted:judge"], judge_rule="strict")
+    finally:
+        for name in ("members", "scripted"):
+            sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "message"),
+    [
+        ("fine_judge_format =\n    fine\n    llamaguard\n", ("--fine-judge=refusal", "--fine-judge=py:members:guard"),
+         "*one format per judge goes where the judges are*"),
+        ("fine_judge_combine = any-unsafe\n", (), "*combines two or more judges; one judge is given*"),
+        ("", ("--fine-judge=refusal", "--fine-judge=py:scripted:judge", "--fine-judge-scoring=logprob"),
+         "*no judge of this ensemble is a model judge*"),
+    ],
+)  # fmt: skip
+def test_ensemble_settings_that_cannot_be_meant_are_usage_errors(
+    project: pytest.Pytester, ini: str, args: tuple[str, ...], message: str
+) -> None:
+    project.makepyfile(members=MEMBERS)
+    project.makeini(f"[pytest]\n{ini}")
+    result = project.runpytest(MODEL, "--fine-dataset=pairs.jsonl", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_judge_eval_refuses_a_rule_for_one_judge(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["judge-eval", "--judge=refusal", "--judge-combine=any-unsafe"]) == 4
+    assert "combines two or more judges" in capsys.readouterr().err
