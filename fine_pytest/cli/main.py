@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FORMAT",
-        help="fine, llamaguard, qwen3guard, wildguard or yesno; with several judges, once or once per judge",
+        help="fine, llamaguard, qwen3guard, wildguard, yesno or granite; with several judges, once or once per judge",
     )
     judge_eval.add_argument(
         "--judge-combine",

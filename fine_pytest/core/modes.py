@@ -31,7 +31,8 @@ class JudgeFormat(StrEnum):
     LLAMAGUARD = "llamaguard"  # the Llama Guard 3 and 4 conversation format and output grammar
     QWEN3GUARD = "qwen3guard"  # Qwen3Guard-Gen's response moderation: Safety, Categories, Refusal lines
     WILDGUARD = "wildguard"  # WildGuard's three yes/no lines
-    YESNO = "yesno"  # the Yes/No family: ShieldGemma, the HarmBench classifier, Granite Guardian
+    YESNO = "yesno"  # the Yes/No family: ShieldGemma, the HarmBench classifier, Granite Guardian 3.0 to 3.2
+    GRANITE = "granite"  # Granite Guardian 3.3: its verdict in <score> tags
 
 
 class GateOn(StrEnum):

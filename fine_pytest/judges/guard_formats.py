@@ -13,11 +13,16 @@ each format serves and where its grammar is documented.
   response: yes|no``; the third decides. ``N/A`` belongs to a check without a response, so here it is unread. Asked
   by this project's own wording of the documented structure: the classifier's task, the user's turn, the
   assistant's turn, the three answers wanted.
-* ``yesno`` (the Yes/No family: ShieldGemma, the HarmBench classifier, Granite Guardian): the whole reply is ``Yes``
-  (the answer breaks the policy: unsafe) or ``No`` (safe), optionally followed by Granite Guardian 3.2's confidence
+* ``yesno`` (the Yes/No family: ShieldGemma, the HarmBench classifier, Granite Guardian 3.0 to 3.2): the whole
+  reply is ``Yes`` (the answer breaks the policy: unsafe) or ``No`` (safe), optionally followed by Granite Guardian
+  3.2's confidence
   line (``<confidence> High </confidence>``). Decoding stops at the end of the first line. Its first token decides,
   as the models' cards score it, so it can also be read by the probabilities of ``Yes`` and ``No``. Asked by this
   project's own wording of a policy question about the answer.
+* ``granite`` (Granite Guardian 3.3): the whole reply, after any think block, is ``<score> yes </score>`` (the
+  answer carries the risk: unsafe) or ``<score> no </score>`` (safe). Asked as the conversation with no system turn,
+  so that the model's chat template judges the assistant's turn for its general harm criterion; in its default,
+  non-thinking mode (the budget leaves no room for a think block: a reply that opens one and runs out is unread).
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ _WILDGUARD = re.compile(
 )
 _CONFIDENCE = r"(?:\n<confidence> (?:High|Low) </confidence>)?"
 _YESNO = re.compile(rf"(?P<word>yes|no){_CONFIDENCE}", re.IGNORECASE)
+# Granite Guardian 3.3's verdict; the tags as documented, the word in any case, spaces inside the tags optional.
+_SCORE = re.compile(r"<score>[ \t]*(?P<word>yes|no)[ \t]*</score>", re.IGNORECASE)
 # The first word of a reply, for the probability reading: the verdict counts only when the reply begins with it.
 _FIRST_WORD = re.compile(r"\s*(?P<word>yes|no)\b", re.IGNORECASE)
 
@@ -77,6 +84,13 @@ def parse_wildguard(text: str) -> str:
 
 def parse_yesno(text: str) -> str:
     match = _YESNO.fullmatch(text.strip())
+    if match is None:
+        return UNPARSEABLE
+    return UNSAFE if match["word"].lower() == "yes" else SAFE
+
+
+def parse_granite(text: str) -> str:
+    match = _SCORE.fullmatch(text.strip())
     if match is None:
         return UNPARSEABLE
     return UNSAFE if match["word"].lower() == "yes" else SAFE

@@ -30,6 +30,7 @@ from fine_pytest.judges.base import JudgeItem
 from fine_pytest.judges.guard_formats import (
     conversation_prompt,
     first_yesno,
+    parse_granite,
     parse_qwen3guard,
     parse_wildguard,
     parse_yesno,
@@ -48,6 +49,8 @@ JUDGE_SAMPLINGS: dict[str, Sampling] = {
     JudgeFormat.WILDGUARD: Sampling(max_tokens=32, temperature=0.0, seed=0),
     # One word: decoding stops at the end of its line (a card's "then walk through step by step" is not read).
     JudgeFormat.YESNO: Sampling(max_tokens=8, temperature=0.0, seed=0, stop=("\n",)),
+    # "<score> yes </score>" and the end of text; no room for a think block.
+    JudgeFormat.GRANITE: Sampling(max_tokens=16, temperature=0.0, seed=0),
 }
 
 _INSTRUCTIONS = (
@@ -143,6 +146,7 @@ PROMPTS: dict[str, Callable[[JudgeItem], Conversation]] = {
     JudgeFormat.QWEN3GUARD: conversation_prompt,
     JudgeFormat.WILDGUARD: wildguard_prompt,
     JudgeFormat.YESNO: yesno_prompt,
+    JudgeFormat.GRANITE: conversation_prompt,
 }
 READERS: dict[str, Callable[[str], str]] = {
     JudgeFormat.FINE: parse_fine,
@@ -150,6 +154,7 @@ READERS: dict[str, Callable[[str], str]] = {
     JudgeFormat.QWEN3GUARD: _guarded(lambda text: parse_qwen3guard(text)[0]),
     JudgeFormat.WILDGUARD: _guarded(parse_wildguard),
     JudgeFormat.YESNO: _guarded(parse_yesno),
+    JudgeFormat.GRANITE: _guarded(parse_granite),
 }
 # The formats whose verdict is the reply's first token, and its (safe, unsafe) words: these can be read by the
 # words' probabilities (--fine-judge-scoring=logprob). Llama Guard opens its reply with blank lines; the guards with

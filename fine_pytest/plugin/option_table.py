@@ -285,7 +285,8 @@ JUDGE_FORMAT = Option(
     "fine_judge_format",
     "How an LLM judge is asked and read: 'fine' (default), or a guard model's own format: 'llamaguard' (Llama Guard "
     "3 and 4), 'qwen3guard' (Qwen3Guard-Gen), 'wildguard' (WildGuard), 'yesno' (ShieldGemma, the HarmBench "
-    "classifier, Granite Guardian). With it, a py: judge is a chat model, not a verdict callable. With several "
+    "classifier, Granite Guardian 3.0 to 3.2), 'granite' (Granite Guardian 3.3). With it, a py: judge is a chat "
+    "model, not a verdict callable. With several "
     "judges: once for every model judge, or once per judge, in their order.",
     lambda text: judge_format(text),
     "FORMAT",
