@@ -4,6 +4,7 @@ the unsharded run's; every way a set of shards can be wrong is a clear MergeErro
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from support import result_of
 
 from fine_pytest.core.conclude import Outcome, RunDescription, conclude
+from fine_pytest.core.ensemble import Member, Rule, combine, label
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.core.thresholds import Thresholds
@@ -154,3 +156,26 @@ def test_a_judge_format_merge_does_not_know_is_refused_by_name(tmp_path: Path) -
     report["judge_format"] = "bogus"
     with pytest.raises(MergeError, match="field 'judge_format': expected one of fine, llamaguard"):
         merge([write(tmp_path, "bogus.json", report), paths[1]])
+
+
+def test_an_ensembles_shards_merge_with_its_members_and_votes(tmp_path: Path) -> None:
+    members = (Member("refusal"), Member("/m/guard", "llamaguard"), Member("py:m:judge"))
+    described = replace(DESCRIBED, judge=label(members, Rule.MAJORITY), judge_members=members)
+    votes = [("safe", "safe", "safe"), ("safe", "unsafe", "safe"), ("unsafe", "unsafe", "safe"), ("safe",) * 3]
+    results = [
+        replace(pair(index, combine(row, Rule.MAJORITY) == "safe", "Alpha"), judge_votes=row)
+        for index, row in enumerate(votes)
+    ]
+    paths = []
+    for number, part in enumerate((results[:2], results[2:]), 1):
+        run = {"identity": IDENTITY, "shard": {"index": number, "count": 2, "selected": 4, "digest": "abc"}}
+        outcome = conclude(described, ("d.jsonl",), part, expected=2, interrupted=False, run=run)
+        paths.append(write(tmp_path, f"shard-{number}.json", build_report(outcome)))
+    merged = merge(paths)
+    assert merged.described.judge_members == members and merged.results == tuple(results)
+    block = build_report(merged)["judge_ensemble"]
+    assert (block["disagreed"], block["voted"]) == (2, 4)
+    report = json.loads(Path(paths[0]).read_text())
+    report["judge_ensemble"]["members"] = report["judge_ensemble"]["members"][:1]
+    with pytest.raises(MergeError, match="field 'judge_ensemble': expected a rule and two or more members"):
+        merge([write(tmp_path, "damaged.json", report), paths[1]])
