@@ -1,10 +1,10 @@
 """The consistency forms in the pipeline: Hypothesis draws each pair's variants, their prompts join the one batched
 generation through the cache, and a flip is shrunk to the simplest variant that still flips, in a few more batches.
 
-Drawing. For each family, one Hypothesis run seeded by the run's seed draws a *deck* of variant sets (distinct
-variants, ``examples`` of them); a pair takes the set its key hashes to. The same seed, dataset and Hypothesis
-version give the same prompts on any machine, with any ``-n`` and any selection, and one Hypothesis run per family
-keeps the cost per pair a hash: drawing per pair cost about 5 ms a pair (50 s at 10,000 pairs).
+Drawing. Each pair's variants are its own draw: ``examples`` distinct variants chosen by SHA-256 of the run's seed,
+the family and the pair's key. The same seed and dataset give the same prompts on any machine, with any ``-n`` and
+any selection, at the cost of a hash per pair; and because no two pairs share a draw, a forms score varies across
+seeds as its interval says (pairs that shared a few dozen drawn sets made the gate depend on the seed far more).
 
 Shrinking. Hypothesis's own shrinker asks its property one example at a time, which here would be one generation per
 step. A variant is a few small indices, so the search is done in batched rounds instead: each round asks every
@@ -16,7 +16,6 @@ budget of shrink prompts is spent; a pair stopped by the budget keeps its flip a
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.metadata
 import itertools
@@ -24,17 +23,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fine_pytest.core.dataset import Pair
-from fine_pytest.core.errors import FineError
 from fine_pytest.core.form_results import FormResult, Shrink, VariantAnswer
 from fine_pytest.core.forms import Family, FormSettings, Variant
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.form_answers import Answers, FormPrompt, answer_variant, prompts_of_variant
 
 MAX_ROUNDS = 6
-DECK = 256  # most variant sets drawn per family; pairs share them by the hash of their key
 
 
 def hypothesis_version() -> str:
+    """Recorded in the report's forms block beside the seed (earlier versions drew variants with Hypothesis)."""
     return importlib.metadata.version("hypothesis")
 
 
@@ -45,74 +43,24 @@ def variants_of(family: Family) -> list[tuple[int, ...]]:
     return sorted(found, key=lambda changes: Variant(family.name, changes).simplicity)
 
 
-def deck_size(choices: int) -> int:
-    # Enough sets that pairs rarely share one, few enough that a deck stays within what one Hypothesis example holds.
-    return max(8, min(DECK, 3000 // max(choices, 1)))
-
-
-def _deck(family: Family, examples: int, seed: int) -> tuple[tuple[tuple[int, ...], ...], ...]:
-    """Sets of ``examples`` distinct variants, drawn by Hypothesis from ``seed``; every variant, simplest first,
-    when the family has no more than that."""
-    return _drawn_deck(tuple(variants_of(family)), examples, seed, family.name)
-
-
-@functools.lru_cache(maxsize=64)
-def _drawn_deck(
-    every: tuple[tuple[int, ...], ...], examples: int, seed: int, name: str
-) -> tuple[tuple[tuple[int, ...], ...], ...]:
-    """The draw, a function of the variants, the count and the seed alone (and of Hypothesis's version), so one
-    process draws each deck once (a library user's repeated runs, a batch file's rounds), not once per run.
-
-    Each index is built from coin flips (``st.booleans()``), not ``st.integers``: Hypothesis sometimes draws an
-    integer from the constants it finds in the project's own modules, which would make the draw depend on the code
-    loaded beside it. A coin flip is never a constant. Two spare candidates per set stand in for repeats; a set
-    still short is filled with the simplest variants it lacks.
-    """
+def drawn_for(
+    every: Sequence[tuple[int, ...]], examples: int, seed: int, family: str, key: str
+) -> tuple[tuple[int, ...], ...]:
+    """One pair's ``examples`` distinct variants: indices into ``every`` read from SHA-256 of the seed, the family,
+    the pair's key and a counter. Each pair's draw is its own, so the pairs' robust verdicts are as independent as the
+    pairs are, and a score's spread across seeds is what its interval says. Every variant, simplest first, when the
+    family has no more than that."""
     if examples >= len(every):
-        return (every,)
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-    from hypothesis import seed as hypothesis_seed
-    from hypothesis import strategies as st
-    from hypothesis.errors import HypothesisException
-
-    bits = max(1, (len(every) - 1).bit_length()) + 8  # 8 spare bits keep the modulo's bias under 1/256
-    index = st.lists(st.booleans(), min_size=bits, max_size=bits).map(
-        lambda flips: sum(flip << position for position, flip in enumerate(flips)) % len(every)
-    )
-    candidates = examples + 2
-    size = deck_size(candidates * bits)
-    drawn: list[list[list[int]]] = []
-
-    # Hypothesis's first example is its simplest (every flip False); the second is drawn from the seed.
-    @hypothesis_seed(seed)
-    @settings(
-        database=None,
-        max_examples=2,
-        phases=[Phase.generate],
-        deadline=None,
-        derandomize=False,
-        backend="hypothesis",  # a profile in the user's conftest may name another (random) back end
-        verbosity=Verbosity.quiet,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(st.lists(st.lists(index, min_size=candidates, max_size=candidates), min_size=size, max_size=size))
-    def collect(deck: list[list[int]]) -> None:
-        drawn.append(deck)
-
-    try:
-        collect()
-    except HypothesisException as error:
-        raise FineError(f"--fine-forms: Hypothesis could not draw variants of {name!r}: {error}") from None
-    sets = []
-    for entry in drawn[-1]:
-        chosen = list(dict.fromkeys(entry))[:examples]
-        chosen += [index for index in range(len(every)) if index not in chosen][: examples - len(chosen)]
-        sets.append(tuple(every[index] for index in chosen))
-    return tuple(sets)
-
-
-def _slot(family: str, key: str, count: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{family}\0{key}".encode()).digest()[:8], "big") % count
+        return tuple(every)
+    chosen: list[int] = []
+    counter = 0
+    while len(chosen) < examples:
+        digest = hashlib.sha256(f"{seed}\0{family}\0{key}\0{counter}".encode()).digest()
+        index = int.from_bytes(digest[:8], "big") % len(every)  # 64 bits: the modulo's bias is under 2^-50
+        if index not in chosen:
+            chosen.append(index)
+        counter += 1
+    return tuple(every[index] for index in chosen)
 
 
 @dataclass
@@ -129,9 +77,9 @@ class Plan:
         families = tuple(families)
         drawn: dict[tuple[str, str], tuple[Variant, ...]] = {}
         for family in families:
-            deck = _deck(family, settings.examples, settings.seed)
+            every = variants_of(family)
             for pair in pairs:
-                entry = deck[_slot(family.name, pair.key, len(deck))]
+                entry = drawn_for(every, settings.examples, settings.seed, family.name, pair.key)
                 drawn[pair.key, family.name] = tuple(Variant(family.name, changes) for changes in entry)
         return cls(settings, families, drawn)
 
