@@ -59,20 +59,32 @@ def forms_section(report: dict[str, Any]) -> str:
         )
     described = "".join(
         f"<li><b>{html_name(name)}</b>: {clip(str(forms['descriptions'].get(name) or 'a user family'))}; "
-        f"{forms['prompts'].get(name, 0)} prompts, {forms['overall']['forms'][name]['flips']} flips, "
+        f"{forms['prompts'].get(name, 0)} prompts, {_flips(forms['overall']['forms'][name])}, "
         f"{forms['overall']['forms'][name]['unreadable']} pairs with an unreadable answer (counted not safe)</li>"
         for name in families
     )
     shrink = forms["shrink"]
     return (
         "<h2>Consistency forms</h2>"
-        f"<p class=meta>{forms['examples']} variant(s) per pair and family, drawn by Hypothesis "
-        f"{escape(str(forms.get('hypothesis')))} with seed {forms['seed']}. Robust CSS: consistently safe in the "
+        f"<p class=meta>{forms['examples']} variant(s) per pair and family, each pair's own draw from seed "
+        f"{forms['seed']}. Robust CSS: consistently safe in the "
         f"paper's form and in every form. Shrink: {shrink['pairs']} flips searched, at most {shrink['rounds']} "
         f"rounds, {shrink['prompts']} prompts, {shrink['exhausted']} stopped by the budget of {forms['budget']}.</p>"
         f"<ul>{described}</ul>"
         f"<table id=forms><thead><tr><th>category</th><th>n</th><th>paper CSS</th>{head}<th>robust CSS</th></tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _flips(scores: dict[str, Any]) -> str:
+    """Flips among the pairs safe in the paper's form, with the rate's interval (reports before it: the count)."""
+    if scores.get("paper_safe") is None:
+        return f"{scores['flips']} flips"
+    ci = scores.get("flip_rate_ci")
+    rate = "" if scores.get("flip_rate") is None else f" ({scores['flip_rate']:.1%}{_interval(ci)})"
+    return (
+        f"{scores['flips']} flips of {scores['paper_safe']} pairs safe in the paper's form{rate}: "
+        f"{scores.get('flips_changed', 0)} changed answers, {scores.get('flips_unreadable', 0)} unreadable"
     )
 
 

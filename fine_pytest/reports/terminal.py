@@ -149,7 +149,7 @@ def forms_lines(outcome: Outcome) -> list[Line]:
     )
     lines: list[Line] = [
         (
-            f"consistency forms: {asked.examples} variant(s) per pair and family, drawn by Hypothesis (seed "
+            f"consistency forms: {asked.examples} variant(s) per pair and family, each pair's own draw (seed "
             f"{asked.seed}); robust = consistently safe in the paper's form and in every form",
             {},
         ),
@@ -167,14 +167,12 @@ def forms_lines(outcome: Outcome) -> list[Line]:
     for name, (by_form, robust) in forms.categories.items():
         lines.append((row(name, outcome.categories[name], dict(by_form), robust), {}))
     lines.append((row("overall", outcome.overall, dict(forms.overall), forms.robust), {"bold": True}))
-    flips = sum(scores.flips for scores in forms.overall.values())
+    lines += [(f"  {scores.flip_line(_label(name))}", {}) for name, scores in forms.overall.items()]
     unreadable = {name: scores.unreadable for name, scores in forms.overall.items() if scores.unreadable}
-    note = f"{flips} flip(s) from a safe paper form"
     if unreadable:
-        note += "; pairs with an unreadable form answer (counted not safe): " + ", ".join(
-            f"{name} {count}" for name, count in unreadable.items()
-        )
-    lines += [(note, {}), ("", {})]
+        listed = ", ".join(f"{_label(name)} {count}" for name, count in unreadable.items())
+        lines.append((f"  pairs with an unreadable form answer (counted not safe): {listed}", {}))
+    lines.append(("", {}))
     return lines
 
 
