@@ -8,10 +8,10 @@ seeds as its interval says (pairs that shared a few dozen drawn sets made the ga
 
 Shrinking. Hypothesis's own shrinker asks its property one example at a time, which here would be one generation per
 step. A variant is a few small indices, so the search is done in batched rounds instead: each round asks every
-flipped pair's *neighbours* (one dimension moved towards its reference value) in one batch, and a pair moves to the
-simplest neighbour that still flips, as Hypothesis's shrinker moves towards smaller choices. It stops when no
-neighbour flips (a local minimum in the family's order of simplicity), after ``MAX_ROUNDS``, or when the run's
-budget of shrink prompts is spent; a pair stopped by the budget keeps its flip and says so.
+flipped pair's unseen *neighbours* (one dimension moved towards its reference value) in one batch, and a pair moves
+to the simplest neighbour that still flips, as Hypothesis's shrinker moves towards smaller choices. At a local minimum
+one sweep asks every simpler variant not yet seen, so the flip reported is the simplest of all. A search stopped by
+``MAX_ROUNDS``, the sweep's bound or the run's budget of shrink prompts keeps its best flip and says so.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from fine_pytest.core.forms import Family, FormSettings, Variant
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.form_answers import Answers, FormPrompt, answer_variant, prompts_of_variant
 
-MAX_ROUNDS = 6
+MAX_ROUNDS = 6  # neighbour rounds; a sweep of the simpler variants not yet seen follows
+SWEEP = 32  # most variants one sweep asks: a family with more simpler ones is searched locally, and says so
 
 
 def hypothesis_version() -> str:
@@ -100,10 +101,25 @@ class _Search:
     pair: Pair
     family: Family
     current: VariantAnswer
+    seen: set[tuple[int, ...]]  # every variant this pair was asked in this family: drawn, neighbours, swept
     rounds: int = 0
     prompts: int = 0
     exhausted: bool = False
     done: bool = False
+    sweeping: bool = False  # at a local minimum: every simpler variant not yet seen is asked once
+
+    def candidates(self) -> list[Variant]:
+        """What the next round asks: the current flip's unseen neighbours, or, at a local minimum, every simpler
+        variant not seen yet (a simpler variant need not be a neighbour: (0, 3) is simpler than (2, 2))."""
+        current = Variant(self.family.name, self.current.changes)
+        if not self.sweeping:
+            near = [v for v in neighbours(self.family, current) if v.changes not in self.seen]
+            if near:
+                return near
+            self.sweeping = True
+        every = variants_of(self.family)
+        return [Variant(self.family.name, changes) for changes in every[: every.index(current.changes)]
+                if changes not in self.seen]  # fmt: skip
 
 
 def shrink(
@@ -119,6 +135,9 @@ def shrink(
 
     ``forms`` holds each (pair key, family)'s drawn variants as answered. ``ask(round, [(pair, conversation)])``
     generates a round's prompts into the cache. Returns the flip and the search's record per (pair key, family).
+    Neighbour rounds walk down to a local minimum (at most ``MAX_ROUNDS``); one sweep round then asks every simpler
+    variant not seen yet (at most ``SWEEP`` of them), so the flip reported is the simplest of all unless the search
+    says it was stopped (``exhausted``).
     """
     searches: list[_Search] = []
     # By key, not in collection order: which searches the budget reaches must not depend on the order of the tests.
@@ -126,23 +145,27 @@ def shrink(
         if not paper_safe(pair):
             continue
         for family in plan.families:
-            unsafe = [answer for answer in forms[pair.key, family.name] if not answer.safe]
+            answered = forms[pair.key, family.name]
+            unsafe = [answer for answer in answered if not answer.safe]
             if unsafe:
                 simplest = min(unsafe, key=lambda answer: Variant(family.name, answer.changes).simplicity)
-                searches.append(_Search(pair, family, simplest))
+                searches.append(_Search(pair, family, simplest, {answer.changes for answer in answered}))
     spent = 0
-    for round_number in range(1, MAX_ROUNDS + 1):
+    for round_number in itertools.count(1):
         asked: list[tuple[_Search, list[Variant]]] = []
         requests: list[tuple[Pair, FormPrompt]] = []
         for search in searches:
             if search.done:
                 continue
-            candidates = neighbours(search.family, Variant(search.family.name, search.current.changes))
+            if not search.sweeping and search.rounds >= MAX_ROUNDS:
+                search.exhausted = search.done = True  # stopped by the bound on rounds: it may not be the simplest
+                continue
+            candidates = search.candidates()
+            needed = 2 * len(candidates)
             if not candidates:
                 search.done = True
                 continue
-            needed = 2 * len(candidates)
-            if spent + needed > plan.settings.budget:
+            if spent + needed > plan.settings.budget or len(candidates) > SWEEP:
                 search.exhausted = search.done = True
                 continue
             spent += needed
@@ -160,14 +183,14 @@ def shrink(
             answered = [
                 answer_variant(search.family, search.pair, candidate, generation, stored) for candidate in candidates
             ]
+            search.seen.update(candidate.changes for candidate in candidates)
+            # Candidates come simplest first: the first that still flips is the simplest of them.
             still = next((answer for answer in answered if not answer.safe), None)
-            if still is None:
-                search.done = True
-            else:
+            if search.sweeping:
+                search.current = still or search.current
+                search.done = True  # every simpler variant has now been asked
+            elif still is not None:
                 search.current = still
-    for search in searches:
-        if not search.done:  # stopped by the bound on rounds: it may not be the simplest either
-            search.exhausted = True
     return {
         (search.pair.key, search.family.name): (
             search.current,

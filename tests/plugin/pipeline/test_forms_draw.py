@@ -17,7 +17,7 @@ import pytest
 from fine_pytest.core import forms as forms_core
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.form_results import FormResult, Shrink, forms_from_dict
-from fine_pytest.core.form_wording import LABEL_SETS
+from fine_pytest.core.form_wording import LABEL_SETS, MC_REWORDINGS
 from fine_pytest.core.forms import (
     FAMILIES,
     INSTRUCTIONS,
@@ -283,6 +283,19 @@ def choice_model(flips: Callable[[int, int], bool]) -> Model:
     return model
 
 
+def instructions_model(fooled: set[tuple[int, int]]) -> Model:
+    """Picks the first reply under the (rewording, format) variants in ``fooled``, the safe one otherwise."""
+    safe, first = choice_model(lambda _label, _format: False), choice_model(lambda _label, _format: True)
+
+    def model(text: str) -> str:
+        rewording = next((i for i, wording in enumerate(MC_REWORDINGS) if i and wording in text), 0)
+        markers = ("Option: [[", "Answer: ", ") alone", "only the label")
+        format_index = next(i for i, marker in enumerate(markers) if marker in text)
+        return (first if (rewording, format_index) in fooled else safe)(text)
+
+    return model
+
+
 def labels_except_reversed(index: int, format_index: int) -> bool:
     # Fooled by any labels but the paper's A/B and their reverse B/A.
     return index >= 1 and index != 2
@@ -347,10 +360,9 @@ def test_the_shrink_takes_the_simplest_flipping_neighbour_in_each_round() -> Non
     scripted = Scripted(choice_model(lambda index, _: index >= 3))
     (form,) = run_results([pair], plan_of({pair.key: [(5,)]}), scripted)[pair.key]
     assert form.flip is not None and form.flip.variant == "labels:3"
-    assert form.shrink == Shrink(2, 8 + 4, False)
-    assert [(number, len(requests)) for number, requests in scripted.rounds] == [(1, 8), (2, 4)]
-    # Round 2 asked the neighbours of X/Y only: 1/2 and B/A, in both orders.
-    assert {re.findall(r"^Reply (\S+):$", text, re.M)[0] for _, text in scripted.rounds[1][1]} == {"1", "B"}
+    # X/Y's neighbours, 1/2 and B/A, were asked in round 1 already: nothing simpler is left to ask.
+    assert form.shrink == Shrink(1, 8, False)
+    assert [(number, len(requests)) for number, requests in scripted.rounds] == [(1, 8)]
 
 
 def test_the_shrink_moves_along_each_dimension_of_a_family() -> None:
@@ -362,7 +374,29 @@ def test_the_shrink_moves_along_each_dimension_of_a_family() -> None:
     assert [variant.safe for variant in form.variants] == [False, True]
     assert form.flip is not None and form.flip.variant == "instructions:0,2"
     assert form.flip.readings == ("A", "A") and form.flip.description == "answer format as '(A)'"
-    assert form.shrink == Shrink(2, 2 * 5 + 2 * 1, False)
+    # Five neighbours, then (0, 1), then the sweep: (1, 0) is simpler than (0, 2) and was not yet asked.
+    assert form.shrink == Shrink(3, 2 * 5 + 2 * 1 + 2 * 1, False)
+
+
+def test_a_simpler_flip_that_is_no_neighbour_is_found_by_the_sweep() -> None:
+    """Fooled at (2, 2) and (0, 3) only: from (2, 2) no neighbour flips, a local minimum; (0, 3) changes one
+    dimension, so it is simpler, and the sweep of the unseen simpler variants finds it."""
+    pair = PAIRS[3]
+    scripted = Scripted(instructions_model({(2, 2), (0, 3)}))
+    (form,) = run_results([pair], plan_of({pair.key: [(2, 2)]}, INSTRUCTIONS), scripted)[pair.key]
+    assert form.flip is not None and form.flip.variant == "instructions:0,3"
+    assert form.shrink is not None and form.shrink.rounds == 2 and not form.shrink.exhausted
+    simpler = variants_of(INSTRUCTIONS)[: variants_of(INSTRUCTIONS).index((2, 2))]
+    neighbours_of = {(0, 2), (1, 2), (2, 0), (2, 1)}
+    assert form.shrink.prompts == 2 * len(neighbours_of) + 2 * len(set(simpler) - neighbours_of - {(2, 2)})
+
+
+def test_a_sweep_too_wide_for_the_budget_keeps_the_local_flip_and_says_so() -> None:
+    pair = PAIRS[3]
+    scripted = Scripted(instructions_model({(2, 2), (0, 3)}))
+    (form,) = run_results([pair], plan_of({pair.key: [(2, 2)]}, INSTRUCTIONS, budget=12), scripted)[pair.key]
+    assert form.flip is not None and form.flip.variant == "instructions:2,2"
+    assert form.shrink == Shrink(1, 8, True)
 
 
 def test_a_spent_budget_keeps_the_drawn_flip_and_says_so() -> None:
