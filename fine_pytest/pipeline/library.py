@@ -91,6 +91,10 @@ def judge_fields(specs: Sequence[str], formats: Any, fields: dict[str, Any]) -> 
     from fine_pytest.judges.ensemble import members_of
 
     formats = [formats] if isinstance(formats, str) else list(formats or [])
+    if not specs or not all(isinstance(spec, str) for spec in specs):
+        raise FineError(f"judge: expected a judge spec or a list of them, got {specs!r}")
+    if not all(isinstance(format, str) for format in formats):
+        raise FineError(f"judge_format: expected a format or a list of them, got {formats!r}")
     members = members_of(list(specs), formats)
     if len(members) == 1:
         return {"judge": members[0].spec, "judge_format": members[0].format}

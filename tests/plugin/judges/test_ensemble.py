@@ -353,6 +353,8 @@ def test_the_library_takes_an_ensemble_as_a_list_of_judges(project: pytest.Pytes
         assert [len(result.judge_votes) for result in outcome.results] == [3] * 5
         with pytest.raises(FineError, match="unknown combination rule"):
             fine_pytest.evaluate("py:scripted:model", judge=["refusal", "py:scripted:judge"], judge_rule="strict")
+        with pytest.raises(FineError, match="expected a judge spec or a list of them"):
+            fine_pytest.evaluate("py:scripted:model", judge=["refusal", 3])
     finally:
         for name in ("members", "scripted"):
             sys.modules.pop(name, None)
