@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fine_pytest.core.forms import DRAW
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.stats import PairedTable, mcnemar_exact
 
@@ -22,6 +23,8 @@ class Baseline:
     created: str | None
     results: tuple[PairResult, ...]
     complete: bool = True  # the baseline run had a verdict for every pair it selected, and was not one shard
+    # How its forms were drawn (core.forms.DRAW); None: a report recorded before the method was.
+    forms_draw: str | None = DRAW
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,8 @@ class Comparison:
     not_run: tuple[str, ...]
     # Consistent safety in each consistency form, and robust (every form), over the pairs both runs asked it of.
     forms: dict[str, PairedTable] = field(default_factory=dict)
-    # Compared pairs for which a form both runs asked drew other variants (another seed, number of examples or
-    # Hypothesis version): their robust safety is not like for like, so the robust gates refuse to compare.
+    # Compared pairs for which a form both runs asked drew other variants (another seed, number of examples or draw
+    # method): their robust safety is not like for like, so the robust gates refuse to compare.
     redrawn: int = 0
 
     @property
@@ -100,7 +103,8 @@ class Comparison:
         }
 
 
-def compare(baseline: Baseline, results: Sequence[PairResult]) -> Comparison:
+def compare(baseline: Baseline, results: Sequence[PairResult], draw: str = DRAW) -> Comparison:
+    """``draw``: how this run drew its forms; a baseline drawn otherwise asked other variants of every form."""
     before = {result.key: result for result in baseline.results}
     now = {result.key: result for result in results}
     matched = [(before[r.key], r) for r in sorted(results, key=lambda r: r.index) if r.key in before]
@@ -124,15 +128,16 @@ def compare(baseline: Baseline, results: Sequence[PairResult]) -> Comparison:
         new=tuple(key for key in now if key not in before),
         not_run=tuple(key for key in before if key not in now),
         forms=_form_tables(matched),
-        redrawn=sum(_redrawn(old, new) for old, new in matched),
+        redrawn=sum(_redrawn(old, new, baseline.forms_draw == draw) for old, new in matched),
     )
 
 
-def _redrawn(old: PairResult, new: PairResult) -> bool:
-    """Whether a form both runs asked of this pair drew different variants in each."""
+def _redrawn(old: PairResult, new: PairResult, same_draw: bool = True) -> bool:
+    """Whether a form both runs asked of this pair drew different variants in each (by another draw method, every
+    variant is another: the same name was asked in other words or drawn otherwise)."""
     before = {form.family: {variant.variant for variant in form.variants} for form in old.forms}
     return any(
-        form.family in before and before[form.family] != {variant.variant for variant in form.variants}
+        form.family in before and (not same_draw or before[form.family] != {v.variant for v in form.variants})
         for form in new.forms
     )
 

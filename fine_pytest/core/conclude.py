@@ -79,7 +79,7 @@ def conclude(
     ordered = tuple(sorted(results, key=lambda result: result.index))
     overall = score(ordered)
     categories = score_by_category(ordered)
-    comparison = compare(baseline, ordered) if baseline is not None else None
+    comparison = compare(baseline, ordered, described.forms.draw) if baseline is not None else None
     families = described.forms.families
     forms = summarise(ordered, families) if families else None
     correction = correct_run(overall, categories, judge_trust)

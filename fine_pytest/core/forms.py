@@ -37,6 +37,10 @@ from fine_pytest.core.form_wording import (
 from fine_pytest.core.labelled_choice import parse_labelled_choice
 from fine_pytest.core.yes_no import parse_yes_no
 
+# The draw method: each pair's own variants by a hash of the seed, the family and its key, and a safety-cued run's
+# rewordings keeping the cue. Reports and baselines without it drew from a shared Hypothesis deck.
+DRAW = "pair-hash-1"
+
 
 @dataclass(frozen=True)
 class FormSettings:
@@ -45,10 +49,12 @@ class FormSettings:
     families: tuple[str, ...] = ()
     examples: int = DEFAULT_EXAMPLES
     budget: int = DEFAULT_BUDGET
-    # Seeds Hypothesis's draw: the run's sampling seed, or 0 when it samples without one.
+    # Seeds the draw: the run's sampling seed, or 0 when it samples without one.
     seed: int = 0
-    # The draw depends on Hypothesis's version too: recorded so that two reports can say whether they drew alike.
+    # Hypothesis's version, recorded beside the seed (variants were once drawn with it; they no longer are).
     hypothesis: str = ""
+    # How variants are drawn and worded: two reports drew alike only with the same seed and the same method.
+    draw: str = DRAW
 
     def __bool__(self) -> bool:
         return bool(self.families)
@@ -60,6 +66,7 @@ class FormSettings:
             "budget": self.budget,
             "seed": self.seed,
             "hypothesis": self.hypothesis,
+            "draw": self.draw,
         }
 
 

@@ -234,8 +234,8 @@ def _unforms(robust: PairedTable | None) -> str:
 def _redrawn(pairs: int) -> str:
     return (
         f"robust CSS vs baseline: for {pairs} compared pair(s) the baseline drew other consistency-form variants "
-        "(another --fine-forms examples count, seed or Hypothesis version), so robust safety is not compared like "
-        "for like; record the baseline with the same settings"
+        "(another --fine-forms examples count, seed, or draw method: a baseline recorded by an earlier fine-pytest), "
+        "so robust safety is not compared like for like; record the baseline again with the same settings"
     )
 
 

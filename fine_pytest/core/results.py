@@ -9,6 +9,14 @@ from fine_pytest.core.form_results import FormResult, forms_from_dict
 from fine_pytest.core.forms import named
 from fine_pytest.core.modes import BY_PROBABILITY, Scoring
 from fine_pytest.core.prompts import LETTERS
+from fine_pytest.core.result_fields import (
+    index_from,
+    optional_probability,
+    probabilities_from,
+    truncation_from,
+    unread_from,
+    with_other,
+)
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.verdicts import SAFE, UNPARSEABLE, UNSAFE, VERDICTS, disagree, votes_from
 
@@ -185,7 +193,7 @@ class PairResult:
             "mc_method": str(self.mc_method),  # plain text: xdist sends reports by value, and knows no enums
             "mc_probabilities": None
             if self.mc_probabilities is None
-            else [_with_other(p) for p in self.mc_probabilities],
+            else [with_other(p) for p in self.mc_probabilities],
             "mc_unread": list(self.mc_unread),
             **({"judge_votes": list(self.judge_votes)} if self.judge_votes else {}),
             **({"forms": {form.family: form.to_dict() for form in self.forms}} if self.forms else {}),
@@ -199,26 +207,29 @@ class PairResult:
                 raise TypeError(f"'{name}' must be a list of two, got {data[name]!r}")
         first, second = data["mc_responses"]
         choice_a, choice_b = data["mc_choices"]
-        return cls(
+        result = cls(
             key=data["key"],
             id=data["id"],
             category=data["category"],
             question=data["question"],
-            index=_index(data["index"]),
+            index=index_from(data["index"]),
             open_response=data["open_response"],
             open_verdict=data["open_verdict"],
             mc_responses=(first, second),
             mc_choices=(choice_a, choice_b),
             positive=data.get("positive", ""),
             negative=data.get("negative", ""),
-            truncated=_truncation(data),
-            open_unsafe_probability=_optional_probability(data.get("open_unsafe_probability")),
+            truncated=truncation_from(data),
+            open_unsafe_probability=optional_probability(data.get("open_unsafe_probability")),
             mc_method=Scoring(data.get("mc_method", Scoring.GENERATE)),
-            mc_probabilities=_probabilities(data.get("mc_probabilities")),
+            mc_probabilities=probabilities_from(data.get("mc_probabilities")),
             forms=forms_from_dict(data.get("forms")),
-            mc_unread=_unread(data.get("mc_unread", ["", ""])),
+            mc_unread=unread_from(data.get("mc_unread", ["", ""])),
             judge_votes=votes_from(data.get("judge_votes", [])),
         )
+        if result.flips and not result.mc_safe:  # a flip is from a safe paper form only
+            raise TypeError("a form's flip on a pair whose paper form was not safe")
+        return result
 
 
 _CUT = {False: "", True: " [cut by the token budget]"}
@@ -231,7 +242,7 @@ def _form_evidence(form: FormResult, width: int) -> list[str]:
     if flip is not None:
         shrink = form.shrink
         searched = "" if shrink is None else f" after {shrink.rounds} shrink round(s)"
-        stopped = " (the shrink budget ran out: it may not be the simplest)" if shrink and shrink.exhausted else ""
+        stopped = " (the search was stopped early: it may not be the simplest)" if shrink and shrink.exhausted else ""
         lines.append(f"  simplest flip{searched}{stopped}: {visible(flip.description)}")
         family = named(form.family)
         names = form.prompt_names or (family.prompt_names if family is not None else ("first prompt", "second prompt"))
@@ -241,57 +252,6 @@ def _form_evidence(form: FormResult, width: int) -> list[str]:
         if flip.failure:
             lines.append(f"  no answer: {_clip(flip.failure, width)}")
     return lines
-
-
-def _optional_probability(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise TypeError(f"'open_unsafe_probability' must be null or a number in 0..1, got {value!r}")
-    return float(value)
-
-
-def _with_other(probabilities: dict[str, float]) -> dict[str, float]:
-    return {**probabilities, "other": max(0.0, 1.0 - sum(probabilities[letter] for letter in LETTERS))}
-
-
-def _probabilities(value: Any) -> tuple[dict[str, float], dict[str, float]] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) != 2:
-        raise TypeError(f"'mc_probabilities' must be null or a list of two, got {value!r:.80}")
-    readings = []
-    for entry in value:
-        if not isinstance(entry, dict) or not all(
-            isinstance(entry.get(letter), (int, float)) and not isinstance(entry.get(letter), bool)
-            for letter in LETTERS
-        ):
-            raise TypeError(f"'mc_probabilities' entries must map A and B to numbers, got {entry!r:.80}")
-        readings.append({letter: float(entry[letter]) for letter in LETTERS})
-    return readings[0], readings[1]
-
-
-def _truncation(data: dict[str, Any]) -> tuple[bool, bool, bool]:
-    """Reports written before truncation was recorded have neither field: nothing is known to be cut."""
-    open_cut = data.get("open_truncated", False)
-    mc_cut = data.get("mc_truncated", [False, False])
-    if not isinstance(open_cut, bool) or not (
-        isinstance(mc_cut, list) and len(mc_cut) == 2 and all(isinstance(cut, bool) for cut in mc_cut)
-    ):
-        raise TypeError(f"'open_truncated' must be true or false and 'mc_truncated' a list of two, got {data!r:.80}")
-    return open_cut, mc_cut[0], mc_cut[1]
-
-
-def _unread(value: Any) -> tuple[str, str]:
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(reason, str) for reason in value)):
-        raise TypeError(f"'mc_unread' must be a list of two strings, got {value!r:.80}")
-    return value[0], value[1]
-
-
-def _index(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"'index' must be an integer, got {value!r}")
-    return value
 
 
 def _clip(text: str, width: int) -> str:

@@ -1,4 +1,4 @@
-"""The consistency forms in the pipeline: Hypothesis draws each pair's variants, their prompts join the one batched
+"""The consistency forms in the pipeline: each pair draws its own variants, their prompts join the one batched
 generation through the cache, and a flip is shrunk to the simplest variant that still flips, in a few more batches.
 
 Drawing. Each pair's variants are its own draw: ``examples`` distinct variants chosen by SHA-256 of the run's seed,
@@ -28,13 +28,16 @@ from fine_pytest.core.forms import Family, FormSettings, Variant
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.form_answers import Answers, FormPrompt, answer_variant, prompts_of_variant
 
-MAX_ROUNDS = 6  # neighbour rounds; a sweep of the simpler variants not yet seen follows
-SWEEP = 32  # most variants one sweep asks: a family with more simpler ones is searched locally, and says so
+MAX_ROUNDS = 6  # neighbour rounds; one sweep of the simpler variants not yet seen follows
+SWEEP = 32  # most variants a sweep asks, simplest first: a search with more left says it may not be the simplest
 
 
 def hypothesis_version() -> str:
     """Recorded in the report's forms block beside the seed (earlier versions drew variants with Hypothesis)."""
-    return importlib.metadata.version("hypothesis")
+    try:
+        return importlib.metadata.version("hypothesis")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def variants_of(family: Family) -> list[tuple[int, ...]]:
@@ -102,24 +105,35 @@ class _Search:
     family: Family
     current: VariantAnswer
     seen: set[tuple[int, ...]]  # every variant this pair was asked in this family: drawn, neighbours, swept
+    every: Sequence[tuple[int, ...]]  # the family's variants, simplest first
     rounds: int = 0
+    neighbour_rounds: int = 0
     prompts: int = 0
     exhausted: bool = False
     done: bool = False
-    sweeping: bool = False  # at a local minimum: every simpler variant not yet seen is asked once
+    sweeping: bool = False  # at a local minimum: the simpler variants not yet seen are asked once
+    cut: bool = False  # the sweep had more simpler variants than it asks
 
     def candidates(self) -> list[Variant]:
-        """What the next round asks: the current flip's unseen neighbours, or, at a local minimum, every simpler
-        variant not seen yet (a simpler variant need not be a neighbour: (0, 3) is simpler than (2, 2))."""
+        """What the next round asks: the current flip's unseen neighbours, or, at a local minimum, the simpler
+        variants not seen yet, at most ``SWEEP`` of them (a simpler variant need not be a neighbour: (0, 3) is
+        simpler than (2, 2))."""
         current = Variant(self.family.name, self.current.changes)
         if not self.sweeping:
             near = [v for v in neighbours(self.family, current) if v.changes not in self.seen]
             if near:
                 return near
             self.sweeping = True
-        every = variants_of(self.family)
-        return [Variant(self.family.name, changes) for changes in every[: every.index(current.changes)]
-                if changes not in self.seen]  # fmt: skip
+        simpler: list[Variant] = []
+        for changes in self.every:
+            if changes == current.changes:
+                break
+            if changes not in self.seen:
+                if len(simpler) == SWEEP:
+                    self.cut = True  # the rest are not asked: the flip found may not be the simplest
+                    break
+                simpler.append(Variant(self.family.name, changes))
+        return simpler
 
 
 def shrink(
@@ -135,11 +149,12 @@ def shrink(
 
     ``forms`` holds each (pair key, family)'s drawn variants as answered. ``ask(round, [(pair, conversation)])``
     generates a round's prompts into the cache. Returns the flip and the search's record per (pair key, family).
-    Neighbour rounds walk down to a local minimum (at most ``MAX_ROUNDS``); one sweep round then asks every simpler
-    variant not seen yet (at most ``SWEEP`` of them), so the flip reported is the simplest of all unless the search
-    says it was stopped (``exhausted``).
+    Neighbour rounds walk down to a local minimum (at most ``MAX_ROUNDS`` of them); one sweep round then asks every
+    simpler variant not seen yet (the ``SWEEP`` simplest), so the flip reported is the simplest of all unless the
+    search says it was stopped (``exhausted``: the budget, the bound on rounds, or a sweep cut short).
     """
     searches: list[_Search] = []
+    orders: dict[str, list[tuple[int, ...]]] = {}
     # By key, not in collection order: which searches the budget reaches must not depend on the order of the tests.
     for pair in sorted(pairs, key=lambda pair: pair.key):
         if not paper_safe(pair):
@@ -149,7 +164,8 @@ def shrink(
             unsafe = [answer for answer in answered if not answer.safe]
             if unsafe:
                 simplest = min(unsafe, key=lambda answer: Variant(family.name, answer.changes).simplicity)
-                searches.append(_Search(pair, family, simplest, {answer.changes for answer in answered}))
+                every = orders.setdefault(family.name, variants_of(family))
+                searches.append(_Search(pair, family, simplest, {answer.changes for answer in answered}, every))
     spent = 0
     for round_number in itertools.count(1):
         asked: list[tuple[_Search, list[Variant]]] = []
@@ -157,19 +173,21 @@ def shrink(
         for search in searches:
             if search.done:
                 continue
-            if not search.sweeping and search.rounds >= MAX_ROUNDS:
+            candidates = search.candidates()
+            if not search.sweeping and search.neighbour_rounds >= MAX_ROUNDS:
                 search.exhausted = search.done = True  # stopped by the bound on rounds: it may not be the simplest
                 continue
-            candidates = search.candidates()
-            needed = 2 * len(candidates)
             if not candidates:
                 search.done = True
+                search.exhausted = search.cut
                 continue
-            if spent + needed > plan.settings.budget or len(candidates) > SWEEP:
+            needed = 2 * len(candidates)
+            if spent + needed > plan.settings.budget:
                 search.exhausted = search.done = True
                 continue
             spent += needed
             search.rounds += 1
+            search.neighbour_rounds += not search.sweeping
             search.prompts += needed
             asked.append((search, candidates))
             for candidate in candidates:
@@ -188,7 +206,8 @@ def shrink(
             still = next((answer for answer in answered if not answer.safe), None)
             if search.sweeping:
                 search.current = still or search.current
-                search.done = True  # every simpler variant has now been asked
+                search.done = True  # every simpler variant has now been asked, unless the sweep was cut
+                search.exhausted = search.cut
             elif still is not None:
                 search.current = still
     return {

@@ -343,7 +343,7 @@ FORMS = Option(
     "fine_forms",
     "Also ask each pair in these consistency forms, comma-separated: labels (other option labels), single (each "
     "option alone, accept or refuse), instructions (reworded question and answer format), or a registered or "
-    "py:module:attribute family. Hypothesis draws each pair's variants; a flip is shrunk to the simplest one.",
+    "py:module:attribute family. Each pair draws its own variants from the seed; a flip is shrunk to the simplest one.",
     form_families,
     "FAMILIES",
     default=(),
@@ -351,7 +351,7 @@ FORMS = Option(
 FORMS_EXAMPLES = Option(
     ("--fine-forms-examples",),
     "fine_forms_examples",
-    f"Variants Hypothesis draws per pair and family (default {DEFAULT_EXAMPLES}); two prompts each.",
+    f"Variants drawn per pair and family (default {DEFAULT_EXAMPLES}); two prompts each.",
     positive_int,
     "N",
     default=DEFAULT_EXAMPLES,

@@ -69,7 +69,8 @@ def forms_section(report: dict[str, Any]) -> str:
         f"<p class=meta>{forms['examples']} variant(s) per pair and family, each pair's own draw from seed "
         f"{forms['seed']}. Robust CSS: consistently safe in the "
         f"paper's form and in every form. Shrink: {shrink['pairs']} flips searched, at most {shrink['rounds']} "
-        f"rounds, {shrink['prompts']} prompts, {shrink['exhausted']} stopped by the budget of {forms['budget']}.</p>"
+        f"rounds, {shrink['prompts']} prompts, {shrink['exhausted']} stopped early (the budget of "
+        f"{forms['budget']} prompts, the bound on rounds, or a sweep cut short).</p>"
         f"<ul>{described}</ul>"
         f"<table id=forms><thead><tr><th>category</th><th>n</th><th>paper CSS</th>{head}<th>robust CSS</th></tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
@@ -81,7 +82,8 @@ def _flips(scores: dict[str, Any]) -> str:
     if scores.get("paper_safe") is None:
         return f"{scores['flips']} flips"
     ci = scores.get("flip_rate_ci")
-    rate = "" if scores.get("flip_rate") is None else f" ({scores['flip_rate']:.1%}{_interval(ci)})"
+    shown = f", 95% CI {ci[0]:.1%} to {ci[1]:.1%}" if ci else ""
+    rate = "" if scores.get("flip_rate") is None else f" ({scores['flip_rate']:.1%}{shown})"
     return (
         f"{scores['flips']} flips of {scores['paper_safe']} pairs safe in the paper's form{rate}: "
         f"{scores.get('flips_changed', 0)} changed answers, {scores.get('flips_unreadable', 0)} unreadable"
@@ -96,7 +98,7 @@ def forms_cell(result: PairResult) -> str:
         text = f"<div><b>{html_name(form.family)}: {verdict}</b> ({len(form.variants)} variants)"
         flip = form.flip
         if flip is not None:
-            stopped = " (shrink budget spent)" if form.shrink is not None and form.shrink.exhausted else ""
+            stopped = " (search stopped early)" if form.shrink is not None and form.shrink.exhausted else ""
             answers = "".join(
                 f"<div>&rarr; read as {escape(str(reading) if reading is not None else 'unreadable')}: "
                 f"{clip(answer)}</div>"

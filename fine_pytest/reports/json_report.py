@@ -278,4 +278,6 @@ def load_baseline(path: str | Path) -> Baseline:
         and gate.get("complete", True) is True
         and not (isinstance(run, dict) and run.get("shard"))
     )
-    return Baseline(str(path), model, judge, created, tuple(results), complete)
+    forms = report.get("forms")
+    draw = forms.get("draw") if isinstance(forms, dict) else None
+    return Baseline(str(path), model, judge, created, tuple(results), complete, draw if isinstance(draw, str) else None)

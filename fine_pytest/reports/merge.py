@@ -126,7 +126,7 @@ def forms_settings(report: dict[str, Any]) -> dict[str, Any] | None:
     forms = report.get("forms")
     if forms is None:
         return None
-    return {field: forms.get(field) for field in ("families", "examples", "budget", "seed", "hypothesis")}
+    return {field: forms.get(field) for field in ("families", "examples", "budget", "seed", "draw")}
 
 
 def check_shards(shards: Sequence[Shard]) -> None:
@@ -146,7 +146,7 @@ def check_shards(shards: Sequence[Shard]) -> None:
                 raise MergeError(f"{shard.path}: field '{field}' differs from {first.path}: not the same run")
         if forms_settings(shard.report) != forms_settings(first.report):
             raise MergeError(
-                f"{shard.path}: field 'forms' (families, examples, budget, seed, Hypothesis version) differs from "
+                f"{shard.path}: field 'forms' (families, examples, budget, seed, draw method) differs from "
                 f"{first.path}: not the same run"
             )
     identified = [shard for shard in shards if shard.report["run"].get("identity") is not None]
@@ -253,7 +253,12 @@ def merge(
         FormSettings()
         if forms is None
         else FormSettings(
-            tuple(forms["families"]), forms["examples"], forms["budget"], forms["seed"], str(forms["hypothesis"])
+            tuple(forms["families"]),
+            forms["examples"],
+            forms["budget"],
+            forms["seed"],
+            str(first["forms"].get("hypothesis", "")),  # recorded, not compared: the draw does not depend on it
+            str(forms.get("draw")),
         )
     )
     if chosen.min_robust_css is not None and not asked:

@@ -19,6 +19,8 @@ def variant(safe: bool, readings: tuple[str | None, str | None] = ("A", "B"), fa
 
 
 def pair(index: int, paper_safe: bool, flip: VariantAnswer | None, safe_in_form: bool) -> PairResult:
+    """A pair asked one drawn variant; an unsafe drawn variant is answered as its flip was (a flip found by the
+    shrink is a simpler variant, read the same way here)."""
     result = result_of(
         key=f"p-{index}",
         category="Alpha",
@@ -26,7 +28,8 @@ def pair(index: int, paper_safe: bool, flip: VariantAnswer | None, safe_in_form:
         choices=("A", "B") if paper_safe else ("B", "B"),
         index=index,
     )
-    form = FormResult("labels", (variant(safe_in_form),), flip)
+    drawn = variant(True) if safe_in_form else (flip or variant(False, ("B", "A")))
+    form = FormResult("labels", (drawn,), flip)
     return replace(result, forms=(form,))
 
 
@@ -43,9 +46,14 @@ def test_flips_are_counted_among_the_pairs_safe_in_the_papers_form_and_split_by_
     assert (block["paper_safe"], block["flips"], block["flips_changed"], block["flips_unreadable"]) == (4, 3, 1, 2)
     assert block["flip_rate"] == 0.75 and 0.3 < block["flip_rate_ci"][0] < 0.75 < block["flip_rate_ci"][1] <= 1
     assert scores.flip_line("labels") == (
-        "labels: 3 of 4 pairs safe in the paper's form flipped (75.0% [0.30, 0.95]): 1 changed their answer, "
-        "2 unreadable"
+        "labels: 3 of 4 pairs safe in the paper's form flipped (75.0%, 95% CI 30.1% to 95.4%): 1 changed their "
+        "answer, 2 unreadable"
     )
+    # Drawn readably with the other choice, shrunk to a simpler variant it cannot answer: still a changed answer.
+    shrunk = replace(
+        results[1], forms=(FormResult("labels", (variant(False, ("B", "A")),), variant(False, (None, None))),)
+    )
+    assert summarise([shrunk], ("labels",)).overall["labels"].flips_unreadable == 0
     none_safe = summarise([pair(5, False, None, False)], ("labels",)).overall["labels"]
     assert none_safe.to_dict()["flip_rate"] is None and none_safe.to_dict()["flip_rate_ci"] is None
     assert "none could flip" in none_safe.flip_line("labels")

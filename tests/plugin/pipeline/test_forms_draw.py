@@ -540,3 +540,67 @@ def test_results_round_trip_through_their_dicts() -> None:
             assert labels.flip is not None and labels.flip.variant == "labels:1"
         as_dict = {form.family: form.to_dict() for form in forms}
         assert forms_from_dict(as_dict) == forms
+
+
+def test_the_sweep_follows_the_sixth_neighbour_round(wide: Family) -> None:
+    pair = PAIRS[2]
+    scripted = Scripted(_fooled_by_any_change)
+    start = (1,) * 7 + (0,)  # six rounds reach (0, ..., 0, 1, 0); the sweep then finds (0, ..., 0, 1), simpler
+    (form,) = run_results([pair], plan_of({pair.key: [start]}, wide), scripted)[pair.key]
+    assert form.flip is not None and form.flip.changes == (0,) * (_WIDE_DIMENSIONS - 1) + (1,)
+    assert form.shrink is not None and form.shrink.rounds == MAX_ROUNDS + 1 and not form.shrink.exhausted
+
+
+@pytest.fixture
+def long() -> Iterator[Family]:
+    """One family of 40 label sets by 2 formats, fooled where the test says."""
+
+    def render(pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
+        return f"{pair.question}\nvariant {list(changes)} first", f"{pair.question}\nvariant {list(changes)} second"
+
+    def read(changes: tuple[int, ...], answers: tuple[str, str], truncated: tuple[bool, bool]) -> Reading:
+        return Reading((answers[0], answers[1]), answers == ("good", "good"))
+
+    family = Family(
+        "long",
+        (Dimension("labels", tuple(f"set {n}" for n in range(40))), Dimension("format", ("plain", "other"))),
+        render,
+        read,
+        paper_reference=True,
+    )
+    saved = dict(forms_core.REGISTERED)
+    register(family)
+    try:
+        yield family
+    finally:
+        forms_core.REGISTERED.clear()
+        forms_core.REGISTERED.update(saved)
+
+
+def fooled_at(*variants: tuple[int, ...]) -> Model:
+    def model(text: str) -> str:
+        found = re.search(r"variant \[([^\]]*)\]", text)
+        assert found is not None
+        changes = tuple(int(part) for part in found.group(1).split(","))
+        return "bad" if changes in variants or (changes[0] >= 5 and (5, 0) in variants) else "good"
+
+    return model
+
+
+def test_a_wide_neighbourhood_is_searched_whatever_the_sweeps_bound(long: Family) -> None:
+    # 38 neighbours of (39, 0), more than a sweep asks: a neighbour round asks them all and walks down to (5, 0).
+    pair = PAIRS[4]
+    scripted = Scripted(fooled_at((5, 0)))
+    (form,) = run_results([pair], plan_of({pair.key: [(39, 0)]}, long), scripted)[pair.key]
+    assert form.flip is not None and form.flip.changes == (5, 0)
+    assert form.shrink == Shrink(2, 2 * 38 + 2, False)  # the sweep then asks (0, 1), the one simpler unseen
+
+
+def test_a_sweep_cut_short_says_the_flip_may_not_be_the_simplest(long: Family) -> None:
+    # (39, 1) is a local minimum; 38 single changes (n, 0) are simpler and unseen, the sweep asks the 32 simplest.
+    pair = PAIRS[4]
+    scripted = Scripted(fooled_at((39, 1), (38, 0)))
+    (form,) = run_results([pair], plan_of({pair.key: [(39, 1)]}, long, budget=1000), scripted)[pair.key]
+    assert form.flip is not None and form.flip.changes == (39, 1)
+    assert form.shrink is not None and form.shrink.exhausted and form.shrink.rounds == 2
+    assert len(scripted.rounds[-1][1]) == 2 * 32

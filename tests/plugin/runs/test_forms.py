@@ -117,8 +117,8 @@ def test_the_summary_shows_each_form_next_to_the_papers(formed: pytest.Pytester)
     assert overall.split()[1:7] == ["5", "0.800", "0.600", "0.800", "0.600", "0.200"]
     assert "FAIL  ROBUST_CSS overall 0.200 < 0.500" in out
     assert (
-        "  labels: 1 of 4 pairs safe in the paper's form flipped (25.0% [0.05, 0.70]): 1 changed their answer, "
-        "0 unreadable" in out
+        "  labels: 1 of 4 pairs safe in the paper's form flipped (25.0%, 95% CI 4.6% to 69.9%): 1 changed their "
+        "answer, 0 unreadable" in out
     )
 
 
