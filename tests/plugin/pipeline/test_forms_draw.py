@@ -463,21 +463,17 @@ def test_shrink_returns_only_the_searched_pairs() -> None:
 _WIDE_DIMENSIONS = 8
 
 
-@pytest.fixture
-def wide() -> Iterator[Family]:
-    def render(pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
-        return f"{pair.question}\nvariant {list(changes)} first", f"{pair.question}\nvariant {list(changes)} second"
+def _render_variant(pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
+    return f"{pair.question}\nvariant {list(changes)} first", f"{pair.question}\nvariant {list(changes)} second"
 
-    def read(changes: tuple[int, ...], answers: tuple[str, str], truncated: tuple[bool, bool]) -> Reading:
-        return Reading((answers[0], answers[1]), answers == ("good", "good"))
 
-    family = Family(
-        "wide",
-        tuple(Dimension(f"d{i}", ("off", "on")) for i in range(_WIDE_DIMENSIONS)),
-        render,
-        read,
-        paper_reference=True,
-    )
+def _read_good(changes: tuple[int, ...], answers: tuple[str, str], truncated: tuple[bool, bool]) -> Reading:
+    return Reading((answers[0], answers[1]), answers == ("good", "good"))
+
+
+def _registered(name: str, dimensions: tuple[Dimension, ...]) -> Iterator[Family]:
+    """A family whose prompts name the variant and whose answers are read as "good" or not, registered for a test."""
+    family = Family(name, dimensions, _render_variant, _read_good, paper_reference=True)
     saved = dict(forms_core.REGISTERED)
     register(family)
     try:
@@ -485,6 +481,11 @@ def wide() -> Iterator[Family]:
     finally:
         forms_core.REGISTERED.clear()
         forms_core.REGISTERED.update(saved)
+
+
+@pytest.fixture
+def wide() -> Iterator[Family]:
+    yield from _registered("wide", tuple(Dimension(f"d{i}", ("off", "on")) for i in range(_WIDE_DIMENSIONS)))
 
 
 def _fooled_by_any_change(text: str) -> str:
@@ -554,27 +555,9 @@ def test_the_sweep_follows_the_sixth_neighbour_round(wide: Family) -> None:
 @pytest.fixture
 def long() -> Iterator[Family]:
     """One family of 40 label sets by 2 formats, fooled where the test says."""
-
-    def render(pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
-        return f"{pair.question}\nvariant {list(changes)} first", f"{pair.question}\nvariant {list(changes)} second"
-
-    def read(changes: tuple[int, ...], answers: tuple[str, str], truncated: tuple[bool, bool]) -> Reading:
-        return Reading((answers[0], answers[1]), answers == ("good", "good"))
-
-    family = Family(
-        "long",
-        (Dimension("labels", tuple(f"set {n}" for n in range(40))), Dimension("format", ("plain", "other"))),
-        render,
-        read,
-        paper_reference=True,
+    yield from _registered(
+        "long", (Dimension("labels", tuple(f"set {n}" for n in range(40))), Dimension("format", ("plain", "other")))
     )
-    saved = dict(forms_core.REGISTERED)
-    register(family)
-    try:
-        yield family
-    finally:
-        forms_core.REGISTERED.clear()
-        forms_core.REGISTERED.update(saved)
 
 
 def fooled_at(*variants: tuple[int, ...]) -> Model:
