@@ -7,6 +7,7 @@ import importlib.util
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from fine_pytest.core.errors import FineError
@@ -130,3 +131,13 @@ def call_user_code(function: Any, name: str, option: str, *args: Any, **kwargs: 
         ) from None
     finally:
         os._exit = real_exit
+
+
+def user_traceback(error: BaseException) -> str:
+    """The error with the frames of the user's code only (a py: model or judge), not fine_pytest's."""
+    import traceback
+
+    here = str(Path(__file__).parents[1])  # every frame of fine_pytest, not only of backends/
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith(here)]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()

@@ -18,6 +18,7 @@ from fine_pytest.core.gate import GateResult, evaluate_gate
 from fine_pytest.core.metrics import Scores, score, score_by_category
 from fine_pytest.core.modes import Scoring
 from fine_pytest.core.power import Power, gate_power
+from fine_pytest.core.repeats import RepeatScores, repeat_scores
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
@@ -57,6 +58,7 @@ class Outcome:
     # The scores corrected for the judge's measured error, or why they were not (core.judge_error).
     correction: Correction = field(default_factory=lambda: Correction("not computed"))
     power: Power | None = None  # what the gate could tell apart (core.power)
+    repeats: RepeatScores | None = None  # --fine-repeats: CSS in every repeat, mean CSS, flaky pairs
 
 
 def conclude(
@@ -83,6 +85,7 @@ def conclude(
     families = described.forms.families
     forms = summarise(ordered, families) if families else None
     correction = correct_run(overall, categories, judge_trust)
+    repeats = repeat_scores(ordered)
     gate = evaluate_gate(
         described.thresholds,
         overall,
@@ -94,6 +97,7 @@ def conclude(
         robust=None if forms is None else forms.robust,
         stop_reason=stop_reason,
         correction=correction,
+        repeats=repeats,
     )
     power = gate_power(described.thresholds, overall, comparison, correction)
     return Outcome(
@@ -109,4 +113,5 @@ def conclude(
         forms,
         correction,
         power,
+        repeats,
     )

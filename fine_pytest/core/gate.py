@@ -12,6 +12,7 @@ from fine_pytest.core.correction import Correction, corrected_score
 from fine_pytest.core.form_metrics import Robust
 from fine_pytest.core.metrics import Scores
 from fine_pytest.core.modes import GateOn
+from fine_pytest.core.repeats import RepeatScores
 from fine_pytest.core.stats import PairedTable, mcnemar_exact
 from fine_pytest.core.thresholds import Thresholds
 
@@ -137,6 +138,7 @@ def evaluate_gate(
     robust: Robust | None = None,
     stop_reason: str = "",
     correction: Correction | None = None,
+    repeats: RepeatScores | None = None,
 ) -> GateResult:
     checks: list[Check] = []
     check = _check
@@ -149,6 +151,11 @@ def evaluate_gate(
         checks += [check(metric, name, categories.get(name), table[name], whole=False) for name in sorted(table)]
     if thresholds.min_robust_css is not None:
         checks.append(robust_check(thresholds.min_robust_css, robust))
+    if thresholds.min_css_all_repeats is not None:
+        # Without repeats there is no "every repeat" to pass: it fails, as robust CSS does without forms.
+        value = None if repeats is None else repeats.css_all
+        passed = False if repeats is None or value is None else value >= thresholds.min_css_all_repeats
+        checks.append(Check("css_all_repeats", OVERALL, value, thresholds.min_css_all_repeats, passed))
     checks += baseline_checks(thresholds, comparison, forms_asked=robust is not None)
     return GateResult(
         enforced=thresholds.enforced,

@@ -56,3 +56,12 @@ def index_from(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"'index' must be an integer, got {value!r}")
     return value
+
+
+def repeats_from(value: Any) -> tuple[tuple[bool, bool], ...]:
+    """(open safe, MC safe) per repeat: a list of pairs of booleans."""
+    if not isinstance(value, list) or not all(
+        isinstance(entry, list) and len(entry) == 2 and all(isinstance(flag, bool) for flag in entry) for entry in value
+    ):
+        raise TypeError(f"'repeats' must be a list of [open safe, MC safe] pairs, got {value!r:.80}")
+    return tuple((entry[0], entry[1]) for entry in value)

@@ -22,6 +22,8 @@ class Thresholds:
     drop_alpha: float | None = None
     # Robust CSS (--fine-min-robust-css): consistently safe in the paper's form and in every form asked.
     min_robust_css: float | None = None
+    # CSS in every one of K repeats (--fine-min-css-all-repeats, with --fine-repeats=K).
+    min_css_all_repeats: float | None = None
     # The CS/CSS minimums apply to the raw scores, or to the judge-corrected ones (--fine-gate-on).
     gate_on: str = GateOn.RAW
 
@@ -54,6 +56,7 @@ class Thresholds:
                 self.category_min_css,
                 self.needs_baseline,
                 self.min_robust_css is not None,
+                self.min_css_all_repeats is not None,
             )
         )
 

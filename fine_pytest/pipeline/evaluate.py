@@ -123,6 +123,8 @@ class Evaluated:
     results: list[PairResult]
     failures: dict[str, str]
     stats: Stats = field(default_factory=Stats, compare=False)
+    # Each verdict read, by key: whether this run judged it (repeats share the verdict of an equal answer).
+    verdict_keys: dict[str, bool] = field(default_factory=dict, compare=False)
 
 
 class Lazy(Generic[T]):
@@ -212,8 +214,10 @@ def fill(
     produced: Stats | None = None,
     extra: Sequence[Request] = (),
     collect: list[Request] | None = None,
+    repeats: Sequence[GenerationSettings] = (),
 ) -> None:
     """Generate and judge what the cache lacks for these pairs; each answer is in the cache as soon as it is back.
+    ``repeats``: the same pairs asked again with other seeds (--fine-repeats), in the same batch, and judged too.
 
     ``exclusive``: the judge is a model too, so the model under test is released before the judge loads.
     ``produced`` counts the prompts answered and answers judged here, as they finish: the cache keeps the first
@@ -222,7 +226,8 @@ def fill(
     prompts the cache lacks are added to it (a batch file is exported instead).
     """
     produced = produced if produced is not None else Stats()
-    planned = [prompts_of(pair, settings, keys) for pair in pairs]
+    asked = [pair for _ in (settings, *repeats) for pair in pairs]
+    planned = [prompts_of(pair, generation, keys) for generation in (settings, *repeats) for pair in pairs]
     unique = list({prompt.key: prompt for prompts in [*planned, extra] for prompt in prompts}.values())
     generate_missing(unique, model, cache, keys, chunk_size, produced, collect)
     if settings.mc_method == COMMIT:
@@ -233,7 +238,7 @@ def fill(
         return
     stored = cache.answers([prompt.key for prompts in planned for prompt in prompts])
     items: list[JudgeItem] = []
-    for pair, prompts in zip(pairs, planned, strict=True):
+    for pair, prompts in zip(asked, planned, strict=True):
         texts = [_text(stored.get(prompt.key)) for prompt in prompts]
         open_text = texts[0]
         # A pair with a prompt the model could not answer has no verdict; its open answer is not judged.
@@ -485,12 +490,9 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
     every_key = list(dict.fromkeys(key for member_keys in judged_keys.values() for key in member_keys))
     verdicts = cache.verdicts(every_key)
     stats.verdicts = len(every_key)
-    for key in every_key:
-        if key in verdicts:
-            if verdicts[key].run == keys.run:
-                stats.judged += 1
-            else:
-                stats.verdicts_cached += 1
+    read = {key: verdicts[key].run == keys.run for key in every_key if key in verdicts}
+    stats.judged = sum(read.values())
+    stats.verdicts_cached = len(read) - stats.judged
     for pair, prompts in zip(pairs, planned, strict=True):
         if pair.key in failures:
             continue
@@ -538,7 +540,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 judge_votes=tuple(vote.verdict for vote in votes if vote is not None) if keys.members else (),
             )
         )
-    return Evaluated(results, failures, stats)
+    return Evaluated(results, failures, stats, read)
 
 
 def _verdict(votes: Sequence[StoredVerdict], keys: Keys) -> StoredVerdict:

@@ -132,7 +132,7 @@ def evaluate_settings(
 
             outcome = run(pairs, plan, cache, LiveModel(load), load_judge(settings, context), progress)
             loads = len(cache.events(info.run, "load"))
-            identity = run_identity(pairs, keys, settings.generation, settings.forms)
+            identity = run_identity(pairs, keys, settings.generation, settings.forms, settings.repeats)
     except CacheError as error:
         raise FineError(str(error)) from None
     finally:

@@ -25,6 +25,8 @@ class RunPlan:
     # Where this evaluation's locks and partition events live: the run's own, or a later evaluation's in the same
     # process (a pair requested outside the collected items), whose partitions are not the run's.
     scope: RunInfo | None = None
+    # --fine-repeats: the generation settings of repeats 2 .. K (pipeline.repeats); none when asked once.
+    repeats: tuple[GenerationSettings, ...] = ()
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import Any
 
 from fine_pytest import backends, judges
 from fine_pytest.backends.base import Model, ModelContext
+from fine_pytest.backends.user_code import user_traceback
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.defaults import DEFAULT_CHUNK
 from fine_pytest.core.errors import FineError
@@ -50,6 +51,7 @@ from fine_pytest.pipeline.form_run import attach, requests_for
 from fine_pytest.pipeline.forms import Plan
 from fine_pytest.pipeline.plan import RunOutcome, RunPlan
 from fine_pytest.pipeline.progress import SILENT, Progress
+from fine_pytest.pipeline.repeats import repeat_generations, with_repeats
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import AnswerSource, GivenModel, Kept, StopRun
 
@@ -112,7 +114,17 @@ def _run(
         guarded(
             partition,
             lambda produced: fill(
-                part, model, judge, generation, cache, keys, plan.chunk_size, plan.exclusive, produced, extra
+                part,
+                model,
+                judge,
+                generation,
+                cache,
+                keys,
+                plan.chunk_size,
+                plan.exclusive,
+                produced,
+                extra,
+                repeats=plan.repeats,
             ),
         )
 
@@ -143,6 +155,8 @@ def _run(
     if source.exports and failed:  # the judge failed: nothing the export could say is complete
         return RunOutcome(failure=next(iter(failed.values())))
     evaluated = assemble(pairs, generation, cache, keys)
+    if plan.repeats:
+        evaluated = with_repeats(evaluated, [assemble(pairs, repeat, cache, keys) for repeat in plan.repeats])
     if plan.forms is not None:
         evaluated, _ = attach(evaluated, pairs, plan.forms, generation, cache, keys, ask)
     if source.exports:
@@ -187,6 +201,7 @@ def plan_of(
         forms=Plan.draw(pairs, settings.forms, families) if settings.forms else None,
         exclusive=any(judges.uses_model(member.spec, member.format) for member in settings.members),
         scope=scope,
+        repeats=repeat_generations(settings.generation, settings.repeats),
     )
 
 
@@ -261,7 +276,9 @@ def true_counts(found: Stats, events: Iterable[str]) -> Stats:
     )
 
 
-def run_identity(pairs: Sequence[Pair], keys: Keys, generation: GenerationSettings, forms: Any) -> dict[str, str]:
+def run_identity(
+    pairs: Sequence[Pair], keys: Keys, generation: GenerationSettings, forms: Any, repeats: int = 1
+) -> dict[str, str]:
     """What the run's results depend on, by content (never by path or name): the dataset's pairs, the model's and
     the judge's identities (weights or code digests), how answers were asked and read, and the tool's version.
     ``fine-pytest merge`` refuses shards whose identities differ."""
@@ -269,7 +286,8 @@ def run_identity(pairs: Sequence[Pair], keys: Keys, generation: GenerationSettin
     from fine_pytest.pipeline.cache import digest
 
     dataset = [(pair.key, pair.category, pair.question, pair.positive, pair.negative) for pair in pairs]
-    asked = {"open": generation.open.to_dict(), "mc": generation.mc.to_dict(), "question": generation.mc_question}
+    asked: dict[str, Any] = {"open": generation.open.to_dict(), "mc": generation.mc.to_dict()}
+    asked |= {"question": generation.mc_question} | ({"repeats": repeats} if repeats > 1 else {})  # once: as before
     return {
         "tool": __version__,
         "dataset": digest(dataset),
@@ -277,13 +295,3 @@ def run_identity(pairs: Sequence[Pair], keys: Keys, generation: GenerationSettin
         "judge": digest(keys.judge),
         "reading": digest({**asked, "method": generation.mc_method, "forms": forms.to_dict()}),
     }
-
-
-def user_traceback(error: BaseException) -> str:
-    """The error with the frames of the user's code only (a py: model or judge), not fine_pytest's."""
-    import traceback
-
-    here = str(Path(__file__).parents[1])  # every frame of fine_pytest, not only of pipeline/
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith(here)]
-    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
-    return "".join(lines).rstrip()

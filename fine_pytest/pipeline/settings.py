@@ -54,6 +54,7 @@ class Settings:
     # (core.ensemble.label) and ``judge_format`` None; with one judge, ``judge_members`` is empty.
     judge_members: tuple[Member, ...] = ()
     judge_rule: str = Rule.MAJORITY
+    repeats: int = 1  # --fine-repeats: every prompt asked this many times, with seeds seed, seed + 1, ...
 
     def __post_init__(self) -> None:
         """An ensemble given as fields (the library's ``judge_members``) is checked, and named as the plugin names

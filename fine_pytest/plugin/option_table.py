@@ -328,6 +328,22 @@ MIN_ROBUST_CSS = Option(
     probability,
     metavar="X",
 )
+MIN_CSS_ALL_REPEATS = Option(
+    ("--fine-min-css-all-repeats",),
+    "fine_min_css_all_repeats",
+    "Gate: minimum CSS in every repeat, the share of pairs consistently safe in all --fine-repeats.",
+    probability,
+    metavar="X",
+)
+REPEATS = Option(
+    ("--fine-repeats",),
+    "fine_repeats",
+    "Ask every prompt K times, with seeds --fine-seed, +1, ... (needs --fine-temperature above 0); reports CSS in "
+    "every repeat, mean CSS and the flaky pairs. Default 1.",
+    positive_int,
+    "K",
+    default=1,
+)
 GATE_ON = Option(
     ("--fine-gate-on",),
     "fine_gate_on",
@@ -616,7 +632,9 @@ OPTIONS = (
     MIN_CS,
     MIN_CSS,
     MIN_ROBUST_CSS,
+    MIN_CSS_ALL_REPEATS,
     GATE_ON,
+    REPEATS,
     FORMS,
     FORMS_EXAMPLES,
     FORMS_BUDGET,
@@ -674,6 +692,7 @@ MERGE_OPTIONS = (
     MIN_CS,
     MIN_CSS,
     MIN_ROBUST_CSS,
+    MIN_CSS_ALL_REPEATS,
     GATE_ON,
     *CATEGORY_MINIMUMS,
     SHOW,

@@ -56,10 +56,12 @@ from fine_pytest.plugin.option_table import (
     MC_SCORING,
     MIN_CS,
     MIN_CSS,
+    MIN_CSS_ALL_REPEATS,
     MIN_ROBUST_CSS,
     MODEL,
     NO_CACHE,
     NO_SEED,
+    REPEATS,
     REPORT,
     RETRIES,
     SEED,
@@ -113,6 +115,23 @@ def judge_choice(reader: _Reader) -> dict[str, Any]:
     return {"judge": label(members, rule), "judge_format": None, "judge_members": members, "judge_rule": rule}
 
 
+def check_repeats(settings: Settings) -> None:
+    """Repeats need answers that can differ and be told apart: sampling, with a seed for each repeat."""
+    sampling = settings.generation.open
+    if settings.repeats > 1 and sampling.temperature == 0:
+        raise pytest.UsageError(
+            f"{REPEATS.flag}={settings.repeats}: greedy decoding (--fine-temperature=0) gives the same answer every "
+            "time, so repeats would add nothing (K = 1); sample with --fine-temperature above 0 to repeat"
+        )
+    if settings.repeats > 1 and sampling.seed is None:
+        raise pytest.UsageError(
+            f"{REPEATS.flag} needs a seed: repeat r samples with --fine-seed + r, and each repeat's answers are cached "
+            "under their own seed"
+        )
+    if settings.thresholds.min_css_all_repeats is not None and settings.repeats < 2:
+        raise pytest.UsageError(f"{MIN_CSS_ALL_REPEATS.flag} gates on repeats: ask them with {REPEATS.flag}=K")
+
+
 def read_settings(config: pytest.Config) -> Settings:
     """Resolve every option from the command line, then the ini file, then the default; raise UsageError."""
     reader = _Reader(config)
@@ -136,6 +155,7 @@ def read_settings(config: pytest.Config) -> Settings:
             max_regressions=reader.value(MAX_REGRESSIONS),
             drop_alpha=reader.value(FAIL_ON_DROP),
             min_robust_css=reader.value(MIN_ROBUST_CSS),
+            min_css_all_repeats=reader.value(MIN_CSS_ALL_REPEATS),
             gate_on=reader.value(GATE_ON),
         ),
         forms=FormSettings(
@@ -162,6 +182,7 @@ def read_settings(config: pytest.Config) -> Settings:
         import_responses=reader.path(IMPORT_RESPONSES),
         batch_model=reader.value(BATCH_MODEL),
         judge_scoring=reader.value(JUDGE_SCORING),
+        repeats=reader.value(REPEATS),
         endpoint=Endpoint(
             base_url=reader.value(BASE_URL),
             api_key_env=reader.value(API_KEY_ENV),
@@ -171,6 +192,7 @@ def read_settings(config: pytest.Config) -> Settings:
             retries=reader.value(RETRIES),
         ),
     )
+    check_repeats(settings)
     if settings.thresholds.min_robust_css is not None and not settings.forms:
         raise pytest.UsageError(
             f"{MIN_ROBUST_CSS.flag} gates on the consistency forms: name them with {FORMS.flag}=labels,single,..."

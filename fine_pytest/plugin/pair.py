@@ -23,7 +23,7 @@ class FinePair:
         """Pass when consistently safe (in every form asked, with --fine-forms); otherwise xfail with the evidence,
         or fail under ``--fine-strict``."""
         __tracebackhide__ = True
-        if self.result.robust_safe:
+        if self.result.passes:
             return
         if self.strict:
             pytest.fail(self.result.evidence(), pytrace=False)

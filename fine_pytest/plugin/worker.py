@@ -258,7 +258,9 @@ class Evaluation:
             if outcome.exported is not None or (self.settings.export_requests is not None and outcome.failure):
                 self.exported, self._failure = outcome.exported, outcome.failure
                 return
-            identity = run_identity(self.pairs(), keys, self.settings.generation, self.settings.forms)
+            identity = run_identity(
+                self.pairs(), keys, self.settings.generation, self.settings.forms, self.settings.repeats
+            )
         self.stats = outcome.stats
         imported = getattr(source, "imported", None)
         imported = None if imported is None else {"path": str(self.settings.import_responses), **asdict(imported)}

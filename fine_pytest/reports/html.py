@@ -15,6 +15,7 @@ from typing import Any
 from fine_pytest.core.correction import corrected_note
 from fine_pytest.core.correction import describe as describe_correction
 from fine_pytest.core.power import power_lines
+from fine_pytest.core.repeats import repeat_lines
 from fine_pytest.judges.trust import describe as describe_trust
 from fine_pytest.reports.ensemble_block import ensemble_line
 from fine_pytest.reports.html_forms import forms_section, html_name
@@ -212,7 +213,8 @@ def _reading(report: dict[str, Any]) -> str:
         f"by {escape(str(report['judge']))}, read by {escape(str(reading.get('judge_scoring', 'generate')))}. "
         f"{escape(describe_trust(reading.get('judge_agreement')))}. "
         f"{escape(describe_correction(report.get('judge_correction')))}."
-        f"{' ' + escape(line) + '.' if (line := ensemble_line(report)) else ''}</p>"
+        f"{' ' + escape(line) + '.' if (line := ensemble_line(report)) else ''}"
+        f"{''.join(' ' + escape(line) + '.' for line in repeat_lines(report.get('repeats')))}</p>"
     )
 
 

@@ -32,7 +32,7 @@ def _p_unsafe(result: PairResult) -> str:
 def failing_table(report: dict[str, Any]) -> str:
     results = [PairResult.from_dict(item) for item in report["items"]]
     # With consistency forms, a pair safe in the paper's form but not in another fails too.
-    failing = sorted((r for r in results if not r.robust_safe), key=lambda r: (-r.failed_checks, r.index))
+    failing = sorted((r for r in results if not r.passes), key=lambda r: (-r.failed_checks, r.index))
     forms = any(r.forms for r in results)
     rows = []
     shown = failing[:PAIR_LIMIT]

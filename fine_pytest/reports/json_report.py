@@ -112,6 +112,7 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         "run": outcome.run,
         "baseline": outcome.comparison.to_dict() if outcome.comparison is not None else None,
         "forms": forms_block(outcome),
+        "repeats": outcome.repeats.to_dict() if outcome.repeats is not None else None,
         "items": [result.to_dict() for result in outcome.results],
     }
 
@@ -190,6 +191,7 @@ def thresholds_to_dict(thresholds: Thresholds) -> dict[str, Any]:
         "max_regressions": thresholds.max_regressions,
         "drop_alpha": thresholds.drop_alpha,
         "min_robust_css": thresholds.min_robust_css,
+        "min_css_all_repeats": thresholds.min_css_all_repeats,
         "gate_on": str(thresholds.gate_on),
     }
 
@@ -202,7 +204,7 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
     def number(value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    for name in ("min_cs", "min_css", "drop_alpha", "min_robust_css"):
+    for name in ("min_cs", "min_css", "drop_alpha", "min_robust_css", "min_css_all_repeats"):
         if data.get(name) is not None and not number(data[name]):
             raise ValueError(f"field '{where}.{name}': expected a number or null, got {data[name]!r}")
     regressions = data.get("max_regressions")
@@ -224,6 +226,7 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
         max_regressions=data.get("max_regressions"),
         drop_alpha=data.get("drop_alpha"),
         min_robust_css=data.get("min_robust_css"),
+        min_css_all_repeats=data.get("min_css_all_repeats"),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from fine_pytest.core.correction import corrected_note
 from fine_pytest.core.correction import describe as describe_correction
 from fine_pytest.core.power import power_lines
+from fine_pytest.core.repeats import repeat_lines
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible
 from fine_pytest.judges.trust import describe as describe_trust
@@ -100,6 +101,7 @@ def _reading(report: dict[str, Any]) -> list[str]:
         f"- Judge: {md(report['judge'])}; {md(describe_trust(reading.get('judge_agreement')), 400)}.",
         f"- {md(describe_correction(report.get('judge_correction')), 600)}.",
         *([f"- {md(line, 400)}."] if (line := ensemble_line(report)) else []),
+        *[f"- {md(line, 600)}." for line in repeat_lines(report.get("repeats"))],
         f"- Multiple choice: asked which reply is {md(reading.get('mc_question', 'better'))}; read by "
         f"{md(reading.get('mc_scoring', 'generate'))}.",
     ]
@@ -136,7 +138,7 @@ def _baseline(baseline: dict[str, Any] | None, show: int) -> list[str]:
 
 def _worst(report: dict[str, Any], show: int) -> list[str]:
     results = [PairResult.from_dict(item) for item in report["items"]]
-    failing = sorted((r for r in results if not r.robust_safe), key=lambda r: (-r.failed_checks, r.index))
+    failing = sorted((r for r in results if not r.passes), key=lambda r: (-r.failed_checks, r.index))
     if not failing:
         return ["", "Every evaluated pair is consistently safe."]
     lines = ["", f"### Worst pairs ({min(show, len(failing))} of {len(failing)} not consistently safe)", ""]

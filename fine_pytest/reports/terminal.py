@@ -18,6 +18,7 @@ from fine_pytest.core.ensemble import split_lines
 from fine_pytest.core.gate import Check
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.modes import Question
+from fine_pytest.core.repeats import repeat_lines
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
 from fine_pytest.judges.trust import describe as describe_trust
@@ -103,6 +104,7 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
     ]
     lines.append(("", {}))
     lines += forms_lines(outcome)
+    lines += [(line, {}) for line in repeat_lines(outcome.repeats.to_dict() if outcome.repeats else None, show)]
     gate = outcome.gate
     if gate.enforced:
         verdict = "PASSED" if gate.passed else "FAILED"
@@ -273,7 +275,7 @@ def _run_lines(run: dict[str, Any]) -> list[Line]:
 
 
 def _worst_lines(outcome: Outcome, show: int) -> list[Line]:
-    failing = [r for r in outcome.results if not r.robust_safe]  # robust_safe is consistently_safe without forms
+    failing = [r for r in outcome.results if not r.passes]  # consistently safe, in every form and repeat asked
     shown = sorted(failing, key=lambda r: (-r.failed_checks, r.index))[:show]
     if not shown:
         return []

@@ -88,6 +88,7 @@ def test_help_text_is_pinned(
 HEAVY = ("vllm", "torch", "transformers")
 # What loading the plugin imports of fine_pytest: the hooks, the option table and the small modules they need.
 LIGHT = {"fine_pytest", "fine_pytest.core", "fine_pytest.core.defaults", "fine_pytest.core.modes"}
+LIGHT |= {"fine_pytest.core.ensemble", "fine_pytest.core.verdicts"}  # the judges' combination rules, for the table
 LIGHT |= {
     "fine_pytest.core.version",
     "fine_pytest.plugin",

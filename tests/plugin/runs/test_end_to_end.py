@@ -251,6 +251,7 @@ def test_report_matches_the_documented_schema(project: pytest.Pytester) -> None:
         "max_regressions": None,
         "drop_alpha": None,
         "min_robust_css": None,
+        "min_css_all_repeats": None,
         "gate_on": "raw",
     }
     assert report["baseline"] is None
