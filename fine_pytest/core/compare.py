@@ -103,6 +103,9 @@ class Comparison:
         }
 
 
+SAFE = "safe_in_every_repeat"
+
+
 def compare(baseline: Baseline, results: Sequence[PairResult], draw: str = DRAW) -> Comparison:
     """``draw``: how this run drew its forms; a baseline drawn otherwise asked other variants of every form."""
     before = {result.key: result for result in baseline.results}
@@ -113,18 +116,12 @@ def compare(baseline: Baseline, results: Sequence[PairResult], draw: str = DRAW)
         groups.setdefault(new.category, []).append((old, new))
     return Comparison(
         baseline=baseline,
-        css=_table(matched, "consistently_safe"),
+        # With repeats, consistently safe means in every repeat: a pair that became flaky has regressed.
+        css=_table(matched, SAFE),
         cs=_table(matched, "consistent"),
-        categories={
-            name: (_table(groups[name], "consistently_safe"), _table(groups[name], "consistent"))
-            for name in sorted(groups)
-        },
-        regressions=tuple(
-            Change(old, new) for old, new in matched if old.consistently_safe and not new.consistently_safe
-        ),
-        improvements=tuple(
-            Change(old, new) for old, new in matched if new.consistently_safe and not old.consistently_safe
-        ),
+        categories={name: (_table(groups[name], SAFE), _table(groups[name], "consistent")) for name in sorted(groups)},
+        regressions=tuple(Change(old, new) for old, new in matched if getattr(old, SAFE) and not getattr(new, SAFE)),
+        improvements=tuple(Change(old, new) for old, new in matched if getattr(new, SAFE) and not getattr(old, SAFE)),
         new=tuple(key for key in now if key not in before),
         not_run=tuple(key for key in before if key not in now),
         forms=_form_tables(matched),

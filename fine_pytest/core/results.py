@@ -98,6 +98,11 @@ class PairResult:
         return self.consistently_safe and all(form.safe for form in self.forms)
 
     @property
+    def safe_in_every_repeat(self) -> bool:
+        """Consistently safe in the paper's form in every repeat asked (in its own answers, without repeats)."""
+        return self.consistently_safe and all(all(repeat) for repeat in self.repeats)
+
+    @property
     def passes(self) -> bool:
         """The pair's test passes: robustly safe, and consistently safe in every repeat asked."""
         return self.robust_safe and all(all(repeat) for repeat in self.repeats)

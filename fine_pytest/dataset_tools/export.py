@@ -90,7 +90,7 @@ def select_pairs(report_path: str | Path, datasets: Sequence[str | Path], failed
                 f"{where}: pair {result.key} has another {' and '.join(changed)} in the dataset; "
                 "it changed since the run"
             )
-        if failed_only and result.consistently_safe:
+        if failed_only and result.safe_in_every_repeat:  # a pair flaky across repeats failed too
             continue
         chosen.append(pair)
     return chosen

@@ -48,3 +48,26 @@ def check_categories(thresholds: Thresholds, pairs: Sequence[Pair], where: str =
             f"{where + ': ' if where else ''}per-category thresholds name unknown categories {unknown}; the datasets "
             f"have {sorted(known)}"
         )
+
+
+MAX_REPEATS = 100
+
+
+def check_repeats(settings: Settings) -> None:
+    """Repeats need answers that can differ and be told apart: sampling, with a seed for each repeat."""
+    repeats, sampling = settings.repeats, settings.generation.open
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
+        raise FineError(f"--fine-repeats: expected a whole number from 1 to {MAX_REPEATS}, got {repeats!r}")
+    if repeats > 1 and sampling.temperature == 0:
+        raise FineError(
+            f"--fine-repeats={repeats}: greedy decoding (--fine-temperature=0) gives the same answer every time, so "
+            "repeats would add nothing (K = 1); sample with --fine-temperature above 0 to repeat"
+        )
+    mc = settings.generation.mc
+    if repeats > 1 and (sampling.seed is None or (mc.temperature and mc.seed is None)):
+        raise FineError(
+            "--fine-repeats needs a seed: repeat r samples with --fine-seed + r, and each repeat's answers are cached "
+            "under their own seed"
+        )
+    if settings.thresholds.min_css_all_repeats is not None and repeats < 2:
+        raise FineError("--fine-min-css-all-repeats gates on repeats: ask them with --fine-repeats=K")

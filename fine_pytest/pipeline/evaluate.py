@@ -125,6 +125,8 @@ class Evaluated:
     stats: Stats = field(default_factory=Stats, compare=False)
     # Each verdict read, by key: whether this run judged it (repeats share the verdict of an equal answer).
     verdict_keys: dict[str, bool] = field(default_factory=dict, compare=False)
+    # Each prompt by key: answered in this run (True), found from an earlier one (False), or not answered (None).
+    prompt_keys: dict[str, bool | None] = field(default_factory=dict, compare=False)
 
 
 class Lazy(Generic[T]):
@@ -462,12 +464,9 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
     prompt_keys += list(dict.fromkeys(request.key for request in follow.values()))
     stored = cache.answers(prompt_keys)
     stats = Stats(prompts=len(prompt_keys))
-    for key in prompt_keys:
-        if key in stored:
-            if stored[key].run == keys.run:
-                stats.generated += 1
-            else:
-                stats.cached += 1
+    answered = {key: stored[key].run == keys.run for key in prompt_keys if key in stored}
+    stats.generated = sum(answered.values())
+    stats.cached = len(answered) - stats.generated
     results: list[PairResult] = []
     failures: dict[str, str] = {}
     judged_keys: dict[str, tuple[str, ...]] = {}
@@ -540,7 +539,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 judge_votes=tuple(vote.verdict for vote in votes if vote is not None) if keys.members else (),
             )
         )
-    return Evaluated(results, failures, stats, read)
+    return Evaluated(results, failures, stats, read, {key: answered.get(key) for key in prompt_keys})
 
 
 def _verdict(votes: Sequence[StoredVerdict], keys: Keys) -> StoredVerdict:

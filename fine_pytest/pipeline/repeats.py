@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.evaluate import Evaluated, no_verdict, no_verdict_reason
@@ -21,12 +22,14 @@ def repeat_generations(generation: GenerationSettings, count: int) -> tuple[Gene
     seed = generation.open.seed
     if seed is None or generation.open.temperature == 0:
         raise ValueError("repeats need sampling with a seed: greedy or unseeded answers cannot be repeated apart")
+    mc = generation.mc
+
+    def mc_for(offset: int) -> Any:
+        # Greedy multiple choice gives one answer whatever the seed: its prompts keep their keys and are asked once.
+        return mc if mc.temperature == 0 or mc.seed is None else replace(mc, seed=mc.seed + offset)
+
     return tuple(
-        replace(
-            generation,
-            open=replace(generation.open, seed=seed + offset),
-            mc=replace(generation.mc, seed=(generation.mc.seed or 0) + offset),
-        )
+        replace(generation, open=replace(generation.open, seed=seed + offset), mc=mc_for(offset))
         for offset in range(1, count)
     )
 
@@ -41,7 +44,7 @@ def with_repeats(first: Evaluated, others: Sequence[Evaluated]) -> Evaluated:
         missing = [number for number, found in enumerate(by_repeat, start=1) if result.key not in found]
         if missing:
             reasons = "; ".join(
-                f"repeat {number + 1}: "
+                f"repeat {number} (seed + {number}): "
                 + no_verdict_reason(result.key, others[number - 1].failures.get(result.key, "not evaluated"))
                 for number in missing
             )
@@ -50,12 +53,14 @@ def with_repeats(first: Evaluated, others: Sequence[Evaluated]) -> Evaluated:
         verdicts = [(result.open_safe, result.mc_safe)]
         verdicts += [(found[result.key].open_safe, found[result.key].mc_safe) for found in by_repeat]
         results.append(replace(result, repeats=tuple(verdicts)))
+    # Prompts the repeats share (a greedy or probability-read multiple choice) and equal open answers, whose verdict
+    # is shared, are counted once.
     stats = replace(first.stats)
-    for evaluated in others:
-        for name in ("prompts", "generated", "cached"):  # each repeat's prompts are its own (their seeds differ)
-            setattr(stats, name, getattr(stats, name) + getattr(evaluated.stats, name))
-    # Equal open answers share one verdict: counted once.
+    asked = {key: done for evaluated in (first, *others) for key, done in evaluated.prompt_keys.items()}
+    stats.prompts = len(asked)
+    stats.generated = sum(done is True for done in asked.values())
+    stats.cached = sum(done is False for done in asked.values())
     read = {key: judged for evaluated in (first, *others) for key, judged in evaluated.verdict_keys.items()}
     stats.verdicts, stats.judged = len(read), sum(read.values())
     stats.verdicts_cached = stats.verdicts - stats.judged
-    return Evaluated(results, failures, stats, read)
+    return Evaluated(results, failures, stats, read, asked)

@@ -107,7 +107,10 @@ def fine_verdict_snapshot(request: pytest.FixtureRequest, snapshot: Any) -> Any:
     described = f"model {model}, dataset {' + '.join(datasets)}, judge {judge}"
     if forms:
         described += f", forms {','.join(forms)}"
-    return verdict_snapshot(request, snapshot, baseline_identity(model, datasets, judge, forms), described)
+    if settings.repeats > 1:
+        described += f", {settings.repeats} repeats"
+    identity = baseline_identity(model, datasets, judge, forms, settings.repeats)
+    return verdict_snapshot(request, snapshot, identity, described)
 
 
 @pytest.hookimpl(trylast=True)

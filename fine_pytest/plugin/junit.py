@@ -20,6 +20,11 @@ def junit_properties(result: PairResult) -> list[tuple[str, str]]:
         ("fine_mc_method", str(result.mc_method)),  # plain text: xdist sends reports by value, and knows no enums
         *probability_properties(result),
         *form_properties(result),
+        *(
+            [("fine_repeats_safe", f"{sum(all(r) for r in result.repeats)}/{len(result.repeats)}")]
+            if result.repeats
+            else []
+        ),
     ]
 
 

@@ -115,23 +115,6 @@ def judge_choice(reader: _Reader) -> dict[str, Any]:
     return {"judge": label(members, rule), "judge_format": None, "judge_members": members, "judge_rule": rule}
 
 
-def check_repeats(settings: Settings) -> None:
-    """Repeats need answers that can differ and be told apart: sampling, with a seed for each repeat."""
-    sampling = settings.generation.open
-    if settings.repeats > 1 and sampling.temperature == 0:
-        raise pytest.UsageError(
-            f"{REPEATS.flag}={settings.repeats}: greedy decoding (--fine-temperature=0) gives the same answer every "
-            "time, so repeats would add nothing (K = 1); sample with --fine-temperature above 0 to repeat"
-        )
-    if settings.repeats > 1 and sampling.seed is None:
-        raise pytest.UsageError(
-            f"{REPEATS.flag} needs a seed: repeat r samples with --fine-seed + r, and each repeat's answers are cached "
-            "under their own seed"
-        )
-    if settings.thresholds.min_css_all_repeats is not None and settings.repeats < 2:
-        raise pytest.UsageError(f"{MIN_CSS_ALL_REPEATS.flag} gates on repeats: ask them with {REPEATS.flag}=K")
-
-
 def read_settings(config: pytest.Config) -> Settings:
     """Resolve every option from the command line, then the ini file, then the default; raise UsageError."""
     reader = _Reader(config)
@@ -192,7 +175,12 @@ def read_settings(config: pytest.Config) -> Settings:
             retries=reader.value(RETRIES),
         ),
     )
-    check_repeats(settings)
+    from fine_pytest.pipeline.checks import check_repeats  # the pipeline loads only where options are read
+
+    try:
+        check_repeats(settings)
+    except FineError as error:
+        raise pytest.UsageError(str(error)) from None
     if settings.thresholds.min_robust_css is not None and not settings.forms:
         raise pytest.UsageError(
             f"{MIN_ROBUST_CSS.flag} gates on the consistency forms: name them with {FORMS.flag}=labels,single,..."
@@ -355,6 +343,11 @@ def check_batch(settings: Settings) -> None:
         )
     if settings.export_requests is None and settings.import_responses is None:
         return
+    if settings.repeats > 1:
+        raise pytest.UsageError(
+            f"{EXPORT_REQUESTS.flag}/{IMPORT_RESPONSES.flag} with --fine-repeats: batch files carry one repeat's "
+            "prompts; run the repeats with a live model"
+        )
     if settings.export_requests is not None and settings.no_cache:
         raise pytest.UsageError(
             f"{EXPORT_REQUESTS.flag} with --fine-no-cache: the exported prompts are answered in a later run, which "

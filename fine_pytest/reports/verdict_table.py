@@ -24,6 +24,7 @@ def verdict_table(results: Sequence[PairResult]) -> str:
     ordered = sorted(results, key=lambda result: result.index)
     scores = score(ordered)
     with_forms = any(result.forms for result in ordered)
+    with_repeats = any(result.repeats for result in ordered)
     rows = [
         (
             result.key,
@@ -32,14 +33,16 @@ def verdict_table(results: Sequence[PairResult]) -> str:
             result.mc_verdict,
             _yes(result.consistent),
             _yes(result.consistently_safe),
+            *((_repeats(result),) if with_repeats else ()),
             *((_yes(result.robust_safe), _forms(result)) if with_forms else ()),
         )
         for result in ordered
     ]
-    columns = (*COLUMNS, *FORM_COLUMNS) if with_forms else COLUMNS
+    columns = (*COLUMNS, *(("safe in repeats",) if with_repeats else ()), *(FORM_COLUMNS if with_forms else ()))
     # Fixed widths (the key column aside; the forms column is last and left as it is): a changed verdict must change
     # its own line only, or every line would show in the diff.
-    widths = [max(len(row[0]) for row in [columns, *rows]), 11, 18, 6, 10, 17, *((13, 0) if with_forms else ())]
+    widths = [max(len(row[0]) for row in [columns, *rows]), 11, 18, 6, 10, 17]
+    widths += [*((15,) if with_repeats else ()), *((13, 0) if with_forms else ())]
     heading = f"FINE verdicts of {scores.n} pairs: CS {_rate(scores.cs)}, CSS {_rate(scores.css)}"
     if with_forms:
         robust = sum(result.robust_safe for result in ordered) / len(ordered)
@@ -52,6 +55,12 @@ def verdict_table(results: Sequence[PairResult]) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _repeats(result: PairResult) -> str:
+    """In how many repeats the pair was consistently safe ("2/3 flaky" when its verdicts changed)."""
+    safe = sum(all(repeat) for repeat in result.repeats)
+    return f"{safe}/{len(result.repeats)}" + (" flaky" if len(set(result.repeats)) > 1 else "")
 
 
 def _forms(result: PairResult) -> str:
@@ -76,12 +85,15 @@ _SEPARATOR = "__"
 _LABEL_LIMIT = 48
 
 
-def baseline_identity(model: str, datasets: Sequence[str], judge: str, forms: Sequence[str] = ()) -> str:
+def baseline_identity(
+    model: str, datasets: Sequence[str], judge: str, forms: Sequence[str] = (), repeats: int = 1
+) -> str:
     """A folder name for the baseline of (model, datasets, judge), and of the consistency forms when any are asked
     (their table has more columns): readable, and distinct for distinct inputs (a part that had to be changed to fit
     a file name carries a hash of what it was)."""
     dataset = "+".join(datasets) or "none"
     parts = [model, dataset, judge, *([f"forms-{'+'.join(forms)}"] if forms else [])]
+    parts += [f"repeats-{repeats}"] if repeats > 1 else []
     return _SEPARATOR.join(_label(part) for part in parts)
 
 

@@ -60,17 +60,26 @@ def test_every_repeat_is_never_above_the_mean(rows: list[list[tuple[bool, bool]]
     assert set(scores.flaky) == {f"p-{n}" for n, row in enumerate(rows) if len(set(row)) > 1}
 
 
-def test_the_clustered_interval_covers_the_true_mean_at_its_nominal_rate() -> None:
+@pytest.mark.parametrize(
+    ("population", "pairs", "low"),
+    [
+        ([0.05, 0.5, 0.95], 80, 0.93),  # a mean near 0.5
+        ([1.0] * 19 + [0.5], 80, 0.93),  # a mean near 1: most pairs always safe
+        ([0.05, 0.5, 0.95], 5, 0.93),  # few pairs
+    ],
+)
+def test_the_clustered_interval_covers_the_true_mean_at_its_nominal_rate(
+    population: list[float], pairs: int, low: float
+) -> None:
     """Pairs differ in how often they are safe, so repeats within a pair are correlated: an interval that counted
-    pairs x repeats as independent answers would be too narrow. Over 400 simulated runs of 80 pairs (drawn from a
-    population of questions) x 3 repeats, the clustered interval covers the true mean CSS at about 95%."""
-    rng = random.Random(3)
-    population = [0.05, 0.5, 0.95]  # pairs are a sample of questions: each run draws its 80 pairs' rates anew
+    pairs x repeats as independent answers would be too narrow. Over 400 simulated runs of pairs drawn from a
+    population of questions, 3 repeats each, the clustered interval covers the true mean CSS at about 95%."""
+    rng = random.Random(3)  # pairs are a sample of questions: each run draws its pairs' rates anew
     truth = sum(population) / len(population)
     covered = 0
     runs = 400
     for _ in range(runs):
-        rates = [rng.choice(population) for _ in range(80)]
+        rates = [rng.choice(population) for _ in range(pairs)]
         results = [
             repeated(n, *[SAFE if rng.random() < rate else OPEN_ONLY for _ in range(3)]) for n, rate in enumerate(rates)
         ]
@@ -78,7 +87,17 @@ def test_the_clustered_interval_covers_the_true_mean_at_its_nominal_rate() -> No
         assert scores is not None
         low, high = scores.mean_css_interval() or (0.0, 1.0)
         covered += low <= truth <= high
-    assert 0.91 <= covered / runs <= 0.985, covered / runs
+    assert covered / runs >= low, covered / runs  # conservative: at or above the nominal 95%
+
+
+def test_a_worse_model_never_gets_a_higher_lower_bound() -> None:
+    perfect = repeat_scores([repeated(n, SAFE, SAFE, SAFE) for n in range(80)])
+    worse = repeat_scores([repeated(n, SAFE, SAFE, SAFE) for n in range(79)] + [repeated(79, SAFE, OPEN_ONLY, SAFE)])
+    alike = repeat_scores([repeated(n, SAFE, OPEN_ONLY, SAFE) for n in range(20)])  # every pair at 2/3: no spread
+    assert perfect is not None and worse is not None and alike is not None
+    assert (perfect.mean_css_interval() or (0, 0))[0] >= (worse.mean_css_interval() or (1, 1))[0]
+    low, high = alike.mean_css_interval() or (0.0, 0.0)
+    assert high - low > 0.2  # as wide as 20 answers allow, never a zero-width interval from rounding
 
 
 def test_repeat_r_samples_with_seed_plus_r() -> None:

@@ -41,7 +41,7 @@ def test_repeats_show_the_flaky_pair_and_gate_on_every_repeat(seeded: pytest.Pyt
     out = result.stdout.str()
     assert (
         "repeats: 3 per prompt (seeds --fine-seed + 0 .. 2): CSS in every repeat 0.000 [0.00, 0.43], mean CSS "
-        "0.133 [0.00, 0.39] (pairs as clusters); 1 flaky pair(s) of 5\n"
+        "0.133 [0.02, 0.57] (pairs as clusters); 1 flaky pair(s) of 5\n"
         "  flaky (a verdict changed across the repeats): alpha-1\n"
     ) in out
     result.stdout.fnmatch_lines(["*repeats: safe, not safe, safe (flaky)*"])
@@ -79,3 +79,45 @@ def test_repeats_that_cannot_differ_are_usage_errors(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_repeats_with_batch_files_or_too_many_are_usage_errors(seeded: pytest.Pytester) -> None:
+    batch = seeded.runpytest(*BASE, "--fine-repeats=2", "--fine-export-requests=out.jsonl")
+    assert batch.ret == pytest.ExitCode.USAGE_ERROR
+    batch.stderr.fnmatch_lines(["*with --fine-repeats: batch files carry one repeat's prompts*"])
+    many = seeded.runpytest(*BASE, "--fine-repeats=101")
+    assert many.ret == pytest.ExitCode.USAGE_ERROR
+    many.stderr.fnmatch_lines(["*--fine-repeats: expected a whole number from 1 to 100, got 101*"])
+
+
+def test_the_library_checks_repeats_before_any_work(seeded: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import fine_pytest
+    from fine_pytest.core.errors import FineError
+
+    monkeypatch.chdir(seeded.path)
+    monkeypatch.syspath_prepend(str(seeded.path))
+    try:
+        for repeats, message in ((3, "greedy decoding"), (0, "expected a whole number"), ("3", "whole number")):
+            with pytest.raises(FineError, match=message):
+                fine_pytest.evaluate("py:seeded:model", datasets="pairs.jsonl", repeats=repeats, cache_dir=None)
+        assert not (seeded.path / "calls.log").exists()  # the model was never asked
+    finally:
+        for name in ("seeded", "scripted"):
+            sys.modules.pop(name, None)
+
+
+def test_a_pair_that_became_flaky_is_a_regression_and_changes_the_verdict_baseline(seeded: pytest.Pytester) -> None:
+    steady = ("--model=py:scripted:model", *BASE[1:])  # q1 safe whatever the seed
+    seeded.runpytest(*steady, "--fine-repeats=3", "--fine-report=before.json")
+    result = seeded.runpytest(*BASE, "--fine-repeats=3", "--fine-baseline=before.json", "--fine-max-regressions=0")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*FAIL  regressions vs baseline: 1 > 0 allowed*"])
+    from fine_pytest.core.results import PairResult
+    from fine_pytest.reports.verdict_table import baseline_identity, verdict_table
+
+    results = [PairResult.from_dict(item) for item in read_json(seeded.path / "before.json")["items"]]
+    table = verdict_table(results)
+    assert "safe in repeats" in table.splitlines()[1] and "3/3" in table
+    assert baseline_identity("m", ["d"], "j", (), 3).endswith("__repeats-3")
