@@ -234,9 +234,10 @@ def run_loaded(
     cache: Cache | None = None,
     keys: Keys | None = None,
     chunk_size: int = DEFAULT_CHUNK,
+    repeats: int = 1,
 ) -> RunOutcome:
     """``run`` in one process with a model and judge already loaded (left open); without a cache, through a
-    throwaway one in memory. Raises ``FineError`` when the whole run fails.
+    throwaway one in memory. Raises ``FineError`` when the whole run fails. ``repeats``: as --fine-repeats.
 
     A persistent cache needs real ``keys`` (the model's and judge's identity): names alone would reuse answers
     across weight changes.
@@ -249,9 +250,8 @@ def run_loaded(
         info = RunInfo(uuid.uuid4().hex, locks, persistent=False)
         with Cache.in_memory() if cache is None else contextlib.nullcontext(cache) as store:
             try:
-                outcome = run(
-                    pairs, RunPlan(generation, keys, info, chunk_size), store, GivenModel(model), Kept.of(judge)
-                )
+                plan = RunPlan(generation, keys, info, chunk_size, repeats=repeat_generations(generation, repeats))
+                outcome = run(pairs, plan, store, GivenModel(model), Kept.of(judge))
             finally:
                 store.end_run(info.run)
     if outcome.failure is not None:
