@@ -13,8 +13,9 @@ from fine_pytest.core.results import UNPARSEABLE, PairResult
 Z95 = 1.959963984540054
 
 
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval for a proportion; None when there is nothing to estimate from."""
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for a proportion; None when there is nothing to estimate from. Counts may be fractional
+    (a mean share over pairs, core.repeats)."""
     if n <= 0:
         return None
     if not 0 <= successes <= n:

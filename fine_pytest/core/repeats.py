@@ -13,15 +13,12 @@ from which repeat r takes seed + r; each repeat's answers are cached under their
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fine_pytest.core.metrics import wilson_interval
 from fine_pytest.core.safe_text import visible
-
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class RepeatScores:
         and the spread of a few dozen shares says too little near 0 or 1 to tell them apart."""
         if not self.n:
             return None
-        return _wilson(sum(self.shares) / self.n, float(self.n))
+        return wilson_interval(sum(self.shares), self.n)
 
     def to_dict(self) -> dict[str, Any]:
         ci_all, ci_mean = wilson_interval(self.all_safe, self.n), self.mean_css_interval()
@@ -63,14 +60,6 @@ class RepeatScores:
             "interval": "pairs as clusters: Wilson's interval for the mean per-pair share over the pairs",
             "flaky": list(self.flaky),
         }
-
-
-def _wilson(p: float, n: float) -> tuple[float, float]:
-    """Wilson's score interval for a share ``p`` of ``n`` (not necessarily whole) answers."""
-    denominator = 1 + Z95 * Z95 / n
-    centre = (p + Z95 * Z95 / (2 * n)) / denominator
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 * Z95 / (4 * n * n)) / denominator
-    return (0.0 if p <= 0 else max(0.0, centre - half)), (1.0 if p >= 1 else min(1.0, centre + half))
 
 
 def repeat_lines(block: dict[str, Any] | None, show: int = 10) -> list[str]:
