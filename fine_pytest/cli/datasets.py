@@ -124,8 +124,7 @@ def validate_command(arguments: argparse.Namespace) -> int:
             return _error("validate", f"{arguments.json}: cannot write: {error.strerror or error}")
         except FineError as error:
             return _error("validate", str(error))
-    biased = not (result.longer.near_chance and result.refusal.near_chance)
-    if arguments.strict and (biased or result.duplicates):
+    if arguments.strict and (result.biased or result.duplicates):
         print("validate --strict: the dataset is valid but biased or has near-duplicates", file=sys.stderr)
         return FAILED
     print(f"valid: {len(pairs)} pairs")

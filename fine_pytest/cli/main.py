@@ -214,6 +214,7 @@ def merge_command(arguments: argparse.Namespace) -> int:
         drop_alpha=arguments.fine_fail_on_significant_drop,
         min_robust_css=arguments.fine_min_robust_css,
         min_css_all_repeats=arguments.fine_min_css_all_repeats,
+        max_over_refusal=arguments.fine_max_over_refusal,
     )
     try:
         baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None

@@ -17,6 +17,7 @@ from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import GateResult, evaluate_gate
 from fine_pytest.core.metrics import Scores, score, score_by_category
 from fine_pytest.core.modes import Scoring
+from fine_pytest.core.over_refusal import OverRefusal, over_refusal
 from fine_pytest.core.power import Power, gate_power
 from fine_pytest.core.repeats import RepeatScores, repeat_scores
 from fine_pytest.core.results import PairResult
@@ -59,6 +60,7 @@ class Outcome:
     correction: Correction = field(default_factory=lambda: Correction("not computed"))
     power: Power | None = None  # what the gate could tell apart (core.power)
     repeats: RepeatScores | None = None  # --fine-repeats: CSS in every repeat, mean CSS, flaky pairs
+    over_refusal: OverRefusal | None = None  # the benign twins refused; None when the run had none
 
 
 def conclude(
@@ -79,13 +81,16 @@ def conclude(
     ``expected`` is how many pairs the run selected: fewer results than that never pass an enforced gate.
     """
     ordered = tuple(sorted(results, key=lambda result: result.index))
-    overall = score(ordered)
-    categories = score_by_category(ordered)
-    comparison = compare(baseline, ordered, described.forms.draw) if baseline is not None else None
+    # CS and CSS are the paper's scores of harmful questions; the benign twins are scored for over-refusal.
+    harmful = tuple(result for result in ordered if not result.benign)
+    overall = score(harmful)
+    categories = score_by_category(harmful)
+    comparison = compare(baseline, harmful, described.forms.draw) if baseline is not None else None
     families = described.forms.families
-    forms = summarise(ordered, families) if families else None
+    forms = summarise(harmful, families) if families else None
     correction = correct_run(overall, categories, judge_trust)
-    repeats = repeat_scores(ordered)
+    repeats = repeat_scores(harmful)
+    refusals = over_refusal(ordered)
     gate = evaluate_gate(
         described.thresholds,
         overall,
@@ -98,6 +103,8 @@ def conclude(
         stop_reason=stop_reason,
         correction=correction,
         repeats=repeats,
+        refusals=refusals,
+        evaluated=len(ordered),
     )
     power = gate_power(described.thresholds, overall, comparison, correction)
     return Outcome(
@@ -114,4 +121,5 @@ def conclude(
         correction,
         power,
         repeats,
+        refusals,
     )

@@ -5,7 +5,8 @@ Two formats are read, detected per line:
 * the reference interchange format: ``id``, ``category``, ``question``, ``Positive Option``, ``Negative Option``
   (extra keys are ignored, because real files carry them);
 * the project format: ``id``, ``category``, ``question``, ``positive``, ``negative`` and optionally ``tags``
-  (a list of strings), ``source`` and ``notes`` (strings). Unknown keys are an error, to catch typos.
+  (a list of strings), ``source`` and ``notes`` (strings), and ``twin_of`` (the id of a harmful pair of the same
+  category: this pair is its benign twin). Unknown keys are an error, to catch typos.
 
 Text is kept exactly as written (leading spaces, trailing blank lines) so files convert losslessly; prompts
 strip it when they are built.
@@ -31,7 +32,7 @@ PROJECT = "project"
 
 REFERENCE_OPTIONS = ("Positive Option", "Negative Option")
 PROJECT_OPTIONS = ("positive", "negative")
-PROJECT_OPTIONAL = ("tags", "source", "notes")
+PROJECT_OPTIONAL = ("tags", "source", "notes", "twin_of")
 BUNDLED_NAME = "benchmark.jsonl"
 
 # Stop collecting after this many problems: a wholly wrong file would otherwise print thousands of lines.
@@ -61,6 +62,13 @@ class Pair:
     line: int = 0
     # Position among all loaded pairs; reports list pairs in this order whatever order the tests ran in.
     index: int = 0
+    # A benign twin names the harmful pair it looks like (its id, in the same category): helping is right, the
+    # positive option is the helpful reply and the negative an unwarranted refusal. None: a harmful pair.
+    twin_of: str | int | None = None
+
+    @property
+    def benign(self) -> bool:
+        return self.twin_of is not None
 
     @cached_property
     def key(self) -> str:
@@ -171,9 +179,33 @@ def load_datasets(paths: Iterable[str | Path]) -> list[Pair]:
                 continue
             seen[pair.key] = pair
             pairs.append(replace(pair, index=len(pairs)))
+    for pair in pairs:
+        if pair.twin_of is not None:
+            _check_twin(pair, seen, collector)
     if collector.problems:
         raise DatasetError(collector.problems[:MAX_PROBLEMS], truncated=collector.full)
     return pairs
+
+
+def _check_twin(pair: Pair, seen: dict[str, Pair], collector: _Collector) -> None:
+    """A benign twin's counterpart is a harmful pair of the same category, loaded in the same run."""
+    counterpart = seen.get(f"{category_slug(pair.category)}-{str(pair.twin_of).strip()}")
+    if counterpart is None:
+        collector.add(
+            pair.path,
+            pair.line,
+            "twin_of",
+            f"no pair with id {pair.twin_of!r} in category {pair.category!r}: a benign twin needs its harmful "
+            "counterpart in the dataset",
+        )
+    elif counterpart.benign:
+        collector.add(
+            pair.path,
+            pair.line,
+            "twin_of",
+            f"pair {counterpart.id!r} ({counterpart.path}:{counterpart.line}) is itself a benign twin; name a harmful "
+            "pair",
+        )
 
 
 class _Unreadable(Exception):
@@ -327,6 +359,7 @@ def _parse_line(path: str, line: int, raw: str, collector: _Collector) -> Pair |
     negative = text_field(options[1])
     tags: tuple[str, ...] = ()
     source = notes = ""
+    twin_of: str | int | None = None
     if fmt == PROJECT:
         allowed = {"id", "category", "question", *PROJECT_OPTIONS, *PROJECT_OPTIONAL}
         for key in record:
@@ -335,6 +368,7 @@ def _parse_line(path: str, line: int, raw: str, collector: _Collector) -> Pair |
         tags = _tags(path, line, record, collector)
         source = _optional_text(path, line, record, "source", collector)
         notes = _optional_text(path, line, record, "notes", collector)
+        twin_of = _twin_of(path, line, record, collector)
     if len(collector.problems) > before:
         return None
     if _normalise(positive) == _normalise(negative):
@@ -355,6 +389,7 @@ def _parse_line(path: str, line: int, raw: str, collector: _Collector) -> Pair |
         format=fmt,
         path=path,
         line=line,
+        twin_of=twin_of,
     )
 
 
@@ -370,6 +405,21 @@ def _pair_id(path: str, line: int, record: dict[str, Any], collector: _Collector
     if isinstance(value, str) and not value.strip():
         collector.add(path, line, "id", "empty")
     return value if isinstance(value, str) else int(value)
+
+
+def _twin_of(path: str, line: int, record: dict[str, Any], collector: _Collector) -> str | int | None:
+    if "twin_of" not in record:
+        return None
+    value = record["twin_of"]
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value.strip()):
+        collector.add(
+            path, line, "twin_of", f"must be the id (a string or an integer) of a harmful pair, got {_json_type(value)}"
+        )
+        return None
+    if str(value).strip() == str(record.get("id", "")).strip():
+        collector.add(path, line, "twin_of", "names the pair itself")
+        return None
+    return value
 
 
 def _tags(path: str, line: int, record: dict[str, Any], collector: _Collector) -> tuple[str, ...]:

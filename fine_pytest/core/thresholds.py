@@ -24,6 +24,8 @@ class Thresholds:
     min_robust_css: float | None = None
     # CSS in every one of K repeats (--fine-min-css-all-repeats, with --fine-repeats=K).
     min_css_all_repeats: float | None = None
+    # The most over-refusal allowed: the share of benign twins refused (--fine-max-over-refusal).
+    max_over_refusal: float | None = None
     # The CS/CSS minimums apply to the raw scores, or to the judge-corrected ones (--fine-gate-on).
     gate_on: str = GateOn.RAW
 
@@ -57,6 +59,7 @@ class Thresholds:
                 self.needs_baseline,
                 self.min_robust_css is not None,
                 self.min_css_all_repeats is not None,
+                self.max_over_refusal is not None,
             )
         )
 

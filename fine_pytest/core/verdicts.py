@@ -9,6 +9,11 @@ SAFE = "safe"
 UNSAFE = "unsafe"
 UNPARSEABLE = "unparseable"
 VERDICTS = (SAFE, UNSAFE, UNPARSEABLE)
+# A benign twin's open answer under a judge that cannot say whether an answer refused: not asked, so not counted.
+NOT_JUDGED = "not judged"
+OPEN_VERDICTS = (*VERDICTS, NOT_JUDGED)
+# How a benign twin's open verdict reads: the judge was asked whether the answer helped (judges.base).
+TWIN_READINGS = {SAFE: "helped", UNSAFE: "refused", UNPARSEABLE: "unparseable", NOT_JUDGED: NOT_JUDGED}
 
 
 def disagree(votes: Sequence[str]) -> bool:

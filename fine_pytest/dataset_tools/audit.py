@@ -4,6 +4,10 @@ A multiple-choice pair only measures the model if the safe option cannot be told
 guessers are scored: "pick the longer option" and "pick the option that sounds like a refusal". On a well-built
 set both score near chance (0.5): an accuracy far from it means the model may be reading length or tone, not
 safety. Near-duplicate questions count one question twice and narrow the set's real coverage.
+
+Benign twins (pairs with ``twin_of``) are audited apart: their negative option is a refusal by construction, so the
+refusal-tone guesser picks it (that is what the over-refusal gate catches), while their lengths must still give
+nothing away. A twin resembles its harmful counterpart on purpose: that pair is not a near-duplicate.
 """
 
 from __future__ import annotations
@@ -140,6 +144,14 @@ class Audit:
     refusal: Guess
     by_category: dict[str, tuple[Guess, Guess]]
     duplicates: list[Duplicate] = field(default_factory=list)
+    # The benign twins' own length check; None when the set has none.
+    twins: Guess | None = None
+
+    @property
+    def biased(self) -> bool:
+        return not (
+            self.longer.near_chance and self.refusal.near_chance and (self.twins is None or self.twins.near_chance)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +167,7 @@ class Audit:
                 {"first": d.first.key, "second": d.second.key, "similarity": round(d.similarity, 3)}
                 for d in self.duplicates
             ],
+            "twins": None if self.twins is None else {"n": self.twins.n, "length_bias": self.twins.to_dict()},
         }
 
 
@@ -198,7 +211,7 @@ def near_duplicates(pairs: Sequence[Pair], threshold: float = DUPLICATE_THRESHOL
         for other, common in shared.items():
             union = len(bag | sets[other])
             similarity = common / union if union else 1.0
-            if similarity >= threshold:
+            if similarity >= threshold and not _twins(pairs[position], pairs[other]):
                 found.append(Duplicate(pairs[position], pairs[other], similarity))
     # Questions with no topic words at all (e.g. only stop words) are duplicates of each other if equal.
     empty = [pair for pair, bag in zip(pairs, sets, strict=True) if not bag]
@@ -207,17 +220,27 @@ def near_duplicates(pairs: Sequence[Pair], threshold: float = DUPLICATE_THRESHOL
     return sorted(found, key=lambda d: (-d.similarity, d.first.index, d.second.index))
 
 
+def _twins(first: Pair, second: Pair) -> bool:
+    """Whether one pair is the other's benign twin (same category, ``twin_of`` naming the other's id)."""
+    return first.category == second.category and (
+        str(first.twin_of).strip() == str(second.id).strip() or str(second.twin_of).strip() == str(first.id).strip()
+    )
+
+
 def audit(pairs: Sequence[Pair], threshold: float = DUPLICATE_THRESHOLD) -> Audit:
+    harmful = [pair for pair in pairs if not pair.benign]
+    twins = [pair for pair in pairs if pair.benign]
     groups: dict[str, list[Pair]] = {}
-    for pair in pairs:
+    for pair in harmful:
         groups.setdefault(pair.category, []).append(pair)
     return Audit(
         pairs=len(pairs),
         categories=Counter(pair.category for pair in pairs),
-        longer=guess_longer(pairs),
-        refusal=guess_refusal(pairs),
+        longer=guess_longer(harmful),
+        refusal=guess_refusal(harmful),
         by_category={name: (guess_longer(groups[name]), guess_refusal(groups[name])) for name in sorted(groups)},
         duplicates=near_duplicates(pairs, threshold),
+        twins=guess_longer(twins) if twins else None,
     )
 
 
@@ -226,10 +249,13 @@ def render(result: Audit, show: int = 20) -> list[str]:
     lines += [f"  {name}: {count}" for name, count in sorted(result.categories.items())]
     lines.append("")
     lines.append("bias: how often a naive guesser picks the positive option (0.5 = chance; ties count half)")
+    harmful = f" (the {result.longer.n} harmful pairs)" if result.twins is not None else ""
     for guess in (result.longer, result.refusal):
-        lines.append(f"  {_guess(guess)}")
+        lines.append(f"  {_guess(guess)}{harmful}")
     for name, (longer, refusal) in result.by_category.items():
         lines.append(f"  {name}: longer {_rate(longer)}, refusal-sounding {_rate(refusal)}")
+    if result.twins is not None:
+        lines.append(f"  benign twins: {_guess(result.twins)} (their negative is a refusal by construction)")
     lines.append("")
     if result.duplicates:
         lines.append(f"near-duplicate questions ({len(result.duplicates)}):")

@@ -51,6 +51,8 @@ def to_row(pair: Pair, target: str) -> dict[str, Any]:
         row["source"] = pair.source
     if pair.notes:
         row["notes"] = pair.notes
+    if pair.twin_of is not None:
+        row["twin_of"] = pair.twin_of
     return row
 
 

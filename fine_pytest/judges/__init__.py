@@ -95,6 +95,23 @@ def identity(
     return {"judge": spec, **module.identity(argument)}
 
 
+def reads_refusals(spec: str, format: str | None = None) -> bool:
+    """Whether the judge can say if a benign twin's answer helped or refused: the refusal rule, and LLM judges in
+    this project's ``fine`` format (asked a question of its own). The guards' formats classify harm only, and a
+    ``py:`` verdict callable says safe or unsafe only."""
+    if spec == "refusal":
+        return True
+    return uses_model(spec, format) and (format or JudgeFormat.FINE) == JudgeFormat.FINE
+
+
+def loaded_reads_refusals(judge: Any) -> bool:
+    """``reads_refusals`` for a judge already loaded (the library's ``run_loaded``)."""
+    from fine_pytest.judges.llm import LLMJudge
+    from fine_pytest.judges.refusal import RefusalJudge
+
+    return isinstance(judge, RefusalJudge) or (isinstance(judge, LLMJudge) and judge.format == JudgeFormat.FINE)
+
+
 def judge_format_of(spec: str, format: str | None = None) -> str | None:
     """The format an LLM judge is asked in (``fine`` unless named); None for a rule or a verdict callable."""
     return str(format or JudgeFormat.FINE) if uses_model(spec, format) else None

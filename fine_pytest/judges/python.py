@@ -8,7 +8,7 @@ from typing import Any
 from fine_pytest.backends.user_code import call_user_code, import_reference, reference_identity
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.results import SAFE, UNSAFE
-from fine_pytest.judges.base import OPTION, JudgeItem
+from fine_pytest.judges.base import OPTION, SAFETY, JudgeItem
 
 
 def identity(reference: str | None) -> dict[str, Any]:
@@ -21,6 +21,9 @@ class PythonJudge:
         self._function = import_reference(reference, OPTION)
 
     def judge(self, items: Sequence[JudgeItem]) -> list[str]:
+        if any(item.task != SAFETY for item in items):
+            # The pipeline never sends them (judges.reads_refusals): a verdict callable says only safe or unsafe.
+            raise FineError(f"{OPTION}: {self.name} judges safety only; it cannot say whether an answer refused")
         questions = [{"question": item.question, "answer": item.answer} for item in items]
         verdicts = call_user_code(self._function, self.name, OPTION, questions)
         if isinstance(verdicts, (str, bytes)) or not isinstance(verdicts, Sequence):

@@ -50,6 +50,24 @@ def check_categories(thresholds: Thresholds, pairs: Sequence[Pair], where: str =
         )
 
 
+def check_over_refusal(settings: Settings, pairs: Sequence[Pair] | None = None) -> None:
+    """The over-refusal gate reads whether the benign twins' answers helped: it needs a judge that can say so (every
+    member of an ensemble), and with the pairs known, twins among them."""
+    if settings.thresholds.max_over_refusal is None:
+        return
+    blind = [member.label for member in settings.members if not judges.reads_refusals(member.spec, member.format)]
+    if blind:
+        raise FineError(
+            f"--fine-max-over-refusal reads whether each benign twin's open answer helped; judge {', '.join(blind)} "
+            "cannot say whether an answer refused (the refusal rule and LLM judges in the fine format can)"
+        )
+    if pairs is not None and not any(pair.benign for pair in pairs):
+        raise FineError(
+            "--fine-max-over-refusal gates on the datasets' benign twins, and they have none (a twin names the "
+            "harmful pair it looks like in 'twin_of')"
+        )
+
+
 MAX_REPEATS = 100
 
 

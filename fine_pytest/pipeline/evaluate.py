@@ -48,10 +48,10 @@ from fine_pytest.core.prompts import (
     with_answer_opening,
     with_commitment,
 )
-from fine_pytest.core.results import VERDICTS, PairResult
+from fine_pytest.core.results import NOT_JUDGED, VERDICTS, PairResult
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.sampling import MAX_ANSWER_CHARS, GenerationSettings, Sampling
-from fine_pytest.judges.base import Judge, JudgeItem, ScoredJudge
+from fine_pytest.judges.base import REFUSAL, SAFETY, Judge, JudgeItem, ScoredJudge
 from fine_pytest.judges.ensemble import EnsembleJudge
 from fine_pytest.pipeline.cache import AnswerRow, Cache, StoredAnswer, StoredVerdict, VerdictRow, digest
 from fine_pytest.pipeline.progress import SILENT, Progress
@@ -75,6 +75,9 @@ class Keys:
     seeded: bool = True
     # An ensemble's members' identities, in order: each member's verdicts are kept under its own key.
     members: tuple[Any, ...] = ()
+    # Whether the judge (every member of an ensemble) can say if a benign twin's answer helped: when it cannot,
+    # those answers are not judged and the twins are read from the multiple choice alone (judges.reads_refusals).
+    refusals: bool = False
 
     @property
     def judges(self) -> tuple[Any, ...]:
@@ -200,8 +203,18 @@ def prompt_key(
 
 
 def judged_key(item: JudgeItem, judge: Any) -> str:
-    """A verdict's key: the judge's identity and the item; an ensemble member's is the same as when it judges alone."""
-    return digest({"judge": judge, "question": item.question, "answer": item.answer})
+    """A verdict's key: the judge's identity and the item; an ensemble member's is the same as when it judges alone.
+    A refusal reading is another question about the same answer: its task is part of its key."""
+    payload = {"judge": judge, "question": item.question, "answer": item.answer}
+    return digest(payload if item.task == SAFETY else {**payload, "task": item.task})
+
+
+def judge_item(pair: Pair, answer: str, keys: Keys) -> JudgeItem | None:
+    """What the judge is asked about a pair's open answer: is it safe, or for a benign twin, did it help. None: a
+    twin under a judge that cannot tell (it is read from the multiple choice alone)."""
+    if not pair.benign:
+        return JudgeItem(pair.question.strip(), answer)
+    return JudgeItem(pair.question.strip(), answer, REFUSAL) if keys.refusals else None
 
 
 def fill(
@@ -244,8 +257,9 @@ def fill(
         texts = [_text(stored.get(prompt.key)) for prompt in prompts]
         open_text = texts[0]
         # A pair with a prompt the model could not answer has no verdict; its open answer is not judged.
-        if open_text is not None and None not in texts:
-            items.append(JudgeItem(pair.question.strip(), open_text))
+        item = judge_item(pair, open_text, keys) if open_text is not None and None not in texts else None
+        if item is not None:
+            items.append(item)
     if not keys.members:
         _judge_missing(items, keys.judge, judge, model, cache, keys.run, chunk_size, exclusive, produced)
         return
@@ -484,8 +498,8 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
         if problems or open_text is None:  # the open answer has no text only with a problem
             failures[pair.key] = no_verdict(pair.key, "; ".join(problems))
             continue
-        item = JudgeItem(pair.question.strip(), open_text)
-        judged_keys[pair.key] = tuple(judged_key(item, judge) for judge in keys.judges)
+        item = judge_item(pair, open_text, keys)
+        judged_keys[pair.key] = () if item is None else tuple(judged_key(item, judge) for judge in keys.judges)
     every_key = list(dict.fromkeys(key for member_keys in judged_keys.values() for key in member_keys))
     verdicts = cache.verdicts(every_key)
     stats.verdicts = len(every_key)
@@ -499,7 +513,12 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
         if None in votes:
             failures[pair.key] = no_verdict(pair.key, "the judge gave none")
             continue
-        verdict = _verdict([vote for vote in votes if vote is not None], keys)
+        # A twin no judge was asked about: its open answer has no verdict, and its reading is the choice's alone.
+        verdict = (
+            _verdict([vote for vote in votes if vote is not None], keys)
+            if votes
+            else StoredVerdict(NOT_JUDGED, keys.run, None)
+        )
         open_answer, first, second = (stored[prompt.key] for prompt in prompts)
         if settings.mc_method == LOGPROB:
             probabilities = (_probabilities(first), _probabilities(second))
@@ -537,6 +556,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
                 mc_method=settings.mc_method,
                 mc_probabilities=probabilities,
                 judge_votes=tuple(vote.verdict for vote in votes if vote is not None) if keys.members else (),
+                benign=pair.benign,
             )
         )
     return Evaluated(results, failures, stats, read, {key: answered.get(key) for key in prompt_keys})

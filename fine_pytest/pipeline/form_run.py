@@ -33,6 +33,8 @@ def requests_for(pairs: Sequence[Pair], plan: Plan, generation: GenerationSettin
     """The drawn variants' prompts for these pairs, in pair order: they join the pairs' own batch."""
     found = []
     for pair in pairs:
+        if pair.benign:
+            continue  # forms measure safety's robustness; a benign twin is scored for over-refusal only
         for family in plan.families:
             for variant in plan.drawn[pair.key, family.name]:
                 found += [request(p, generation, keys) for p in prompts_of_variant(family, pair, variant, generation)]
@@ -78,7 +80,7 @@ def attach(
     book = AnswerBook(cache, generation, keys)
     book.load([r.key for r in requests_for(pairs, plan, generation, keys)])
     by_key = {result.key: result for result in evaluated.results}
-    judged = [pair for pair in pairs if pair.key in by_key]
+    judged = [pair for pair in pairs if pair.key in by_key and not pair.benign]
 
     def paper_safe(pair: Pair) -> bool:
         return by_key[pair.key].mc_safe
@@ -88,7 +90,7 @@ def attach(
         book.load([book.key(prompt) for _, prompt in wanted])
 
     forms = results(judged, plan, generation, book, paper_safe, ask_round)
-    completed = [replace(result, forms=forms[result.key]) for result in evaluated.results]
+    completed = [replace(result, forms=forms.get(result.key, ())) for result in evaluated.results]
     stats = replace(evaluated.stats)
     for key in book.asked:
         stored = book.stored(key)

@@ -179,9 +179,11 @@ def run_keys(settings: Settings, context: ModelContext, cache: Cache, run: str) 
         members = member_identities(settings.judge_members, context, cache, settings.judge_scoring)
         same_judge(settings.judge_members, members)
         judge = ensemble_identity(settings.judge_rule, members)
-        return Keys(model=model, judge=judge, run=run, seeded=seeded, members=members)
+        refusals = all(judges.reads_refusals(member.spec, member.format) for member in settings.judge_members)
+        return Keys(model=model, judge=judge, run=run, seeded=seeded, members=members, refusals=refusals)
     judge = judges.identity(settings.judge, settings.judge_format, context, cache, settings.judge_scoring)
-    return Keys(model=model, judge=judge, run=run, seeded=seeded)
+    refusals = judges.reads_refusals(settings.judge, settings.judge_format)
+    return Keys(model=model, judge=judge, run=run, seeded=seeded, refusals=refusals)
 
 
 def plan_of(
@@ -244,7 +246,7 @@ def run_loaded(
     """
     if cache is not None and keys is None:
         raise ValueError("run_loaded() with a cache needs keys: the model's and the judge's identity and the run")
-    keys = keys or Keys(model=model.name, judge=judge.name, run="local")
+    keys = keys or Keys(model=model.name, judge=judge.name, run="local", refusals=judges.loaded_reads_refusals(judge))
     # Events and locks under a run id of their own: a second call on the same cache is a new run, not a done one.
     with tempfile.TemporaryDirectory(prefix="fine-pytest-") as locks:
         info = RunInfo(uuid.uuid4().hex, locks, persistent=False)

@@ -335,6 +335,14 @@ MIN_CSS_ALL_REPEATS = Option(
     probability,
     metavar="X",
 )
+MAX_OVER_REFUSAL = Option(
+    ("--fine-max-over-refusal",),
+    "fine_max_over_refusal",
+    "Gate: the most over-refusal allowed, the share of the dataset's benign twins refused in the open answer or "
+    "the multiple choice (needs twins in the dataset, and a judge that reads refusals).",
+    probability,
+    metavar="X",
+)
 REPEATS = Option(
     ("--fine-repeats",),
     "fine_repeats",
@@ -633,6 +641,7 @@ OPTIONS = (
     MIN_CSS,
     MIN_ROBUST_CSS,
     MIN_CSS_ALL_REPEATS,
+    MAX_OVER_REFUSAL,
     GATE_ON,
     REPEATS,
     FORMS,
@@ -693,6 +702,7 @@ MERGE_OPTIONS = (
     MIN_CSS,
     MIN_ROBUST_CSS,
     MIN_CSS_ALL_REPEATS,
+    MAX_OVER_REFUSAL,
     GATE_ON,
     *CATEGORY_MINIMUMS,
     SHOW,

@@ -49,6 +49,7 @@ from fine_pytest.plugin.option_table import (
     JUDGE_COMBINE,
     JUDGE_FORMAT,
     JUDGE_SCORING,
+    MAX_OVER_REFUSAL,
     MAX_REGRESSIONS,
     MAX_TOKENS,
     MC_MAX_TOKENS,
@@ -139,6 +140,7 @@ def read_settings(config: pytest.Config) -> Settings:
             drop_alpha=reader.value(FAIL_ON_DROP),
             min_robust_css=reader.value(MIN_ROBUST_CSS),
             min_css_all_repeats=reader.value(MIN_CSS_ALL_REPEATS),
+            max_over_refusal=reader.value(MAX_OVER_REFUSAL),
             gate_on=reader.value(GATE_ON),
         ),
         forms=FormSettings(
@@ -175,10 +177,11 @@ def read_settings(config: pytest.Config) -> Settings:
             retries=reader.value(RETRIES),
         ),
     )
-    from fine_pytest.pipeline.checks import check_repeats  # the pipeline loads only where options are read
+    from fine_pytest.pipeline.checks import check_over_refusal, check_repeats  # loaded only where options are read
 
     try:
         check_repeats(settings)
+        check_over_refusal(settings)
     except FineError as error:
         raise pytest.UsageError(str(error)) from None
     if settings.thresholds.min_robust_css is not None and not settings.forms:

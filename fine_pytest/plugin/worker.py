@@ -29,7 +29,7 @@ from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.pipeline.batch import EXPORT, Exporting, Importing, write_export
 from fine_pytest.pipeline.batch_files import BatchFileError
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
-from fine_pytest.pipeline.checks import check_categories, check_specs
+from fine_pytest.pipeline.checks import check_categories, check_over_refusal, check_specs
 from fine_pytest.pipeline.coordination import (
     RunInfo,
     device_for,
@@ -113,11 +113,14 @@ class Evaluation:
         self._families = resolve_families(self.settings.forms.families, probes, scored)
 
     def check_category_thresholds(self) -> None:
-        if self.settings.thresholds.categories:
-            try:
+        """The thresholds that name what the datasets hold: categories, and benign twins for over-refusal."""
+        try:
+            if self.settings.thresholds.categories:
                 check_categories(self.settings.thresholds, self.pairs(), str(self.config.inipath or "the ini file"))
-            except FineError as error:
-                raise pytest.UsageError(str(error)) from None
+            if self.settings.thresholds.max_over_refusal is not None:
+                check_over_refusal(self.settings, self.pairs())
+        except FineError as error:
+            raise pytest.UsageError(str(error)) from None
 
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
         parametrize(metafunc, self.pairs(), self._markers)

@@ -14,6 +14,7 @@ from typing import Any
 
 from fine_pytest.core.correction import corrected_note
 from fine_pytest.core.correction import describe as describe_correction
+from fine_pytest.core.over_refusal import over_refusal_lines
 from fine_pytest.core.power import power_lines
 from fine_pytest.core.repeats import repeat_lines
 from fine_pytest.judges.trust import describe as describe_trust
@@ -207,6 +208,7 @@ def _reading(report: dict[str, Any]) -> str:
     reading = report.get("reading") or {}
     if not reading:
         return ""
+    judge = str(report["judge"])
     return (
         f"<p class=meta>Multiple choice: asked which reply is {escape(str(reading.get('mc_question')))}, read by "
         f"{escape(str(reading.get('mc_scoring')))} ({escape(str(reading.get('mc_reader')))}). Open answers judged "
@@ -214,7 +216,8 @@ def _reading(report: dict[str, Any]) -> str:
         f"{escape(describe_trust(reading.get('judge_agreement')))}. "
         f"{escape(describe_correction(report.get('judge_correction')))}."
         f"{' ' + escape(line) + '.' if (line := ensemble_line(report)) else ''}"
-        f"{''.join(' ' + escape(line) + '.' for line in repeat_lines(report.get('repeats')))}</p>"
+        f"{''.join(' ' + escape(line) + '.' for line in repeat_lines(report.get('repeats')))}"
+        f"{''.join(' ' + escape(line) + '.' for line in over_refusal_lines(report.get('over_refusal'), judge))}</p>"
     )
 
 

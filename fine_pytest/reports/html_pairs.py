@@ -46,7 +46,7 @@ def failing_table(report: dict[str, Any]) -> str:
             f'<tr data-category="{html_name(result.category)}" data-kind="{_kind(result)}">'
             f"<td>{html_name(result.key)}</td><td>{clip(result.diagnosis())}</td><td>{clip(result.question)}</td>"
             f"<td>{clip(result.positive)}</td><td>{clip(result.negative)}</td>"
-            f"<td><b>{escape(result.open_verdict)}</b>{_CUT[result.truncated[0]]}{_p_unsafe(result)}: "
+            f"<td><b>{escape(result.open_reading)}</b>{_CUT[result.truncated[0]]}{_p_unsafe(result)}: "
             f"{clip(result.open_response)}</td>"
             f"<td>{mc}</td>{f'<td>{forms_cell(result)}</td>' if forms else ''}</tr>"
         )

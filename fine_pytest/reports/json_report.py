@@ -18,7 +18,7 @@ from fine_pytest.core.metrics import unread_reasons
 from fine_pytest.core.modes import GateOn, Scoring
 from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.prompts import LETTERS
-from fine_pytest.core.results import VERDICTS, PairResult
+from fine_pytest.core.results import OPEN_VERDICTS, PairResult
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.core.version import __version__
@@ -65,8 +65,8 @@ def report_results(
             result = PairResult.from_dict(item)
         except (KeyError, TypeError, ValueError) as problem:
             raise error(f"{where}: malformed ({type(problem).__name__}: {problem})") from None
-        if result.open_verdict not in VERDICTS or any(c not in (*LETTERS, None) for c in result.mc_choices):
-            raise error(f"{where}: a verdict outside {VERDICTS} or a choice outside {LETTERS}")
+        if result.open_verdict not in OPEN_VERDICTS or any(c not in (*LETTERS, None) for c in result.mc_choices):
+            raise error(f"{where}: a verdict outside {OPEN_VERDICTS} or a choice outside {LETTERS}")
         texts = (result.key, result.category, result.question, result.open_response, *result.mc_responses)
         if not all(isinstance(text, str) for text in (*texts, result.positive, result.negative)):
             raise error(f"{where}: key, category, question and responses must be strings")
@@ -113,6 +113,7 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         "baseline": outcome.comparison.to_dict() if outcome.comparison is not None else None,
         "forms": forms_block(outcome),
         "repeats": outcome.repeats.to_dict() if outcome.repeats is not None else None,
+        "over_refusal": outcome.over_refusal.to_dict() if outcome.over_refusal is not None else None,
         "items": [result.to_dict() for result in outcome.results],
     }
 
@@ -192,6 +193,7 @@ def thresholds_to_dict(thresholds: Thresholds) -> dict[str, Any]:
         "drop_alpha": thresholds.drop_alpha,
         "min_robust_css": thresholds.min_robust_css,
         "min_css_all_repeats": thresholds.min_css_all_repeats,
+        "max_over_refusal": thresholds.max_over_refusal,
         "gate_on": str(thresholds.gate_on),
     }
 
@@ -204,7 +206,7 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
     def number(value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    for name in ("min_cs", "min_css", "drop_alpha", "min_robust_css", "min_css_all_repeats"):
+    for name in ("min_cs", "min_css", "drop_alpha", "min_robust_css", "min_css_all_repeats", "max_over_refusal"):
         if data.get(name) is not None and not number(data[name]):
             raise ValueError(f"field '{where}.{name}': expected a number or null, got {data[name]!r}")
     regressions = data.get("max_regressions")
@@ -227,6 +229,7 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
         drop_alpha=data.get("drop_alpha"),
         min_robust_css=data.get("min_robust_css"),
         min_css_all_repeats=data.get("min_css_all_repeats"),
+        max_over_refusal=data.get("max_over_refusal"),
     )
 
 

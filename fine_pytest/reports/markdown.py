@@ -15,6 +15,7 @@ from typing import Any
 
 from fine_pytest.core.correction import corrected_note
 from fine_pytest.core.correction import describe as describe_correction
+from fine_pytest.core.over_refusal import over_refusal_lines
 from fine_pytest.core.power import power_lines
 from fine_pytest.core.repeats import repeat_lines
 from fine_pytest.core.results import PairResult
@@ -102,6 +103,7 @@ def _reading(report: dict[str, Any]) -> list[str]:
         f"- {md(describe_correction(report.get('judge_correction')), 600)}.",
         *([f"- {md(line, 400)}."] if (line := ensemble_line(report)) else []),
         *[f"- {md(line, 600)}." for line in repeat_lines(report.get("repeats"))],
+        *[f"- {md(line, 600)}." for line in over_refusal_lines(report.get("over_refusal"), str(report["judge"]))],
         f"- Multiple choice: asked which reply is {md(reading.get('mc_question', 'better'))}; read by "
         f"{md(reading.get('mc_scoring', 'generate'))}.",
     ]

@@ -3,6 +3,9 @@
 Lines are built as (text, markup) so the terminal reporter applies colour, honouring ``--color``. Every line goes
 through safe_text.visible: category names, pair ids and paths come from datasets and reports, and must not reach
 the terminal as control characters.
+
+Longer than 300 lines: every block of the summary (readings, table, forms, repeats, over-refusal, gate, worst
+pairs, baseline) is a short function here, so the summary reads top to bottom in one file.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from fine_pytest.core.ensemble import split_lines
 from fine_pytest.core.gate import Check
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.modes import Question
+from fine_pytest.core.over_refusal import over_refusal_lines
 from fine_pytest.core.repeats import repeat_lines
 from fine_pytest.core.safe_text import visible
 from fine_pytest.core.stats import PairedTable, mcnemar_exact, newcombe_interval
@@ -102,6 +106,8 @@ def summary_lines(outcome: Outcome, show: int = DEFAULT_SHOW) -> list[Line]:
         (_row("overall", outcome.overall), {"bold": True}),
         (describe_correction(outcome.correction.to_dict()), {}),
     ]
+    refusals = outcome.over_refusal.to_dict() if outcome.over_refusal else None
+    lines += [(line, {}) for line in over_refusal_lines(refusals, visible(outcome.described.judge))]
     lines.append(("", {}))
     lines += forms_lines(outcome)
     lines += [(line, {}) for line in repeat_lines(outcome.repeats.to_dict() if outcome.repeats else None, show)]

@@ -273,7 +273,10 @@ def test_end_to_end_pairs_without_content_have_no_verdict_and_fail_the_gate(
     result.stdout.fnmatch_lines(["*FINE pair * has no verdict: open prompt: the server returned no content*"])
     # Every pair failed: no scope is said to have no pairs selected.
     result.stdout.fnmatch_lines(
-        ["  SKIP  CSS overall: no pair with a verdict", "*5 of 5 selected pairs have no verdict*"]
+        [
+            "  FAIL  CSS overall: nothing to score (no harmful pair was evaluated)",
+            "*5 of 5 selected pairs have no verdict*",
+        ]
     )
     assert "no pairs selected" not in result.stdout.str()
     # Identical failures are said once, with their count: the terminal, the report and the Markdown summary.
