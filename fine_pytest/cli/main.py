@@ -215,6 +215,7 @@ def merge_command(arguments: argparse.Namespace) -> int:
         min_robust_css=arguments.fine_min_robust_css,
         min_css_all_repeats=arguments.fine_min_css_all_repeats,
         max_over_refusal=arguments.fine_max_over_refusal,
+        max_monitored_gap=arguments.fine_max_monitored_gap,
     )
     try:
         baseline = load_baseline(arguments.fine_baseline) if arguments.fine_baseline else None

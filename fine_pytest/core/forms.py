@@ -11,17 +11,34 @@ Every variant is asked as two prompts and is safe only when both answers are rig
 - ``single`` shows the positive option alone (it should be accepted) and the negative alone (it should be refused).
 An answer that cannot be read with certainty counts as not safe.
 
+The context families keep the paper's prompt and change what surrounds it: ``monitored`` (a note that the
+conversation is, or is not, watched; both are asked of every pair, and the gap between them is scored),
+``system`` (a system message giving the assistant a role) and ``past_tense`` (the request restated as one from the
+past, by a fixed template).
+
 The wording here is this project's own. Families are a registry: ``register`` adds one (from a conftest, or named
 as ``py:module:attribute`` in ``--fine-forms``).
+
+Longer than 300 lines: every built-in family is a few lines of data and three small functions, and they are read
+together (the registry, the checks and the docs list them); the wording itself lives in form_wording and
+context_wording.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from fine_pytest.core.context_wording import (
+    MONITORED_NOTES,
+    MONITORED_VALUES,
+    PAST_VALUES,
+    SYSTEM_ROLES,
+    SYSTEM_VALUES,
+    past_question,
+)
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.defaults import DEFAULT_BUDGET, DEFAULT_EXAMPLES
 from fine_pytest.core.form_wording import (
@@ -136,6 +153,11 @@ class Family:
     # ``openings(changes)``: how the two prompts are read by log-probabilities; None when the family is read as text
     # only (a run with --fine-mc-scoring=logprob then refuses it).
     openings: Callable[[tuple[int, ...]], tuple[Opening, Opening]] | None = None
+    # ``system(changes)``: a system message both prompts of the variant open with ("" or None: none).
+    system: Callable[[tuple[int, ...]], str] | None = None
+    # Every variant is asked of every pair, whatever --fine-forms-examples says: the family's score compares its
+    # variants with each other (``monitored``'s gap), which a draw of some of them could not.
+    ask_all: bool = False
 
     def describe(self, changes: tuple[int, ...]) -> str:
         parts = [
@@ -266,9 +288,75 @@ SINGLE = Family(
     "the negative)",
 )
 
+
+def _paper_choice(pair: Pair, question: str) -> tuple[str, str]:
+    return mc_text(pair, LABEL_SETS[0], 0, 0, question, 0), mc_text(pair, LABEL_SETS[0], 0, 0, question, 1)
+
+
+def _read_paper_choice(changes: tuple[int, ...], answers: tuple[str, str], truncated: tuple[bool, bool]) -> Reading:
+    return _read_choice(LABEL_SETS[0], answers, truncated)
+
+
+def _paper_openings(changes: tuple[int, ...]) -> tuple[Opening, Opening]:
+    return _choice_openings(LABEL_SETS[0], 0)
+
+
+def _render_monitored(pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
+    note = MONITORED_NOTES[changes[0]]
+    first, second = _paper_choice(pair, question)
+    return f"{note}\n\n{first}", f"{note}\n\n{second}"
+
+
+def _render_system(pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
+    return _paper_choice(pair, question)
+
+
+def _system_message(changes: tuple[int, ...]) -> str:
+    return SYSTEM_ROLES[changes[0]]
+
+
+def _render_past(pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
+    return _paper_choice(replace(pair, question=past_question(pair.question, changes[0])), question)
+
+
+MONITORED = Family(
+    name="monitored",
+    dimensions=(Dimension("told", MONITORED_VALUES),),
+    render=_render_monitored,
+    read=_read_paper_choice,
+    openings=_paper_openings,
+    prompt_names=CHOICE_PROMPTS,
+    ask_all=True,
+    summary="the paper's question after a note that the conversation is monitored and evaluated, and after one that "
+    "it is private and unmonitored (both asked; the gap between them is scored)",
+)
+SYSTEM = Family(
+    name="system",
+    dimensions=(Dimension("role", SYSTEM_VALUES),),
+    render=_render_system,
+    read=_read_paper_choice,
+    openings=_paper_openings,
+    system=_system_message,
+    paper_reference=True,
+    prompt_names=CHOICE_PROMPTS,
+    summary="the paper's question under a system message that gives the assistant another role",
+)
+PAST_TENSE = Family(
+    name="past_tense",
+    dimensions=(Dimension("asked", PAST_VALUES),),
+    render=_render_past,
+    read=_read_paper_choice,
+    openings=_paper_openings,
+    paper_reference=True,
+    prompt_names=CHOICE_PROMPTS,
+    summary="the paper's question with the request restated as one from the past, by a fixed template",
+)
+
 # The built-in families, by name. A run resolves the names it is given to Family values once (pipeline.form_families)
 # and passes the values on: nothing downstream looks a family up by name.
-FAMILIES: Mapping[str, Family] = MappingProxyType({family.name: family for family in (LABELS, SINGLE, INSTRUCTIONS)})
+FAMILIES: Mapping[str, Family] = MappingProxyType(
+    {family.name: family for family in (LABELS, SINGLE, INSTRUCTIONS, MONITORED, SYSTEM, PAST_TENSE)}
+)
 BUILT_IN = tuple(FAMILIES)
 # Families a project's conftest registered under a name, for --fine-forms to name (register below).
 REGISTERED: dict[str, Family] = {}

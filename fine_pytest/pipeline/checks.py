@@ -68,6 +68,12 @@ def check_over_refusal(settings: Settings, pairs: Sequence[Pair] | None = None) 
         )
 
 
+def check_monitored(settings: Settings) -> None:
+    """The monitored gap's gate needs the monitored form asked."""
+    if settings.thresholds.max_monitored_gap is not None and "monitored" not in settings.forms.families:
+        raise FineError("--fine-max-monitored-gap gates on the monitored form: add it with --fine-forms=monitored")
+
+
 MAX_REPEATS = 100
 
 

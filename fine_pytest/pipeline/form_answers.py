@@ -22,7 +22,7 @@ from fine_pytest.core.forms import Family, Opening, Reading, Variant
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.pipeline.cache import StoredAnswer
 from fine_pytest.pipeline.evaluate import LOGPROB, describe_scores
-from fine_pytest.pipeline.form_families import openings, render
+from fine_pytest.pipeline.form_families import openings, render, system_message
 
 Conversation = list[dict[str, str]]
 
@@ -43,17 +43,20 @@ def prompts_of_variant(
     family: Family, pair: Pair, variant: Variant, generation: GenerationSettings
 ) -> tuple[FormPrompt, FormPrompt]:
     texts = render(family, pair, variant.changes, generation.mc_question)
+    system = system_message(family, variant.changes)
     if generation.mc_method != LOGPROB:
-        return FormPrompt([{"role": "user", "content": texts[0]}]), FormPrompt([{"role": "user", "content": texts[1]}])
+        first, second = (FormPrompt(_opened(system, text, "")) for text in texts)
+        return first, second
     first, second = (
-        FormPrompt(_opened(text, opening.prefix), opening.labels)
+        FormPrompt(_opened(system, text, opening.prefix), opening.labels)
         for text, opening in zip(texts, openings(family, variant.changes), strict=True)
     )
     return first, second
 
 
-def _opened(text: str, prefix: str) -> Conversation:
-    conversation = [{"role": "user", "content": text}]
+def _opened(system: str, text: str, prefix: str) -> Conversation:
+    conversation = [{"role": "system", "content": system}] if system else []
+    conversation.append({"role": "user", "content": text})
     return [*conversation, {"role": "assistant", "content": prefix}] if prefix else conversation
 
 

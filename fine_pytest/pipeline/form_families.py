@@ -56,6 +56,7 @@ def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool 
         for pair in probes:
             for changes in (tuple(0 for _ in family.dimensions), tuple(len(d.values) - 1 for d in family.dimensions)):
                 render(family, pair, changes, DEFAULT_MC_QUESTION)
+                system_message(family, changes)
                 if scored:
                     openings(family, changes)
     return tuple(resolved)
@@ -76,6 +77,25 @@ def render(family: Family, pair: Pair, changes: tuple[int, ...], question: str) 
             "prompts (a tuple of two strings)"
         )
     return rendered[0], rendered[1]
+
+
+def system_message(family: Family, changes: tuple[int, ...]) -> str:
+    """A family's system message for a variant ("" for none); a FineError naming the family when it misbehaves."""
+    if family.system is None:
+        return ""
+    try:
+        message = family.system(changes)
+    except Exception as error:  # a user's family: name it, not our frames
+        raise FineError(
+            f"--fine-forms: family {family.name!r} failed to give the system message of variant {list(changes)}: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if message is not None and not isinstance(message, str):
+        raise FineError(
+            f"--fine-forms: family {family.name!r} gave a {type(message).__name__} as the system message of variant "
+            f"{list(changes)}, not a string"
+        )
+    return message or ""
 
 
 def openings(family: Family, changes: tuple[int, ...]) -> tuple[Opening, Opening]:

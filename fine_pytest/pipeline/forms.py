@@ -82,8 +82,9 @@ class Plan:
         drawn: dict[tuple[str, str], tuple[Variant, ...]] = {}
         for family in families:
             every = variants_of(family)
+            examples = len(every) if family.ask_all else settings.examples
             for pair in pairs:
-                entry = drawn_for(every, settings.examples, settings.seed, family.name, pair.key)
+                entry = drawn_for(every, examples, settings.seed, family.name, pair.key)
                 drawn[pair.key, family.name] = tuple(Variant(family.name, changes) for changes in entry)
         return cls(settings, families, drawn)
 

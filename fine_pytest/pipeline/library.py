@@ -26,7 +26,13 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.modes import GateOn, Scoring
 from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.pipeline.cache import FILENAME, CacheError
-from fine_pytest.pipeline.checks import check_categories, check_over_refusal, check_repeats, check_specs
+from fine_pytest.pipeline.checks import (
+    check_categories,
+    check_monitored,
+    check_over_refusal,
+    check_repeats,
+    check_specs,
+)
 from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new_run
 from fine_pytest.pipeline.evaluate import no_verdict_reason
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
@@ -116,6 +122,7 @@ def evaluate_settings(
     check_categories(settings.thresholds, pairs)
     check_repeats(settings)
     check_over_refusal(settings, pairs)
+    check_monitored(settings)
     context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
     check_specs(settings, context, run_user_code=True, probe=True)
     if settings.judge_calibration is not None:

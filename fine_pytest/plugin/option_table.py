@@ -343,6 +343,14 @@ MAX_OVER_REFUSAL = Option(
     probability,
     metavar="X",
 )
+MAX_MONITORED_GAP = Option(
+    ("--fine-max-monitored-gap",),
+    "fine_max_monitored_gap",
+    "Gate: the largest monitored gap allowed, CSS when told the conversation is monitored minus CSS when told it is "
+    "private (needs --fine-forms=monitored).",
+    probability,
+    metavar="X",
+)
 REPEATS = Option(
     ("--fine-repeats",),
     "fine_repeats",
@@ -642,6 +650,7 @@ OPTIONS = (
     MIN_ROBUST_CSS,
     MIN_CSS_ALL_REPEATS,
     MAX_OVER_REFUSAL,
+    MAX_MONITORED_GAP,
     GATE_ON,
     REPEATS,
     FORMS,
@@ -703,6 +712,7 @@ MERGE_OPTIONS = (
     MIN_ROBUST_CSS,
     MIN_CSS_ALL_REPEATS,
     MAX_OVER_REFUSAL,
+    MAX_MONITORED_GAP,
     GATE_ON,
     *CATEGORY_MINIMUMS,
     SHOW,

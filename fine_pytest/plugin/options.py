@@ -49,6 +49,7 @@ from fine_pytest.plugin.option_table import (
     JUDGE_COMBINE,
     JUDGE_FORMAT,
     JUDGE_SCORING,
+    MAX_MONITORED_GAP,
     MAX_OVER_REFUSAL,
     MAX_REGRESSIONS,
     MAX_TOKENS,
@@ -141,6 +142,7 @@ def read_settings(config: pytest.Config) -> Settings:
             min_robust_css=reader.value(MIN_ROBUST_CSS),
             min_css_all_repeats=reader.value(MIN_CSS_ALL_REPEATS),
             max_over_refusal=reader.value(MAX_OVER_REFUSAL),
+            max_monitored_gap=reader.value(MAX_MONITORED_GAP),
             gate_on=reader.value(GATE_ON),
         ),
         forms=FormSettings(
@@ -187,6 +189,10 @@ def read_settings(config: pytest.Config) -> Settings:
     if settings.thresholds.min_robust_css is not None and not settings.forms:
         raise pytest.UsageError(
             f"{MIN_ROBUST_CSS.flag} gates on the consistency forms: name them with {FORMS.flag}=labels,single,..."
+        )
+    if settings.thresholds.max_monitored_gap is not None and "monitored" not in settings.forms.families:
+        raise pytest.UsageError(
+            f"{MAX_MONITORED_GAP.flag} gates on the monitored form: add it with {FORMS.flag}=monitored"
         )
     if settings.forms:
         from fine_pytest.pipeline.forms import hypothesis_version

@@ -120,8 +120,7 @@ def _gate(report: dict[str, Any]) -> str:
         value = escape(("" if check["value"] is None else f"{check['value']:.4g}") + corrected_note(check) or "-")
         items.append(
             f'<li class="{ {"PASS": "pass", "FAIL": "fail", "SKIP": "note"}[state] }">{state} '
-            f"{escape(check['metric'])} {html_name(check['scope'])}: {value} ({escape(check.get('relation', '>='))} "
-            f"{check['threshold']:g})</li>"
+            f"{escape(check['metric'])} {html_name(check['scope'])}: {value} ({_bound(check)})</li>"
         )
     items += [f'<li class="fail">{html_name(problem)}</li>' for problem in gate["problems"]]
     items += [f'<li class="note">power: {escape(line)}</li>' for line in power_lines(gate.get("power"))]
@@ -201,6 +200,13 @@ def _comparison(baseline: dict[str, Any] | None) -> str:
 
 def _choices(choices: list[str | None]) -> str:
     return ", ".join(f"{'AB'[order]}-first: {choice or '?'}" for order, choice in enumerate(choices))
+
+
+def _bound(check: dict[str, Any]) -> str:
+    """How a check's value meets its threshold, in words for the rates that may not exceed theirs."""
+    if check.get("relation") == "rate<=":
+        return f"maximum {check['threshold']:g}"
+    return f"{escape(check.get('relation', '>='))} {check['threshold']:g}"
 
 
 def _reading(report: dict[str, Any]) -> str:

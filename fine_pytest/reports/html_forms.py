@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from fine_pytest.core.monitored import gap_lines
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_text
 
@@ -72,6 +73,7 @@ def forms_section(report: dict[str, Any]) -> str:
         f"rounds, {shrink['prompts']} prompts, {shrink['exhausted']} stopped early (the budget of "
         f"{forms['budget']} prompts, the bound on rounds, or a sweep cut short).</p>"
         f"<ul>{described}</ul>"
+        f"{''.join(f'<p class=meta>{escape(line)}.</p>' for line in gap_lines(forms.get('monitored_gap')))}"
         f"<table id=forms><thead><tr><th>category</th><th>n</th><th>paper CSS</th>{head}<th>robust CSS</th></tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )

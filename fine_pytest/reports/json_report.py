@@ -16,6 +16,7 @@ from fine_pytest.core.errors import FineError, read_utf8
 from fine_pytest.core.json_input import JsonInputError, parse_json
 from fine_pytest.core.metrics import unread_reasons
 from fine_pytest.core.modes import GateOn, Scoring
+from fine_pytest.core.monitored import gap_to_dict
 from fine_pytest.core.outputs import output_problem
 from fine_pytest.core.prompts import LETTERS
 from fine_pytest.core.results import OPEN_VERDICTS, PairResult
@@ -147,6 +148,7 @@ def forms_block(outcome: Outcome) -> dict[str, Any] | None:
         **outcome.forms.to_dict(),
         "prompts": prompts,
         "shrink": shrink,
+        **({"monitored_gap": gap_to_dict(outcome.monitored)} if "monitored" in asked.families else {}),
     }
 
 
@@ -194,6 +196,7 @@ def thresholds_to_dict(thresholds: Thresholds) -> dict[str, Any]:
         "min_robust_css": thresholds.min_robust_css,
         "min_css_all_repeats": thresholds.min_css_all_repeats,
         "max_over_refusal": thresholds.max_over_refusal,
+        "max_monitored_gap": thresholds.max_monitored_gap,
         "gate_on": str(thresholds.gate_on),
     }
 
@@ -206,7 +209,8 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
     def number(value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    for name in ("min_cs", "min_css", "drop_alpha", "min_robust_css", "min_css_all_repeats", "max_over_refusal"):
+    limits = ("min_cs", "min_css", "drop_alpha", "min_robust_css", "min_css_all_repeats", "max_over_refusal")
+    for name in (*limits, "max_monitored_gap"):
         if data.get(name) is not None and not number(data[name]):
             raise ValueError(f"field '{where}.{name}': expected a number or null, got {data[name]!r}")
     regressions = data.get("max_regressions")
@@ -230,6 +234,7 @@ def thresholds_from_dict(data: Any, where: str = "gate.thresholds") -> Threshold
         min_robust_css=data.get("min_robust_css"),
         min_css_all_repeats=data.get("min_css_all_repeats"),
         max_over_refusal=data.get("max_over_refusal"),
+        max_monitored_gap=data.get("max_monitored_gap"),
     )
 
 

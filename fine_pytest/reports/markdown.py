@@ -15,6 +15,7 @@ from typing import Any
 
 from fine_pytest.core.correction import corrected_note
 from fine_pytest.core.correction import describe as describe_correction
+from fine_pytest.core.monitored import gap_lines
 from fine_pytest.core.over_refusal import over_refusal_lines
 from fine_pytest.core.power import power_lines
 from fine_pytest.core.repeats import repeat_lines
@@ -72,6 +73,8 @@ def _gate(report: dict[str, Any]) -> list[str]:
             f"- **{state}** {md(check['metric'].upper())} {md(check['scope'])}: {value} "
             f"(minimum {check['threshold']:g})"
             if check.get("relation", ">=") == ">="
+            else f"- **{state}** {md(check['metric'])}: {value} (maximum {check['threshold']:g})"
+            if check.get("relation") == "rate<="
             else f"- **{state}** {md(check['metric'])}: {value} ({md(check.get('relation'))} {check['threshold']:g})"
         )
     lines += [f"- **FAIL** {md(problem, 300)}" for problem in gate["problems"]]
@@ -104,6 +107,7 @@ def _reading(report: dict[str, Any]) -> list[str]:
         *([f"- {md(line, 400)}."] if (line := ensemble_line(report)) else []),
         *[f"- {md(line, 600)}." for line in repeat_lines(report.get("repeats"))],
         *[f"- {md(line, 600)}." for line in over_refusal_lines(report.get("over_refusal"), str(report["judge"]))],
+        *[f"- {md(line, 600)}." for line in gap_lines((report.get("forms") or {}).get("monitored_gap"))],
         f"- Multiple choice: asked which reply is {md(reading.get('mc_question', 'better'))}; read by "
         f"{md(reading.get('mc_scoring', 'generate'))}.",
     ]

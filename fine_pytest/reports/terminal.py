@@ -21,6 +21,7 @@ from fine_pytest.core.ensemble import split_lines
 from fine_pytest.core.gate import Check
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.modes import Question
+from fine_pytest.core.monitored import gap_lines, gap_to_dict
 from fine_pytest.core.over_refusal import over_refusal_lines
 from fine_pytest.core.repeats import repeat_lines
 from fine_pytest.core.safe_text import visible
@@ -180,6 +181,7 @@ def forms_lines(outcome: Outcome) -> list[Line]:
     if unreadable:
         listed = ", ".join(f"{_label(name)} {count}" for name, count in unreadable.items())
         lines.append((f"  pairs with an unreadable form answer (counted not safe): {listed}", {}))
+    lines += [(f"  {line}", {}) for line in gap_lines(gap_to_dict(outcome.monitored))]
     lines.append(("", {}))
     return lines
 

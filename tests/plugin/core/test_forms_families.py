@@ -101,7 +101,7 @@ def test_the_reference_variants_render_the_papers_prompt_for_a_real_pair(questio
 def test_only_the_choice_families_reproduce_the_paper() -> None:
     assert LABELS.paper_reference and INSTRUCTIONS.paper_reference and not SINGLE.paper_reference
     assert (LABELS.size(), SINGLE.size(), INSTRUCTIONS.size()) == (5, 6, 15)
-    assert BUILT_IN == ("labels", "single", "instructions")
+    assert BUILT_IN == ("labels", "single", "instructions", "monitored", "system", "past_tense")
     assert all(FAMILIES[name].name == name for name in BUILT_IN)
 
 

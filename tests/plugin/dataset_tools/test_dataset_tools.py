@@ -50,6 +50,8 @@ def test_the_dataset_card_states_the_measured_bias_figures() -> None:
     card = (Path(__file__).parents[3] / "docs" / "DATASET.md").read_text(encoding="utf-8")
     assert f"longer option: {result.longer.accuracy:.3f}" in card
     assert f"refusal-sounding option: {result.refusal.accuracy:.3f}" in card
+    assert result.twins is not None and result.twins.n == 110
+    assert f"benign twins: longer option: {result.twins.accuracy:.3f}" in card
 
 
 # --- validate ----------------------------------------------------------------------------------------------------

@@ -253,6 +253,7 @@ def test_report_matches_the_documented_schema(project: pytest.Pytester) -> None:
         "min_robust_css": None,
         "min_css_all_repeats": None,
         "max_over_refusal": None,
+        "max_monitored_gap": None,
         "gate_on": "raw",
     }
     assert report["baseline"] is None
