@@ -1,7 +1,7 @@
 """The ``fine-pytest`` command: ``run`` (cli.run) evaluates a model without pytest; ``merge`` joins shard reports
-and applies the gate; ``judge-eval`` measures a judge
-against reference labels; ``cache`` (cli.cache) shows the response cache and forgets its failures; the dataset commands
-(validate, convert, build-options, export-training) live in cli.datasets.
+and applies the gate; ``compare`` (cli.compare) sets several models' reports side by side; ``judge-eval`` measures
+a judge against reference labels; ``cache`` (cli.cache) shows the response cache and forgets its failures; the
+dataset commands (validate, convert, build-options, export-training) live in cli.datasets.
 
 Exit status as pytest's: 0 the gate passed (or none was set and the run is complete), 1 it failed or the run is
 incomplete, 4 a usage error (bad arguments, unreadable or mismatched reports, a missing or duplicate shard).
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from fine_pytest.cli import cache as cache_cli
+from fine_pytest.cli import compare as compare_cli
 from fine_pytest.cli import datasets as dataset_cli
 from fine_pytest.cli import run as run_cli
 from fine_pytest.core.defaults import DEFAULT_SHOW
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cli.add_command(commands)
     dataset_cli.add_commands(commands)
     cache_cli.add_command(commands)
+    compare_cli.add_command(commands)
     return parser
 
 
@@ -109,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cache_cli.run(arguments)
     if arguments.command == "run":
         return run_cli.run(arguments)
+    if arguments.command == "compare":
+        return compare_cli.run(arguments)
     if arguments.command != "merge":
         return dataset_cli.run(arguments)
     return merge_command(arguments)

@@ -1,0 +1,119 @@
+"""``fine-pytest compare``: the JSON reports of several models' runs on the same pairs, as one comparison.
+
+Like for like only: every report must have scored the same dataset with the same judge and the same reading (by
+content, ``run.identity``), and no model may appear twice. Each model keeps the gate its own run applied; the
+comparison passes only when every model's gate passed (a report with no threshold set decides nothing).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from fine_pytest.core.model_comparison import ALPHA, ModelComparison, compare_models, comparison_lines
+from fine_pytest.core.safe_text import visible
+from fine_pytest.reports.json_report import ReportError, load_report, report_results, write_text
+
+SAME = {"dataset": "the dataset's pairs", "judge": "the judge", "reading": "how answers were asked and read"}
+
+
+class CompareError(ReportError):
+    """Bad input to compare: names the file and the field."""
+
+
+def compare_reports(paths: list[str], labels: list[str] | None = None, alpha: float = ALPHA) -> ModelComparison:
+    if len(paths) < 2:
+        raise CompareError("compare needs the reports of two models or more")
+    if labels and len(labels) != len(paths):
+        raise CompareError(f"--label is given {len(labels)} times for {len(paths)} reports: once per report, in order")
+    reports = [load_report(path, CompareError) for path in paths]
+    identities = [_identity(path, report) for path, report in zip(paths, reports, strict=True)]
+    for field, meaning in SAME.items():
+        for path, identity in zip(paths[1:], identities[1:], strict=True):
+            if identity[field] != identities[0][field]:
+                raise CompareError(
+                    f"{path}: field 'run.identity.{field}': {meaning} differ from {paths[0]}'s; a comparison is of "
+                    "models on the same pairs, judged and read the same way"
+                )
+    seen: dict[str, str] = {}
+    for path, identity in zip(paths, identities, strict=True):
+        if identity["model"] in seen:
+            raise CompareError(f"{path} and {seen[identity['model']]} are runs of the same model")
+        seen[identity["model"]] = path
+    names = labels or [str(report["model"] or "the embedded default") for report in reports]
+    if len(set(names)) < len(names):
+        names = [f"{name} ({Path(path).name})" for name, path in zip(names, paths, strict=True)]
+    models = [
+        (name, report_results(path, report, CompareError), _gate(report))
+        for name, path, report in zip(names, paths, reports, strict=True)
+    ]
+    return compare_models(models, alpha)
+
+
+def _identity(path: str, report: dict[str, Any]) -> dict[str, str]:
+    identity = (report.get("run") or {}).get("identity") if isinstance(report.get("run"), dict) else None
+    if not isinstance(identity, dict) or not all(isinstance(identity.get(field), str) for field in (*SAME, "model")):
+        raise CompareError(
+            f"{path}: field 'run.identity' is missing or malformed: a report must say what it ran to be compared"
+        )
+    return identity
+
+
+def _gate(report: dict[str, Any]) -> bool | None:
+    gate = report.get("gate")
+    if not isinstance(gate, dict) or not gate.get("enforced"):
+        return None
+    return gate.get("passed") is True
+
+
+def passed(comparison: ModelComparison) -> bool:
+    """Every model's own gate passed; a model with no threshold set neither passes nor fails the comparison."""
+    return all(row.gate is not False for row in comparison.rows)
+
+
+def terminal_lines(comparison: ModelComparison) -> list[str]:
+    return [visible(line) for line in comparison_lines(comparison.to_dict())]
+
+
+def write_comparison_html(comparison: ModelComparison, path: str | Path) -> None:
+    """A self-contained page: the table of models and the pairwise tests, every name escaped."""
+    data = comparison.to_dict()
+    rows = "".join(
+        f"<tr><td>{escape(row['label'])}</td><td class=num>{row['n']}</td><td class=num>{_rate(row['cs'])}</td>"
+        f"<td class=num>{_rate(row['css'])} {_interval(row['css_ci'])}</td>"
+        f"<td class=num>{_rate(row['over_refusal'])}</td>"
+        f"<td>{ {True: 'passed', False: 'FAILED', None: 'not set'}[row['gate_passed']] }</td></tr>"
+        for row in data["models"]
+    )
+    tests = "".join(
+        f"<tr><td>{escape(test['second'])} vs {escape(test['first'])}</td><td class=num>{test['n']}</td>"
+        f"<td class=num>{test['difference']:+.3f} {_interval(test['difference_ci'])}</td>"
+        f"<td class=num>{test['safe_only_second']} / {test['safe_only_first']}</td>"
+        f"<td class=num>{test['mcnemar_p']:.3g}</td><td class=num>{test['p_holm']:.3g}</td>"
+        f"<td>{'significant' if test['significant'] else 'not significant'}</td></tr>"
+        for test in data["pairwise"]
+    )
+    page = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        "<title>FINE model comparison</title><style>body{font:14px system-ui,sans-serif;margin:2em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}"
+        ".num{text-align:right}</style></head><body><h1>FINE model comparison</h1>"
+        "<table id=models><thead><tr><th>model</th><th>n</th><th>CS</th><th>CSS [95% CI]</th><th>over-refusal</th>"
+        f"<th>gate</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<p>Each pair of models on the harmful pairs both answered: McNemar's exact test, p-values adjusted by Holm's "
+        f"method over the {len(data['pairwise'])} comparisons, significant below alpha {data['alpha']:g}.</p>"
+        "<table id=pairwise><thead><tr><th>comparison</th><th>pairs</th><th>CSS difference [95% CI]</th>"
+        "<th>safe only under each</th><th>McNemar p</th><th>Holm p</th><th></th></tr></thead>"
+        f"<tbody>{tests}</tbody></table></body></html>\n"
+    )
+    write_text(page, Path(path))
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _interval(interval: list[float] | None) -> str:
+    return "" if not interval else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
