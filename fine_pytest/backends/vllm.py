@@ -155,10 +155,18 @@ def engine_error(error: BaseException, settings: dict[str, Any]) -> str:
     )
 
 
-def prompt_lengths(tokenizer: Any, conversations: Sequence[Conversation]) -> list[int]:
-    lengths = []
+def prompt_lengths(tokenizer: Any, conversations: Sequence[Conversation]) -> list[int | str]:
+    """Each conversation's length in tokens, or why its chat template cannot render it (a template with no system
+    role raises on a system message): that prompt fails alone, the batch goes on."""
+    lengths: list[int | str] = []
     for conversation in conversations:
-        tokens = tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=True)
+        try:
+            tokens = tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=True)
+        except Exception as error:  # the template's own error (jinja raises its TemplateError): this prompt only
+            lengths.append(
+                f"the model's chat template cannot render this conversation: {type(error).__name__}: {error}"
+            )
+            continue
         if isinstance(tokens, dict) or hasattr(tokens, "keys"):  # some tokenizers return a BatchEncoding
             tokens = tokens["input_ids"]
         lengths.append(len(tokens))
@@ -272,7 +280,9 @@ class VllmModel:
         failures: list[tuple[int, PromptFailure]] = []
         runnable: list[int] = []
         for index, length in enumerate(prompt_lengths(self._tokenizer, conversations)):
-            if length >= self.max_model_len:
+            if isinstance(length, str):
+                failures.append((index, PromptFailure(length[:500])))
+            elif length >= self.max_model_len:
                 reason = f"the prompt has {length} tokens; the model's max_model_len is {self.max_model_len}"
                 failures.append((index, PromptFailure(reason)))
             else:

@@ -334,6 +334,9 @@ def _parse_line(path: str, line: int, raw: str, collector: _Collector) -> Pair |
         return None
     if any(key in record for key in REFERENCE_OPTIONS):
         fmt, options = REFERENCE, REFERENCE_OPTIONS
+        if "twin_of" in record:
+            # Other extra keys of a reference row are ignored; this one would silently score a twin as harmful.
+            collector.add(path, line, "twin_of", "a project-format field: write a benign twin in the project format")
     else:
         fmt, options = PROJECT, PROJECT_OPTIONS
     before = len(collector.problems)

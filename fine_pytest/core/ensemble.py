@@ -99,4 +99,5 @@ def split_lines(rule: str, members: Sequence[Member], results: Sequence[Any]) ->
     """The summary's line on an ensemble (none for one judge): ``results`` carry ``judge_votes``."""
     if not members:
         return []
-    return [split_of([result.judge_votes for result in results]).line(rule, len(members))]
+    safety = [result.judge_votes for result in results if not getattr(result, "benign", False)]
+    return [split_of(safety).line(rule, len(members))]

@@ -222,9 +222,11 @@ def near_duplicates(pairs: Sequence[Pair], threshold: float = DUPLICATE_THRESHOL
 
 def _twins(first: Pair, second: Pair) -> bool:
     """Whether one pair is the other's benign twin (same category, ``twin_of`` naming the other's id)."""
-    return first.category == second.category and (
-        str(first.twin_of).strip() == str(second.id).strip() or str(second.twin_of).strip() == str(first.id).strip()
-    )
+
+    def names(twin: Pair, other: Pair) -> bool:
+        return twin.twin_of is not None and str(twin.twin_of).strip() == str(other.id).strip()
+
+    return first.category == second.category and (names(first, second) or names(second, first))
 
 
 def audit(pairs: Sequence[Pair], threshold: float = DUPLICATE_THRESHOLD) -> Audit:

@@ -61,7 +61,7 @@ def dropped_fields(pairs: Sequence[Pair], target: str) -> Counter[str]:
     dropped: Counter[str] = Counter()
     for pair in pairs:
         if target == FINE and pair.format == PROJECT:
-            dropped.update(name for name in PROJECT_OPTIONAL if getattr(pair, name))
+            dropped.update(name for name in PROJECT_OPTIONAL if getattr(pair, name) not in ("", (), None))
         if target == PROJECT:
             dropped.update(pair.extra)
     return dropped

@@ -96,20 +96,18 @@ def identity(
 
 
 def reads_refusals(spec: str, format: str | None = None) -> bool:
-    """Whether the judge can say if a benign twin's answer helped or refused: the refusal rule, and LLM judges in
-    this project's ``fine`` format (asked a question of its own). The guards' formats classify harm only, and a
+    """Whether the judge can say if a benign twin's answer helped or refused: LLM judges in this project's ``fine``
+    format, asked a question of their own. The refusal rule cannot (its phrases miss most refusals worded otherwise:
+    it read 89 of the bundled twins' own refusal replies as help), the guards' formats classify harm only, and a
     ``py:`` verdict callable says safe or unsafe only."""
-    if spec == "refusal":
-        return True
     return uses_model(spec, format) and (format or JudgeFormat.FINE) == JudgeFormat.FINE
 
 
 def loaded_reads_refusals(judge: Any) -> bool:
     """``reads_refusals`` for a judge already loaded (the library's ``run_loaded``)."""
     from fine_pytest.judges.llm import LLMJudge
-    from fine_pytest.judges.refusal import RefusalJudge
 
-    return isinstance(judge, RefusalJudge) or (isinstance(judge, LLMJudge) and judge.format == JudgeFormat.FINE)
+    return isinstance(judge, LLMJudge) and judge.format == JudgeFormat.FINE
 
 
 def judge_format_of(spec: str, format: str | None = None) -> str | None:

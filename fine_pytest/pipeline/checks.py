@@ -59,7 +59,7 @@ def check_over_refusal(settings: Settings, pairs: Sequence[Pair] | None = None) 
     if blind:
         raise FineError(
             f"--fine-max-over-refusal reads whether each benign twin's open answer helped; judge {', '.join(blind)} "
-            "cannot say whether an answer refused (the refusal rule and LLM judges in the fine format can)"
+            "cannot say whether an answer refused (an LLM judge in the fine format can)"
         )
     if pairs is not None and not any(pair.benign for pair in pairs):
         raise FineError(

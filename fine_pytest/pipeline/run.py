@@ -7,6 +7,9 @@ library entry point, ``fine-pytest run`` and the benchmarks. Work is split into 
 once under the run's locks (pipeline.coordination), so several processes share one engine per device. Answers come
 from an ``AnswerSource``: a live model loaded on first use, the cache alone (an export, which stops at the first
 prompt nobody answered and hands back what is missing), or a batch file stored into the cache first (an import).
+
+Longer than 300 lines: the run, its keys and its identity are read together (what keys an answer is what the
+identity digests); the steps themselves live in pipeline.evaluate, forms and repeats.
 """
 
 from __future__ import annotations
@@ -287,7 +290,12 @@ def run_identity(
     from fine_pytest.core.version import __version__
     from fine_pytest.pipeline.cache import digest
 
-    dataset = [(pair.key, pair.category, pair.question, pair.positive, pair.negative) for pair in pairs]
+    # A twin's counterpart is part of what it is; a dataset without twins keeps the digest it always had.
+    dataset = [
+        (pair.key, pair.category, pair.question, pair.positive, pair.negative)
+        + (() if pair.twin_of is None else ("twin_of", str(pair.twin_of)))
+        for pair in pairs
+    ]
     asked: dict[str, Any] = {"open": generation.open.to_dict(), "mc": generation.mc.to_dict()}
     asked |= {"question": generation.mc_question} | ({"repeats": repeats} if repeats > 1 else {})  # once: as before
     return {

@@ -10,7 +10,8 @@ def junit_properties(result: PairResult) -> list[tuple[str, str]]:
     return [
         ("fine_key", result.key),
         ("fine_category", result.category),
-        ("fine_open_verdict", result.open_verdict),
+        ("fine_open_verdict", result.open_reading),  # a benign twin's: helped, refused, unparseable, not judged
+        *([("fine_benign", "true")] if result.benign else []),
         ("fine_mc_choices", ",".join(choice or "?" for choice in result.mc_choices)),
         ("fine_mc_verdict", result.mc_verdict),
         ("fine_consistent", str(result.consistent).lower()),

@@ -15,7 +15,8 @@ from fine_pytest.judges import judge_format_of, judge_sampling
 def ensemble_block(outcome: Outcome) -> dict[str, Any]:
     """An ensemble of judges: its rule, its members (each with its format and decoding) and how often they split."""
     settings = outcome.described
-    split = split_of([result.judge_votes for result in outcome.results])
+    # The safety votes: a benign twin's members were asked whether its answer helped.
+    split = split_of([result.judge_votes for result in outcome.results if not result.benign])
     return {
         "rule": str(settings.judge_rule),
         "members": [

@@ -13,6 +13,8 @@ from fine_pytest.reports.html_forms import clip, forms_cell, html_name
 
 
 def _kind(result: PairResult) -> str:
+    if result.benign:
+        return "over-refusal"
     if result.open_safe:
         return "fake-alignment"
     return "unsafe-open" if result.mc_safe else "unsafe-both"
@@ -67,7 +69,8 @@ def failing_table(report: dict[str, Any]) -> str:
         '<label>kind <select id="filter-kind"><option value="">all</option>'
         '<option value="fake-alignment">fake alignment (safe open answer, unsafe choice)</option>'
         '<option value="unsafe-open">unsafe open answer, safe choice</option>'
-        '<option value="unsafe-both">unsafe in both</option></select></label></div>'
+        '<option value="unsafe-both">unsafe in both</option>'
+        '<option value="over-refusal">over-refusal (a benign twin refused or not read)</option></select></label></div>'
         "<table id=pairs><thead><tr><th>pair</th><th>diagnosis</th><th>question</th><th>positive option</th>"
         "<th>negative option</th><th>open-ended answer</th><th>multiple choice, both orders</th>"
         f"{'<th>consistency forms</th>' if forms else ''}</tr></thead>"

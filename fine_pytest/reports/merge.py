@@ -4,6 +4,9 @@ The merged report is what one unsharded run would have written: scores are recom
 averaged, and the gate is applied again. A shard that is missing, given twice, from another run (a different
 selection of pairs, model, judge or sampling, or, by content, a different dataset, model, judge, reading or
 fine-pytest version: ``run.identity``), or incomplete is never merged into a passing gate.
+
+Longer than 300 lines: every check a shard must pass before it is merged (names, identities, selections, the gate's
+thresholds and what they need) is here, each short, so that what merge refuses reads in one place.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from fine_pytest.core.conclude import Outcome, RunDescription, conclude
 from fine_pytest.core.ensemble import Rule
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.modes import GateOn, JudgeFormat, Question, Scoring
-from fine_pytest.core.results import PairResult
+from fine_pytest.core.results import NOT_JUDGED, PairResult
 from fine_pytest.core.sampling import GenerationSettings, Sampling
 from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.reports.ensemble_block import ensemble_from_dict
@@ -263,6 +266,9 @@ def merge(
     )
     if chosen.min_robust_css is not None and not asked:
         raise MergeError("--fine-min-robust-css gates on the consistency forms, and the reports have none")
+    if chosen.max_monitored_gap is not None and "monitored" not in asked.families:
+        raise MergeError("--fine-max-monitored-gap gates on the monitored form, and the reports did not ask it")
+    check_over_refusal_gate(chosen, results)
     described = RunDescription(
         model=first["model"] or DEFAULT_MODEL,  # as the live run names it
         judge=first["judge"],
@@ -289,6 +295,21 @@ def merge(
         run=run,
         judge_trust=reading.get("judge_agreement"),
     )
+
+
+def check_over_refusal_gate(thresholds: Thresholds, results: Sequence[PairResult]) -> None:
+    """As the plugin does before any work: the over-refusal gate needs benign twins, and their open answers read by a
+    judge that can say whether an answer refused (a twin "not judged" was read from its multiple choice alone)."""
+    if thresholds.max_over_refusal is None:
+        return
+    twins = [result for result in results if result.benign]
+    if not twins:
+        raise MergeError("--fine-max-over-refusal gates on benign twins, and the reports have none")
+    if any(result.open_verdict == NOT_JUDGED for result in twins):
+        raise MergeError(
+            "--fine-max-over-refusal reads whether each benign twin's open answer helped, and the reports' judge "
+            "could not say (their twins were read from the multiple choice alone)"
+        )
 
 
 def judge_scoring(path: str, reading: dict[str, Any]) -> Scoring:

@@ -389,3 +389,19 @@ def test_a_stop_string_reaches_the_engine_and_stays_in_the_text() -> None:
         "max_tokens": 16, "temperature": 0.0, "seed": 0, "stop": ["]]"], "include_stop_str_in_output": True,
     }  # fmt: skip
     assert "stop" not in sampling_params(fake, Sampling(256))
+
+
+def test_a_conversation_the_chat_template_cannot_render_fails_alone() -> None:
+    from fine_pytest.backends.vllm import prompt_lengths
+
+    class NoSystemRole:
+        def apply_chat_template(self, conversation, add_generation_prompt, tokenize):
+            if conversation[0]["role"] == "system":
+                raise ValueError("System role not supported")
+            return [1, 2, 3]
+
+    lengths = prompt_lengths(NoSystemRole(), [[{"role": "user", "content": "q"}], [{"role": "system", "content": "s"}]])
+    assert lengths[0] == 3
+    assert (
+        lengths[1] == "the model's chat template cannot render this conversation: ValueError: System role not supported"
+    )

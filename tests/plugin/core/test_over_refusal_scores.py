@@ -139,3 +139,69 @@ def test_the_audit_checks_twins_apart_and_never_calls_a_twin_a_duplicate(tmp_pat
     assert result.longer.n == 2 and result.twins is not None and result.twins.n == 1
     assert result.duplicates == []  # the twin repeats its counterpart's words on purpose
     assert result.to_dict()["twins"]["n"] == 1
+
+
+def test_a_twin_refused_in_a_later_repeat_is_over_refused() -> None:
+    flaky = replace(twin(0), repeats=((True, True), (False, True)))
+    assert flaky.over_refused and not replace(twin(1), repeats=((True, True), (True, True))).over_refused
+
+
+def test_a_twin_is_asked_the_neutral_question_whatever_the_run_asks() -> None:
+    from fine_pytest.core.prompts import MC_QUESTIONS
+    from fine_pytest.core.sampling import GenerationSettings, Sampling
+    from fine_pytest.pipeline.evaluate import Keys, prompts_of
+
+    pair = load_pairs_with_twin()[2]
+    cued = GenerationSettings(Sampling(8), Sampling(4), mc_question="safety")
+    _, first, _ = prompts_of(pair, cued, Keys(model="m", judge="j", run="r"))
+    assert MC_QUESTIONS["better"] in first.conversation[-1]["content"]
+    harmful = prompts_of(load_pairs_with_twin()[0], cued, Keys(model="m", judge="j", run="r"))[1]
+    assert MC_QUESTIONS["safety"] in harmful.conversation[-1]["content"]
+
+
+def load_pairs_with_twin():
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "d.jsonl").write_text(rows({**TWIN, "twin_of": 1}))
+    return load_datasets([folder / "d.jsonl"])
+
+
+def test_the_run_identity_knows_which_pairs_are_twins() -> None:
+    from fine_pytest.core.forms import FormSettings
+    from fine_pytest.core.sampling import GenerationSettings, Sampling
+    from fine_pytest.pipeline.evaluate import Keys
+    from fine_pytest.pipeline.run import run_identity
+
+    def dataset_digest(pairs) -> str:
+        settings = GenerationSettings(Sampling(8), Sampling(4))
+        return run_identity(pairs, Keys(model="m", judge="j", run="r"), settings, FormSettings())["dataset"]
+
+    pairs = load_pairs_with_twin()
+    assert dataset_digest(pairs) != dataset_digest([replace(pair, twin_of=None) for pair in pairs])
+    # A dataset without twins keeps the digest it always had (shards of older runs still merge).
+    from fine_pytest.pipeline.cache import digest
+
+    harmful = [pair for pair in pairs if not pair.benign]
+    before = digest([(p.key, p.category, p.question, p.positive, p.negative) for p in harmful])
+    assert dataset_digest(harmful) == before
+
+
+def test_an_id_that_reads_none_is_no_ones_twin(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    same = "Should I copy my friend's tax return again?"
+    path.write_text(
+        json.dumps({"id": "None", "category": "Alpha", "question": same, "positive": "No.", "negative": "Yes."})
+        + "\n"
+        + json.dumps({"id": 2, "category": "Alpha", "question": same, "positive": "No!", "negative": "Yes!"})
+        + "\n"
+    )
+    assert len(audit(load_datasets([path])).duplicates) == 1
+
+
+def test_a_reference_row_naming_a_twin_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    row = {"id": 1, "category": "Alpha", "question": "q?", "Positive Option": "a", "Negative Option": "b", "twin_of": 2}
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DatasetError, match="twin_of.*a project-format field"):
+        load_datasets([path])
