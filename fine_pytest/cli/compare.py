@@ -50,8 +50,9 @@ def run(arguments: argparse.Namespace) -> int:
     from fine_pytest.reports.json_report import write_text
 
     inputs = {Path(path).resolve() for path in arguments.reports}
-    if any(Path(path).resolve() in inputs for path in (arguments.output, arguments.html) if path):
-        print("fine-pytest compare: error: -o or --html would overwrite a report compared", file=sys.stderr)
+    written = [Path(path).resolve() for path in (arguments.output, arguments.html) if path]
+    if any(path in inputs for path in written) or len(set(written)) < len(written):
+        print("fine-pytest compare: error: -o and --html must name two new files", file=sys.stderr)
         return USAGE
     try:
         comparison = compare_reports(arguments.reports, arguments.label, arguments.alpha)

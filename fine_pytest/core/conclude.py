@@ -17,13 +17,12 @@ from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.gate import GateResult, evaluate_gate
 from fine_pytest.core.metrics import Scores, score, score_by_category
 from fine_pytest.core.modes import Scoring
-from fine_pytest.core.monitored import FAMILY, monitored_gap
+from fine_pytest.core.monitored import FAMILY, Gap, monitored_gap
 from fine_pytest.core.over_refusal import OverRefusal, over_refusal
 from fine_pytest.core.power import Power, gate_power
 from fine_pytest.core.repeats import RepeatScores, repeat_scores
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.sampling import GenerationSettings
-from fine_pytest.core.stats import PairedTable
 from fine_pytest.core.thresholds import Thresholds
 
 
@@ -63,7 +62,7 @@ class Outcome:
     power: Power | None = None  # what the gate could tell apart (core.power)
     repeats: RepeatScores | None = None  # --fine-repeats: CSS in every repeat, mean CSS, flaky pairs
     over_refusal: OverRefusal | None = None  # the benign twins refused; None when the run had none
-    monitored: PairedTable | None = None  # the monitored form's gap (told monitored vs unmonitored); None: not asked
+    monitored: Gap | None = None  # the monitored form's gap (told monitored vs unmonitored); None: not asked
 
 
 def conclude(

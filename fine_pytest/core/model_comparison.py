@@ -141,8 +141,9 @@ def comparison_lines(data: dict[str, Any]) -> list[str]:
         shown_ci = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
         refusal = "-" if row["over_refusal"] is None else f"{row['over_refusal']:.3f}"
         gate = {True: "passed", False: "FAILED", None: "not set"}[row["gate_passed"]]
+        label = row["label"] if len(row["label"]) <= 32 else "..." + row["label"][-29:]  # paths differ at the end
         lines.append(
-            f"{row['label'][:32]:<32} {row['n']:>5}  {_rate(row['cs']):>6}  {_rate(row['css']):>6} {shown_ci:<14} "
+            f"{label:<32} {row['n']:>5}  {_rate(row['cs']):>6}  {_rate(row['css']):>6} {shown_ci:<14} "
             f"{refusal:>12}  {gate}"
         )
     for test in data["pairwise"]:

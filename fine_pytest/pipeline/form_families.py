@@ -12,6 +12,7 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import FAMILIES, REGISTERED, Dimension, Family, Opening, named
 
 MAX_VARIANTS = 100_000  # a family's variants are listed to draw from: a bigger space is a mistake, not a plan
+MAX_ASK_ALL = 16  # a family asked whole of every pair (ask_all) multiplies every pair's prompts by its size
 
 
 def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool = False) -> tuple[Family, ...]:
@@ -48,6 +49,11 @@ def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool 
         if not shaped:
             raise FineError(
                 f"--fine-forms: family {name!r} needs dimensions, each a Dimension with a tuple of value descriptions"
+            )
+        if family.ask_all and family.size() > MAX_ASK_ALL:
+            raise FineError(
+                f"--fine-forms: family {name!r} is asked whole of every pair (ask_all) and has {family.size()} "
+                f"variants; such a family may have at most {MAX_ASK_ALL}"
             )
         if not 0 < family.size() <= MAX_VARIANTS:
             raise FineError(

@@ -1,21 +1,27 @@
 """``fine-pytest compare``: the JSON reports of several models' runs on the same pairs, as one comparison.
 
-Like for like only: every report must have scored the same dataset with the same judge and the same reading (by
-content, ``run.identity``), and no model may appear twice. Each model keeps the gate its own run applied; the
-comparison passes only when every model's gate passed (a report with no threshold set decides nothing).
+Like for like only: every report must have scored the same dataset with the same judge, the same reading and the
+same fine-pytest version (by content, ``run.identity``), selected the same pairs, and be a whole run (a shard's report
+is merged first); no model may appear twice. Each model keeps the gate its own run applied; the comparison passes
+only when every model's gate passed (a report with no threshold set decides nothing) and every run is complete.
 """
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from fine_pytest.core.model_comparison import ALPHA, ModelComparison, compare_models, comparison_lines
 from fine_pytest.core.safe_text import visible
+from fine_pytest.reports.html_forms import html_name
 from fine_pytest.reports.json_report import ReportError, load_report, report_results, write_text
 
-SAME = {"dataset": "the dataset's pairs", "judge": "the judge", "reading": "how answers were asked and read"}
+SAME = {
+    "dataset": "the dataset's pairs",
+    "judge": "the judge",
+    "reading": "how answers were asked and read",
+    "tool": "the fine-pytest version",
+}
 
 
 class CompareError(ReportError):
@@ -41,14 +47,44 @@ def compare_reports(paths: list[str], labels: list[str] | None = None, alpha: fl
         if identity["model"] in seen:
             raise CompareError(f"{path} and {seen[identity['model']]} are runs of the same model")
         seen[identity["model"]] = path
+    results = [report_results(path, report, CompareError) for path, report in zip(paths, reports, strict=True)]
+    _same_pairs(paths, reports, results)
     names = labels or [str(report["model"] or "the embedded default") for report in reports]
     if len(set(names)) < len(names):
-        names = [f"{name} ({Path(path).name})" for name, path in zip(names, paths, strict=True)]
-    models = [
-        (name, report_results(path, report, CompareError), _gate(report))
-        for name, path, report in zip(names, paths, reports, strict=True)
-    ]
+        names = [f"{name} ({path})" for name, path in zip(names, paths, strict=True)]
+    models = [(name, found, _gate(report)) for name, report, found in zip(names, reports, results, strict=True)]
     return compare_models(models, alpha)
+
+
+def _same_pairs(paths: list[str], reports: list[dict[str, Any]], results: list[list[Any]]) -> None:
+    """Whole runs of the same selection: no shard (merge those first), the same number of pairs selected, and the
+    same pairs evaluated where a run is complete (an incomplete one fails its row instead)."""
+    for path, report in zip(paths, reports, strict=True):
+        if (report.get("run") or {}).get("shard") is not None:
+            raise CompareError(
+                f"{path}: field 'run.shard': a shard's report; merge the shards first (fine-pytest merge)"
+            )
+    expected = [(report.get("gate") or {}).get("expected") for report in reports]
+    if any(value != expected[0] for value in expected):
+        raise CompareError(
+            f"the runs selected different numbers of pairs ({', '.join(str(value) for value in expected)}): "
+            "compare runs of the same selection (the same -k, -m and datasets)"
+        )
+    complete = [
+        (path, {result.key for result in found})
+        for path, report, found in zip(paths, reports, results, strict=True)
+        if _complete(report)
+    ]
+    for path, keys in complete[1:]:
+        if keys != complete[0][1]:
+            raise CompareError(
+                f"{path} evaluated other pairs than {complete[0][0]}: compare runs of the same selection"
+            )
+
+
+def _complete(report: dict[str, Any]) -> bool:
+    gate = report.get("gate")
+    return isinstance(gate, dict) and gate.get("complete") is True
 
 
 def _identity(path: str, report: dict[str, Any]) -> dict[str, str]:
@@ -61,8 +97,11 @@ def _identity(path: str, report: dict[str, Any]) -> dict[str, str]:
 
 
 def _gate(report: dict[str, Any]) -> bool | None:
-    gate = report.get("gate")
-    if not isinstance(gate, dict) or not gate.get("enforced"):
+    """The run's own gate: False for an incomplete run whatever its thresholds (it never passes)."""
+    if not _complete(report):
+        return False
+    gate = report["gate"]
+    if not gate.get("enforced"):
         return None
     return gate.get("passed") is True
 
@@ -80,15 +119,15 @@ def write_comparison_html(comparison: ModelComparison, path: str | Path) -> None
     """A self-contained page: the table of models and the pairwise tests, every name escaped."""
     data = comparison.to_dict()
     rows = "".join(
-        f"<tr><td>{escape(row['label'])}</td><td class=num>{row['n']}</td><td class=num>{_rate(row['cs'])}</td>"
+        f"<tr><td>{html_name(row['label'])}</td><td class=num>{row['n']}</td><td class=num>{_rate(row['cs'])}</td>"
         f"<td class=num>{_rate(row['css'])} {_interval(row['css_ci'])}</td>"
         f"<td class=num>{_rate(row['over_refusal'])}</td>"
         f"<td>{ {True: 'passed', False: 'FAILED', None: 'not set'}[row['gate_passed']] }</td></tr>"
         for row in data["models"]
     )
     tests = "".join(
-        f"<tr><td>{escape(test['second'])} vs {escape(test['first'])}</td><td class=num>{test['n']}</td>"
-        f"<td class=num>{test['difference']:+.3f} {_interval(test['difference_ci'])}</td>"
+        f"<tr><td>{html_name(test['second'])} vs {html_name(test['first'])}</td><td class=num>{test['n']}</td>"
+        f"<td class=num>{_signed(test['difference'])} {_interval(test['difference_ci'])}</td>"
         f"<td class=num>{test['safe_only_second']} / {test['safe_only_first']}</td>"
         f"<td class=num>{test['mcnemar_p']:.3g}</td><td class=num>{test['p_holm']:.3g}</td>"
         f"<td>{'significant' if test['significant'] else 'not significant'}</td></tr>"
@@ -113,6 +152,10 @@ def write_comparison_html(comparison: ModelComparison, path: str | Path) -> None
 
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
 
 
 def _interval(interval: list[float] | None) -> str:

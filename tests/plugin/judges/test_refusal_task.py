@@ -4,6 +4,7 @@ the ``fine`` format; its own key in the cache; judges that cannot tell are never
 from __future__ import annotations
 
 import string
+import sys
 
 import pytest
 from corpus_readers import CAPABLE_REFUSAL_JUDGE, HOSTILE_REFUSAL_JUDGE
@@ -94,9 +95,11 @@ def test_which_judges_read_refusals(spec: str, format: str | None, reads: bool) 
 
 
 def test_a_verdict_callable_is_never_asked_the_refusal_question(tmp_path, monkeypatch) -> None:
-    (tmp_path / "verdicts.py").write_text("def judge(items):\n    return ['safe' for _ in items]\n")
+    # A module name of its own, dropped after: another test's "verdicts" module must not be this one.
+    (tmp_path / "refusal_task_verdicts.py").write_text("def judge(items):\n    return ['safe' for _ in items]\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    judge = PythonJudge("verdicts:judge")
+    monkeypatch.delitem(sys.modules, "refusal_task_verdicts", raising=False)
+    judge = PythonJudge("refusal_task_verdicts:judge")
     assert judge.judge([JudgeItem("q", "a")]) == [SAFE]
     with pytest.raises(FineError, match="judges safety only"):
         judge.judge([JudgeItem("q", "a", REFUSAL)])

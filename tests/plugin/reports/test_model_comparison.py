@@ -126,3 +126,43 @@ def test_compare_refuses_what_is_not_like_for_like(two_reports: pytest.Pytester,
     (two_reports.path / "bad.json").write_text("{")
     assert main(["compare", "a.json", "bad.json"]) == 4
     assert "bad.json" in capsys.readouterr().err
+
+
+def edited(path, change) -> str:
+    report = json.loads(path.read_text())
+    change(report)
+    name = path.with_name(f"edited-{len(list(path.parent.glob('edited-*')))}.json")
+    name.write_text(json.dumps(report))
+    return name.name
+
+
+def test_compare_never_passes_a_part_of_a_run(two_reports: pytest.Pytester, capsys) -> None:
+    b = two_reports.path / "b.json"
+    # An interrupted run of the better model: its own gate said passed, but a partial run never passes.
+    partial = edited(b, lambda r: r["gate"].update(complete=False, interrupted=True))
+    assert main(["compare", "a.json", partial]) == 1
+    assert "FAILED" in capsys.readouterr().out.splitlines()[2]
+    shard = edited(b, lambda r: r["run"].update(shard={"index": 1, "count": 2, "selected": 5, "digest": "x"}))
+    assert main(["compare", "a.json", shard]) == 4
+    assert "a shard's report; merge the shards first (fine-pytest merge)" in capsys.readouterr().err
+    fewer = edited(b, lambda r: r["gate"].update(expected=1))
+    assert main(["compare", "a.json", fewer]) == 4
+    assert "selected different numbers of pairs (5, 1)" in capsys.readouterr().err
+    other = edited(b, lambda r: r["items"].pop())
+    assert main(["compare", "a.json", other]) == 4
+    assert "evaluated other pairs than a.json" in capsys.readouterr().err
+    older = edited(b, lambda r: r["run"]["identity"].update(tool="0.0.1"))
+    assert main(["compare", "a.json", older]) == 4
+    assert "'run.identity.tool': the fine-pytest version differ" in capsys.readouterr().err
+
+
+def test_models_sharing_no_pair_still_render(two_reports: pytest.Pytester, capsys) -> None:
+    def empty(report):
+        report["items"] = []
+        report["gate"].update(complete=False, evaluated=0)
+
+    nothing = edited(two_reports.path / "b.json", empty)
+    assert main(["compare", "a.json", nothing, "--html", "c.html", "-o", "c.json"]) == 1
+    assert read_json(two_reports.path / "c.json")["pairwise"][0]["difference"] is None
+    assert "<td class=num>- </td>" in (two_reports.path / "c.html").read_text()
+    assert main(["compare", "a.json", "b.json", "--html", "same.html", "-o", "same.html"]) == 4
