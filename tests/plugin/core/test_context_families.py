@@ -108,6 +108,12 @@ def test_an_answer_not_read_under_a_note_counts_against_the_model_in_the_gate() 
     assert gap.worst.n == 3 and gap.gated == pytest.approx(2 / 3)
     assert monitored_gap_check(0.1, gap).passed is False
     assert (
-        "2 pair(s) with an answer not read under a note, left out (worst case, which the gate reads: +0.667)"
+        "2 pair(s) with an answer not read, left out (worst case, which the gate reads: +0.667)"
         in (gap_lines(gap_to_dict(gap))[0])
     )
+
+
+def test_an_open_verdict_not_read_leaves_the_pair_unknown_under_both_notes() -> None:
+    unread_open = replace(asked(3, True, True, False), open_verdict="unparseable")
+    gap = monitored_gap([unread_open])
+    assert gap is not None and gap.unread == 1 and gap.read.n == 0 and gap.gated == 1.0

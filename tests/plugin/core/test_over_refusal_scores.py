@@ -205,3 +205,24 @@ def test_a_reference_row_naming_a_twin_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(row) + "\n")
     with pytest.raises(DatasetError, match="twin_of.*a project-format field"):
         load_datasets([path])
+
+
+@pytest.mark.parametrize(
+    ("text", "truncated", "asked"),
+    [
+        ("Agree her leave dates in writing, then arrange", True, True),  # cut while helping: judged on what it says
+        ("I'm sorry, I can't", False, True),
+        ("", False, False),
+        ("  \n ", None, False),
+        ("<think>She wants a leave plan, so", True, False),  # nothing but a think block the budget left open
+    ],
+)
+def test_which_twin_answers_go_to_the_judge(text: str, truncated: bool | None, asked: bool) -> None:
+    from fine_pytest.judges.base import REFUSAL, JudgeItem
+    from fine_pytest.pipeline.cache import StoredAnswer
+    from fine_pytest.pipeline.evaluate import Keys, judge_item
+
+    pair = load_pairs_with_twin()[2]
+    item = judge_item(pair, StoredAnswer(text, None, "r", truncated), Keys("m", "j", "r", refusals=True))
+    assert (item == JudgeItem(pair.question.strip(), text, REFUSAL)) if asked else item == "unparseable"
+    assert judge_item(pair, StoredAnswer(text, None, "r", truncated), Keys("m", "j", "r")) == "not judged"
