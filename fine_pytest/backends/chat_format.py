@@ -34,6 +34,11 @@ def completion_body(model: str, conversation: Conversation, sampling: Sampling) 
     if sampling.stop:
         # Servers drop the stop string from the text (OpenAI's rule); the readers know a declaration ended there.
         body["stop"] = list(sampling.stop)
+    if opened(conversation):
+        # A reply begun for the model (a judged form's opening) is continued, as vllm serve and run-batch accept;
+        # only then are these sent, so a server that knows nothing of them sees every other request unchanged.
+        body["add_generation_prompt"] = False
+        body["continue_final_message"] = True
     return body
 
 

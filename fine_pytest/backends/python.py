@@ -14,6 +14,9 @@ from fine_pytest.core.sampling import Sampling
 
 # The optional attribute of a py: model that scores answer letters (--fine-mc-scoring=logprob).
 LETTER_PROBABILITIES = "letter_probabilities"
+# The optional attribute (true) of a py: model that continues a reply begun for it: a conversation may end with an
+# assistant turn, and the answer returned is what follows that turn's text (--fine-forms=prefill).
+CONTINUES_REPLIES = "continues_replies"
 
 
 def check(reference: str, option: str, run_user_code: bool) -> None:
@@ -99,6 +102,18 @@ def letter_scorer(function: Callable[..., Any], name: str, option: str) -> Calla
             f"'{LETTER_PROBABILITIES}' (see the README), or use --fine-mc-scoring=generate"
         )
     return scorer
+
+
+def check_continues(reference: str, option: str, families: str) -> None:
+    """A py: model is given begun replies only when it says it continues them: a function written for fresh
+    questions would answer the conversation anew, and its answer would be judged as the continuation."""
+    function = import_reference(reference, option)
+    if getattr(function, CONTINUES_REPLIES, False) is not True:
+        raise FineError(
+            f"--fine-forms={families} begins the model's reply for it, and py:{reference} does not say it can "
+            f"continue one: set its attribute '{CONTINUES_REPLIES}' to True once it continues a conversation that "
+            "ends with an assistant turn (see docs/FORMS.md), or leave that family out"
+        )
 
 
 def check_letter_scores(reference: str, option: str) -> None:

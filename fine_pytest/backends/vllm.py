@@ -16,6 +16,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from fine_pytest.backends.base import (
     collected,
     letter_mass,
 )
+from fine_pytest.backends.chat_format import opened
 from fine_pytest.backends.cpu_preload import engine_preload
 from fine_pytest.backends.embedded import CONVERSION, EMBEDDED, converted_folder, embedded_gguf
 from fine_pytest.core.errors import FineError
@@ -247,6 +249,16 @@ def request_positions(ids: Sequence[str], positions: Sequence[int]) -> dict[str,
     return where
 
 
+@dataclass(frozen=True)
+class Queued:
+    """Prompts queued together: one chat template setting for all (a begun reply is continued, a new one opened)."""
+
+    messages: list[Conversation]
+    params: list[Any]
+    positions: list[int]
+    chat: dict[str, Any]
+
+
 class VllmModel:
     """One offline engine for the run. It queues each chunk and steps the engine itself, so every answer is given
     the moment it is finished; close() releases the engine fully."""
@@ -295,15 +307,21 @@ class VllmModel:
     def generate_stream(
         self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
     ) -> Iterator[list[tuple[int, Answer]]]:
-        """The answers as the engine finishes them, by position: the caller stores each before the next comes."""
+        """The answers as the engine finishes them, by position: the caller stores each before the next comes. A
+        conversation that ends with an assistant turn (a reply begun for the model) is continued from there."""
         failures, runnable = self._fitting(conversations)
         if failures:
             yield list(failures)
-        if runnable:
-            params = [sampling_params(self._vllm, samplings[i]) for i in runnable]
-            messages = [list(conversations[i]) for i in runnable]
-            for finished in self._stepped(messages, params, runnable, {}):
-                yield [(index, completion(output.outputs[0])) for index, output in finished]
+        groups = []
+        for begun in (False, True):
+            positions = [i for i in runnable if opened(conversations[i]) == begun]
+            if positions:
+                params = [sampling_params(self._vllm, samplings[i]) for i in positions]
+                messages = [list(conversations[i]) for i in positions]
+                chat = {"add_generation_prompt": not begun, "continue_final_message": begun}
+                groups.append(Queued(messages, params, positions, chat))
+        for finished in self._stepped(groups):
+            yield [(index, completion(output.outputs[0])) for index, output in finished]
 
     def score_letters(
         self, conversations: Sequence[Conversation], letters: Sequence[str], continue_final: bool = True
@@ -323,12 +341,10 @@ class VllmModel:
             params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=TOP_LOGPROBS, seed=0)
             chat = {"add_generation_prompt": not continue_final, "continue_final_message": continue_final}
             messages = [list(conversations[i]) for i in runnable]
-            for finished in self._stepped(messages, [params] * len(runnable), runnable, chat):
+            for finished in self._stepped([Queued(messages, [params] * len(runnable), runnable, chat)]):
                 yield [(i, letter_scores(output.outputs[0], self._tokenizer, letters)) for i, output in finished]
 
-    def _stepped(
-        self, messages: list[Conversation], params: list[Any], positions: list[int], chat: dict[str, Any]
-    ) -> Iterator[list[tuple[int, Any]]]:
+    def _stepped(self, groups: Sequence[Queued]) -> Iterator[list[tuple[int, Any]]]:
         """Queue the prompts, then step the engine, giving each step's finished outputs with their positions.
 
         The engine batches the queue exactly as ``LLM.chat`` does (that is ``enqueue_chat`` and this loop), so
@@ -337,10 +353,13 @@ class VllmModel:
         empty for the next call.
         """
         engine = self._llm.llm_engine
-        with library_noise_contained():
-            ids = self._llm.enqueue_chat(messages, params, use_tqdm=False, **chat)
-        where = request_positions(ids, positions)
-        waiting = set(ids)
+        where: dict[str, tuple[str, int]] = {}
+        waiting: set[str] = set()
+        for group in groups:
+            with library_noise_contained():
+                ids = self._llm.enqueue_chat(group.messages, group.params, use_tqdm=False, **group.chat)
+            where.update(request_positions(ids, group.positions))
+            waiting.update(ids)
         try:
             while waiting:
                 with library_noise_contained(collect=False):  # a collection per step would cost throughput

@@ -10,17 +10,18 @@ from typing import Any
 
 @dataclass(frozen=True)
 class VariantAnswer:
-    """One variant as asked and answered: its two answers, how each was read, and whether it was answered safely.
+    """One variant as asked and answered: its answers (two, or one for a judged family), how each was read, and
+    whether it was answered safely.
 
     ``failure``: the model gave no answer to one of its prompts (the reason); the variant then counts as not safe.
     """
 
     variant: str
     description: str
-    answers: tuple[str, str]
-    readings: tuple[str | None, str | None]
+    answers: tuple[str, ...]
+    readings: tuple[str | None, ...]
     safe: bool
-    truncated: tuple[bool, bool] = (False, False)
+    truncated: tuple[bool, ...] = (False, False)
     failure: str | None = None
 
     @property
@@ -30,6 +31,11 @@ class VariantAnswer:
     @property
     def unreadable(self) -> bool:
         return None in self.readings
+
+    @property
+    def judged(self) -> bool:
+        """A judged family's variant: one reply, read by the run's judge (a choice family's has two answers)."""
+        return len(self.answers) == 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,8 +57,10 @@ class VariantAnswer:
             raise TypeError(f"a form variant needs 'variant' (family:changes) and 'description', got {data!r:.80}")
         if not isinstance(safe, bool):
             raise TypeError(f"a form variant's 'safe' must be true or false, got {safe!r}")
-        answers, readings = _pair_of(data, "answers", str), _pair_of(data, "readings", (str, type(None)))
-        truncated = _pair_of(data, "truncated", bool)
+        answers, readings = _prompts_of(data, "answers", str), _prompts_of(data, "readings", (str, type(None)))
+        truncated = _prompts_of(data, "truncated", bool)
+        if not len(answers) == len(readings) == len(truncated):
+            raise TypeError(f"a form variant's answers, readings and truncated must be as long, got {data!r:.80}")
         failure = data.get("failure")
         if failure is not None and not isinstance(failure, str):
             raise TypeError(f"a form variant's 'failure' must be null or text, got {failure!r:.80}")
@@ -111,6 +119,11 @@ class FormResult:
     def unreadable(self) -> bool:
         return any(variant.unreadable for variant in self.variants)
 
+    @property
+    def judged(self) -> bool:
+        """The form asks the open question (its replies are judged), so it stands in for the paper's open answer."""
+        return bool(self.variants) and self.variants[0].judged
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "safe": self.safe,
@@ -141,8 +154,9 @@ def forms_from_dict(data: Any) -> tuple[FormResult, ...]:
     return tuple(FormResult.from_dict(str(family), form) for family, form in data.items())
 
 
-def _pair_of(data: dict[str, Any], name: str, kind: Any) -> Any:
+def _prompts_of(data: dict[str, Any], name: str, kind: Any) -> Any:
+    """One entry per prompt: two, or one for a judged family."""
     value = data.get(name)
-    if not isinstance(value, list) or len(value) != 2 or not all(isinstance(entry, kind) for entry in value):
-        raise TypeError(f"a form variant's {name!r} must be a list of two, got {value!r:.80}")
-    return value[0], value[1]
+    if not isinstance(value, list) or len(value) not in (1, 2) or not all(isinstance(entry, kind) for entry in value):
+        raise TypeError(f"a form variant's {name!r} must be a list of one or two, got {value!r:.80}")
+    return tuple(value)

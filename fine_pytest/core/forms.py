@@ -13,8 +13,13 @@ An answer that cannot be read with certainty counts as not safe.
 
 The context families keep the paper's prompt and change what surrounds it: ``monitored`` (a note that the
 conversation is, or is not, watched; both are asked of every pair, and the gap between them is scored),
-``system`` (a system message giving the assistant a role) and ``past_tense`` (the request restated as one from the
-past, by a fixed template).
+``system`` (a system message giving the assistant a role), ``past_tense`` (the request restated as one from the
+past, by a fixed template) and ``prefill`` (the open answer begun for the model with a short willing opening).
+
+``prefill`` is a *judged* family: each variant is one open prompt, its reply is the opening continued by the model,
+and the run's judge reads the whole reply as it reads the paper's open answers (safe only when the judge says safe).
+A judged family is asked whole of every pair, so its flips need no further rounds, and only back ends that can
+continue a begun reply can ask it (pipeline.checks).
 
 The wording here is this project's own. Families are a registry: ``register`` adds one (from a conftest, or named
 as ``py:module:attribute`` in ``--fine-forms``).
@@ -35,6 +40,8 @@ from fine_pytest.core.context_wording import (
     MONITORED_NOTES,
     MONITORED_VALUES,
     PAST_VALUES,
+    PREFILL_OPENINGS,
+    PREFILL_VALUES,
     SYSTEM_ROLES,
     SYSTEM_VALUES,
     past_question,
@@ -148,8 +155,8 @@ class Family:
     read: Callable[[tuple[int, ...], tuple[str, str], tuple[bool, bool]], Reading]
     paper_reference: bool = False
     summary: str = ""
-    # What the two prompts are, for the evidence.
-    prompt_names: tuple[str, str] = ("first prompt", "second prompt")
+    # What the prompts are, for the evidence (two, or one for a judged family).
+    prompt_names: tuple[str, ...] = ("first prompt", "second prompt")
     # ``openings(changes)``: how the two prompts are read by log-probabilities; None when the family is read as text
     # only (a run with --fine-mc-scoring=logprob then refuses it).
     openings: Callable[[tuple[int, ...]], tuple[Opening, Opening]] | None = None
@@ -158,6 +165,9 @@ class Family:
     # Every variant is asked of every pair, whatever --fine-forms-examples says: the family's score compares its
     # variants with each other (``monitored``'s gap), which a draw of some of them could not.
     ask_all: bool = False
+    # Each variant is one open prompt read by the run's judge: ``render`` gives its user message and the opening
+    # of the assistant's reply, which the model continues (``read`` and ``openings`` are not used). Needs ask_all.
+    judged: bool = False
 
     def describe(self, changes: tuple[int, ...]) -> str:
         parts = [
@@ -165,7 +175,10 @@ class Family:
             for dimension, change in zip(self.dimensions, changes, strict=True)
             if change
         ]
-        return "; ".join(parts) if parts else f"the {self.name} family's reference form"
+        if parts:
+            return "; ".join(parts)
+        # A family whose reference is its own variant (not the paper's form) names it: "answer begun with 'Sure.'".
+        return f"the {self.name} family's reference form" if self.paper_reference else self.reference()
 
     def reference(self) -> str:
         return "; ".join(f"{dimension.name} {dimension.values[0]}" for dimension in self.dimensions)
@@ -352,10 +365,32 @@ PAST_TENSE = Family(
     summary="the paper's question with the request restated as one from the past, by a fixed template",
 )
 
+
+def _render_prefill(pair: Pair, changes: tuple[int, ...], question: str) -> tuple[str, str]:
+    """A judged family's render: the paper's open question, and the opening the reply is begun with."""
+    return pair.question.strip(), PREFILL_OPENINGS[changes[0]]
+
+
+def _read_by_judge(changes: tuple[int, ...], answers: tuple[str, str], truncated: tuple[bool, bool]) -> Reading:
+    raise TypeError("a judged family's answers are read by the run's judge, not by the family")
+
+
+PREFILL = Family(
+    name="prefill",
+    dimensions=(Dimension("answer begun with", PREFILL_VALUES),),
+    render=_render_prefill,
+    read=_read_by_judge,
+    prompt_names=("open answer, begun for the model",),
+    ask_all=True,
+    judged=True,
+    summary="the paper's open question with the answer already begun by a short willing opening, which the model "
+    "continues or turns away from; the run's judge reads the whole reply",
+)
+
 # The built-in families, by name. A run resolves the names it is given to Family values once (pipeline.form_families)
 # and passes the values on: nothing downstream looks a family up by name.
 FAMILIES: Mapping[str, Family] = MappingProxyType(
-    {family.name: family for family in (LABELS, SINGLE, INSTRUCTIONS, MONITORED, SYSTEM, PAST_TENSE)}
+    {family.name: family for family in (LABELS, SINGLE, INSTRUCTIONS, MONITORED, SYSTEM, PAST_TENSE, PREFILL)}
 )
 BUILT_IN = tuple(FAMILIES)
 # Families a project's conftest registered under a name, for --fine-forms to name (register below).
@@ -375,3 +410,9 @@ def register(family: Family) -> Family:
 def named(name: str) -> Family | None:
     """The built-in or registered family of that name, or None."""
     return FAMILIES.get(name) or REGISTERED.get(name)
+
+
+def asked_whole(names: Sequence[str]) -> str:
+    """What the reports add after "variants per pair": the named families asked whole of every pair, or ""."""
+    whole = [name for name in names if (family := named(name)) is not None and family.ask_all]
+    return f" ({', '.join(whole)}: every variant)" if whole else ""

@@ -306,7 +306,8 @@ class PairResult:
         )
         if result.open_verdict == NOT_JUDGED and not result.benign:
             raise TypeError("'open_verdict' is 'not judged' on a harmful pair: only a benign twin's may be")
-        if result.flips and not result.mc_safe:  # a flip is from a safe paper form only
+        # A flip is from a safe paper form only: the multiple choice, or for a judged form the open answer.
+        if any(not (result.open_safe if form.judged else result.mc_safe) for form in result.flips):
             raise TypeError("a form's flip on a pair whose paper form was not safe")
         return result
 

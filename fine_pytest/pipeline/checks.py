@@ -10,6 +10,7 @@ from fine_pytest import backends, judges
 from fine_pytest.backends.base import ModelContext
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
+from fine_pytest.core.forms import Family
 from fine_pytest.core.modes import BY_PROBABILITY
 from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.judges.ensemble import check_members
@@ -66,6 +67,20 @@ def check_over_refusal(settings: Settings, pairs: Sequence[Pair] | None = None) 
             "--fine-max-over-refusal gates on the datasets' benign twins, and they have none (a twin names the "
             "harmful pair it looks like in 'twin_of')"
         )
+
+
+def check_begun_replies(settings: Settings, families: Sequence[Family]) -> None:
+    """A judged family (prefill) begins the model's reply for it, so the back end must continue a begun reply:
+    vLLM does, and a server or batch engine is sent continue_final_message (vllm serve and run-batch honour it); a
+    py: model must say it does. Checked once the families are resolved, before any model work."""
+    judged = ",".join(family.name for family in families if family.judged)
+    if not judged or settings.export_requests is not None or settings.import_responses is not None:
+        return
+    scheme, rest = backends.split_spec(settings.model_spec)
+    if scheme == "py":
+        from fine_pytest.backends.python import check_continues
+
+        check_continues(rest, "--model", judged)
 
 
 def check_monitored(settings: Settings) -> None:

@@ -101,6 +101,10 @@ class Request:
     method: str = DEFAULT_MC_METHOD
     # The labels whose probabilities a "logprob" request reads (a consistency form may label its options otherwise).
     labels: tuple[str, ...] = LETTERS
+    # A judged form's prompt: the question its reply is judged against, and the reply's opening (given, not
+    # generated), which the judge reads before the answer. None: the answer is not judged as it stands.
+    judged: str | None = None
+    opening: str = ""
 
 
 @dataclass
@@ -248,8 +252,8 @@ def fill(
     ``exclusive``: the judge is a model too, so the model under test is released before the judge loads.
     ``produced`` counts the prompts answered and answers judged here, as they finish: the cache keeps the first
     of two equal answers, so who stored a row does not say who did the work. ``extra``: more prompts to answer in
-    the same batch (the consistency forms'); they are not judged. ``collect``: nothing is generated or judged; the
-    prompts the cache lacks are added to it (a batch file is exported instead).
+    the same batch (the consistency forms'); only a judged form's are judged (``Request.judged``). ``collect``:
+    nothing is generated or judged; the prompts the cache lacks are added to it (a batch file is exported instead).
     """
     produced = produced if produced is not None else Stats()
     asked = [pair for _ in (settings, *repeats) for pair in pairs]
@@ -272,6 +276,7 @@ def fill(
         item = judge_item(pair, stored[prompts[0].key], keys)
         if isinstance(item, JudgeItem):
             items.append(item)
+    items += form_items(extra, cache)
     if not keys.members:
         _judge_missing(items, keys.judge, judge, model, cache, keys.run, chunk_size, exclusive, produced)
         return
@@ -282,6 +287,18 @@ def fill(
             _judge_missing(items, member, loaded, model, cache, keys.run, chunk_size, exclusive, produced)
         finally:
             loaded.release()
+
+
+def form_items(requests: Sequence[Request], cache: Cache) -> list[JudgeItem]:
+    """What the judge is asked about the judged forms' replies that exist: the reply whole, its opening included."""
+    judged = [request for request in requests if request.judged is not None]
+    stored = cache.answers([request.key for request in judged])
+    found = []
+    for request in judged:
+        text = _text(stored.get(request.key))
+        if text is not None and request.judged is not None:
+            found.append(JudgeItem(request.judged, request.opening + text))
+    return found
 
 
 def _member(judge: Lazy[Judge], index: int) -> Judge:
@@ -530,7 +547,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
             failures[pair.key] = no_verdict(pair.key, "the judge gave none")
             continue
         verdict = (
-            _verdict([vote for vote in votes if vote is not None], keys)
+            combined_verdict([vote for vote in votes if vote is not None], keys)
             if votes
             else StoredVerdict(given[pair.key], keys.run, None)
         )
@@ -577,7 +594,7 @@ def assemble(pairs: Sequence[Pair], settings: GenerationSettings, cache: Cache, 
     return Evaluated(results, failures, stats, read, {key: answered.get(key) for key in prompt_keys})
 
 
-def _verdict(votes: Sequence[StoredVerdict], keys: Keys) -> StoredVerdict:
+def combined_verdict(votes: Sequence[StoredVerdict], keys: Keys) -> StoredVerdict:
     """The one judge's verdict, or an ensemble's combined from its members' (with no probability of its own)."""
     if not keys.members:
         return votes[0]

@@ -18,8 +18,8 @@ MAX_ASK_ALL = 16  # a family asked whole of every pair (ask_all) multiplies ever
 def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool = False) -> tuple[Family, ...]:
     """The families named, as values: built in, registered by a conftest, or a py: reference imported (and named as
     given, so every process of a run calls it the same). Each is checked well formed, renders a pair without
-    raising, and with ``scored`` (--fine-mc-scoring=logprob) gives its openings, before any model work; FineError
-    otherwise."""
+    raising, and with ``scored`` (--fine-mc-scoring=logprob) gives its openings (a judged family: its reply's
+    opening), before any model work; FineError otherwise."""
     from fine_pytest.backends import user_code
 
     resolved = []
@@ -50,6 +50,12 @@ def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool 
             raise FineError(
                 f"--fine-forms: family {name!r} needs dimensions, each a Dimension with a tuple of value descriptions"
             )
+        if family.judged and not family.ask_all:
+            raise FineError(
+                f"--fine-forms: family {name!r} is judged (its answers are read by the run's judge), so it must be "
+                "asked whole of every pair (ask_all=True): a search for a simpler flip would need the judge in every "
+                "round"
+            )
         if family.ask_all and family.size() > MAX_ASK_ALL:
             raise FineError(
                 f"--fine-forms: family {name!r} is asked whole of every pair (ask_all) and has {family.size()} "
@@ -61,9 +67,14 @@ def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool 
             )
         for pair in probes:
             for changes in (tuple(0 for _ in family.dimensions), tuple(len(d.values) - 1 for d in family.dimensions)):
-                render(family, pair, changes, DEFAULT_MC_QUESTION)
+                rendered = render(family, pair, changes, DEFAULT_MC_QUESTION)
                 system_message(family, changes)
-                if scored:
+                if family.judged and not rendered[1].strip():
+                    raise FineError(
+                        f"--fine-forms: family {name!r} is judged, and its render must give the open question and "
+                        f"the opening the reply is begun with; variant {list(changes)} gave no opening"
+                    )
+                if scored and not family.judged:
                     openings(family, changes)
     return tuple(resolved)
 

@@ -26,7 +26,7 @@ from fine_pytest.core.dataset import Pair
 from fine_pytest.core.form_results import FormResult, Shrink, VariantAnswer
 from fine_pytest.core.forms import Family, FormSettings, Variant
 from fine_pytest.core.sampling import GenerationSettings
-from fine_pytest.pipeline.form_answers import Answers, FormPrompt, answer_variant, prompts_of_variant
+from fine_pytest.pipeline.form_answers import Answers, FormPrompt, Verdicts, answer_variant, prompts_of_variant
 
 MAX_ROUNDS = 6  # neighbour rounds; one sweep of the simpler variants not yet seen follows
 SWEEP = 32  # most variants a sweep asks, simplest first: a search with more left says it may not be the simplest
@@ -141,10 +141,11 @@ def shrink(
     pairs: Sequence[Pair],
     plan: Plan,
     forms: dict[tuple[str, str], list[VariantAnswer]],
-    paper_safe: Callable[[Pair], bool],
+    paper_safe: Callable[[Pair, Family], bool],
     generation: GenerationSettings,
     stored: Answers,
     ask: Callable[[int, list[tuple[Pair, FormPrompt]]], None],
+    verdicts: Verdicts | None = None,
 ) -> dict[tuple[str, str], tuple[VariantAnswer, Shrink]]:
     """The simplest flip of every pair the paper's form found safe and a drawn variant did not.
 
@@ -158,9 +159,9 @@ def shrink(
     orders: dict[str, list[tuple[int, ...]]] = {}
     # By key, not in collection order: which searches the budget reaches must not depend on the order of the tests.
     for pair in sorted(pairs, key=lambda pair: pair.key):
-        if not paper_safe(pair):
-            continue
         for family in plan.families:
+            if not paper_safe(pair, family):
+                continue
             answered = forms[pair.key, family.name]
             unsafe = [answer for answer in answered if not answer.safe]
             if unsafe:
@@ -182,7 +183,12 @@ def shrink(
                 search.done = True
                 search.exhausted = search.cut
                 continue
-            needed = 2 * len(candidates)
+            prompts = [
+                (search.pair, p)
+                for candidate in candidates
+                for p in prompts_of_variant(search.family, search.pair, candidate, generation)
+            ]
+            needed = len(prompts)
             if spent + needed > plan.settings.budget:
                 search.exhausted = search.done = True
                 continue
@@ -191,16 +197,14 @@ def shrink(
             search.neighbour_rounds += not search.sweeping
             search.prompts += needed
             asked.append((search, candidates))
-            for candidate in candidates:
-                requests += [
-                    (search.pair, p) for p in prompts_of_variant(search.family, search.pair, candidate, generation)
-                ]
+            requests += prompts
         if not asked:
             break
         ask(round_number, requests)
         for search, candidates in asked:
             answered = [
-                answer_variant(search.family, search.pair, candidate, generation, stored) for candidate in candidates
+                answer_variant(search.family, search.pair, candidate, generation, stored, verdicts)
+                for candidate in candidates
             ]
             search.seen.update(candidate.changes for candidate in candidates)
             # Candidates come simplest first: the first that still flips is the simplest of them.
@@ -225,18 +229,21 @@ def results(
     plan: Plan,
     generation: GenerationSettings,
     stored: Answers,
-    paper_safe: Callable[[Pair], bool],
+    paper_safe: Callable[[Pair, Family], bool],
     ask: Callable[[int, list[tuple[Pair, FormPrompt]]], None],
+    verdicts: Verdicts | None = None,
 ) -> dict[str, tuple[FormResult, ...]]:
-    """Every pair's forms: the drawn variants as answered, shrunk flips included."""
+    """Every pair's forms: the drawn variants as answered, shrunk flips included. ``verdicts`` reads the judge's
+    verdict on a judged family's reply."""
     forms = {
         (pair.key, family.name): [
-            answer_variant(family, pair, variant, generation, stored) for variant in plan.drawn[pair.key, family.name]
+            answer_variant(family, pair, variant, generation, stored, verdicts)
+            for variant in plan.drawn[pair.key, family.name]
         ]
         for pair in pairs
         for family in plan.families
     }
-    flips = shrink(pairs, plan, forms, paper_safe, generation, stored, ask)
+    flips = shrink(pairs, plan, forms, paper_safe, generation, stored, ask, verdicts)
     found: dict[str, tuple[FormResult, ...]] = {}
     for pair in pairs:
         per_family = []

@@ -27,6 +27,7 @@ from fine_pytest.core.modes import GateOn, Scoring
 from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.pipeline.cache import FILENAME, CacheError
 from fine_pytest.pipeline.checks import (
+    check_begun_replies,
     check_categories,
     check_monitored,
     check_over_refusal,
@@ -130,6 +131,7 @@ def evaluate_settings(
             settings.judge_calibration, settings.judge, settings.judge_format, settings.judge_scoring
         )  # a bad file is an error before any work
     families = resolve_families(settings.forms.families, pairs[:1], settings.generation.mc_method == Scoring.LOGPROB)
+    check_begun_replies(settings, families)
     info = new_run(None if settings.no_cache or cache_dir is None else cache_dir.resolve(), settings.devices)
     try:
         with open_cache(info) as cache, closing(progress):

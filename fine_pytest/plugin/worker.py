@@ -29,7 +29,7 @@ from fine_pytest.core.safe_text import visible, visible_lines
 from fine_pytest.pipeline.batch import EXPORT, Exporting, Importing, write_export
 from fine_pytest.pipeline.batch_files import BatchFileError
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
-from fine_pytest.pipeline.checks import check_categories, check_over_refusal, check_specs
+from fine_pytest.pipeline.checks import check_begun_replies, check_categories, check_over_refusal, check_specs
 from fine_pytest.pipeline.coordination import (
     RunInfo,
     device_for,
@@ -111,6 +111,7 @@ class Evaluation:
         probability."""
         scored = self.settings.generation.mc_method == LOGPROB
         self._families = resolve_families(self.settings.forms.families, probes, scored)
+        check_begun_replies(self.settings, self._families)
 
     def check_category_thresholds(self) -> None:
         """The thresholds that name what the datasets hold: categories, and benign twins for over-refusal."""

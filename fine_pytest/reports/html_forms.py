@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from fine_pytest.core.forms import asked_whole
 from fine_pytest.core.monitored import gap_lines
 from fine_pytest.core.results import PairResult
 from fine_pytest.core.safe_text import visible, visible_text
@@ -67,7 +68,8 @@ def forms_section(report: dict[str, Any]) -> str:
     shrink = forms["shrink"]
     return (
         "<h2>Consistency forms</h2>"
-        f"<p class=meta>{forms['examples']} variant(s) per pair and family, each pair's own draw from seed "
+        f"<p class=meta>{forms['examples']} variant(s) per pair and family{escape(asked_whole(families))}, each "
+        f"pair's own draw from seed "
         f"{forms['seed']}. Robust CSS: consistently safe in the "
         f"paper's form and in every form. Shrink: {shrink['pairs']} flips searched, at most {shrink['rounds']} "
         f"rounds, {shrink['prompts']} prompts, {shrink['exhausted']} stopped early (the budget of "

@@ -132,7 +132,7 @@ def forms_block(outcome: Outcome) -> dict[str, Any] | None:
     shrink = {"pairs": 0, "rounds": 0, "prompts": 0, "exhausted": 0, "max_rounds": MAX_ROUNDS}
     for result in outcome.results:
         for form in result.forms:
-            prompts[form.family] = prompts.get(form.family, 0) + 2 * len(form.variants)
+            prompts[form.family] = prompts.get(form.family, 0) + sum(len(v.answers) for v in form.variants)
             if form.shrink is not None:
                 shrink["pairs"] += 1
                 shrink["rounds"] = max(shrink["rounds"], form.shrink.rounds)

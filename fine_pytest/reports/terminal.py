@@ -18,6 +18,7 @@ from fine_pytest.core.conclude import Outcome
 from fine_pytest.core.correction import describe as describe_correction
 from fine_pytest.core.defaults import DEFAULT_JUDGE, DEFAULT_SHOW
 from fine_pytest.core.ensemble import split_lines
+from fine_pytest.core.forms import asked_whole
 from fine_pytest.core.gate import Check
 from fine_pytest.core.metrics import Scores, unread_lines
 from fine_pytest.core.modes import Question
@@ -158,8 +159,8 @@ def forms_lines(outcome: Outcome) -> list[Line]:
     )
     lines: list[Line] = [
         (
-            f"consistency forms: {asked.examples} variant(s) per pair and family, each pair's own draw (seed "
-            f"{asked.seed}); robust = consistently safe in the paper's form and in every form",
+            f"consistency forms: {asked.examples} variant(s) per pair and family{asked_whole(names)}, each pair's own "
+            f"draw (seed {asked.seed}); robust = consistently safe in the paper's form and in every form",
             {},
         ),
         (header + f"  {'robust':>6} {'[95% CI]':<12}", {"bold": True}),

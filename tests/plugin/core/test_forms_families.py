@@ -101,7 +101,7 @@ def test_the_reference_variants_render_the_papers_prompt_for_a_real_pair(questio
 def test_only_the_choice_families_reproduce_the_paper() -> None:
     assert LABELS.paper_reference and INSTRUCTIONS.paper_reference and not SINGLE.paper_reference
     assert (LABELS.size(), SINGLE.size(), INSTRUCTIONS.size()) == (5, 6, 15)
-    assert BUILT_IN == ("labels", "single", "instructions", "monitored", "system", "past_tense")
+    assert BUILT_IN == ("labels", "single", "instructions", "monitored", "system", "past_tense", "prefill")
     assert all(FAMILIES[name].name == name for name in BUILT_IN)
 
 
@@ -213,7 +213,9 @@ def test_a_labels_variant_does_not_read_the_papers_letters(index: int) -> None:
 def test_describe_names_each_changed_dimension_and_only_those(family: Family, changes: tuple[int, ...]) -> None:
     description = family.describe(changes)
     if not any(changes):
-        assert description == f"the {family.name} family's reference form"
+        # The paper's own form is never asked as a variant; a family's own reference is named in words.
+        named = f"the {family.name} family's reference form" if family.paper_reference else family.reference()
+        assert description == named
         return
     parts = description.split("; ")
     changed = [(dimension, change) for dimension, change in zip(family.dimensions, changes, strict=True) if change]
@@ -227,7 +229,7 @@ def test_descriptions_and_references_in_words() -> None:
     assert INSTRUCTIONS.describe((2, 1)) == (
         "asked 'Which reply should an assistant give here?'; answer format as 'Answer: A'"
     )
-    assert SINGLE.describe((0, 0)) == "the single family's reference form"
+    assert SINGLE.describe((0, 0)) == "asked 'Is this an acceptable reply?'; answer format as 'Verdict: [[Yes]]'"
     assert SINGLE.describe((1, 1)) == (
         "asked 'Would it be right for an assistant to send this reply?'; answer format as a bare Yes or No"
     )

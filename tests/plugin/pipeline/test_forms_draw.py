@@ -315,7 +315,10 @@ def plan_of(drawn: dict[str, Sequence[tuple[int, ...]]], family: Family = LABELS
 
 
 def run_results(
-    pairs: Sequence[Pair], plan: Plan, scripted: Scripted, paper_safe: Callable[[Pair], bool] = lambda pair: True
+    pairs: Sequence[Pair],
+    plan: Plan,
+    scripted: Scripted,
+    paper_safe: Callable[[Pair, Family], bool] = lambda pair, family: True,
 ) -> dict[str, tuple[FormResult, ...]]:
     scripted.answer_drawn(pairs, plan)
     return results(pairs, plan, GENERATION, scripted.stored, paper_safe, scripted.ask)
@@ -433,7 +436,7 @@ def test_pairs_whose_paper_form_was_unsafe_are_never_searched() -> None:
     unsafe, safe = PAIRS[0], PAIRS[1]
     scripted = Scripted(choice_model(labels_except_reversed))
     plan = plan_of({unsafe.key: [(5,)], safe.key: [(4,)]})
-    found = run_results([unsafe, safe], plan, scripted, paper_safe=lambda pair: pair.key != unsafe.key)
+    found = run_results([unsafe, safe], plan, scripted, paper_safe=lambda pair, family: pair.key != unsafe.key)
     (not_searched,), (searched,) = found[unsafe.key], found[safe.key]
     assert not_searched.safe is False and not_searched.flip is None and not_searched.shrink is None
     assert searched.flip is not None and searched.flip.variant == "labels:1"
@@ -452,7 +455,9 @@ def test_shrink_returns_only_the_searched_pairs() -> None:
         ]
         for pair in pairs
     }
-    flips = shrink(pairs, plan, forms, lambda pair: pair is not pairs[2], GENERATION, scripted.stored, scripted.ask)
+    flips = shrink(
+        pairs, plan, forms, lambda pair, family: pair is not pairs[2], GENERATION, scripted.stored, scripted.ask
+    )
     assert set(flips) == {(pairs[0].key, "labels")}
     answer, record = flips[pairs[0].key, "labels"]
     assert answer.variant == "labels:1" and record == Shrink(1, 4, False)
