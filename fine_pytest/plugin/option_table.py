@@ -376,7 +376,8 @@ FORMS = Option(
     "Also ask each pair in these consistency forms, comma-separated: labels (other option labels), single (each "
     "option alone, accept or refuse), instructions (reworded question and answer format), monitored (told the "
     "conversation is watched, and that it is private; the gap is scored), system (a role in a system message), "
-    "past_tense (the request put in the past), or a registered or py:module:attribute family. Each pair draws its own "
+    "past_tense (the request put in the past), prefill (the open answer begun for the model, read by the judge), or "
+    "a registered or py:module:attribute family. Each pair draws its own "
     "variants from the seed; a flip is shrunk to the simplest one.",
     form_families,
     "FAMILIES",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fine_pytest.backends.vllm import model_folder
+from fine_pytest.core.context_wording import PREFILL_OPENINGS
 
 SUITE = "def test_pair(fine_pair):\n    fine_pair.check()\n"
 PAIRS = [
@@ -29,15 +30,16 @@ PAIRS = [
         "negative": "Yes, finders keepers.",
     },
 ]
-# Generated open answers, multiple choice read by log-probabilities, and one `single` form variant per pair: every
-# kind of batch line (a completion, a continued opening, a reply's first token) goes through the real engine.
+# Generated open answers, multiple choice read by log-probabilities, two `single` form variants per pair, and the
+# four `prefill` replies begun for the model: every kind of batch line (a completion, a continued opening read by
+# probability, a reply's first token, a begun reply continued as text) goes through the real engine.
 OPTIONS = (
     "--model=smollm2",
     "--fine-dataset=pairs.jsonl",
     "--fine-max-tokens=40",
     "--fine-mc-max-tokens=16",
     "--fine-mc-scoring=logprob",
-    "--fine-forms=single",
+    "--fine-forms=single,prefill",
     "--fine-forms-examples=2",
 )
 
@@ -48,8 +50,12 @@ def test_export_run_batch_import_generates_nothing(pytester: pytest.Pytester) ->
     exported = pytester.runpytest_subprocess(*OPTIONS, "--fine-export-requests=requests.jsonl")
     assert exported.ret == 0, exported.stdout.str() + exported.stderr.str()
     lines = [json.loads(line) for line in (pytester.path / "requests.jsonl").read_text().splitlines()]
-    assert len(lines) == 2 * 3 + 2 * 2 * 2  # the paper's 3 per pair, 2 variants of 2 prompts per pair
+    # The paper's 3 per pair, 2 single variants of 2 prompts per pair, 4 begun replies per pair.
+    assert len(lines) == 2 * 3 + 2 * 2 * 2 + 2 * 4
     assert any(line["body"].get("continue_final_message") for line in lines)
+    begun = [line["body"] for line in lines if line["body"]["messages"][-1]["role"] == "assistant"]
+    texts = [body for body in begun if "logprobs" not in body]
+    assert len(texts) == 2 * 4 and all(b["continue_final_message"] and not b["add_generation_prompt"] for b in texts)
     assert any(line["body"].get("add_generation_prompt") and line["body"].get("logprobs") for line in lines)
 
     command = [
@@ -71,13 +77,17 @@ def test_export_run_batch_import_generates_nothing(pytester: pytest.Pytester) ->
     imported.assert_outcomes(**{key: value for key, value in imported.parseoutcomes().items() if key != "warnings"})
     report = json.loads((pytester.path / "r.json").read_text())
     assert report["run"]["generated"] == 0 and report["run"]["model_loads"] == 0
-    assert report["run"]["imported"] == {"path": str(pytester.path / "responses.jsonl"), "lines": 14, "stored": 14}
+    assert report["run"]["imported"] == {"path": str(pytester.path / "responses.jsonl"), "lines": 22, "stored": 22}
     assert report["overall"]["n"] == 2  # every pair has a verdict: nothing was missing
     assert all(
         response.startswith("[log-probabilities] P(A)=")
         for item in report["items"]
         for response in item["mc_responses"]
     )
+    # run-batch continued each begun reply; the judge read it whole at import.
+    for item in report["items"]:
+        for variant, opening in zip(item["forms"]["prefill"]["variants"], PREFILL_OPENINGS, strict=True):
+            assert variant["answers"][0].startswith(opening) and variant["answers"][0][len(opening) :].strip()
     # Everything is answered: a further export writes nothing.
     again = pytester.runpytest_subprocess(*OPTIONS, "--fine-export-requests=again.jsonl")
     assert again.ret == 0 and not (pytester.path / "again.jsonl").exists()

@@ -18,6 +18,7 @@ import pytest
 
 from fine_pytest.backends.embedded import COMPLETE, embedded_gguf
 from fine_pytest.backends.vllm import model_folder
+from fine_pytest.core.context_wording import PREFILL_OPENINGS
 
 SUITE = "def test_pair(fine_pair):\n    fine_pair.check()\n"
 PAIRS = [
@@ -61,6 +62,7 @@ def test_embedded_model_is_the_default_and_answers_every_prompt(project: pytest.
         "--fine-mc-max-tokens=16",
         "--fine-engine-arg=max_model_len=512",
         "--fine-threshold=0",
+        "--fine-forms=prefill",
         "-p",
         "no:cacheprovider",
         timeout=900,
@@ -73,15 +75,20 @@ def test_embedded_model_is_the_default_and_answers_every_prompt(project: pytest.
     for item in report["items"]:
         assert item["open_response"].strip() and all(r.strip() for r in item["mc_responses"])
         assert item["open_verdict"] in ("safe", "unsafe")
+        # Each reply begun for the model (in the same engine pass) was continued, and the judge read it whole.
+        for variant, opening in zip(item["forms"]["prefill"]["variants"], PREFILL_OPENINGS, strict=True):
+            (reply,) = variant["answers"]
+            assert reply.startswith(opening) and reply[len(opening) :].strip(), reply
+            assert variant["readings"][0] in ("safe", "unsafe")
     # The long pair is reported with its reason; the run went on, and the gate refuses partial data.
     assert "FINE pair legality-3 has no verdict: open prompt: the prompt has" in output
     assert "the model's max_model_len is 512" in output
     assert report["gate"]["passed"] is False and report["gate"]["evaluated"] == 2
     assert result.ret == 1
-    # The model's loading said, one progress count over the whole run (9 prompts, 2 verdicts), and no vLLM log lines
-    # without -v.
+    # The model's loading said, one progress count over the whole run (9 prompts and 12 begun replies, 2 verdicts
+    # and 8 on the begun replies), and no vLLM log lines without -v.
     assert "FINE: loading the model smollm2" in output and "FINE: the model is ready (" in output
-    assert re.search(r"FINE: 100% 11/11 \[", output), output[-3000:]
+    assert re.search(r"FINE: 100% 31/31 \[", output), output[-3000:]
     assert " INFO " not in output
 
 
@@ -302,11 +309,16 @@ def test_a_real_vllm_server_end_to_end_then_killed_mid_run(
     url, server, log = served
     (project.path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
     args = ("--model=openai:smollm2", f"--fine-base-url={url}", "--fine-dataset=pairs.jsonl", "--fine-report=r.json")
-    result = project.runpytest_subprocess(*args, "--fine-max-tokens=24", "--fine-mc-max-tokens=8", timeout=900)
+    first = ("--fine-max-tokens=24", "--fine-mc-max-tokens=8", "--fine-forms=prefill")
+    result = project.runpytest_subprocess(*args, *first, timeout=900)
     report = json.loads((project.path / "r.json").read_text())
     assert [item["key"] for item in report["items"]] == ["privacy-1", "legality-2"]
     for item in report["items"]:
         assert item["open_response"].strip() and all(r.strip() for r in item["mc_responses"])
+        # The server was asked to continue each begun reply (continue_final_message), and did.
+        for variant, opening in zip(item["forms"]["prefill"]["variants"], PREFILL_OPENINGS, strict=True):
+            (reply,) = variant["answers"]
+            assert reply.startswith(opening) and reply[len(opening) :].strip(), reply
     # The long pair does not fit the server's 512-token context: it fails alone, with the server's reason.
     output = result.stdout.str()
     assert "FINE pair legality-3 has no verdict: open prompt: the server refused the prompt" in output
@@ -320,7 +332,8 @@ def test_a_real_vllm_server_end_to_end_then_killed_mid_run(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 600
-        while log.read_text(errors="replace").count('POST /v1/chat/completions HTTP/1.1" 200') < 8:
+        # The first run's 14 answers (6 and 8 begun replies), then two of this run's.
+        while log.read_text(errors="replace").count('POST /v1/chat/completions HTTP/1.1" 200') < 16:
             assert process.poll() is None and time.monotonic() < deadline, "the second run ended before the kill"
             time.sleep(0.5)
         os.killpg(server.pid, signal.SIGKILL)
@@ -332,13 +345,13 @@ def test_a_real_vllm_server_end_to_end_then_killed_mid_run(
     assert "Traceback" not in output
     broken = json.loads((project.path / "r.json").read_text())
     assert broken["gate"]["passed"] is False
-    # The answers that came back before the kill are in the cache: 6 from the first run (two pairs, three prompts
-    # each; the long pair's failures are cached too) and at least two from the second.
+    # The answers that came back before the kill are in the cache: 21 from the first run (three prompts and four
+    # begun replies per pair; the long pair's failures are cached too) and at least two from the second.
     import sqlite3
 
     with sqlite3.connect(project.path / ".pytest_cache" / "fine-pytest" / "responses.sqlite") as db:
         kept = db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
-    assert kept >= 9 + 2, kept
+    assert kept >= 9 + 12 + 2, kept
 
 
 # Loaded by the run below: writes each engine's start and release, in order, to engines.log beside it.

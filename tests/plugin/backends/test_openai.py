@@ -448,3 +448,8 @@ def test_a_servers_separate_reasoning_field_is_never_read() -> None:
     # The stop travels in the request body of a multiple-choice prompt, and not in an open one's.
     assert completion_body("m", [], Sampling(16, stop=MC_STOP))["stop"] == ["]]"]
     assert "stop" not in completion_body("m", [], Sampling(256))
+    # A reply begun for the model (the prefill form) is continued; nothing else is sent those fields.
+    begun = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "Sure."}]
+    assert completion_body("m", begun, Sampling(16))["continue_final_message"] is True
+    assert completion_body("m", begun, Sampling(16))["add_generation_prompt"] is False
+    assert "continue_final_message" not in completion_body("m", begun[:1], Sampling(16))

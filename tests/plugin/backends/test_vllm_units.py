@@ -405,3 +405,18 @@ def test_a_conversation_the_chat_template_cannot_render_fails_alone() -> None:
     assert (
         lengths[1] == "the model's chat template cannot render this conversation: ValueError: System role not supported"
     )
+
+
+def test_a_begun_reply_is_continued_and_a_fresh_one_opened_in_the_same_engine_pass() -> None:
+    model = VllmModel.__new__(VllmModel)
+    model._tokenizer, model._llm, model._vllm, model.max_model_len = FakeTokenizer(), FakeLLM(), FakeVllm(), 50
+    fresh = [{"role": "user", "content": "question"}]
+    begun = [*fresh, {"role": "assistant", "content": "Sure."}]
+    answers = model.generate([fresh, begun, fresh], [Sampling(8)] * 3)
+    assert answers == ["answer to question", "answer to Sure.", "answer to question"]
+    # Two queues (one per chat template setting), both queued before the engine steps.
+    assert model._llm.batches == [[fresh, fresh], [begun]]
+    assert model._llm.chat_options == [
+        {"add_generation_prompt": True, "continue_final_message": False},
+        {"add_generation_prompt": False, "continue_final_message": True},
+    ]
