@@ -24,15 +24,15 @@ def check_specs(settings: Settings, context: ModelContext, run_user_code: bool, 
     model = settings.model
     if model is None and run_user_code and not batch:
         model = settings.model_spec  # the embedded default, once a run will use it
-    if model is not None:
-        backends.check_spec(model, run_user_code=run_user_code)
-        scheme, rest = backends.split_spec(model)
+    for spec in settings.models or ((model,) if model is not None else ()):
+        backends.check_spec(spec, run_user_code=run_user_code)
+        scheme, rest = backends.split_spec(spec)
         if run_user_code and scheme == "py" and settings.generation.mc_method in BY_PROBABILITY:
             from fine_pytest.backends.python import check_letter_scores
 
             check_letter_scores(rest, "--model")
         if run_user_code and probe and not batch:
-            backends.probe(model, context=context)  # a run will ask the server: ask it now
+            backends.probe(spec, context=context)  # a run will ask the server: ask it now
     for member in settings.members:
         if run_user_code and probe and judges.uses_model(member.spec, member.format):
             backends.probe(member.spec, "--fine-judge", context=context)
@@ -76,11 +76,12 @@ def check_begun_replies(settings: Settings, families: Sequence[Family]) -> None:
     judged = ",".join(family.name for family in families if family.judged)
     if not judged or settings.export_requests is not None or settings.import_responses is not None:
         return
-    scheme, rest = backends.split_spec(settings.model_spec)
-    if scheme == "py":
-        from fine_pytest.backends.python import check_continues
+    for spec in settings.models or (settings.model_spec,):
+        scheme, rest = backends.split_spec(spec)
+        if scheme == "py":
+            from fine_pytest.backends.python import check_continues
 
-        check_continues(rest, "--model", judged)
+            check_continues(rest, "--model", judged)
 
 
 def check_monitored(settings: Settings) -> None:

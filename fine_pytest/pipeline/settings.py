@@ -5,7 +5,7 @@ Plain data: the pytest plugin fills it in (plugin.options.read_settings); the pi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class Settings:
     judge_members: tuple[Member, ...] = ()
     judge_rule: str = Rule.MAJORITY
     repeats: int = 1  # --fine-repeats: every prompt asked this many times, with seeds seed, seed + 1, ...
+    # Several models under test (--model given more than once), in order: each is one run of its own (for_model),
+    # with its own gate and reports, compared with the others. Empty for one model; ``model`` is then that one.
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """An ensemble given as fields (the library's ``judge_members``) is checked, and named as the plugin names
@@ -80,6 +83,10 @@ class Settings:
     @property
     def datasets_given(self) -> bool:
         return bool(self.datasets)
+
+    def for_model(self, spec: str) -> Settings:
+        """The settings of one model's run in a run of several."""
+        return replace(self, model=spec, models=())
 
     @property
     def model_spec(self) -> str:

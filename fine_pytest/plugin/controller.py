@@ -126,6 +126,13 @@ class Controller:
         self.selection: dict[str, Any] | None = None
         self.baseline_use: Any = None  # what the verdict-baseline test did (snapshots.BaselineUse)
         self.imported: dict[str, Any] | None = None  # answers stored from a batch file (--fine-import-responses)
+        # The evaluation whose settings and run this controller reports: the run's own, or in a run of several
+        # models one model's (plugin.models).
+        self.model_evaluation: Any = None
+
+    @property
+    def evaluation(self) -> Any:
+        return self.model_evaluation or self.config.stash[EVALUATION]
 
     @property
     def used(self) -> bool:
@@ -158,7 +165,7 @@ class Controller:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Collecting runs no test, so there is nothing to score and no gate to apply.
         sharded = (self.selection or {}).get("selected", 0) > 0
-        evaluation = self.config.stash[EVALUATION]
+        evaluation = self.evaluation
         if (
             self.config.option.collectonly
             or evaluation.settings.export_requests is not None
@@ -178,7 +185,7 @@ class Controller:
                 )
                 if evaluation.settings.thresholds.enforced and session.exitstatus == pytest.ExitCode.OK:
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            if self.baseline_use is not None and self.config.stash[EVALUATION].settings.thresholds.enforced:
+            if self.baseline_use is not None and self.evaluation.settings.thresholds.enforced:
                 # Only the verdict baseline ran (-k, ::test, --lf): the pairs were evaluated but no pair test ran,
                 # so no gate saw them. A gate set but not applied must not leave the build green.
                 self.report_errors.append(
@@ -195,8 +202,8 @@ class Controller:
         from fine_pytest.reports.json_report import build_report, write_report
         from fine_pytest.reports.markdown import write_markdown
 
-        settings = self.config.stash[EVALUATION].settings
-        after_run(self.config.stash[EVALUATION].info)
+        settings = self.evaluation.settings
+        after_run(self.evaluation.info)
         stopped = bool(session.shouldstop or session.shouldfail)  # -x / --maxfail set shouldfail
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or stopped or signals.interrupted()
         stopped_by = stop_reason(session, exitstatus, self.tally.stopped)  # before interrupts are held (noted then)
@@ -230,8 +237,7 @@ class Controller:
 
     def run_facts(self) -> dict[str, Any]:
         """How the run got its answers (cache hits, engine starts) and which shard it was, for the reports."""
-        evaluation = self.config.stash[EVALUATION]
-        info = evaluation.info
+        info = self.evaluation.info
         loads = 0
         database = Path(info.cache_dir, FILENAME)
         if info.cache_dir and database.exists():
@@ -259,7 +265,7 @@ class Controller:
         if self.outcome is not None:
             from fine_pytest.reports.terminal import write_summary
 
-            write_summary(terminalreporter, self.outcome, self.written, self.config.stash[EVALUATION].settings.show)
+            write_summary(terminalreporter, self.outcome, self.written, self.evaluation.settings.show)
         for error in self.report_errors:
             terminalreporter.write_line(error, red=True, bold=True)
         if self.baseline_use is not None:

@@ -258,8 +258,10 @@ MODEL = Option(
     ("--model", "--fine-model"),
     "fine_model",
     "Model under test: a model folder or .gguf file (vLLM), 'smollm2' (the embedded default), openai:NAME (a "
-    "served model, see --fine-base-url), or py:package.module:function (a Python callable).",
+    "served model, see --fine-base-url), or py:package.module:function (a Python callable). Repeatable: several "
+    "models are evaluated one after another, each gated, and compared pair by pair.",
     metavar="SPEC",
+    action="append",
 )
 JUDGE = Option(
     ("--fine-judge",),

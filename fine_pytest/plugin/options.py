@@ -18,6 +18,7 @@ from fine_pytest.backends.base import Endpoint
 from fine_pytest.core.ensemble import label
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import FormSettings
+from fine_pytest.core.safe_text import visible
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.judges.ensemble import members_of
@@ -117,6 +118,18 @@ def judge_choice(reader: _Reader) -> dict[str, Any]:
     return {"judge": label(members, rule), "judge_format": None, "judge_members": members, "judge_rule": rule}
 
 
+def model_choice(reader: _Reader) -> tuple[str, ...]:
+    """The models under test, in order: --model given once or more, or else the ini file's lines; none given is the
+    embedded default. A model named twice is a usage error (its two runs would be one)."""
+    specs, where = reader.lines(MODEL)
+    seen: set[str] = set()
+    for spec in specs:
+        if spec in seen:
+            raise pytest.UsageError(f"{where}: the model {visible(spec)!r} is named twice; name each model once")
+        seen.add(spec)
+    return tuple(specs)
+
+
 def read_settings(config: pytest.Config) -> Settings:
     """Resolve every option from the command line, then the ini file, then the default; raise UsageError."""
     reader = _Reader(config)
@@ -127,8 +140,10 @@ def read_settings(config: pytest.Config) -> Settings:
     seed = None if chosen_seed == NO_SEED else chosen_seed
     chosen_temperature = reader.value(TEMPERATURE)
     report = reader.path(REPORT)
+    models = model_choice(reader)
     settings = Settings(
-        model=reader.value(MODEL),
+        model=models[0] if models else None,
+        models=models if len(models) > 1 else (),
         **judge_choice(reader),
         datasets=reader.paths(DATASET),
         thresholds=Thresholds.chosen(
@@ -186,6 +201,11 @@ def read_settings(config: pytest.Config) -> Settings:
         check_over_refusal(settings)
     except FineError as error:
         raise pytest.UsageError(str(error)) from None
+    if settings.models and (settings.export_requests is not None or settings.import_responses is not None):
+        raise pytest.UsageError(
+            f"{MODEL.flag} is given {len(settings.models)} times: a batch file holds one model's requests; export "
+            "(--fine-export-requests) or import (--fine-import-responses) one model at a time"
+        )
     if settings.thresholds.min_robust_css is not None and not settings.forms:
         raise pytest.UsageError(
             f"{MIN_ROBUST_CSS.flag} gates on the consistency forms: name them with {FORMS.flag}=labels,single,..."

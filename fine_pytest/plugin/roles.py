@@ -24,9 +24,23 @@ def pair_of(item: pytest.Item) -> Any:
     if callspec is None:
         return None
     from fine_pytest.core.dataset import Pair  # a FINE test was collected: the core is in use
+    from fine_pytest.plugin.models import ModelPair
 
     pair = callspec.params.get(FIXTURE)
+    if isinstance(pair, ModelPair):
+        return pair.pair
     return pair if isinstance(pair, Pair) else None
+
+
+def model_of(item: pytest.Item) -> int | None:
+    """In a run of several models, the index of the model a FINE test asks its pair of; None otherwise."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    from fine_pytest.plugin.models import ModelPair
+
+    param = callspec.params.get(FIXTURE)
+    return param.index if isinstance(param, ModelPair) else None
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any] | None:

@@ -52,7 +52,7 @@ def compare_reports(paths: list[str], labels: list[str] | None = None, alpha: fl
     names = labels or [str(report["model"] or "the embedded default") for report in reports]
     if len(set(names)) < len(names):
         names = [f"{name} ({path})" for name, path in zip(names, paths, strict=True)]
-    models = [(name, found, _gate(report)) for name, report, found in zip(names, reports, results, strict=True)]
+    models = [(name, found, gate_of(report)) for name, report, found in zip(names, reports, results, strict=True)]
     return compare_models(models, alpha)
 
 
@@ -96,7 +96,7 @@ def _identity(path: str, report: dict[str, Any]) -> dict[str, str]:
     return identity
 
 
-def _gate(report: dict[str, Any]) -> bool | None:
+def gate_of(report: dict[str, Any]) -> bool | None:
     """The run's own gate: False for an incomplete run whatever its thresholds (it never passes)."""
     if not _complete(report):
         return False

@@ -1,0 +1,172 @@
+"""Several models under test in one run (``--model`` given more than once).
+
+Each model is a run of its own inside the pytest run: its FINE tests (``test_pair[<label>/<pair>]``), its run id
+(the run's, with ``.m<index>``), its batched generation, its gate and its reports. In each process the models are
+evaluated one after another at the first FINE test, each run releasing its engine before the next model loads, so
+one device never holds two engines; under xdist every worker takes the models in the same order, and the worker that
+owns a partition generates it while the others read the cache. At the end the controller concludes each model
+apart, writes each model's reports beside the paths given (``r.json`` -> ``r.<label>.json``), and compares the models
+pair by pair (McNemar, Holm-adjusted: core.model_comparison) in the terminal and in ``r.comparison.json`` and
+``r.comparison.html``. The build fails when any model's gate fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fine_pytest.core.dataset import Pair
+from fine_pytest.core.errors import FineError
+from fine_pytest.pipeline.settings import Settings
+from fine_pytest.plugin.controller import Controller, Tally
+from fine_pytest.plugin.roles import model_of, pair_of
+
+MAX_LABEL = 40
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """A FINE test's parameter in a run of several models: which model (its index and label) and which pair."""
+
+    index: int
+    label: str
+    pair: Pair
+
+
+def model_labels(specs: Sequence[str]) -> tuple[str, ...]:
+    """A short name per model, for test ids and report files: a path's last part, or the spec, with anything but
+    letters, digits, '.', '_' and '-' made '-'; numbered when two would be the same."""
+    labels: list[str] = []
+    for index, spec in enumerate(specs):
+        name = spec.rstrip("/\\")
+        if "/" in name or "\\" in name:
+            name = re.split(r"[/\\]", name)[-1]
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:MAX_LABEL] or "model"
+        labels.append(f"{name}-{index + 1}" if name in labels else name)
+    return tuple(labels)
+
+
+def beside(path: Path | None, part: str) -> Path | None:
+    """``r.json`` -> ``r.<part>.json``: a model's report, or the comparison, next to the path given."""
+    return None if path is None else path.with_name(f"{path.stem}.{part}{path.suffix}")
+
+
+def model_settings(settings: Settings, index: int) -> Settings:
+    """One model's settings: that model, and its reports beside the paths given."""
+    label = model_labels(settings.models)[index]
+    return replace(
+        settings.for_model(settings.models[index]),
+        report=beside(settings.report, label),
+        html=beside(settings.html, label),
+        summary=beside(settings.summary, label),
+    )
+
+
+class ModelsController:
+    """The controller of a run of several models: one Controller per model (its tally, gate and reports), each
+    handed the reports and findings of its model's tests, then the models compared."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, evaluations: Sequence[Any], baseline: Any) -> None:
+        self.config = config
+        self.settings = settings
+        self.labels = model_labels(settings.models)
+        self.sides: list[Controller] = []
+        for evaluation in evaluations:
+            side = Controller(config, Tally(), baseline)
+            side.model_evaluation = evaluation
+            self.sides.append(side)
+        self.comparison: Any = None
+        self.written: list[str] = []
+        self.errors: list[str] = []
+
+    @property
+    def used(self) -> bool:
+        return any(side.used for side in self.sides)
+
+    def receive(self, found: Mapping[str, Any]) -> None:
+        """What an evaluating process found, per model: ``fine_model_keys`` ([index, key] of each FINE test
+        collected) and each model's counts under ``<name>@<index>``."""
+        for index, key in found.get("fine_model_keys", ()):
+            self.sides[index].tally.expect([key])
+        for index, side in enumerate(self.sides):
+            mine = {name[: -len(f"@{index}")]: value for name, value in found.items() if name.endswith(f"@{index}")}
+            if found.get("fine_selection"):
+                mine["fine_selection"] = found["fine_selection"]
+            side.receive(mine)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            index, pair = model_of(item), pair_of(item)
+            if index is not None and pair is not None:
+                self.sides[index].tally.expect([pair.key])
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        index = getattr(report, "fine_model", None)
+        if isinstance(index, int) and 0 <= index < len(self.sides):
+            self.sides[index].pytest_runtest_logreport(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        for side in self.sides:
+            side.pytest_sessionfinish(session, exitstatus)
+        outcomes = [side.outcome for side in self.sides]
+        if any(outcome is None for outcome in outcomes):
+            return  # collecting only, or a usage error: nothing was concluded
+        self.comparison = compare(self.labels, outcomes)
+        failed = False
+        for path, write in ((beside(self.settings.report, "comparison"), write_json), (beside(self.settings.html, "comparison"), write_page)):
+            if path is None:
+                continue
+            try:
+                write(self.comparison, path)
+                self.written.append(str(path))
+            except (OSError, ValueError, FineError) as error:
+                self.errors.append(f"could not write the FINE comparison to {path}: {getattr(error, 'strerror', None) or error}")
+                failed = True
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for side in self.sides:
+            side.pytest_terminal_summary(terminalreporter)
+        if self.comparison is not None:
+            from fine_pytest.reports.comparison import terminal_lines
+
+            terminalreporter.write_sep("=", "FINE models compared")
+            for line in terminal_lines(self.comparison):
+                terminalreporter.write_line(line)
+            for path in self.written:
+                terminalreporter.write_line(f"FINE comparison written to {path}")
+        for error in self.errors:
+            terminalreporter.write_line(error, red=True, bold=True)
+
+
+def compare(labels: Sequence[str], outcomes: Sequence[Any]) -> Any:
+    """The models side by side: each model's harmful pairs, its own gate (False for an incomplete run), and every
+    pair of models tested on the pairs both evaluated."""
+    from fine_pytest.core.model_comparison import compare_models
+    from fine_pytest.reports.comparison import gate_of
+    from fine_pytest.reports.json_report import build_report
+
+    models = [
+        (label, outcome.results, gate_of(build_report(outcome)))
+        for label, outcome in zip(labels, outcomes, strict=True)
+    ]
+    return compare_models(models)
+
+
+def write_json(comparison: Any, path: Path) -> None:
+    from fine_pytest.reports.json_report import write_text
+
+    write_text(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) + "\n", path)
+
+
+def write_page(comparison: Any, path: Path) -> None:
+    from fine_pytest.reports.comparison import write_comparison_html
+
+    write_comparison_html(comparison, path)
