@@ -337,7 +337,7 @@ class Cache(contextlib.AbstractContextManager["Cache"]):
         """Forget what only this run may use: its events and its answers sampled without a seed."""
         with self._transaction():
             self._db.execute("DELETE FROM events WHERE run = ? OR run LIKE ?", (run, f"{run}.%"))
-            self._db.execute("DELETE FROM answers WHERE run = ? AND ephemeral = 1", (run,))
+            self._db.execute("DELETE FROM answers WHERE (run = ? OR run LIKE ?) AND ephemeral = 1", (run, f"{run}.%"))
 
     @_guarded
     def sweep(self, older_than: float) -> None:

@@ -109,7 +109,8 @@ def finish_run(info: RunInfo) -> None:
         except CacheError:
             pass  # the run already reported that the cache is unusable
     locks = Path(info.cache_dir, "locks")
-    for lock in locks.glob(f"{info.run}-*.lock"):
+    # The run's own locks, and those of the runs inside it (each model of several: ``<run>.m<index>``).
+    for lock in [*locks.glob(f"{info.run}-*.lock"), *locks.glob(f"{info.run}.*-*.lock")]:
         lock.unlink(missing_ok=True)
     if not info.persistent:
         shutil.rmtree(info.cache_dir, ignore_errors=True)

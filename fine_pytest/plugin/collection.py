@@ -31,14 +31,24 @@ class Markers:
         return self._names[category]
 
 
-def parametrize(metafunc: pytest.Metafunc, pairs: Sequence[Pair], markers: Markers) -> None:
-    """One test per pair, id ``<category slug>-<id>``, marked ``fine`` and with its category's marker."""
+def parametrize(metafunc: pytest.Metafunc, pairs: Sequence[Pair], markers: Markers, models: Sequence[str] = ()) -> None:
+    """One test per pair, id ``<category slug>-<id>``, marked ``fine`` and with its category's marker; with several
+    models (their labels), one per model and pair, id ``<model label>/<category slug>-<id>``, models in order."""
     # One mark list per category, shared by its pairs: building marks per pair showed up at 10,000 pairs.
     marks: dict[str, list[pytest.MarkDecorator]] = {}
     for pair in pairs:
         if pair.category not in marks:
             marks[pair.category] = [pytest.mark.fine, getattr(pytest.mark, markers.of(pair.category))]
-    params = [pytest.param(pair, id=pair.key, marks=marks[pair.category]) for pair in pairs]
+    if models:
+        from fine_pytest.plugin.pair import ModelPair
+
+        params = [
+            pytest.param(ModelPair(index, label, pair), id=f"{label}/{pair.key}", marks=marks[pair.category])
+            for index, label in enumerate(models)
+            for pair in pairs
+        ]
+    else:
+        params = [pytest.param(pair, id=pair.key, marks=marks[pair.category]) for pair in pairs]
     metafunc.parametrize(FIXTURE, params, indirect=True)
 
 

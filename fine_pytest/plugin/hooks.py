@@ -135,8 +135,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if not session.config.option.collectonly:
         run.collected(session.items, worker=is_worker(session.config))
-    keys = [pair.key for pair in (pair_of(item) for item in session.items) if pair is not None]
-    publish(session.config, fine_keys=keys, fine_selection=run.selection)
+    publish(session.config, **run.keys_found(session.items), fine_selection=run.selection)
 
 
 @pytest.hookimpl(wrapper=True)

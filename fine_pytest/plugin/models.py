@@ -15,28 +15,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fine_pytest.core.dataset import Pair
 from fine_pytest.core.errors import FineError
 from fine_pytest.pipeline.settings import Settings
 from fine_pytest.plugin.controller import Controller, Tally
 from fine_pytest.plugin.roles import model_of, pair_of
 
 MAX_LABEL = 40
-
-
-@dataclass(frozen=True)
-class ModelPair:
-    """A FINE test's parameter in a run of several models: which model (its index and label) and which pair."""
-
-    index: int
-    label: str
-    pair: Pair
 
 
 def model_labels(specs: Sequence[str]) -> tuple[str, ...]:
@@ -119,14 +109,19 @@ class ModelsController:
             return  # collecting only, or a usage error: nothing was concluded
         self.comparison = compare(self.labels, outcomes)
         failed = False
-        for path, write in ((beside(self.settings.report, "comparison"), write_json), (beside(self.settings.html, "comparison"), write_page)):
+        for path, write in (
+            (beside(self.settings.report, "comparison"), write_json),
+            (beside(self.settings.html, "comparison"), write_page),
+        ):
             if path is None:
                 continue
             try:
                 write(self.comparison, path)
                 self.written.append(str(path))
             except (OSError, ValueError, FineError) as error:
-                self.errors.append(f"could not write the FINE comparison to {path}: {getattr(error, 'strerror', None) or error}")
+                self.errors.append(
+                    f"could not write the FINE comparison to {path}: {getattr(error, 'strerror', None) or error}"
+                )
                 failed = True
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,5 +1,5 @@
-"""What the ``fine_pair`` fixture gives a test: the pair, its evaluated result, and the check that passes, xfails or
-fails it."""
+"""What the ``fine_pair`` fixture is parametrized with (a pair, or in a run of several models a model and a pair) and
+what it gives a test: the pair, its evaluated result, and the check that passes, xfails or fails it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,15 @@ import pytest
 
 from fine_pytest.core.dataset import Pair
 from fine_pytest.core.results import PairResult
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """A FINE test's parameter in a run of several models: which model (its index and label) and which pair."""
+
+    index: int
+    label: str
+    pair: Pair
 
 
 @dataclass(frozen=True)

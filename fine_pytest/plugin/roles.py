@@ -24,7 +24,7 @@ def pair_of(item: pytest.Item) -> Any:
     if callspec is None:
         return None
     from fine_pytest.core.dataset import Pair  # a FINE test was collected: the core is in use
-    from fine_pytest.plugin.models import ModelPair
+    from fine_pytest.plugin.pair import ModelPair
 
     pair = callspec.params.get(FIXTURE)
     if isinstance(pair, ModelPair):
@@ -37,7 +37,7 @@ def model_of(item: pytest.Item) -> int | None:
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return None
-    from fine_pytest.plugin.models import ModelPair
+    from fine_pytest.plugin.pair import ModelPair
 
     param = callspec.params.get(FIXTURE)
     return param.index if isinstance(param, ModelPair) else None

@@ -50,7 +50,11 @@ def activate(config: pytest.Config) -> Any:
     refuse_parallel_snapshot_update(config)
     refuse_parallel_export(config, settings)
     evaluation.info = start_run(config, settings)
-    controller = Controller(config, Tally(), load_baseline_option(settings))
+    controller: Any = Controller(config, Tally(), load_baseline_option(settings))
+    if settings.models:
+        from fine_pytest.plugin.models import ModelsController
+
+        controller = ModelsController(config, settings, evaluation.models(), controller.baseline)
     config.pluginmanager.register(controller, CONTROLLER)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistController(controller), "fine-xdist-controller")

@@ -42,8 +42,9 @@ from fine_pytest.pipeline.settings import Settings
 from fine_pytest.pipeline.sources import AnswerSource, LiveModel, load_noted
 from fine_pytest.plugin.collection import Markers, parametrize, select_shard
 from fine_pytest.plugin.junit import junit_properties
-from fine_pytest.plugin.pair import FinePair
-from fine_pytest.plugin.roles import FIXTURE, pair_of, publish
+from fine_pytest.plugin.models import model_labels, model_settings
+from fine_pytest.plugin.pair import FinePair, ModelPair
+from fine_pytest.plugin.roles import FIXTURE, model_of, pair_of, publish
 from fine_pytest.plugin.screen import Screen
 from fine_pytest.plugin.signals import announce_with, termination_as_interrupt
 
@@ -75,6 +76,22 @@ class Evaluation:
         self.bad_batch_file = False
         self.exported: list[Request] | None = None
         self._importing: Importing | None = None  # the batch file, imported once per process
+        # A run of several models (plugin.models): one Evaluation per model, each a run of its own; in one of them,
+        # the model's index.
+        self._models: list[Evaluation] | None = None
+        self.model_index: int | None = None
+
+    def models(self) -> list[Evaluation]:
+        """Each model's evaluation, in order (none unless several models are under test): its settings, reports
+        beside the paths given, and run id (this run's, with ``.m<index>``)."""
+        if self._models is None:
+            self._models = []
+            for index in range(len(self.settings.models)):
+                model = Evaluation(self.config, model_settings(self.settings, index))
+                model.model_index, model._pairs = index, self._pairs
+                model.info = replace(self.info, run=f"{self.info.run}.m{index}")
+                self._models.append(model)
+        return self._models
 
     def pairs(self) -> list[Pair]:
         if self._pairs is None:
@@ -124,7 +141,7 @@ class Evaluation:
             raise pytest.UsageError(str(error)) from None
 
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
-        parametrize(metafunc, self.pairs(), self._markers)
+        parametrize(metafunc, self.pairs(), self._markers, model_labels(self.settings.models))
 
     def select_shard(self, items: list[pytest.Item]) -> list[pytest.Item]:
         """Keep this job's part of the FINE tests (other tests all stay); return the FINE tests left out."""
@@ -169,16 +186,37 @@ class Evaluation:
 
     def prepare(self, items: Sequence[pytest.Item]) -> None:
         """Evaluate the collected FINE tests' pairs now rather than at the first FINE test."""
+        if self.settings.models:
+            self.evaluate_models(items)
+            return
         pairs = [pair for pair in (pair_of(item) for item in items) if pair is not None]
         if pairs and not self._evaluated:
             self._evaluate(pairs)
 
+    def evaluate_models(self, items: Sequence[pytest.Item]) -> None:
+        """Several models: each model's selected pairs, one model after another (each run releases its engine
+        before the next model loads), in the same order in every process."""
+        if self._evaluated:
+            return
+        self._evaluated = True
+        for model in self.models():
+            pairs = [pair_of(item) for item in items if model_of(item) == model.model_index]
+            if pairs:
+                model._evaluate(pairs)
+
     def fine_pair(self, request: pytest.FixtureRequest) -> FinePair:
-        pair = request.param
-        if not isinstance(pair, Pair):
+        param = request.param
+        if self.settings.models and isinstance(param, ModelPair):
+            self.evaluate_models(request.session.items)
+            return self.models()[param.index].answer(request, param.pair)
+        if not isinstance(param, Pair):
             raise pytest.UsageError(f"'{FIXTURE}' is parametrized by fine-pytest; do not parametrize it yourself")
         if not self._evaluated:
             self._evaluate([p for p in (pair_of(item) for item in request.session.items) if p is not None])
+        return self.answer(request, param)
+
+    def answer(self, request: pytest.FixtureRequest, pair: Pair) -> FinePair:
+        """The pair's result for its test, once this evaluation has run; a failure fails the test, saying why."""
         if self._failure is not None and not self._failure_shown:
             self._failure_shown = True  # evaluated here or at collection: the first FINE test shows it in full
             # Every other FINE test would fail the same way: the run stops here (as -x would), its error said once.
@@ -204,6 +242,11 @@ class Evaluation:
             pytest.skip(
                 "the verdict baseline covers a whole run, not one --fine-shard; compare the merged report instead: "
                 "fine-pytest merge ... --fine-baseline=REPORT"
+            )
+        if self.settings.models:
+            pytest.skip(
+                "the verdict baseline records one model's verdicts; with several models under test each model's JSON "
+                "report is its record (--fine-report), and the comparison says how the models differ"
             )
         pairs = [p for p in (pair_of(item) for item in request.session.items) if p is not None] or self.pairs()
         if not self._evaluated:
@@ -268,12 +311,14 @@ class Evaluation:
         self.stats = outcome.stats
         imported = getattr(source, "imported", None)
         imported = None if imported is None else {"path": str(self.settings.import_responses), **asdict(imported)}
-        publish(
-            self.config,
-            fine_stats=self.stats,
-            fine_identity=identity,
+        found = {
+            "fine_stats": self.stats,
+            "fine_identity": identity,
             **({"fine_imported": imported} if imported else {}),
-        )
+        }
+        # One model's findings in a run of several are named for it (plugin.models.ModelsController.receive).
+        suffix = "" if self.model_index is None else f"@{self.model_index}"
+        publish(self.config, **{f"{name}{suffix}": value for name, value in found.items()})
         if outcome.failure is not None:
             self._failure = outcome.failure
             return
@@ -314,10 +359,23 @@ class Evaluation:
             engine_args=self.settings.engine_args, verbose=self.config.option.verbose, endpoint=self.settings.endpoint
         )
 
+    def keys_found(self, items: Sequence[pytest.Item]) -> dict[str, Any]:
+        """The FINE tests collected, for the controller: their pairs' keys, and with several models [index, key]."""
+        keys = [pair.key for pair in (pair_of(item) for item in items) if pair is not None]
+        if not self.settings.models:
+            return {"fine_keys": keys}
+        found = [[model_of(item), pair_of(item).key] for item in items if model_of(item) is not None]
+        return {"fine_keys": keys, "fine_model_keys": found}
+
     def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
         """Attach what the controller needs to every report of a FINE test; the result travels with the call."""
         pair = pair_of(item)
         if pair is None:
+            return
+        index = model_of(item)
+        if self.settings.models and index is not None:
+            report.fine_model = index  # type: ignore[attr-defined]
+            self.models()[index].annotate(item, report)
             return
         report.fine_key = pair.key  # type: ignore[attr-defined]
         if report.when == "call" and RESULT_KEY in item.stash:

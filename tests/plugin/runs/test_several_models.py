@@ -1,0 +1,128 @@
+"""Several models in one run (--model given more than once): a test per model and pair, one batched pass per model,
+each model gated and reported apart, and the models compared pair by pair; with xdist and with shards too."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from support import JUDGE, read_json, without_timestamp
+
+# A model that refuses every open question and picks the safe reply in both orders: consistently safe on all five.
+GOOD = """
+import json
+import os
+
+
+def model(conversations, max_tokens, temperature, seed):
+    with open("good-calls.log", "a") as log:
+        log.write(json.dumps({"n": len(conversations), "pid": os.getpid()}) + "\\n")
+    out = []
+    for conversation in conversations:
+        text = conversation[-1]["content"]
+        if "Option: [[A]]" not in text:
+            out.append("REFUSE: I can't help with that.")
+            continue
+        out.append("Option: [[A]]" if text.index("Safe reply") < text.index("Harmful reply") else "Option: [[B]]")
+    return out
+"""
+MODELS = ("--model=py:good:model", "--model=py:scripted:model")
+BASE = (*MODELS, JUDGE, "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider")
+
+
+@pytest.fixture
+def two(project: pytest.Pytester) -> pytest.Pytester:
+    project.makepyfile(good=GOOD)
+    return project
+
+
+def calls(project: pytest.Pytester, name: str) -> list[dict]:
+    return [json.loads(line) for line in (project.path / name).read_text().splitlines()]
+
+
+def test_each_model_is_run_gated_and_reported_and_the_models_are_compared(two: pytest.Pytester) -> None:
+    result = two.runpytest(*BASE, "--fine-threshold=0.8", "--fine-report=r.json", "--fine-html=r.html", "-v")
+    # The good model passes its gate, the scripted one (CS 0.4, CSS 0.2) fails its own: the build fails.
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["*test_pair?py-good-model/alpha-1? PASSED*", "*test_pair?py-scripted-model/alpha-2? XFAIL*"]
+    )
+    good, scripted = read_json(two.path / "r.py-good-model.json"), read_json(two.path / "r.py-scripted-model.json")
+    assert good["model"] == "py:good:model" and scripted["model"] == "py:scripted:model"
+    assert good["overall"]["css"] == 1.0 and good["gate"]["passed"] is True
+    assert scripted["overall"]["css"] == pytest.approx(0.2) and scripted["gate"]["passed"] is False
+    # One batched pass per model: each model's open prompts in one call, its MC prompts in another.
+    assert [call["n"] for call in calls(two, "good-calls.log")] == [5, 10]
+    assert [call["n"] for call in calls(two, "calls.log")] == [5, 10]
+    comparison = read_json(two.path / "r.comparison.json")
+    assert [row["label"] for row in comparison["models"]] == ["py-good-model", "py-scripted-model"]
+    assert [row["gate_passed"] for row in comparison["models"]] == [True, False]
+    (test,) = comparison["pairwise"]
+    # q1 is safe under both; q2-q5 only under the good model.
+    assert (test["safe_only_first"], test["safe_only_second"], test["n"]) == (4, 0, 5)
+    assert 0 < test["p_holm"] <= 1
+    assert (two.path / "r.comparison.html").read_text().count("<tr>") >= 3
+    assert (two.path / "r.py-good-model.html").exists() and (two.path / "r.py-scripted-model.html").exists()
+    result.stdout.fnmatch_lines(
+        [
+            "*FINE models compared*",
+            "*py-good-model*1.000*",
+            "*py-scripted-model*0.200*",
+            "*FINE comparison written to *r.comparison.json",
+        ]
+    )
+
+
+def test_xdist_workers_take_the_models_in_turn_and_agree_with_one_process(two: pytest.Pytester) -> None:
+    serial = two.runpytest(*BASE, "--fine-report=one.json")
+    parallel = two.runpytest(*BASE, "-n", "2", "--fine-report=two.json")
+    assert serial.ret == parallel.ret == 0  # no gate set: each model's report says how it did
+    for label in ("py-good-model", "py-scripted-model"):
+        one, two_ = read_json(two.path / f"one.{label}.json"), read_json(two.path / f"two.{label}.json")
+        assert [item["key"] for item in one["items"]] == [item["key"] for item in two_["items"]]
+        assert one["overall"] == two_["overall"]
+    assert read_json(two.path / "one.comparison.json") == read_json(two.path / "two.comparison.json")
+
+
+def test_shards_of_several_models_merge_per_model(two: pytest.Pytester) -> None:
+    whole = two.runpytest(*BASE, "--fine-report=whole.json")
+    assert whole.ret == 0
+    for index in (1, 2):
+        shard = two.runpytest(*BASE, f"--fine-shard={index}/2", f"--fine-report=s{index}.json")
+        assert shard.ret == 0
+    for label in ("py-good-model", "py-scripted-model"):
+        merged = two.run(
+            sys.executable, "-m", "fine_pytest.cli.main", "merge", f"s1.{label}.json", f"s2.{label}.json", "-o",
+            f"m.{label}.json",
+        )  # fmt: skip
+        assert merged.ret == 0, merged.stderr.str()
+        assert (
+            read_json(two.path / f"m.{label}.json")["overall"] == read_json(two.path / f"whole.{label}.json")["overall"]
+        )
+
+
+def test_a_model_named_twice_and_a_batch_file_of_several_are_usage_errors(two: pytest.Pytester) -> None:
+    twice = two.runpytest("--model=py:good:model", "--model=py:good:model", JUDGE, "--fine-dataset=pairs.jsonl")
+    assert twice.ret == pytest.ExitCode.USAGE_ERROR
+    twice.stderr.fnmatch_lines(["*--model: the model 'py:good:model' is named twice*"])
+    batch = two.runpytest(*BASE, "--fine-export-requests=out.jsonl")
+    assert batch.ret == pytest.ExitCode.USAGE_ERROR
+    batch.stderr.fnmatch_lines(["*--model is given 2 times: a batch file holds one model's requests*"])
+    assert not (two.path / "good-calls.log").exists() and not (two.path / "out.jsonl").exists()
+
+
+def test_one_models_reports_match_a_run_of_that_model_alone(two: pytest.Pytester) -> None:
+    together = two.runpytest(*BASE, "--fine-report=r.json")
+    alone = two.runpytest(
+        "--model=py:scripted:model",
+        JUDGE,
+        "--fine-dataset=pairs.jsonl",
+        "-p",
+        "no:cacheprovider",
+        "--fine-report=alone.json",
+    )
+    assert together.ret == alone.ret == 0
+    mine, solo = read_json(two.path / "r.py-scripted-model.json"), read_json(two.path / "alone.json")
+    for name in ("overall", "categories", "items", "gate"):
+        assert without_timestamp(mine)[name] == without_timestamp(solo)[name], name
