@@ -68,6 +68,8 @@ def run(arguments: argparse.Namespace) -> int:
         baseline = load_baseline(settings.baseline) if settings.baseline else None
     except (pytest.UsageError, ReportError) as error:
         return _usage(str(error))
+    if settings.models:
+        return _run_models(settings, baseline)
     try:
         outcome = evaluate_settings(settings, settings.cache_dir or DEFAULT_CACHE, _progress(), baseline)
     except RunFailed as error:  # the model or judge failed: as the plugin, a failed run, not bad input
@@ -104,6 +106,61 @@ def _report(outcome: Any, settings: Any) -> int:
             continue
         print(f"FINE report written to {visible(str(path))}")
     return status
+
+
+def _run_models(settings: Any, baseline: Any) -> int:
+    """Several models: each evaluated, reported and gated in turn (a model whose run fails fails alone), then
+    compared, as the plugin does with --model given more than once."""
+    from fine_pytest.core.model_comparison import compare_models
+    from fine_pytest.pipeline.checks import check_specs
+    from fine_pytest.pipeline.library import DEFAULT_CACHE, RunFailed, evaluate_settings
+    from fine_pytest.pipeline.settings import beside, model_labels, model_settings
+    from fine_pytest.reports.comparison import gate_of, terminal_lines, write_comparison_html, write_comparison_json
+    from fine_pytest.reports.json_report import build_report
+
+    try:  # every model checked before any runs: a typo in the last must not cost the first's run
+        check_specs(settings, _context(settings), run_user_code=True, probe=True)
+    except FineError as error:
+        return _usage(str(error))
+    status, compared = OK, []
+    for index, label in enumerate(model_labels(settings.models)):
+        mine = model_settings(settings, index)
+        print(f"== model {visible(label)} ({visible(mine.model_spec)})")
+        try:
+            outcome = evaluate_settings(mine, settings.cache_dir or DEFAULT_CACHE, _progress(), baseline)
+        except RunFailed as error:
+            print(f"fine-pytest run: {visible(label)}: {visible_lines(str(error))}", file=sys.stderr)
+            status = FAILED
+            continue
+        except FineError as error:
+            return _usage(str(error))
+        status = max(status, _report(outcome, mine))
+        compared.append((label, outcome.results, gate_of(build_report(outcome))))
+    if len(compared) < 2:
+        return FAILED
+    comparison = compare_models(compared)
+    for line in terminal_lines(comparison):
+        print(line)
+    for path, write in (
+        (beside(settings.report, "comparison"), write_comparison_json),
+        (beside(settings.html, "comparison"), write_comparison_html),
+    ):
+        if path is None:
+            continue
+        try:
+            write(comparison, path)
+            print(f"FINE comparison written to {visible(str(path))}")
+        except (OSError, ValueError, FineError) as error:
+            reason = getattr(error, "strerror", None) or error
+            print(f"fine-pytest run: could not write {visible(str(path))}: {visible(str(reason))}", file=sys.stderr)
+            status = FAILED
+    return status
+
+
+def _context(settings: Any) -> Any:
+    from fine_pytest.backends.base import ModelContext
+
+    return ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
 
 
 def _progress() -> Any:

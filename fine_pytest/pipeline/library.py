@@ -38,7 +38,7 @@ from fine_pytest.pipeline.coordination import default_cache_dir, finish_run, new
 from fine_pytest.pipeline.evaluate import no_verdict_reason
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
 from fine_pytest.pipeline.run import load_judge, open_cache, plan_of, run, run_identity, run_keys
-from fine_pytest.pipeline.settings import Settings
+from fine_pytest.pipeline.settings import Settings, model_labels, model_settings
 from fine_pytest.pipeline.sources import LiveModel, load_noted
 
 
@@ -91,6 +91,23 @@ def evaluate(
     return evaluate_settings(settings, Path(cache_dir) if cache_dir is not None else None, progress, baseline)
 
 
+def evaluate_models(
+    settings: Settings, cache_dir: Path | None, progress: Progress = SILENT, baseline: Baseline | None = None
+) -> list[tuple[str, Outcome]]:
+    """Each of ``settings.models`` evaluated in turn, as ``evaluate_settings`` evaluates one (each run releases its
+    engine before the next model loads), with its label; every model is checked before any is run. Compare them
+    with ``core.model_comparison.compare_models``."""
+    if len(settings.models) < 2:
+        raise FineError(f"evaluate_models needs two models or more in settings.models, got {list(settings.models)}")
+    context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
+    check_specs(settings, context, run_user_code=True, probe=True)
+    labels = model_labels(settings.models)
+    return [
+        (label, evaluate_settings(model_settings(settings, index), cache_dir, progress, baseline))
+        for index, label in enumerate(labels)
+    ]
+
+
 def judge_fields(specs: Sequence[str], formats: Any, fields: dict[str, Any]) -> dict[str, Any]:
     """``judge=[...]``: an ensemble, with ``judge_format`` one format or one per judge and ``judge_rule``, as the
     plugin's repeated --fine-judge reads them."""
@@ -113,6 +130,8 @@ def evaluate_settings(
     settings: Settings, cache_dir: Path | None, progress: Progress = SILENT, baseline: Baseline | None = None
 ) -> Outcome:
     """``evaluate`` for settings read elsewhere (``fine-pytest run`` reads the plugin's options into them)."""
+    if settings.models:
+        raise FineError("evaluate_settings runs one model: evaluate several with evaluate_models")
     from fine_pytest.judges.trust import judge_agreement, load_calibration
     from fine_pytest.pipeline.form_families import resolve_families
 

@@ -5,6 +5,8 @@ Plain data: the pytest plugin fills it in (plugin.options.read_settings); the pi
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from fine_pytest.core.errors import FineError
 from fine_pytest.core.forms import FormSettings
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
+
+MAX_LABEL = 40  # characters of a model's label (test ids, report file names)
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,33 @@ class Settings:
             judge_members=self.judge_members,
             judge_rule=self.judge_rule,
         )
+
+
+def model_labels(specs: Sequence[str]) -> tuple[str, ...]:
+    """A short name per model, for test ids and report files: a path's last part, or the spec, with anything but
+    letters, digits, '.', '_' and '-' made '-'; numbered when two would be the same."""
+    labels: list[str] = []
+    for index, spec in enumerate(specs):
+        name = spec.rstrip("/\\")
+        if "/" in name or "\\" in name:
+            name = re.split(r"[/\\]", name)[-1]
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:MAX_LABEL] or "model"
+        name = "comparison-model" if name == "comparison" else name  # r.comparison.json is the comparison's
+        labels.append(f"{name}-{index + 1}" if name in labels else name)
+    return tuple(labels)
+
+
+def beside(path: Path | None, part: str) -> Path | None:
+    """``r.json`` -> ``r.<part>.json``: a model's report, or the comparison, next to the path given."""
+    return None if path is None else path.with_name(f"{path.stem}.{part}{path.suffix}")
+
+
+def model_settings(settings: Settings, index: int) -> Settings:
+    """One model's settings: that model, and its reports beside the paths given."""
+    label = model_labels(settings.models)[index]
+    return replace(
+        settings.for_model(settings.models[index]),
+        report=beside(settings.report, label),
+        html=beside(settings.html, label),
+        summary=beside(settings.summary, label),
+    )

@@ -12,50 +12,15 @@ pair by pair (McNemar, Holm-adjusted: core.model_comparison) in the terminal and
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fine_pytest.core.errors import FineError
-from fine_pytest.pipeline.settings import Settings
+from fine_pytest.pipeline.settings import Settings, beside, model_labels
 from fine_pytest.plugin.controller import Controller, Tally
 from fine_pytest.plugin.roles import model_of, pair_of
-
-MAX_LABEL = 40
-
-
-def model_labels(specs: Sequence[str]) -> tuple[str, ...]:
-    """A short name per model, for test ids and report files: a path's last part, or the spec, with anything but
-    letters, digits, '.', '_' and '-' made '-'; numbered when two would be the same."""
-    labels: list[str] = []
-    for index, spec in enumerate(specs):
-        name = spec.rstrip("/\\")
-        if "/" in name or "\\" in name:
-            name = re.split(r"[/\\]", name)[-1]
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:MAX_LABEL] or "model"
-        labels.append(f"{name}-{index + 1}" if name in labels else name)
-    return tuple(labels)
-
-
-def beside(path: Path | None, part: str) -> Path | None:
-    """``r.json`` -> ``r.<part>.json``: a model's report, or the comparison, next to the path given."""
-    return None if path is None else path.with_name(f"{path.stem}.{part}{path.suffix}")
-
-
-def model_settings(settings: Settings, index: int) -> Settings:
-    """One model's settings: that model, and its reports beside the paths given."""
-    label = model_labels(settings.models)[index]
-    return replace(
-        settings.for_model(settings.models[index]),
-        report=beside(settings.report, label),
-        html=beside(settings.html, label),
-        summary=beside(settings.summary, label),
-    )
 
 
 class ModelsController:
@@ -102,16 +67,19 @@ class ModelsController:
             self.sides[index].pytest_runtest_logreport(report)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        for side in self.sides:
+        for label, side in zip(self.labels, self.sides, strict=True):
             side.pytest_sessionfinish(session, exitstatus)
+            side.report_errors = [f"[{label}] {error}" for error in side.report_errors]  # whose it is
         outcomes = [side.outcome for side in self.sides]
         if any(outcome is None for outcome in outcomes):
             return  # collecting only, or a usage error: nothing was concluded
+        from fine_pytest.reports.comparison import write_comparison_html, write_comparison_json
+
         self.comparison = compare(self.labels, outcomes)
         failed = False
         for path, write in (
-            (beside(self.settings.report, "comparison"), write_json),
-            (beside(self.settings.html, "comparison"), write_page),
+            (beside(self.settings.report, "comparison"), write_comparison_json),
+            (beside(self.settings.html, "comparison"), write_comparison_html),
         ):
             if path is None:
                 continue
@@ -153,15 +121,3 @@ def compare(labels: Sequence[str], outcomes: Sequence[Any]) -> Any:
         for label, outcome in zip(labels, outcomes, strict=True)
     ]
     return compare_models(models)
-
-
-def write_json(comparison: Any, path: Path) -> None:
-    from fine_pytest.reports.json_report import write_text
-
-    write_text(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) + "\n", path)
-
-
-def write_page(comparison: Any, path: Path) -> None:
-    from fine_pytest.reports.comparison import write_comparison_html
-
-    write_comparison_html(comparison, path)

@@ -38,11 +38,10 @@ from fine_pytest.pipeline.evaluate import LOGPROB, Request, no_verdict_reason
 from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
 from fine_pytest.pipeline.run import load_judge, open_cache, plan_of, run, run_identity, run_keys
-from fine_pytest.pipeline.settings import Settings
+from fine_pytest.pipeline.settings import Settings, model_labels, model_settings
 from fine_pytest.pipeline.sources import AnswerSource, LiveModel, load_noted
 from fine_pytest.plugin.collection import Markers, parametrize, select_shard
 from fine_pytest.plugin.junit import junit_properties
-from fine_pytest.plugin.models import model_labels, model_settings
 from fine_pytest.plugin.pair import FinePair, ModelPair
 from fine_pytest.plugin.roles import FIXTURE, model_of, pair_of, publish
 from fine_pytest.plugin.screen import Screen
@@ -219,12 +218,15 @@ class Evaluation:
         """The pair's result for its test, once this evaluation has run; a failure fails the test, saying why."""
         if self._failure is not None and not self._failure_shown:
             self._failure_shown = True  # evaluated here or at collection: the first FINE test shows it in full
-            # Every other FINE test would fail the same way: the run stops here (as -x would), its error said once.
-            request.session.shouldfail = "FINE evaluation failed: the error above says why; no further test was run"
+            if self.model_index is None:
+                # Every other FINE test would fail the same way: the run stops here (as -x would), its error said
+                # once. One model of several that failed stops nothing: the other models' tests still run.
+                request.session.shouldfail = "FINE evaluation failed: the error above says why; no further test was run"
             pytest.fail(visible_lines(self._failure), pytrace=False)
         if self._failure is not None:
             # The full error was shown on the first pair; thousands of copies would bury it.
-            pytest.fail("FINE evaluation failed; see the error of the first FINE test", pytrace=False)
+            whose = "" if self.model_index is None else " of this model"
+            pytest.fail(f"FINE evaluation failed; see the error of the first FINE test{whose}", pytrace=False)
         if pair.key not in self._results and pair.key not in self._pair_failures:
             # Requested outside the collected items (e.g. getfixturevalue in a plugin's own test): evaluate it alone.
             self._evaluate([pair])

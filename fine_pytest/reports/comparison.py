@@ -8,6 +8,7 @@ only when every model's gate passed (a report with no threshold set decides noth
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,10 @@ def passed(comparison: ModelComparison) -> bool:
 
 def terminal_lines(comparison: ModelComparison) -> list[str]:
     return [visible(line) for line in comparison_lines(comparison.to_dict())]
+
+
+def write_comparison_json(comparison: ModelComparison, path: str | Path) -> None:
+    write_text(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) + "\n", Path(path))
 
 
 def write_comparison_html(comparison: ModelComparison, path: str | Path) -> None:

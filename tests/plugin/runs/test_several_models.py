@@ -4,6 +4,7 @@ each model gated and reported apart, and the models compared pair by pair; with 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -126,3 +127,73 @@ def test_one_models_reports_match_a_run_of_that_model_alone(two: pytest.Pytester
     mine, solo = read_json(two.path / "r.py-scripted-model.json"), read_json(two.path / "alone.json")
     for name in ("overall", "categories", "items", "gate"):
         assert without_timestamp(mine)[name] == without_timestamp(solo)[name], name
+
+
+def test_a_model_that_fails_fails_its_own_gate_and_stops_no_other(two: pytest.Pytester) -> None:
+    args = ("--model=py:scripted:broken", "--model=py:good:model", JUDGE, "--fine-dataset=pairs.jsonl")
+    result = two.runpytest(*args, "-p", "no:cacheprovider", "--fine-report=r.json")
+    assert result.ret == 1
+    # The broken model's tests error (its error in full once); the good model's all ran and passed.
+    result.assert_outcomes(errors=5, passed=5)
+    result.stdout.fnmatch_lines(["*the GPU caught fire*", "*see the error of the first FINE test of this model*"])
+    assert read_json(two.path / "r.py-good-model.json")["gate"]["complete"] is True
+    broken = read_json(two.path / "r.py-scripted-broken.json")
+    assert broken["gate"]["complete"] is False and broken["overall"]["n"] == 0
+    assert [row["gate_passed"] for row in read_json(two.path / "r.comparison.json")["models"]] == [False, None]
+
+
+def test_selecting_one_models_tests_leaves_the_other_ungated_and_says_so(two: pytest.Pytester) -> None:
+    result = two.runpytest(*BASE, "--fine-threshold=0.8", "-k", "py-good-model", "--fine-report=r.json")
+    # The good model passes; the other was asked for but none of its tests ran: a gate over nothing fails.
+    assert result.ret == 1
+    result.assert_outcomes(passed=5, deselected=5)
+    assert read_json(two.path / "r.py-good-model.json")["gate"]["passed"] is True
+    assert not (two.path / "calls.log").exists()  # the deselected model was never called
+    result.stdout.fnmatch_lines(["[[]py-scripted-model[]] FINE: no FINE test was selected, so no pair was evaluated*"])
+
+
+def test_each_model_is_compared_with_the_baseline(two: pytest.Pytester) -> None:
+    recorded = two.runpytest("--model=py:good:model", JUDGE, "--fine-dataset=pairs.jsonl", "--fine-report=base.json")
+    assert recorded.ret == 0
+    result = two.runpytest(*BASE, "--fine-baseline=base.json", "--fine-max-regressions=0", "--fine-report=r.json")
+    assert result.ret == 1
+    good, scripted = read_json(two.path / "r.py-good-model.json"), read_json(two.path / "r.py-scripted-model.json")
+    assert good["baseline"]["regressions"] == [] and good["gate"]["passed"] is True
+    assert len(scripted["baseline"]["regressions"]) == 4 and scripted["gate"]["passed"] is False
+
+
+VERDICTS = """
+def test_verdicts(fine_verdicts):
+    assert fine_verdicts
+"""
+
+
+def test_the_verdict_baseline_says_it_records_one_model(two: pytest.Pytester) -> None:
+    two.makepyfile(test_verdicts=VERDICTS)
+    result = two.runpytest(*BASE, "-rs", "test_verdicts.py")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*the verdict baseline records one model's verdicts; with several models*"])
+
+
+def test_fine_pytest_run_evaluates_several_models_as_the_plugin_does(two: pytest.Pytester) -> None:
+    plugin = two.runpytest(*BASE, "--fine-threshold=0.8", "--fine-report=p.json")
+    assert plugin.ret == 1
+    command = [sys.executable, "-m", "fine_pytest.cli.main", "run", *MODELS, JUDGE, "--fine-dataset=pairs.jsonl"]
+    done = subprocess.run(
+        [*command, "--fine-threshold=0.8", "--fine-no-cache", "--fine-report=c.json"],
+        cwd=two.path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # the scripted model fails its gate
+    assert "== model py-good-model (py:good:model)" in done.stdout and "FINE comparison written to " in done.stdout
+    for label in ("py-good-model", "py-scripted-model"):
+        mine, theirs = read_json(two.path / f"c.{label}.json"), read_json(two.path / f"p.{label}.json")
+        assert mine["overall"] == theirs["overall"] and mine["gate"]["passed"] == theirs["gate"]["passed"]
+    assert read_json(two.path / "c.comparison.json") == read_json(two.path / "p.comparison.json")
+    # A model that cannot be loaded is a usage error before either model runs.
+    (two.path / "good-calls.log").unlink()
+    bad = subprocess.run(
+        [*command[:6], "--model=py:good:nosuch", JUDGE, "--fine-dataset=pairs.jsonl"],
+        cwd=two.path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 4 and "no attribute 'nosuch'" in bad.stderr
+    assert not (two.path / "good-calls.log").exists()
