@@ -129,6 +129,7 @@ class Controller:
         # The evaluation whose settings and run this controller reports: the run's own, or in a run of several
         # models one model's (plugin.models).
         self.model_evaluation: Any = None
+        self.label = ""  # that model's label, in its summary's title
 
     @property
     def evaluation(self) -> Any:
@@ -265,7 +266,8 @@ class Controller:
         if self.outcome is not None:
             from fine_pytest.reports.terminal import write_summary
 
-            write_summary(terminalreporter, self.outcome, self.written, self.evaluation.settings.show)
+            title = "FINE summary" if not self.label else f"FINE summary: {self.label}"
+            write_summary(terminalreporter, self.outcome, self.written, self.evaluation.settings.show, title)
         for error in self.report_errors:
             terminalreporter.write_line(error, red=True, bold=True)
         if self.baseline_use is not None:

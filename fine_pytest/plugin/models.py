@@ -34,7 +34,7 @@ class ModelsController:
         self.sides: list[Controller] = []
         for evaluation in evaluations:
             side = Controller(config, Tally(), baseline)
-            side.model_evaluation = evaluation
+            side.model_evaluation, side.label = evaluation, self.labels[len(self.sides)]
             self.sides.append(side)
         self.comparison: Any = None
         self.written: list[str] = []

@@ -301,8 +301,10 @@ def _worst_lines(outcome: Outcome, show: int) -> list[Line]:
     return lines
 
 
-def write_summary(terminalreporter: Any, outcome: Outcome, written: list[str], show: int = DEFAULT_SHOW) -> None:
-    terminalreporter.write_sep("=", "FINE summary")
+def write_summary(
+    terminalreporter: Any, outcome: Outcome, written: list[str], show: int = DEFAULT_SHOW, title: str = "FINE summary"
+) -> None:
+    terminalreporter.write_sep("=", visible(title))
     for text, markup in summary_lines(outcome, show):
         terminalreporter.write_line(text, **markup)
     for path in written:

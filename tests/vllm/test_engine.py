@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -384,12 +385,19 @@ VllmModel.__init__, VllmModel.close = __init__, close
 """
 
 
-def test_an_llm_judge_runs_after_the_model_under_test_has_let_go(project: pytest.Pytester) -> None:
-    # The model under test and the judge are both local vLLM engines: generate, shut the first engine down, then
-    # start the judge's. Two engines at once would not fit this machine's memory (see tests/vllm/conftest.py).
+def test_two_models_and_an_llm_judge_take_the_device_in_turn(project: pytest.Pytester) -> None:
+    # Two models under test and the judge are all local vLLM engines: each model generates, its engine shuts down,
+    # the judge's starts and shuts down, then the next model's. Two engines at once would not fit this machine's
+    # memory (see tests/vllm/conftest.py). The second model is a copy of the embedded one with a file added: another
+    # model to the cache, so it generates its own answers (its large files are hard links, not copies).
     (project.path / "pairs.jsonl").write_text(json.dumps(PAIRS[0]) + "\n")
     project.makeconftest(ENGINE_LOG)
+    copy = project.path / "copy"
+    shutil.copytree(model_folder("smollm2", "--model"), copy, copy_function=os.link)
+    (copy / "COPY.txt").write_text("another model to the cache\n")
     result = project.runpytest_subprocess(
+        "--model=smollm2",
+        f"--model={copy}",
         "--fine-dataset=pairs.jsonl",
         "--fine-report=r.json",
         "--fine-max-tokens=24",
@@ -401,13 +409,19 @@ def test_an_llm_judge_runs_after_the_model_under_test_has_let_go(project: pytest
         "no:cacheprovider",
         timeout=900,
     )
-    report = json.loads((project.path / "r.json").read_text())
     output = result.stdout.str() + result.stderr.str()
-    assert report["judge"] == "smollm2" and report["judge_format"] == "fine"
-    assert report["run"]["model_loads"] == 1 and report["run"]["judged"] == 1
-    # The model under test's engine was closed before the judge's started, and each was closed once.
+    for label in ("smollm2", "copy"):
+        report = json.loads((project.path / f"r.{label}.json").read_text())
+        assert report["judge"] == "smollm2" and report["judge_format"] == "fine", output[-3000:]
+        assert report["run"]["model_loads"] == 1 and report["run"]["generated"] == 3
+        # A 135M model is no judge: its reply may be either verdict or neither; each is a recorded outcome.
+        assert report["items"][0]["open_verdict"] in ("safe", "unsafe", "unparseable")
+    # Each model's engine was closed before the judge's started, and the judge's before the next model's. The copy
+    # answers as the original does (the same weights, greedy), so its verdict may come from the cache: the judge
+    # then never loads for it.
     engines = (project.path / "engines.log").read_text().splitlines()
-    assert engines == ["load --model", "close --model", "load --fine-judge", "close --fine-judge"], engines
-    # A 135M model is no judge: its reply may be either verdict or neither; each is a recorded outcome.
-    assert report["items"][0]["open_verdict"] in ("safe", "unsafe", "unparseable")
+    turn = ["load --model", "close --model", "load --fine-judge", "close --fine-judge"]
+    assert engines in (turn * 2, turn + turn[:2]), engines
+    comparison = json.loads((project.path / "r.comparison.json").read_text())
+    assert [row["label"] for row in comparison["models"]] == ["smollm2", "copy"]
     assert "Traceback" not in output and result.ret in (0, 1)

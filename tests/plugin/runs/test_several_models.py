@@ -67,6 +67,8 @@ def test_each_model_is_run_gated_and_reported_and_the_models_are_compared(two: p
     assert (two.path / "r.py-good-model.html").exists() and (two.path / "r.py-scripted-model.html").exists()
     result.stdout.fnmatch_lines(
         [
+            "*FINE summary: py-good-model*",
+            "*FINE summary: py-scripted-model*",
             "*FINE models compared*",
             "*py-good-model*1.000*",
             "*py-scripted-model*0.200*",
