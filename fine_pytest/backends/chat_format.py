@@ -34,11 +34,13 @@ def completion_body(model: str, conversation: Conversation, sampling: Sampling) 
     if sampling.stop:
         # Servers drop the stop string from the text (OpenAI's rule); the readers know a declaration ended there.
         body["stop"] = list(sampling.stop)
-    if opened(conversation):
-        # A reply begun for the model (a judged form's opening) is continued, as vllm serve and run-batch accept;
-        # only then are these sent, so a server that knows nothing of them sees every other request unchanged.
+    if sampling.continue_reply:
+        # A reply begun for the model (a judged form's opening) is continued, as vllm serve and run-batch accept,
+        # and echoed whole, so that a server that ignored these is caught (continued_text); only then are they
+        # sent, so a server that knows nothing of them sees every other request unchanged.
         body["add_generation_prompt"] = False
         body["continue_final_message"] = True
+        body["echo"] = True
     return body
 
 
@@ -63,6 +65,23 @@ def scoring_body(model: str, conversation: Conversation, continue_final: bool | 
         "add_generation_prompt": not continue_final,
         "continue_final_message": continue_final,
     }
+
+
+def continued_text(answer: Answer, conversation: Conversation, sampling: Sampling) -> Answer:
+    """A begun reply's continuation, from a server asked to continue it and echo it whole: the echoed opening is
+    taken off. An answer that does not begin with the opening is a server that answered anew (it ignored
+    continue_final_message or echo): that prompt fails, never read as the model's continuation."""
+    if not sampling.continue_reply or isinstance(answer, PromptFailure):
+        return answer
+    opening = str(conversation[-1].get("content", "")) if conversation else ""
+    text = answer.text if isinstance(answer, Truncated) else answer
+    if not text.startswith(opening):
+        return PromptFailure(
+            "the server did not continue the reply begun for the model (its answer does not begin with that "
+            "opening): it must honour continue_final_message and echo, as vllm serve and vllm run-batch do"
+        )
+    rest = text[len(opening) :]
+    return Truncated(rest) if isinstance(answer, Truncated) else rest
 
 
 def read_completion(reply: Any, scrub: Callable[[str], str]) -> Answer:

@@ -60,6 +60,7 @@ from fine_pytest.backends.chat_format import (
     CONTEXT_WORDS,
     MalformedReply,
     completion_body,
+    continued_text,
     read_completion,
     read_scores,
     scoring_body,
@@ -484,7 +485,7 @@ class OpenAIModel:
         try:
             # A server (or a model that saw the header) can echo the key in the answer itself; the answer is cached,
             # judged and shown, so it is redacted like every other text from the server.
-            return read_completion(reply, self._client.scrub)
+            return continued_text(read_completion(reply, self._client.scrub), conversation, sampling)
         except MalformedReply:
             raise ServerError(f"{self._client.base_url}: a reply without choices[0].message.content") from None
 

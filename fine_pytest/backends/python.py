@@ -91,6 +91,8 @@ class PythonModel:
         # same boundary anyway, and a function written for the three sampling keywords keeps working.
         if keyword == "stop":
             return self._accepted is not None and "stop" in self._accepted
+        if keyword == "continue_reply":
+            return False  # the conversation says it: it ends with the assistant's begun turn
         return self._accepted is None or keyword in self._accepted
 
 

@@ -31,7 +31,6 @@ from fine_pytest.backends.base import (
     collected,
     letter_mass,
 )
-from fine_pytest.backends.chat_format import opened
 from fine_pytest.backends.cpu_preload import engine_preload
 from fine_pytest.backends.embedded import CONVERSION, EMBEDDED, converted_folder, embedded_gguf
 from fine_pytest.core.errors import FineError
@@ -308,13 +307,14 @@ class VllmModel:
         self, conversations: Sequence[Conversation], samplings: Sequence[Sampling]
     ) -> Iterator[list[tuple[int, Answer]]]:
         """The answers as the engine finishes them, by position: the caller stores each before the next comes. A
-        conversation that ends with an assistant turn (a reply begun for the model) is continued from there."""
+        prompt sampled with ``continue_reply`` continues the assistant turn its conversation ends with; any other
+        is answered in a new turn (a guard judge's conversation ends with the answer it classifies)."""
         failures, runnable = self._fitting(conversations)
         if failures:
             yield list(failures)
         groups = []
         for begun in (False, True):
-            positions = [i for i in runnable if opened(conversations[i]) == begun]
+            positions = [i for i in runnable if samplings[i].continue_reply == begun]
             if positions:
                 params = [sampling_params(self._vllm, samplings[i]) for i in positions]
                 messages = [list(conversations[i]) for i in positions]
@@ -355,12 +355,13 @@ class VllmModel:
         engine = self._llm.llm_engine
         where: dict[str, tuple[str, int]] = {}
         waiting: set[str] = set()
-        for group in groups:
-            with library_noise_contained():
-                ids = self._llm.enqueue_chat(group.messages, group.params, use_tqdm=False, **group.chat)
-            where.update(request_positions(ids, group.positions))
-            waiting.update(ids)
         try:
+            # Inside the try: a later group that cannot be queued (its chat template refuses) aborts the earlier.
+            for group in groups:
+                with library_noise_contained():
+                    ids = self._llm.enqueue_chat(group.messages, group.params, use_tqdm=False, **group.chat)
+                where.update(request_positions(ids, group.positions))
+                waiting.update(ids)
             while waiting:
                 with library_noise_contained(collect=False):  # a collection per step would cost throughput
                     outputs = engine.step()

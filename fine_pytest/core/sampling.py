@@ -29,6 +29,10 @@ class Sampling:
     seed: int | None = 0
     # Strings that end decoding where the back end has stops (a multiple-choice declaration ends at "]]").
     stop: tuple[str, ...] = ()
+    # The conversation ends with the assistant's reply begun for the model, which continues it (the prefill form).
+    # Said here, never guessed from the conversation: a guard judge's prompt ends with the answer it classifies as
+    # an assistant turn, and must be answered in a new turn.
+    continue_reply: bool = False
 
     def __post_init__(self) -> None:
         # A report or a merged shard gives a JSON list: kept as a tuple, so a Sampling stays hashable.
@@ -40,6 +44,8 @@ class Sampling:
         values["stop"] = list(self.stop)
         if not self.stop:
             del values["stop"]
+        if not self.continue_reply:
+            del values["continue_reply"]  # likewise: every other prompt keeps its key
         return values
 
 

@@ -24,6 +24,7 @@ from fine_pytest.backends.chat_format import (
     CONTEXT_WORDS,
     MalformedReply,
     completion_body,
+    continued_text,
     read_completion,
     read_scores,
     scoring_body,
@@ -259,6 +260,7 @@ def _answer(entry: dict[str, Any], request: Request, model: str, secrets: Sequen
     try:
         if request.method == LOGPROB:
             return read_scores(body, request.labels)
-        return read_completion(body, lambda text: redact(text, secrets))
+        answer = read_completion(body, lambda text: redact(text, secrets))
+        return continued_text(answer, request.conversation, request.sampling)
     except MalformedReply as error:
         raise ValueError(f"custom_id {_id(entry['custom_id'])}: {error}") from None

@@ -209,6 +209,23 @@ def partition_lock(info: RunInfo, partition: int, wait: bool = True) -> Iterator
 
 
 @contextmanager
+def model_turn(info: RunInfo) -> Iterator[None]:
+    """One model of several at a time, across the run's processes, where they share one device (one partition):
+    held for a model's whole run in a process, from before its engine loads until after it is closed, so a process
+    that only read the last model from the cache cannot load the next model's engine beside the one still open.
+    With a partition per device each process's engine has its own device, and nothing is held."""
+    if info.partition_count > 1:
+        yield
+        return
+    with _lock_file(info, f"{info.run}-turn.lock") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def generation_lock(info: RunInfo, model: Any, partition: int) -> Iterator[None]:
     """Exclusive right, across runs that share the cache folder, to fill a partition with one model's answers.
 

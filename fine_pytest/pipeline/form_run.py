@@ -25,8 +25,9 @@ def request(prompt: FormPrompt, generation: GenerationSettings, keys: Keys) -> R
     """A form's prompt is asked like a multiple-choice prompt: its token budget, temperature and seed, or read by
     its labels' probabilities. A judged form's prompt is an open answer begun for the model, asked like one."""
     if prompt.judged is not None:
-        key = prompt_key(prompt.conversation, generation.open, keys)
-        return Request(key, prompt.conversation, generation.open, judged=prompt.judged, opening=prompt.opening)
+        sampling = replace(generation.open, continue_reply=True)
+        key = prompt_key(prompt.conversation, sampling, keys)
+        return Request(key, prompt.conversation, sampling, judged=prompt.judged, opening=prompt.opening)
     if prompt.labels:
         key = prompt_key(prompt.conversation, generation.mc, keys, LOGPROB, prompt.labels)
         return Request(key, prompt.conversation, generation.mc, LOGPROB, prompt.labels)

@@ -30,10 +30,7 @@ from fine_pytest.pipeline.batch import EXPORT, Exporting, Importing, write_expor
 from fine_pytest.pipeline.batch_files import BatchFileError
 from fine_pytest.pipeline.cache import FILENAME, Cache, CacheError
 from fine_pytest.pipeline.checks import check_begun_replies, check_categories, check_over_refusal, check_specs
-from fine_pytest.pipeline.coordination import (
-    RunInfo,
-    device_for,
-)
+from fine_pytest.pipeline.coordination import RunInfo, device_for, model_turn
 from fine_pytest.pipeline.evaluate import LOGPROB, Request, no_verdict_reason
 from fine_pytest.pipeline.form_families import resolve_families
 from fine_pytest.pipeline.progress import SILENT, Progress, closing
@@ -201,7 +198,8 @@ class Evaluation:
         for model in self.models():
             pairs = [pair_of(item) for item in items if model_of(item) == model.model_index]
             if pairs:
-                model._evaluate(pairs)
+                with model_turn(self.info):
+                    model._evaluate(pairs)
 
     def fine_pair(self, request: pytest.FixtureRequest) -> FinePair:
         param = request.param

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from support import read_json
 
-from fine_pytest.backends.base import Endpoint, ModelContext, PartialAnswers, PromptFailure
+from fine_pytest.backends.base import Endpoint, ModelContext, PartialAnswers, PromptFailure, Truncated
 from fine_pytest.backends.openai import OpenAIModel
 from fine_pytest.core.errors import FineError
 from fine_pytest.core.sampling import Sampling
@@ -450,6 +450,26 @@ def test_a_servers_separate_reasoning_field_is_never_read() -> None:
     assert "stop" not in completion_body("m", [], Sampling(256))
     # A reply begun for the model (the prefill form) is continued; nothing else is sent those fields.
     begun = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "Sure."}]
-    assert completion_body("m", begun, Sampling(16))["continue_final_message"] is True
-    assert completion_body("m", begun, Sampling(16))["add_generation_prompt"] is False
-    assert "continue_final_message" not in completion_body("m", begun[:1], Sampling(16))
+    body = completion_body("m", begun, Sampling(16, continue_reply=True))
+    assert (body["continue_final_message"], body["add_generation_prompt"], body["echo"]) == (True, False, True)
+    # A guard judge's conversation also ends with an assistant turn, and is answered in a new one.
+    assert "continue_final_message" not in completion_body("m", begun, Sampling(16))
+    assert "continue_reply" not in completion_body("m", begun, Sampling(16, continue_reply=True))
+
+
+def test_a_begun_reply_is_read_only_when_the_server_continued_it() -> None:
+    from fine_pytest.backends.chat_format import continued_text
+
+    begun = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "Sure."}]
+    asked = Sampling(16, continue_reply=True)
+    # Echoed whole, as vllm serve does with echo: the opening is taken off, a cut answer stays cut.
+    assert continued_text("Sure. Actually, no.", begun, asked) == " Actually, no."
+    cut = continued_text(Truncated("Sure. Step one"), begun, asked)
+    assert isinstance(cut, Truncated) and cut.text == " Step one"
+    # A server that ignored continue_final_message or echo answered anew: that prompt fails, never read.
+    for fresh in ("I can't help with that.", " Sure. Here", "sure. here"):
+        failed = continued_text(fresh, begun, asked)
+        assert isinstance(failed, PromptFailure) and "did not continue the reply begun" in failed.reason
+    assert continued_text("anything", begun, Sampling(16)) == "anything"  # not a begun reply: as it came
+    failure = PromptFailure("the server returned no content")
+    assert continued_text(failure, begun, asked) is failure

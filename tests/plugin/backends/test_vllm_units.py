@@ -412,11 +412,37 @@ def test_a_begun_reply_is_continued_and_a_fresh_one_opened_in_the_same_engine_pa
     model._tokenizer, model._llm, model._vllm, model.max_model_len = FakeTokenizer(), FakeLLM(), FakeVllm(), 50
     fresh = [{"role": "user", "content": "question"}]
     begun = [*fresh, {"role": "assistant", "content": "Sure."}]
-    answers = model.generate([fresh, begun, fresh], [Sampling(8)] * 3)
-    assert answers == ["answer to question", "answer to Sure.", "answer to question"]
+    # A guard judge's prompt also ends with an assistant turn (the answer it classifies): it is answered anew.
+    guarded = [*fresh, {"role": "assistant", "content": "I can't help with that."}]
+    samplings = [Sampling(8), Sampling(8, continue_reply=True), Sampling(8), Sampling(8)]
+    answers = model.generate([fresh, begun, fresh, guarded], samplings)
+    assert answers == [
+        "answer to question",
+        "answer to Sure.",
+        "answer to question",
+        "answer to I can't help with that.",
+    ]
     # Two queues (one per chat template setting), both queued before the engine steps.
-    assert model._llm.batches == [[fresh, fresh], [begun]]
+    assert model._llm.batches == [[fresh, fresh, guarded], [begun]]
     assert model._llm.chat_options == [
         {"add_generation_prompt": True, "continue_final_message": False},
         {"add_generation_prompt": False, "continue_final_message": True},
     ]
+
+
+def test_a_group_that_cannot_be_queued_aborts_the_groups_queued_before_it() -> None:
+    model = VllmModel.__new__(VllmModel)
+    model._tokenizer, model._llm, model._vllm, model.max_model_len = FakeTokenizer(), FakeLLM(), FakeVllm(), 50
+    queue = model._llm.enqueue_chat
+
+    def refusing(conversations, params, use_tqdm, **options):
+        if options.get("continue_final_message"):
+            raise ValueError("this chat template cannot continue a final message")
+        return queue(conversations, params, use_tqdm, **options)
+
+    model._llm.enqueue_chat = refusing
+    fresh = [{"role": "user", "content": "question"}]
+    begun = [*fresh, {"role": "assistant", "content": "Sure."}]
+    with pytest.raises(ValueError, match="cannot continue"):
+        model.generate([fresh, begun], [Sampling(8), Sampling(8, continue_reply=True)])
+    assert model._llm.llm_engine.aborted and not model._llm.llm_engine.queue

@@ -199,3 +199,49 @@ def test_fine_pytest_run_evaluates_several_models_as_the_plugin_does(two: pytest
     )  # fmt: skip
     assert bad.returncode == 4 and "no attribute 'nosuch'" in bad.stderr
     assert not (two.path / "good-calls.log").exists()
+
+
+# Logs each model's load and close with the time, in whichever process it happens; a close takes a while, as an
+# engine's does while it gives its device back.
+ENGINE_LOG = """
+import json
+import os
+import time
+
+from fine_pytest.backends import python
+
+_start, _close = python.PythonModel.__init__, python.PythonModel.close
+
+
+def _write(what, name):
+    with open("engines.log", "a") as log:
+        log.write(json.dumps({"what": what, "name": name, "pid": os.getpid(), "at": time.time()}) + "\\n")
+
+
+def __init__(self, reference, *args, **kwargs):
+    _write("load", reference)
+    _start(self, reference, *args, **kwargs)
+
+
+def close(self):
+    time.sleep(0.5)
+    _write("close", self.name)
+    _close(self)
+
+
+python.PythonModel.__init__, python.PythonModel.close = __init__, close
+"""
+
+
+def test_under_xdist_no_two_models_are_loaded_at_once(two: pytest.Pytester) -> None:
+    two.makeconftest(ENGINE_LOG)
+    result = two.runpytest(*MODELS, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-cache-dir=cache", "-n", "2")
+    assert result.ret == 0
+    events = sorted(
+        (json.loads(line) for line in (two.path / "engines.log").read_text().splitlines()), key=lambda e: e["at"]
+    )
+    loaded = 0
+    for event in events:
+        loaded += 1 if event["what"] == "load" else -1
+        assert loaded <= 1, events  # a model loads only once the one before it has closed, in any process
+    assert [event["what"] for event in events] == ["load", "close"] * 2
