@@ -325,7 +325,9 @@ def _form_evidence(form: FormResult, width: int) -> list[str]:
         stopped = " (the search was stopped early: it may not be the simplest)" if shrink and shrink.exhausted else ""
         lines.append(f"  simplest flip{searched}{stopped}: {visible(flip.description)}")
         family = named(form.family)
-        names = form.prompt_names or (family.prompt_names if family is not None else ("first prompt", "second prompt"))
+        names = form.prompt_names or (family.prompt_names if family is not None else ())
+        if len(names) != len(flip.answers):  # a report read back, of a family this process does not know
+            names = ("answer",) if len(flip.answers) == 1 else ("first prompt", "second prompt")
         for label, answer, reading in zip(names, flip.answers, flip.readings, strict=True):
             shown = "unreadable" if reading is None else reading
             lines.append(f"  {visible(label)}, read as {visible(shown)}: {_clip(answer, width)}")

@@ -50,6 +50,10 @@ def resolve_families(names: Sequence[str], probes: Sequence[Pair], scored: bool 
             raise FineError(
                 f"--fine-forms: family {name!r} needs dimensions, each a Dimension with a tuple of value descriptions"
             )
+        if family.judged and len(family.prompt_names) != 1:
+            # A judged variant is one prompt: its evidence names one (a family that kept the two default names).
+            family = replace(family, prompt_names=("open answer, begun for the model",))
+            resolved[-1] = family
         if family.judged and not family.ask_all:
             raise FineError(
                 f"--fine-forms: family {name!r} is judged (its answers are read by the run's judge), so it must be "

@@ -114,15 +114,21 @@ class Settings:
 
 def model_labels(specs: Sequence[str]) -> tuple[str, ...]:
     """A short name per model, for test ids and report files: a path's last part, or the spec, with anything but
-    letters, digits, '.', '_' and '-' made '-'; numbered when two would be the same."""
+    letters, digits, '.', '_' and '-' made '-'; numbered when two would be the same, ignoring case (their report files
+    would be one file on a case-insensitive file system)."""
     labels: list[str] = []
+    taken: set[str] = set()
     for index, spec in enumerate(specs):
         name = spec.rstrip("/\\")
         if "/" in name or "\\" in name:
             name = re.split(r"[/\\]", name)[-1]
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:MAX_LABEL] or "model"
-        name = "comparison-model" if name == "comparison" else name  # r.comparison.json is the comparison's
-        labels.append(f"{name}-{index + 1}" if name in labels else name)
+        name = "comparison-model" if name.lower() == "comparison" else name  # r.comparison.json is the comparison's
+        label, number = name, index + 1
+        while label.lower() in taken:
+            label, number = f"{name}-{number}", number + 1
+        taken.add(label.lower())
+        labels.append(label)
     return tuple(labels)
 
 
