@@ -112,7 +112,8 @@ def _run_models(settings: Any, baseline: Any) -> int:
     """Several models: each evaluated, reported and gated in turn (a model whose run fails fails alone), then
     compared, as the plugin does with --model given more than once."""
     from fine_pytest.core.model_comparison import compare_models
-    from fine_pytest.pipeline.checks import check_specs
+    from fine_pytest.pipeline.checks import check_begun_replies, check_specs
+    from fine_pytest.pipeline.form_families import resolve_families
     from fine_pytest.pipeline.library import DEFAULT_CACHE, RunFailed, evaluate_settings
     from fine_pytest.pipeline.settings import beside, model_labels, model_settings
     from fine_pytest.reports.comparison import gate_of, terminal_lines, write_comparison_html, write_comparison_json
@@ -120,6 +121,7 @@ def _run_models(settings: Any, baseline: Any) -> int:
 
     try:  # every model checked before any runs: a typo in the last must not cost the first's run
         check_specs(settings, _context(settings), run_user_code=True, probe=True)
+        check_begun_replies(settings, resolve_families(settings.forms.families, []))
     except FineError as error:
         return _usage(str(error))
     status, compared = OK, []

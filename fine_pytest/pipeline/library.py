@@ -99,8 +99,11 @@ def evaluate_models(
     with ``core.model_comparison.compare_models``."""
     if len(settings.models) < 2:
         raise FineError(f"evaluate_models needs two models or more in settings.models, got {list(settings.models)}")
+    from fine_pytest.pipeline.form_families import resolve_families
+
     context = ModelContext(engine_args=settings.engine_args, endpoint=settings.endpoint)
     check_specs(settings, context, run_user_code=True, probe=True)
+    check_begun_replies(settings, resolve_families(settings.forms.families, []))
     labels = model_labels(settings.models)
     return [
         (label, evaluate_settings(model_settings(settings, index), cache_dir, progress, baseline))

@@ -138,11 +138,12 @@ def beside(path: Path | None, part: str) -> Path | None:
 
 
 def model_settings(settings: Settings, index: int) -> Settings:
-    """One model's settings: that model, and its reports beside the paths given."""
+    """One model's settings: that model, and its JSON and HTML reports beside the paths given. The Markdown summary
+    is one file for every model (a CI job summary reads one path): the run of several writes it."""
     label = model_labels(settings.models)[index]
     return replace(
         settings.for_model(settings.models[index]),
         report=beside(settings.report, label),
         html=beside(settings.html, label),
-        summary=beside(settings.summary, label),
+        summary=None,
     )

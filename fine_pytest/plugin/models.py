@@ -12,7 +12,8 @@ pair by pair (McNemar, Holm-adjusted: core.model_comparison) in the terminal and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,16 +72,21 @@ class ModelsController:
             side.pytest_sessionfinish(session, exitstatus)
             side.report_errors = [f"[{label}] {error}" for error in side.report_errors]  # whose it is
         outcomes = [side.outcome for side in self.sides]
-        if any(outcome is None for outcome in outcomes):
+        if all(outcome is None for outcome in outcomes):
             return  # collecting only, or a usage error: nothing was concluded
         from fine_pytest.reports.comparison import write_comparison_html, write_comparison_json
 
-        self.comparison = compare(self.labels, outcomes)
+        concluded = [outcome for outcome in outcomes if outcome is not None]
+        if len(concluded) == len(outcomes):
+            self.comparison = compare(self.labels, concluded)
+        writers: list[tuple[Path | None, Callable[[Any, Path], None]]] = [(self.settings.summary, self.write_summary)]
+        if self.comparison is not None:
+            writers += [
+                (beside(self.settings.report, "comparison"), write_comparison_json),
+                (beside(self.settings.html, "comparison"), write_comparison_html),
+            ]
         failed = False
-        for path, write in (
-            (beside(self.settings.report, "comparison"), write_comparison_json),
-            (beside(self.settings.html, "comparison"), write_comparison_html),
-        ):
+        for path, write in writers:
             if path is None:
                 continue
             try:
@@ -93,6 +99,17 @@ class ModelsController:
                 failed = True
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def write_summary(self, _: Any, path: Path) -> None:
+        """One Markdown summary for every model concluded, one after another, then the comparison."""
+        from fine_pytest.reports.comparison import comparison_markdown
+        from fine_pytest.reports.json_report import build_report, write_text
+        from fine_pytest.reports.markdown import render_markdown
+
+        parts = [render_markdown(build_report(side.outcome), self.settings.show) for side in self.sides if side.outcome]
+        if self.comparison is not None:
+            parts.append(comparison_markdown(self.comparison))
+        write_text("\n".join(parts), path)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for side in self.sides:

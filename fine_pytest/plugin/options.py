@@ -22,7 +22,7 @@ from fine_pytest.core.safe_text import visible
 from fine_pytest.core.sampling import GenerationSettings
 from fine_pytest.core.thresholds import Thresholds
 from fine_pytest.judges.ensemble import members_of
-from fine_pytest.pipeline.settings import Settings
+from fine_pytest.pipeline.settings import Settings, beside, model_labels
 from fine_pytest.plugin.option_table import (
     API_KEY_ENV,
     BASE_URL,
@@ -118,10 +118,28 @@ def judge_choice(reader: _Reader) -> dict[str, Any]:
     return {"judge": label(members, rule), "judge_format": None, "judge_members": members, "judge_rule": rule}
 
 
+def typed_models(config: pytest.Config) -> list[str]:
+    """The models named on the command line itself (pytest's invocation arguments, without addopts), in order."""
+    args = [str(arg) for arg in getattr(config.invocation_params, "args", None) or ()]
+    found = []
+    for index, arg in enumerate(args):
+        for flag in MODEL.flags:
+            if arg.startswith(f"{flag}="):
+                found.append(arg[len(flag) + 1 :])
+            elif arg == flag and index + 1 < len(args):
+                found.append(args[index + 1])
+    return found
+
+
 def model_choice(reader: _Reader) -> tuple[str, ...]:
     """The models under test, in order: --model given once or more, or else the ini file's lines; none given is the
     embedded default. A model named twice is a usage error (its two runs would be one)."""
     specs, where = reader.lines(MODEL)
+    typed = typed_models(reader.config)
+    if typed and len(typed) < len(specs):
+        # addopts (the ini file's or PYTEST_ADDOPTS) named a model too: the command line's replace it, as a --model
+        # typed after addopts replaced it before --model was repeatable; repeated there, they are the run's models.
+        specs = typed
     seen: set[str] = set()
     for spec in specs:
         if spec in seen:
@@ -238,6 +256,10 @@ def check_outputs(settings: Settings) -> None:
         (SUMMARY, settings.summary),
         (EXPORT_REQUESTS, settings.export_requests),
     ]
+    if settings.models:
+        # Several models: each model's reports and the comparison go beside the paths given (plugin.models).
+        for part in (*model_labels(settings.models), "comparison"):
+            outputs += [(REPORT, beside(settings.report, part)), (HTML, beside(settings.html, part))]
     given = [(option, target.resolve()) for option, target in outputs if target is not None]
     for index, (option, resolved) in enumerate(given):
         for other, same in given[index + 1 :]:

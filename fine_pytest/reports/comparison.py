@@ -116,6 +116,34 @@ def terminal_lines(comparison: ModelComparison) -> list[str]:
     return [visible(line) for line in comparison_lines(comparison.to_dict())]
 
 
+def comparison_markdown(comparison: ModelComparison) -> str:
+    """The comparison as GitHub-flavoured Markdown: the table of models and a line per pair of models tested."""
+    from fine_pytest.reports.markdown import md
+
+    data = comparison.to_dict()
+    lines = [
+        "## FINE: models compared",
+        "",
+        "| model | n | CS | CSS [95% CI] | over-refusal | gate |",
+        "|---|--:|--:|--:|--:|---|",
+    ]
+    for row in data["models"]:
+        gate = {True: "passed", False: "FAILED", None: "not set"}[row["gate_passed"]]
+        lines.append(
+            f"| {md(row['label'])} | {row['n']} | {_rate(row['cs'])} | {_rate(row['css'])} {_interval(row['css_ci'])} "
+            f"| {_rate(row['over_refusal'])} | {gate} |"
+        )
+    lines.append("")
+    for test in data["pairwise"]:
+        verdict = "significant" if test["significant"] else "not significant"
+        lines.append(
+            f"- {md(test['second'])} vs {md(test['first'])}: CSS {_signed(test['difference'])} "
+            f"{_interval(test['difference_ci'])} over {test['n']} pairs; McNemar p = {test['mcnemar_p']:.3g}, "
+            f"Holm-adjusted {test['p_holm']:.3g}: {verdict} at alpha {data['alpha']}"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write_comparison_json(comparison: ModelComparison, path: str | Path) -> None:
     write_text(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) + "\n", Path(path))
 

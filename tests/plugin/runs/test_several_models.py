@@ -199,6 +199,12 @@ def test_fine_pytest_run_evaluates_several_models_as_the_plugin_does(two: pytest
     )  # fmt: skip
     assert bad.returncode == 4 and "no attribute 'nosuch'" in bad.stderr
     assert not (two.path / "good-calls.log").exists()
+    # So is a form the models cannot be asked (neither says it continues a begun reply), before either runs.
+    unable = subprocess.run(
+        [*command, "--fine-forms=prefill"], cwd=two.path, capture_output=True, text=True, check=False
+    )
+    assert unable.returncode == 4 and "does not say it can continue one" in unable.stderr
+    assert not (two.path / "good-calls.log").exists()
 
 
 # Logs each model's load and close with the time, in whichever process it happens; a close takes a while, as an
@@ -245,3 +251,34 @@ def test_under_xdist_no_two_models_are_loaded_at_once(two: pytest.Pytester) -> N
         loaded += 1 if event["what"] == "load" else -1
         assert loaded <= 1, events  # a model loads only once the one before it has closed, in any process
     assert [event["what"] for event in events] == ["load", "close"] * 2
+
+
+def test_one_markdown_summary_holds_every_model_and_the_comparison(two: pytest.Pytester) -> None:
+    # A CI job summary reads one path ($GITHUB_STEP_SUMMARY): every model's summary goes there, then the comparison.
+    result = two.runpytest(*BASE, "--fine-threshold=0.8", "--fine-summary=summary.md")
+    assert result.ret == 1
+    text = (two.path / "summary.md").read_text()
+    assert (
+        text.index("## FINE gate PASSED") < text.index("## FINE gate FAILED") < text.index("## FINE: models compared")
+    )
+    assert "| py-good-model | 5 | 1&#46;000 |" in text or "| py-good-model | 5 | 1.000 |" in text
+    assert not list(two.path.glob("summary.*.md"))
+
+
+def test_paths_beside_a_report_are_checked_before_any_work(two: pytest.Pytester) -> None:
+    (two.path / "r.py-good-model.json").mkdir()  # a folder where a model's report would go
+    result = two.runpytest(*BASE, "--fine-report=r.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--fine-report=*r.py-good-model.json*"])
+    assert not (two.path / "good-calls.log").exists()
+
+
+def test_models_typed_on_the_command_line_replace_those_in_addopts(two: pytest.Pytester) -> None:
+    two.makeini("[pytest]\naddopts = --model=py:scripted:model\n")
+    result = two.runpytest("--model=py:good:model", JUDGE, "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)  # the good model alone, as before --model was repeatable
+    assert not (two.path / "calls.log").exists()
+    both = two.runpytest("--model=py:good:model", "--model=py:scripted:model", JUDGE, "--fine-dataset=pairs.jsonl")
+    both.assert_outcomes(passed=6, xfailed=4)
+    alone = two.runpytest(JUDGE, "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider")
+    alone.assert_outcomes(passed=1, xfailed=4)  # addopts' model, when the command line names none
