@@ -5,7 +5,12 @@ folder; xdist workers receive both. Pairs are split into partitions, one per eng
 ``--fine-devices`` lists several accelerators under xdist. A partition is generated under a file lock by whichever
 process takes the lock first and finds answers missing; every other process waits on that lock and then reads the
 cache. So with ``-n 4`` on one GPU the engine starts once, and a worker that dies mid-partition releases its lock to a
-waiting worker, which finds the finished chunks in the cache and generates only the rest.
+waiting worker, which finds the finished chunks in the cache and generates only the rest. In a run of several
+models, each model's run is a run inside this one (``<run>.m<index>``), and processes sharing a device take turns.
+
+Longer than 300 lines: the run's identity, its folder's clean-up, and its four kinds of lock (a partition's, a
+model's across runs, a model's turn in a run of several, the partitions' owners and takeovers) are one protocol,
+read together when any of it changes.
 """
 
 from __future__ import annotations
