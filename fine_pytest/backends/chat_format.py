@@ -69,16 +69,17 @@ def scoring_body(model: str, conversation: Conversation, continue_final: bool | 
 
 def continued_text(answer: Answer, conversation: Conversation, sampling: Sampling) -> Answer:
     """A begun reply's continuation, from a server asked to continue it and echo it whole: the echoed opening is
-    taken off. An answer that does not begin with the opening is a server that answered anew (it ignored
-    continue_final_message or echo): that prompt fails, never read as the model's continuation."""
+    taken off. An answer that does not begin with the opening comes from a server that answered anew, or continued
+    without echoing: MalformedReply, which stops the run with the reason. Never read as the model's continuation,
+    and never counted against the model either: the server, not the model, cannot be asked this form."""
     if not sampling.continue_reply or isinstance(answer, PromptFailure):
         return answer
     opening = str(conversation[-1].get("content", "")) if conversation else ""
     text = answer.text if isinstance(answer, Truncated) else answer
     if not text.startswith(opening):
-        return PromptFailure(
-            "the server did not continue the reply begun for the model (its answer does not begin with that "
-            "opening): it must honour continue_final_message and echo, as vllm serve and vllm run-batch do"
+        raise MalformedReply(
+            "a reply begun for the model came back without that opening: the server must honour "
+            "continue_final_message and echo (as vllm serve and vllm run-batch do) to be asked --fine-forms=prefill"
         )
     rest = text[len(opening) :]
     return Truncated(rest) if isinstance(answer, Truncated) else rest

@@ -486,8 +486,8 @@ class OpenAIModel:
             # A server (or a model that saw the header) can echo the key in the answer itself; the answer is cached,
             # judged and shown, so it is redacted like every other text from the server.
             return continued_text(read_completion(reply, self._client.scrub), conversation, sampling)
-        except MalformedReply:
-            raise ServerError(f"{self._client.base_url}: a reply without choices[0].message.content") from None
+        except MalformedReply as error:
+            raise ServerError(f"{self._client.base_url}: {error}") from None
 
     def close(self) -> None:
         self._client.abort()

@@ -156,13 +156,20 @@ def engine_error(error: BaseException, settings: dict[str, Any]) -> str:
     )
 
 
-def prompt_lengths(tokenizer: Any, conversations: Sequence[Conversation]) -> list[int | str]:
+def prompt_lengths(
+    tokenizer: Any, conversations: Sequence[Conversation], continued: Sequence[bool] = ()
+) -> list[int | str]:
     """Each conversation's length in tokens, or why its chat template cannot render it (a template with no system
-    role raises on a system message): that prompt fails alone, the batch goes on."""
+    role raises on a system message; one may refuse to continue a begun reply, ``continued``): that prompt fails
+    alone, the batch goes on."""
     lengths: list[int | str] = []
-    for conversation in conversations:
+    for index, conversation in enumerate(conversations):
+        begun = index < len(continued) and continued[index]
+        chat = {"add_generation_prompt": False, "continue_final_message": True} if begun else {}
         try:
-            tokens = tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=True)
+            tokens = tokenizer.apply_chat_template(
+                list(conversation), **{"add_generation_prompt": True, **chat}, tokenize=True
+            )
         except Exception as error:  # the template's own error (jinja raises its TemplateError): this prompt only
             lengths.append(
                 f"the model's chat template cannot render this conversation: {type(error).__name__}: {error}"
@@ -286,11 +293,14 @@ class VllmModel:
             self._tokenizer = self._llm.get_tokenizer()
             self.max_model_len = int(self._llm.llm_engine.model_config.max_model_len)
 
-    def _fitting(self, conversations: Sequence[Conversation]) -> tuple[list[tuple[int, PromptFailure]], list[int]]:
-        """The prompts too long for the context, each with its failure, and the indices of those that fit."""
+    def _fitting(
+        self, conversations: Sequence[Conversation], continued: Sequence[bool] = ()
+    ) -> tuple[list[tuple[int, PromptFailure]], list[int]]:
+        """The prompts too long for the context, or that its chat template cannot render as asked (``continued``: a
+        begun reply to continue), each with its failure; and the indices of those that fit."""
         failures: list[tuple[int, PromptFailure]] = []
         runnable: list[int] = []
-        for index, length in enumerate(prompt_lengths(self._tokenizer, conversations)):
+        for index, length in enumerate(prompt_lengths(self._tokenizer, conversations, continued)):
             if isinstance(length, str):
                 failures.append((index, PromptFailure(length[:500])))
             elif length >= self.max_model_len:
@@ -309,7 +319,7 @@ class VllmModel:
         """The answers as the engine finishes them, by position: the caller stores each before the next comes. A
         prompt sampled with ``continue_reply`` continues the assistant turn its conversation ends with; any other
         is answered in a new turn (a guard judge's conversation ends with the answer it classifies)."""
-        failures, runnable = self._fitting(conversations)
+        failures, runnable = self._fitting(conversations, [sampling.continue_reply for sampling in samplings])
         if failures:
             yield list(failures)
         groups = []

@@ -188,6 +188,9 @@ def _lock_file(info: RunInfo, name: str) -> IO[str]:
     something else stands there (a file named ``locks``, a folder the run cannot write)."""
     folder = Path(info.cache_dir, "locks")
     try:
+        if not info.persistent:
+            # A --fine-no-cache run's folder is private, as mkdtemp makes one: made so here if the locks come first.
+            Path(info.cache_dir).mkdir(mode=0o700, exist_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
         return open(folder / name, "a")  # noqa: SIM115 - the caller holds it open while it holds the lock
     except OSError as error:

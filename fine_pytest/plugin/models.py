@@ -68,8 +68,20 @@ class ModelsController:
             self.sides[index].pytest_runtest_logreport(report)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        for label, side in zip(self.labels, self.sides, strict=True):
+        for side in self.sides:
             side.pytest_sessionfinish(session, exitstatus)
+        if any(side.tally.active for side in self.sides):
+            for side in self.sides:
+                if not side.tally.active and not side.report_errors:
+                    # Asked for (on the command line or in the ini file) and not one of its tests ran: a gate set
+                    # but applied to nothing never leaves the build green, whichever model's it is.
+                    side.report_errors.append(
+                        "FINE: no FINE test of this model was selected, so it was not evaluated and no gate applied "
+                        "to it (-k, -m, --deselect, --lf or the tests named left none)"
+                    )
+                    if self.settings.thresholds.enforced and session.exitstatus == pytest.ExitCode.OK:
+                        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        for label, side in zip(self.labels, self.sides, strict=True):
             side.report_errors = [f"[{label}] {error}" for error in side.report_errors]  # whose it is
         outcomes = [side.outcome for side in self.sides]
         if all(outcome is None for outcome in outcomes):
@@ -104,9 +116,15 @@ class ModelsController:
         """One Markdown summary for every model concluded, one after another, then the comparison."""
         from fine_pytest.reports.comparison import comparison_markdown
         from fine_pytest.reports.json_report import build_report, write_text
-        from fine_pytest.reports.markdown import render_markdown
+        from fine_pytest.reports.markdown import md, render_markdown
 
-        parts = [render_markdown(build_report(side.outcome), self.settings.show) for side in self.sides if side.outcome]
+        parts = []
+        for label, side in zip(self.labels, self.sides, strict=True):
+            if side.outcome is not None:
+                parts.append(render_markdown(build_report(side.outcome), self.settings.show))
+            else:  # not evaluated: the summary says so, with why, rather than leave the model out
+                reasons = [f"- {md(error, 400)}" for error in side.report_errors] or ["- no FINE test of it ran"]
+                parts.append("\n".join([f"## FINE: model {md(label)} not evaluated", "", *reasons]) + "\n")
         if self.comparison is not None:
             parts.append(comparison_markdown(self.comparison))
         write_text("\n".join(parts), path)

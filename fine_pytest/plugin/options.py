@@ -8,6 +8,9 @@ together (batch files, outputs, model settings given twice), so each rule is wri
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -118,9 +121,9 @@ def judge_choice(reader: _Reader) -> dict[str, Any]:
     return {"judge": label(members, rule), "judge_format": None, "judge_members": members, "judge_rule": rule}
 
 
-def typed_models(config: pytest.Config) -> list[str]:
-    """The models named on the command line itself (pytest's invocation arguments, without addopts), in order."""
-    args = [str(arg) for arg in getattr(config.invocation_params, "args", None) or ()]
+def models_in(args: Sequence[str]) -> list[str]:
+    """The models a list of arguments names with --model (or --fine-model), in order."""
+    args = [str(arg) for arg in args]
     found = []
     for index, arg in enumerate(args):
         for flag in MODEL.flags:
@@ -135,11 +138,14 @@ def model_choice(reader: _Reader) -> tuple[str, ...]:
     """The models under test, in order: --model given once or more, or else the ini file's lines; none given is the
     embedded default. A model named twice is a usage error (its two runs would be one)."""
     specs, where = reader.lines(MODEL)
-    typed = typed_models(reader.config)
-    if typed and len(typed) < len(specs):
-        # addopts (the ini file's or PYTEST_ADDOPTS) named a model too: the command line's replace it, as a --model
-        # typed after addopts replaced it before --model was repeatable; repeated there, they are the run's models.
-        specs = typed
+    # pytest puts the ini file's addopts first, then PYTEST_ADDOPTS, then the command line, and each later source's
+    # --model used to replace an earlier one's: it still does, and models repeated within one source are the run's.
+    typed = models_in(getattr(reader.config.invocation_params, "args", None) or ())
+    exported = models_in(shlex.split(os.environ.get("PYTEST_ADDOPTS", "")))
+    for later in (typed, exported):
+        if later and len(later) < len(specs):
+            specs = later
+            break
     seen: set[str] = set()
     for spec in specs:
         if spec in seen:

@@ -197,9 +197,13 @@ class Evaluation:
         self._evaluated = True
         for model in self.models():
             pairs = [pair_of(item) for item in items if model_of(item) == model.model_index]
-            if pairs:
+            if not pairs:
+                continue
+            try:
                 with model_turn(self.info):
                     model._evaluate(pairs)
+            except CacheError as error:  # the turn's lock could not be made: that model's tests fail with it
+                model._evaluated, model._failure = True, str(error)
 
     def fine_pair(self, request: pytest.FixtureRequest) -> FinePair:
         param = request.param
@@ -233,6 +237,8 @@ class Evaluation:
         result = self._results[pair.key]
         request.node.stash[RESULT_KEY] = result
         request.node.user_properties.extend(junit_properties(result))
+        if self.model_index is not None:
+            request.node.user_properties.append(("fine_model", self.settings.model_spec))  # which model of several
         return FinePair(pair=pair, result=result, strict=self.settings.strict)
 
     def verdicts(self, request: pytest.FixtureRequest) -> list[PairResult]:

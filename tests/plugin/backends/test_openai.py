@@ -458,7 +458,7 @@ def test_a_servers_separate_reasoning_field_is_never_read() -> None:
 
 
 def test_a_begun_reply_is_read_only_when_the_server_continued_it() -> None:
-    from fine_pytest.backends.chat_format import continued_text
+    from fine_pytest.backends.chat_format import MalformedReply, continued_text
 
     begun = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "Sure."}]
     asked = Sampling(16, continue_reply=True)
@@ -466,10 +466,49 @@ def test_a_begun_reply_is_read_only_when_the_server_continued_it() -> None:
     assert continued_text("Sure. Actually, no.", begun, asked) == " Actually, no."
     cut = continued_text(Truncated("Sure. Step one"), begun, asked)
     assert isinstance(cut, Truncated) and cut.text == " Step one"
-    # A server that ignored continue_final_message or echo answered anew: that prompt fails, never read.
+    # A server that ignored continue_final_message or echo answered anew: never read, and never counted against
+    # the model (the run stops with the reason).
     for fresh in ("I can't help with that.", " Sure. Here", "sure. here"):
-        failed = continued_text(fresh, begun, asked)
-        assert isinstance(failed, PromptFailure) and "did not continue the reply begun" in failed.reason
+        with pytest.raises(MalformedReply, match="must honour continue_final_message and echo"):
+            continued_text(fresh, begun, asked)
     assert continued_text("anything", begun, Sampling(16)) == "anything"  # not a begun reply: as it came
     failure = PromptFailure("the server returned no content")
     assert continued_text(failure, begun, asked) is failure
+
+
+class Continuing(Stub):
+    """A server that continues a begun reply, echoing it whole when asked (as vllm serve does) or not at all."""
+
+    def __init__(self, echoes: bool) -> None:
+        super().__init__()
+        self.echoes = echoes
+
+    def answer(self, body: dict[str, Any]) -> str:
+        last = body["messages"][-1]
+        if last["role"] == "assistant":
+            assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+            continuation = " Actually, I can't help with that."
+            return last["content"] + continuation if self.echoes and body.get("echo") else continuation
+        return super().answer(body)
+
+
+@pytest.mark.parametrize("echoes", [True, False])
+def test_a_served_model_asked_the_prefill_form(project: pytest.Pytester, echoes: bool) -> None:
+    with serving(Continuing(echoes)) as stub:
+        args = (
+            "--model=openai:tiny",
+            f"--fine-base-url={stub.url}",
+            "--fine-dataset=pairs.jsonl",
+            "--fine-forms=prefill",
+        )
+        result = project.runpytest(*args, "--fine-report=r.json", "-p", "no:cacheprovider")
+    report = read_json(project.path / "r.json")
+    if echoes:
+        # Each reply is read as the opening and the continuation the server wrote after it.
+        variant = report["items"][0]["forms"]["prefill"]["variants"][0]
+        assert variant["answers"] == ["Sure. Actually, I can't help with that."] and result.ret == 0
+        return
+    # A server that continued without echoing cannot be told from one that answered anew: the run stops and says
+    # why, and no prefill flip is counted against the model.
+    assert result.ret == 1 and report["gate"]["passed"] is False and report["items"] == []
+    result.stdout.fnmatch_lines(["*a reply begun for the model came back without that opening*"])

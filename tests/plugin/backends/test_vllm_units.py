@@ -446,3 +446,21 @@ def test_a_group_that_cannot_be_queued_aborts_the_groups_queued_before_it() -> N
     with pytest.raises(ValueError, match="cannot continue"):
         model.generate([fresh, begun], [Sampling(8), Sampling(8, continue_reply=True)])
     assert model._llm.llm_engine.aborted and not model._llm.llm_engine.queue
+
+
+def test_a_begun_reply_the_template_cannot_continue_fails_alone() -> None:
+    class Refusing(FakeTokenizer):
+        def apply_chat_template(self, conversation, **options):
+            if options.get("continue_final_message"):
+                assert options["add_generation_prompt"] is False
+                raise ValueError("the template changes the final message; it cannot be continued")
+            return super().apply_chat_template(conversation, **options)
+
+    model = VllmModel.__new__(VllmModel)
+    model._tokenizer, model._llm, model._vllm, model.max_model_len = Refusing(), FakeLLM(), FakeVllm(), 50
+    fresh = [{"role": "user", "content": "question"}]
+    begun = [*fresh, {"role": "assistant", "content": "Sure."}]
+    answers = model.generate([fresh, begun], [Sampling(8), Sampling(8, continue_reply=True)])
+    assert answers[0] == "answer to question"
+    assert isinstance(answers[1], PromptFailure) and "cannot be continued" in answers[1].reason
+    assert model._llm.batches == [[fresh]]  # the paper's prompt was asked; the begun reply never reached the engine

@@ -1,4 +1,5 @@
-"""Model labels in a run of several models: short, safe in test ids and file names, and never the same twice."""
+"""A run of several models: labels short, safe in test ids and file names, and never the same twice; each model's
+settings; the turn a model takes keeps a private run folder private."""
 
 from __future__ import annotations
 
@@ -42,3 +43,12 @@ def test_each_models_reports_go_beside_the_paths_given() -> None:
         Path("r.b.html"),
     )
     assert beside(Path("r.json"), "comparison") == Path("r.comparison.json") and beside(None, "x") is None
+
+
+def test_a_private_run_folder_stays_private_when_a_models_turn_is_taken_first(tmp_path: Path) -> None:
+    from fine_pytest.pipeline.coordination import RunInfo, model_turn
+
+    info = RunInfo("run", str(tmp_path / "fine-pytest-run-x"), persistent=False)
+    with model_turn(info):
+        pass
+    assert (tmp_path / "fine-pytest-run-x").stat().st_mode & 0o777 == 0o700

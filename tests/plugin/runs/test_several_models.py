@@ -43,7 +43,9 @@ def calls(project: pytest.Pytester, name: str) -> list[dict]:
 
 
 def test_each_model_is_run_gated_and_reported_and_the_models_are_compared(two: pytest.Pytester) -> None:
-    result = two.runpytest(*BASE, "--fine-threshold=0.8", "--fine-report=r.json", "--fine-html=r.html", "-v")
+    result = two.runpytest(
+        *BASE, "--fine-threshold=0.8", "--fine-report=r.json", "--fine-html=r.html", "-v", "--junitxml=j.xml"
+    )
     # The good model passes its gate, the scripted one (CS 0.4, CSS 0.2) fails its own: the build fails.
     assert result.ret == 1
     result.stdout.fnmatch_lines(
@@ -65,6 +67,8 @@ def test_each_model_is_run_gated_and_reported_and_the_models_are_compared(two: p
     assert 0 < test["p_holm"] <= 1
     assert (two.path / "r.comparison.html").read_text().count("<tr>") >= 3
     assert (two.path / "r.py-good-model.html").exists() and (two.path / "r.py-scripted-model.html").exists()
+    junit = (two.path / "j.xml").read_text()  # each test case says which model it asked
+    assert junit.count('name="fine_model" value="py:good:model"') == junit.count('value="py:scripted:model"') == 5
     result.stdout.fnmatch_lines(
         [
             "*FINE summary: py-good-model*",
@@ -282,3 +286,34 @@ def test_models_typed_on_the_command_line_replace_those_in_addopts(two: pytest.P
     both.assert_outcomes(passed=6, xfailed=4)
     alone = two.runpytest(JUDGE, "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider")
     alone.assert_outcomes(passed=1, xfailed=4)  # addopts' model, when the command line names none
+    # PYTEST_ADDOPTS comes after the ini file's addopts, and its model replaces theirs in turn.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTEST_ADDOPTS", "--model=py:good:model")
+        exported = two.runpytest(JUDGE, "--fine-dataset=pairs.jsonl", "-p", "no:cacheprovider")
+    exported.assert_outcomes(passed=5)
+
+
+def test_a_cache_folder_that_cannot_be_used_fails_each_model_cleanly(two: pytest.Pytester) -> None:
+    (two.path / "cachefile").write_text("not a folder")
+    result = two.runpytest(*MODELS, JUDGE, "--fine-dataset=pairs.jsonl", "--fine-cache-dir=cachefile")
+    assert result.ret == 1
+    result.assert_outcomes(errors=10)
+    output = result.stdout.str()
+    assert "Traceback" not in output and "KeyError" not in output
+    assert output.count("cachefile") >= 2  # each model's first test says what is wrong with the folder
+    assert not (two.path / "good-calls.log").exists()
+
+
+def test_models_set_in_the_ini_file_are_each_gated_whatever_is_selected(two: pytest.Pytester) -> None:
+    two.makeini(
+        "[pytest]\nfine_model =\n    py:good:model\n    py:scripted:model\nfine_judge = py:scripted:judge\n"
+        "fine_datasets = pairs.jsonl\nfine_threshold = 0.8\n"
+    )
+    result = two.runpytest("-k", "py-good-model/", "--fine-summary=summary.md", "-p", "no:cacheprovider")
+    # Nothing about the run was typed on the command line, and one model's tests were all deselected: the gate set
+    # for it was applied to nothing, so the build fails, and the summary says which model and why.
+    assert result.ret == 1
+    result.assert_outcomes(passed=5, deselected=5)
+    result.stdout.fnmatch_lines(["[[]py-scripted-model[]] FINE: no FINE test of this model was selected*"])
+    summary = (two.path / "summary.md").read_text()
+    assert "## FINE gate PASSED" in summary and "## FINE: model py-scripted-model not evaluated" in summary
