@@ -116,8 +116,14 @@ def _run_models(settings: Any, baseline: Any) -> int:
     from fine_pytest.pipeline.form_families import resolve_families
     from fine_pytest.pipeline.library import DEFAULT_CACHE, RunFailed, evaluate_settings
     from fine_pytest.pipeline.settings import beside, model_labels, model_settings
-    from fine_pytest.reports.comparison import gate_of, terminal_lines, write_comparison_html, write_comparison_json
-    from fine_pytest.reports.json_report import build_report
+    from fine_pytest.reports.comparison import (
+        gate_of,
+        models_summary,
+        terminal_lines,
+        write_comparison_html,
+        write_comparison_json,
+    )
+    from fine_pytest.reports.json_report import build_report, write_text
 
     try:  # every model checked before any runs: a typo in the last must not cost the first's run
         check_specs(settings, _context(settings), run_user_code=True, probe=True)
@@ -125,6 +131,7 @@ def _run_models(settings: Any, baseline: Any) -> int:
     except FineError as error:
         return _usage(str(error))
     status, compared = OK, []
+    summaries: list[tuple[str, dict[str, Any] | None, list[str]]] = []
     for index, label in enumerate(model_labels(settings.models)):
         mine = model_settings(settings, index)
         print(f"== model {visible(label)} ({visible(mine.model_spec)})")
@@ -133,25 +140,34 @@ def _run_models(settings: Any, baseline: Any) -> int:
         except RunFailed as error:
             print(f"fine-pytest run: {visible(label)}: {visible_lines(str(error))}", file=sys.stderr)
             status = FAILED
+            summaries.append((label, None, [f"the run failed: {error}"]))
             continue
         except FineError as error:
             return _usage(str(error))
         status = max(status, _report(outcome, mine))
-        compared.append((label, outcome.results, gate_of(build_report(outcome))))
-    if len(compared) < 2:
-        return FAILED
-    comparison = compare_models(compared)
-    for line in terminal_lines(comparison):
-        print(line)
-    for path, write in (
-        (beside(settings.report, "comparison"), write_comparison_json),
-        (beside(settings.html, "comparison"), write_comparison_html),
-    ):
+        report = build_report(outcome)
+        compared.append((label, outcome.results, gate_of(report)))
+        summaries.append((label, report, []))
+    comparison = compare_models(compared) if len(compared) >= 2 else None
+    if comparison is None:
+        status = FAILED
+    else:
+        for line in terminal_lines(comparison):
+            print(line)
+    writers: list[tuple[Any, Any]] = [
+        (settings.summary, lambda _, path: write_text(models_summary(summaries, comparison, settings.show), path))
+    ]
+    if comparison is not None:
+        writers += [
+            (beside(settings.report, "comparison"), write_comparison_json),
+            (beside(settings.html, "comparison"), write_comparison_html),
+        ]
+    for path, write in writers:
         if path is None:
             continue
         try:
             write(comparison, path)
-            print(f"FINE comparison written to {visible(str(path))}")
+            print(f"FINE {'summary' if path == settings.summary else 'comparison'} written to {visible(str(path))}")
         except (OSError, ValueError, FineError) as error:
             reason = getattr(error, "strerror", None) or error
             print(f"fine-pytest run: could not write {visible(str(path))}: {visible(str(reason))}", file=sys.stderr)

@@ -114,20 +114,14 @@ class ModelsController:
 
     def write_summary(self, _: Any, path: Path) -> None:
         """One Markdown summary for every model concluded, one after another, then the comparison."""
-        from fine_pytest.reports.comparison import comparison_markdown
+        from fine_pytest.reports.comparison import models_summary
         from fine_pytest.reports.json_report import build_report, write_text
-        from fine_pytest.reports.markdown import md, render_markdown
 
-        parts = []
-        for label, side in zip(self.labels, self.sides, strict=True):
-            if side.outcome is not None:
-                parts.append(render_markdown(build_report(side.outcome), self.settings.show))
-            else:  # not evaluated: the summary says so, with why, rather than leave the model out
-                reasons = [f"- {md(error, 400)}" for error in side.report_errors] or ["- no FINE test of it ran"]
-                parts.append("\n".join([f"## FINE: model {md(label)} not evaluated", "", *reasons]) + "\n")
-        if self.comparison is not None:
-            parts.append(comparison_markdown(self.comparison))
-        write_text("\n".join(parts), path)
+        models = [
+            (label, None if side.outcome is None else build_report(side.outcome), side.report_errors)
+            for label, side in zip(self.labels, self.sides, strict=True)
+        ]
+        write_text(models_summary(models, self.comparison, self.settings.show), path)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for side in self.sides:

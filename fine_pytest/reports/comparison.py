@@ -9,6 +9,7 @@ only when every model's gate passed (a report with no threshold set decides noth
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,25 @@ def comparison_markdown(comparison: ModelComparison) -> str:
             f"Holm-adjusted {test['p_holm']:.3g}: {verdict} at alpha {data['alpha']}"
         )
     return "\n".join(lines) + "\n"
+
+
+def models_summary(
+    models: Sequence[tuple[str, dict[str, Any] | None, Sequence[str]]], comparison: ModelComparison | None, show: int
+) -> str:
+    """One Markdown summary for several models, as a CI job summary reads one path: each model's summary from its
+    report, or why it was not evaluated, in order, then the comparison."""
+    from fine_pytest.reports.markdown import md, render_markdown
+
+    parts = []
+    for label, report, errors in models:
+        if report is not None:
+            parts.append(render_markdown(report, show))
+        else:
+            reasons = [f"- {md(error, 400)}" for error in errors] or ["- no FINE test of it ran"]
+            parts.append("\n".join([f"## FINE: model {md(label)} not evaluated", "", *reasons]) + "\n")
+    if comparison is not None:
+        parts.append(comparison_markdown(comparison))
+    return "\n".join(parts)
 
 
 def write_comparison_json(comparison: ModelComparison, path: str | Path) -> None:

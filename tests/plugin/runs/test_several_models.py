@@ -186,7 +186,7 @@ def test_fine_pytest_run_evaluates_several_models_as_the_plugin_does(two: pytest
     assert plugin.ret == 1
     command = [sys.executable, "-m", "fine_pytest.cli.main", "run", *MODELS, JUDGE, "--fine-dataset=pairs.jsonl"]
     done = subprocess.run(
-        [*command, "--fine-threshold=0.8", "--fine-no-cache", "--fine-report=c.json"],
+        [*command, "--fine-threshold=0.8", "--fine-no-cache", "--fine-report=c.json", "--fine-summary=c.md"],
         cwd=two.path, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # the scripted model fails its gate
@@ -195,6 +195,8 @@ def test_fine_pytest_run_evaluates_several_models_as_the_plugin_does(two: pytest
         mine, theirs = read_json(two.path / f"c.{label}.json"), read_json(two.path / f"p.{label}.json")
         assert mine["overall"] == theirs["overall"] and mine["gate"]["passed"] == theirs["gate"]["passed"]
     assert read_json(two.path / "c.comparison.json") == read_json(two.path / "p.comparison.json")
+    summary = (two.path / "c.md").read_text()  # one Markdown file: each model, then the comparison
+    assert summary.count("## FINE gate") == 2 and "## FINE: models compared" in summary
     # A model that cannot be loaded is a usage error before either model runs.
     (two.path / "good-calls.log").unlink()
     bad = subprocess.run(
