@@ -225,12 +225,8 @@ def model_turn(info: RunInfo) -> Iterator[None]:
     if info.partition_count > 1:
         yield
         return
-    with _lock_file(info, f"{info.run}-turn.lock") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with _held(info, f"{info.run}-turn.lock"):
+        yield
 
 
 @contextmanager
@@ -241,7 +237,14 @@ def generation_lock(info: RunInfo, model: Any, partition: int) -> Iterator[None]
     fit); the second waits here, then finds the first one's answers in the cache and generates only what is left.
     """
     name = hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
-    with _lock_file(info, f"model-{name}-{partition}.lock") as handle:
+    with _held(info, f"model-{name}-{partition}.lock"):
+        yield
+
+
+@contextmanager
+def _held(info: RunInfo, name: str) -> Iterator[None]:
+    """A lock file of the run's folder, held exclusively (waiting for it) until the block ends."""
+    with _lock_file(info, name) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -118,6 +118,7 @@ class Controller:
         self.tally = tally
         self.baseline = baseline
         self.outcome: Outcome | None = None
+        self.report: dict[str, Any] | None = None  # the outcome as the JSON report has it, built once
         self.written: list[str] = []  # reports written: JSON, HTML
         self.report_errors: list[str] = []
         # What the evaluating processes found (roles.publish): cache use and the shard's pairs.
@@ -220,7 +221,7 @@ class Controller:
             stop_reason=stopped_by,
         )
         failed = self.outcome.gate.enforced and not self.outcome.gate.passed
-        report = build_report(self.outcome)
+        report = self.report = build_report(self.outcome)
         writers = ((settings.report, write_report), (settings.html, write_html), (settings.summary, write_markdown))
         for path, write in writers:
             if path is None:

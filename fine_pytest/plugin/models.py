@@ -83,14 +83,12 @@ class ModelsController:
                         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         for label, side in zip(self.labels, self.sides, strict=True):
             side.report_errors = [f"[{label}] {error}" for error in side.report_errors]  # whose it is
-        outcomes = [side.outcome for side in self.sides]
-        if all(outcome is None for outcome in outcomes):
+        if all(side.outcome is None for side in self.sides):
             return  # collecting only, or a usage error: nothing was concluded
         from fine_pytest.reports.comparison import write_comparison_html, write_comparison_json
 
-        concluded = [outcome for outcome in outcomes if outcome is not None]
-        if len(concluded) == len(outcomes):
-            self.comparison = compare(self.labels, concluded)
+        if all(side.outcome is not None for side in self.sides):
+            self.comparison = compare(self.labels, self.sides)
         writers: list[tuple[Path | None, Callable[[Any, Path], None]]] = [(self.settings.summary, self.write_summary)]
         if self.comparison is not None:
             writers += [
@@ -115,12 +113,9 @@ class ModelsController:
     def write_summary(self, _: Any, path: Path) -> None:
         """One Markdown summary for every model concluded, one after another, then the comparison."""
         from fine_pytest.reports.comparison import models_summary
-        from fine_pytest.reports.json_report import build_report, write_text
+        from fine_pytest.reports.json_report import write_text
 
-        models = [
-            (label, None if side.outcome is None else build_report(side.outcome), side.report_errors)
-            for label, side in zip(self.labels, self.sides, strict=True)
-        ]
+        models = [(label, side.report, side.report_errors) for label, side in zip(self.labels, self.sides, strict=True)]
         write_text(models_summary(models, self.comparison, self.settings.show), path)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
@@ -138,15 +133,15 @@ class ModelsController:
             terminalreporter.write_line(error, red=True, bold=True)
 
 
-def compare(labels: Sequence[str], outcomes: Sequence[Any]) -> Any:
+def compare(labels: Sequence[str], sides: Sequence[Controller]) -> Any:
     """The models side by side: each model's harmful pairs, its own gate (False for an incomplete run), and every
     pair of models tested on the pairs both evaluated."""
     from fine_pytest.core.model_comparison import compare_models
     from fine_pytest.reports.comparison import gate_of
-    from fine_pytest.reports.json_report import build_report
 
     models = [
-        (label, outcome.results, gate_of(build_report(outcome)))
-        for label, outcome in zip(labels, outcomes, strict=True)
+        (label, side.outcome.results, gate_of(side.report))
+        for label, side in zip(labels, sides, strict=True)
+        if side.outcome is not None and side.report is not None
     ]
     return compare_models(models)
